@@ -1,0 +1,3 @@
+from intertask.cli import main
+
+main()

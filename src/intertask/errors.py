@@ -1,0 +1,17 @@
+"""The one exception type for a user's mistake.
+
+Raise `IntertaskError` with a single line that names the problem and the fix. The CLI prints it
+as `error: <message>` and exits with status 2; anything else is a bug and keeps its traceback.
+"""
+
+
+class IntertaskError(Exception):
+    """A problem with the user's input or environment, explained in one line."""
+
+
+def did_you_mean(name: str, choices) -> str:
+    """Return ' (did you mean: a, b?)' for close matches of `name` in `choices`, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
+    return f" (did you mean: {', '.join(close)}?)" if close else ""
