@@ -1,5 +1,23 @@
-"""Placeholder: filled in by the issue that owns this subcommand."""
+"""`intertask report`: a self-contained HTML report of a study store (figures embedded and as PNGs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
 
 
-def register(app) -> None:
-    return None
+def register(app: typer.Typer) -> None:
+    """Add the `report` command to `app`."""
+
+    @app.command("report")
+    def report(
+        store: Path = typer.Option(..., "--store", help="Study store directory (from `intertask study run`)."),
+        out: Path = typer.Option(..., "--out", help="Folder to write report.html and the figure PNGs into."),
+        k: int = typer.Option(3, "--k", min=1, help="k of Regret@k and top-k score."),
+    ) -> None:
+        """Write an HTML report of a transfer study: gain heatmap, per-target scores, selector comparison."""
+        from intertask.report import build_study_report
+
+        path = build_study_report(store, out, k=k)
+        typer.echo(f"wrote {path}")

@@ -1,0 +1,61 @@
+"""Figures and self-contained reports of a transfer study and of a recommendation.
+
+- `write_study_report(out_dir, matrix, evaluation_cases, evaluation_summary, tags, ...)` → `report.html`
+  with embedded PNGs, each PNG also saved beside it (`intertask.report.html`).
+- `write_recommendation_report(path, target_name, ranking, verdict, verify=None)` → one HTML file,
+  or Markdown with PNGs beside it when `path` ends in `.md`.
+- `build_study_report(store_path, out_dir, k)` reads a study store and writes its report (the
+  `intertask report` command).
+- The figures themselves: `intertask.report.figures` (study), `intertask.report.recommend_figures`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from intertask.errors import IntertaskError
+from intertask.report.html import write_recommendation_report, write_study_report
+
+__all__ = ["build_study_report", "write_recommendation_report", "write_study_report"]
+
+
+def _part(result, name: str):
+    """Field `name` of an evaluation result, whether it is a mapping or an object; None if absent."""
+    if isinstance(result, dict):
+        return result.get(name)
+    return getattr(result, name, None)
+
+
+def build_study_report(store_path, out_dir, k: int = 3) -> Path:
+    """Evaluate the study in the store at `store_path` (Regret@k and top-k with `k`) and write its
+    report to `out_dir/report.html`; return that path.
+
+    Reads the ground truth with `intertask.study.export.transfer_matrix(store)` and the evaluation
+    with `intertask.evaluation.evaluate.evaluate_store(store, k=k)`, whose result carries `cases`,
+    `summary` and, when available, `consistency`, `snapshot_curve` and the targets' `tags`.
+    """
+    store_path = Path(store_path)
+    if k < 1:
+        raise IntertaskError(f"k must be at least 1, got {k}")
+    if not store_path.exists():
+        raise IntertaskError(
+            f"no study store at {store_path}; run `intertask study run CONFIG --store {store_path}` first"
+        )
+    from intertask.evaluation.evaluate import evaluate_store
+    from intertask.study.export import transfer_matrix
+    from intertask.study.store import Store
+
+    store = Store(store_path)
+    matrix = transfer_matrix(store)
+    evaluation = evaluate_store(store, k=k)
+    return write_study_report(
+        out_dir,
+        matrix,
+        _part(evaluation, "cases"),
+        _part(evaluation, "summary"),
+        tags=_part(evaluation, "tags") or {},
+        consistency=_part(evaluation, "consistency"),
+        snapshot_curve=_part(evaluation, "snapshot_curve"),
+        title=f"intertask study report: {store_path.name}",
+        k=k,
+    )

@@ -1,0 +1,209 @@
+"""Self-contained reports: a study report (HTML + PNGs) and a recommendation report (HTML or Markdown).
+
+Every input is checked and every figure rendered in memory before anything is written; files are
+written atomically (temporary file in the same folder, then rename), the report page last.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from intertask.errors import IntertaskError
+from intertask.report import figures as study_figures
+from intertask.report import recommend_figures
+from intertask.report._common import reasoning_targets, require_columns
+from intertask.report._page import atomic_write, figure_html, fmt, html_table, page, render
+
+
+METRIC_ORDER = ("ndcg", "ndcg_gain", "regret_at_k", "top_k_score", "spearman", "kendall")
+
+
+def summary_table(summary: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
+    """One row per method (best NDCG first), one column per metric: 'mean ±std' over '[ci_low, ci_high]',
+    headed by the metric's name and direction (↑ higher is better, ↓ lower), plus n."""
+    require_columns(summary, study_figures.SUMMARY_COLUMNS, "evaluation summary")
+    cell = summary.apply(
+        lambda r: f"{fmt(r['mean'])} ±{fmt(r['std'])}\n[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", axis=1
+    )
+    table = summary.assign(cell=cell).pivot_table(index="method", columns="metric", values="cell", aggfunc="first")
+    order = summary[summary["metric"] == "ndcg"].sort_values("mean", ascending=False)["method"].tolist()
+    table = table.reindex(order + [m for m in table.index if m not in order])
+    metrics = [m for m in METRIC_ORDER if m in table.columns] + [m for m in table.columns if m not in METRIC_ORDER]
+    table = table[metrics]
+    table.columns = [_metric_header(m, k) for m in metrics]
+    table.insert(len(table.columns), "n", summary.groupby("method")["n"].max().reindex(table.index))
+    return table.reset_index().rename_axis(columns=None)
+
+
+def _metric_header(metric: str, k: int | None) -> str:
+    names = {"ndcg": "NDCG", "ndcg_gain": "gain NDCG", "regret_at_k": f"Regret@{k or 'k'}",
+             "top_k_score": f"top-{k or 'k'} score", "spearman": "Spearman", "kendall": "Kendall"}
+    arrow = " ↓" if metric.startswith("regret") else (" ↑" if metric in names else "")
+    return names.get(metric, metric) + arrow
+
+
+def _overview(matrix: pd.DataFrame, reasoning: set[str]) -> str:
+    means = matrix.groupby("source")["relative_gain"].mean().sort_values(ascending=False)
+    negative = float((matrix["gain"] < 0).mean() * 100)
+    items = [
+        f"{matrix['source'].nunique()} sources × {matrix['target'].nunique()} targets × "
+        f"{matrix['seed'].nunique()} seeds = {len(matrix)} transfers.",
+        f"Best source on average: {means.index[0]} ({means.iloc[0]:+.1f}% relative gain); "
+        f"worst: {means.index[-1]} ({means.iloc[-1]:+.1f}%).",
+        f"{negative:.0f}% of transfers scored below their no-transfer baseline (negative transfer).",
+        "Reasoning targets: " + (", ".join(sorted(reasoning & set(matrix["target"].astype(str)))) or "none tagged") + ".",
+    ]
+    return "<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
+
+
+def write_study_report(
+    out_dir,
+    matrix: pd.DataFrame,
+    evaluation_cases: pd.DataFrame,
+    evaluation_summary: pd.DataFrame,
+    tags,
+    consistency: pd.DataFrame | None = None,
+    snapshot_curve: pd.DataFrame | None = None,
+    title: str = "intertask study report",
+    k: int | None = None,
+) -> Path:
+    """Write `out_dir/report.html` (figures embedded as base64 PNG) and each figure as
+    `out_dir/<name>.png`; return the report's path. Optional parts that are absent or empty get a
+    note instead of a figure. Raises `IntertaskError` naming any missing column before writing."""
+    reasoning = reasoning_targets(tags)
+    require_columns(matrix, study_figures.MATRIX_COLUMNS, "transfer matrix")
+    require_columns(evaluation_cases, study_figures.CASES_COLUMNS, "evaluation cases")
+    table = summary_table(evaluation_summary, k)
+    rendered = [
+        render("gain_heatmap", "Transfer gain, sources × targets", study_figures.gain_heatmap, matrix, tags),
+        render("transfer_strips", "Transfer scores per target across seeds", study_figures.transfer_strips, matrix, tags),
+        render("selector_comparison", "Selection methods compared", study_figures.selector_comparison, evaluation_summary, k),
+    ]
+    notes: dict[str, str] = {}
+    if consistency is not None and not require_columns(consistency, study_figures.CONSISTENCY_COLUMNS, "consistency table", allow_empty=True).empty:
+        rendered.append(render("consistency", "Consistency of the ground truth across seeds", study_figures.consistency_plot, consistency, tags))
+    else:
+        notes["consistency"] = "No seed-consistency table was given (it needs at least two seeds per target)."
+    if snapshot_curve is not None and not require_columns(snapshot_curve, study_figures.CURVE_COLUMNS, "snapshot curve", allow_empty=True).empty:
+        rendered.append(render("snapshot_curve", "Prompt methods vs target training steps", study_figures.snapshot_curve, snapshot_curve, k))
+    else:
+        notes["snapshot_curve"] = (
+            "No snapshot curve: this study kept no target prompt snapshots, so quality versus target "
+            "training steps cannot be shown (set snapshot steps in the study config to get it)."
+        )
+    case_targets = set(evaluation_cases["target"].astype(str))
+    if case_targets & reasoning and case_targets - reasoning:
+        rendered.append(render("reasoning_comparison", "Reasoning targets vs the rest", study_figures.reasoning_comparison, evaluation_cases, tags, k))
+    else:
+        notes["reasoning_comparison"] = "No reasoning comparison: it needs targets tagged 'reasoning' and other targets."
+
+    body = [f"<h1>{html.escape(title)}</h1>", "<h2>Overview</h2>", _overview(matrix, reasoning)]
+    body += ["<h2>Selection methods</h2>", "<p>Each cell: mean ±std over target × seed cases [95% bootstrap CI]; ↑ higher is better, ↓ lower is better. Methods sorted by NDCG.</p>", html_table(table)]
+    body += ["<h2>Figures</h2>"] + [figure_html(fig) for fig in rendered]
+    body += [f'<p class="note" id="{name}">{html.escape(text)}</p>' for name, text in notes.items()]
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for fig in rendered:
+        atomic_write(out_dir / f"{fig.name}.png", fig.png)
+    path = out_dir / "report.html"
+    atomic_write(path, page(title, "\n".join(body)))
+    return path
+
+
+def _check_verdict(verdict) -> None:
+    keys = ("headline", "criteria", "warnings")
+    if not isinstance(verdict, dict) or any(key not in verdict for key in keys):
+        raise IntertaskError(f"verdict must be a dict with keys {', '.join(keys)}")
+    for criterion in verdict["criteria"]:
+        if not isinstance(criterion, dict) or any(key not in criterion for key in ("name", "passed", "detail")):
+            raise IntertaskError(f"each verdict criterion needs name, passed, detail; got {criterion!r}")
+
+
+def _ranking_display(ranking: pd.DataFrame) -> pd.DataFrame:
+    ranked = ranking.sort_values("combined_rank", kind="stable")
+    columns = recommend_figures.score_columns(ranked)
+    shown = ranked[["combined_rank", "source", *columns, "stability", "expected_gain", "p_negative"]]
+    names = {c: f"score ({c[len('score_'):]})" for c in columns}
+    names |= {"combined_rank": "rank", "expected_gain": "expected gain (points)", "p_negative": "P(negative transfer)"}
+    if shown["expected_gain"].isna().all():
+        shown = shown.drop(columns=["expected_gain", "p_negative"])
+    return shown.rename(columns=names).reset_index(drop=True)
+
+
+def _md_escape(text) -> str:
+    """Escape Markdown's inline syntax (and table pipes) in a cell or sentence."""
+    text = str(text)
+    for char in "\\`*_[]<>|#":
+        text = text.replace(char, "\\" + char)
+    return text.replace("\n", " ")
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(_md_escape(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(_md_escape(fmt(v)) for v in row) + " |" for row in df.itertuples(index=False, name=None)]
+    return "\n".join(lines)
+
+
+def write_recommendation_report(path, target_name: str, ranking: pd.DataFrame, verdict: dict, verify=None) -> Path:
+    """Write a recommendation for `target_name`: a self-contained HTML file, or, when `path` ends
+    in `.md`, Markdown with its PNGs next to it (`<stem>_ranking.png`, `<stem>_verify.png`).
+
+    `ranking`: `source, combined_rank, score_<method>..., stability, expected_gain, p_negative`;
+    `verdict`: `{headline, criteria: [{name, passed, detail}], warnings}`; `verify` (optional):
+    `source, mean_gain, ci_low, ci_high, n_seeds`. Returns the report's path."""
+    path = Path(path)
+    if path.suffix.lower() not in (".html", ".htm", ".md"):
+        raise IntertaskError(f"report path {path} must end in .html or .md")
+    _check_verdict(verdict)
+    table = _ranking_display(recommend_figures.ordered_ranking(ranking))
+    rendered = [render("ranking", "Ranked sources", recommend_figures.ranking_figure, ranking, target_name)]
+    if verify is not None:
+        require_columns(verify, recommend_figures.VERIFY_COLUMNS, "verify table")
+        rendered.append(render("verify", "Verified transfers", recommend_figures.verify_figure, verify, target_name))
+    no_verify = (
+        "Not verified with real transfers: add --verify K to train the top K sources and the "
+        "no-transfer baseline and measure the gain with a 95% CI."
+    )
+    title = f"Which intermediate task for {target_name}?"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".md":
+        lines = [f"# {_md_escape(title)}", "", f"**{_md_escape(verdict['headline'])}**", ""]
+        lines += [
+            f"- {'PASS' if c['passed'] else 'FAIL'} **{_md_escape(c['name'])}**: {_md_escape(c['detail'])}"
+            for c in verdict["criteria"]
+        ]
+        lines += [""] + [f"> Warning: {_md_escape(w)}" for w in verdict["warnings"]]
+        lines += ["", "## Ranked sources", "", _md_table(table), ""]
+        for fig in rendered:
+            name = f"{path.stem}_{fig.name}.png"
+            lines += [f"## {fig.title}", "", f"![{fig.title}]({name})", "", _md_escape(fig.caption), ""]
+        if verify is None:
+            lines += [_md_escape(no_verify), ""]
+        for fig in rendered:
+            atomic_write(path.with_name(f"{path.stem}_{fig.name}.png"), fig.png)
+        atomic_write(path, "\n".join(lines).encode("utf-8"))
+        return path
+    body = [f"<h1>{html.escape(title)}</h1>", f'<p class="headline">{html.escape(verdict["headline"])}</p>']
+    rows = "".join(
+        f'<tr><td class="{"pass" if c["passed"] else "fail"}">{"✓ pass" if c["passed"] else "✗ fail"}</td>'
+        f"<td>{html.escape(str(c['name']))}</td><td>{html.escape(str(c['detail']))}</td></tr>"
+        for c in verdict["criteria"]
+    )
+    body.append(f"<table><thead><tr><th></th><th>criterion</th><th>detail</th></tr></thead><tbody>{rows}</tbody></table>")
+    body += [f'<p class="warn">Warning: {html.escape(str(w))}</p>' for w in verdict["warnings"]]
+    body += [figure_html(rendered[0]), "<h2>All sources</h2>", html_table(table)]
+    body += [figure_html(fig) for fig in rendered[1:]]
+    if verify is None:
+        body.append(f'<p class="note" id="verify">{html.escape(no_verify)}</p>')
+    else:
+        shown = verify[list(recommend_figures.VERIFY_COLUMNS)].sort_values("mean_gain", ascending=False)
+        shown = shown.rename(columns={"mean_gain": "mean gain (points)", "ci_low": "95% CI low",
+                                      "ci_high": "95% CI high", "n_seeds": "seeds"})
+        body += ["<h2>Verification</h2>", html_table(shown)]
+    atomic_write(path, page(title, "\n".join(body)))
+    return path
