@@ -1,0 +1,249 @@
+"""Evaluate selection methods against a study's ground truth, per target and seed, then aggregate.
+
+Inputs are plain DataFrames:
+
+- `matrix` (ground truth, `intertask.study.export.transfer_matrix`): one row per transfer with
+  `target, source, seed, score, baseline, gain` (and usually `relative_gain`); scores 0–100,
+  `baseline` the no-transfer score of that target and seed, `gain = score − baseline`.
+- `predictions`: one row per method × target × seed × source with `method, target, seed,
+  source, predicted` (higher = predicted more helpful), optionally `cost_seconds` (seconds the
+  method spent on that target and seed, the same on each of its rows) and `target_steps`.
+
+A case is one (method, target, seed). Every method must score exactly the sources the matrix
+has for every (target, seed) it has. Per case the metrics of `intertask.evaluation.ranking` are
+computed (k for Regret@k and top-k), then averaged over cases with a bootstrap interval.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from intertask.errors import IntertaskError
+from intertask.evaluation import ranking
+from intertask.evaluation.statistics import bootstrap_ci, paired_comparison, seed_consistency
+
+METRICS = ("ndcg", "ndcg_gain", "regret_at_k", "top_k_score", "spearman", "kendall")
+KEYS = ["target", "seed", "source"]
+MATRIX_COLUMNS = ("target", "source", "seed", "score", "baseline", "gain")
+PREDICTION_COLUMNS = ("method", "target", "seed", "source", "predicted")
+COST_COLUMNS = ("cost_seconds", "target_steps")
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return json.loads(frame.to_json(orient="records"))
+
+
+@dataclass
+class Evaluation:
+    """Per-case metrics and their aggregates.
+
+    cases: one row per method × target × seed: `method, target, seed, n_sources`, the METRICS,
+        `cost_seconds`, `target_steps` (NaN when not given).
+    summary: one row per method × metric: `mean, std, ci_low, ci_high, n` (over the cases where
+        the metric is defined), `higher_is_better`, and the method's mean `cost_seconds` and
+        `target_steps` per case.
+    by_tag: like summary with a leading `group` column: `<tag>` targets vs `other`.
+    consistency: the ground truth's own seed-to-seed agreement per target (`seed_consistency`).
+    config: k, n_boot, alpha, seed, bootstrap, tag.
+    """
+
+    cases: pd.DataFrame
+    summary: pd.DataFrame
+    by_tag: pd.DataFrame
+    consistency: pd.DataFrame
+    config: dict = field(default_factory=dict)
+
+    def table(self, metrics: tuple[str, ...] = ("ndcg", "regret_at_k")) -> pd.DataFrame:
+        """One row per method: `<metric>`, `<metric>_ci_low`, `<metric>_ci_high` for each metric,
+        then `n`, `cost_seconds`, `target_steps` (the paper's table, with intervals)."""
+        rows = []
+        for method, frame in self.summary.groupby("method", sort=False):
+            by_metric = frame.set_index("metric")
+            row = {"method": method}
+            for metric in metrics:
+                row[metric] = by_metric.at[metric, "mean"]
+                row[f"{metric}_ci_low"] = by_metric.at[metric, "ci_low"]
+                row[f"{metric}_ci_high"] = by_metric.at[metric, "ci_high"]
+            row["n"] = int(by_metric["n"].max())
+            row["cost_seconds"] = frame["cost_seconds"].iloc[0]
+            row["target_steps"] = frame["target_steps"].iloc[0]
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def to_dict(self) -> dict:
+        """JSON-able: config, summary, by_tag, consistency and cases as lists of records
+        (NaN becomes null)."""
+        return {"config": dict(self.config), "summary": _records(self.summary),
+                "by_tag": _records(self.by_tag), "consistency": _records(self.consistency),
+                "cases": _records(self.cases)}
+
+
+def _check_frame(frame: pd.DataFrame, name: str, columns: tuple[str, ...], numeric: tuple[str, ...]) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise IntertaskError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise IntertaskError(f"{name} lacks column(s) {missing}; it needs {list(columns)}")
+    if frame.empty:
+        raise IntertaskError(f"{name} has no rows")
+    for column in numeric:
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row = frame[bad].iloc[0]
+            where = ", ".join(f"{c}={row[c]!r}" for c in ("method", "target", "seed", "source") if c in frame)
+            raise IntertaskError(f"{name}: column '{column}' must be finite numbers; got {row[column]!r} at {where}")
+
+
+def _check_inputs(matrix: pd.DataFrame, predictions: pd.DataFrame, k) -> None:
+    _check_frame(matrix, "matrix", MATRIX_COLUMNS, ("score", "baseline", "gain"))
+    costs = tuple(c for c in COST_COLUMNS if c in getattr(predictions, "columns", ()))
+    _check_frame(predictions, "predictions", PREDICTION_COLUMNS, ("predicted",) + costs)
+    for name, frame, keys in (("matrix", matrix, KEYS), ("predictions", predictions, ["method"] + KEYS)):
+        dupes = frame[frame.duplicated(keys, keep=False)]
+        if len(dupes):
+            row = dupes.iloc[0]
+            raise IntertaskError(
+                f"{name} has more than one row for " + ", ".join(f"{c}={row[c]!r}" for c in keys)
+            )
+    baselines = matrix.groupby(["target", "seed"])["baseline"].nunique()
+    if (baselines > 1).any():
+        target, seed = baselines[baselines > 1].index[0]
+        raise IntertaskError(f"matrix: target '{target}' seed {seed!r} has more than one baseline value")
+    ranking._check_k(k)
+
+
+def _match(method: str, pred: pd.DataFrame, matrix: pd.DataFrame) -> pd.DataFrame:
+    merged = pred.drop(columns="method").merge(matrix, on=KEYS, how="outer", indicator=True)
+    bad = merged[merged["_merge"] != "both"]
+    if len(bad):
+        row = bad.iloc[0]
+        side = "has no prediction" if row["_merge"] == "right_only" else "is not in the matrix"
+        raise IntertaskError(
+            f"method '{method}', target '{row['target']}', seed {row['seed']!r}: source "
+            f"'{row['source']}' {side}; predictions must cover exactly the matrix's sources "
+            f"for every target and seed"
+        )
+    return merged.drop(columns="_merge")
+
+
+def _case_metrics(frame: pd.DataFrame, k: int) -> dict:
+    frame = frame.sort_values("source")
+    score, predicted = frame["score"].to_numpy(float), frame["predicted"].to_numpy(float)
+    return {
+        "n_sources": len(frame),
+        "ndcg": ranking.ndcg_score(score, predicted),
+        "ndcg_gain": ranking.ndcg_gain_score(score, predicted, float(frame["baseline"].iloc[0])),
+        "regret_at_k": ranking.regret_at_k(score, predicted, k),
+        "top_k_score": ranking.top_k_score(score, predicted, k),
+        "spearman": ranking.spearman_score(score, predicted),
+        "kendall": ranking.kendall_score(score, predicted),
+        "cost_seconds": float(frame["cost_seconds"].max()) if "cost_seconds" in frame else np.nan,
+        "target_steps": float(frame["target_steps"].max()) if "target_steps" in frame else np.nan,
+    }
+
+
+def _summarise(cases: pd.DataFrame, config: dict, by: list[str]) -> pd.DataFrame:
+    rows = []
+    for key, frame in cases.groupby(by, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        for metric in METRICS:
+            ok = frame[np.isfinite(frame[metric].to_numpy(float))]
+            values = ok[metric].to_numpy(float)
+            row = dict(zip(by, key), metric=metric, n=len(values),
+                       higher_is_better=ranking.HIGHER_IS_BETTER[metric])
+            if len(values):
+                groups = ok["target"].to_numpy() if config["bootstrap"] == "target" else None
+                low, high = bootstrap_ci(values, config["n_boot"], config["alpha"], config["seed"], groups)
+                std = float(np.std(values, ddof=1)) if len(values) > 1 else np.nan
+                row.update(mean=float(values.mean()), std=std, ci_low=low, ci_high=high)
+            else:
+                row.update(mean=np.nan, std=np.nan, ci_low=np.nan, ci_high=np.nan)
+            row["cost_seconds"] = float(frame["cost_seconds"].mean())
+            row["target_steps"] = float(frame["target_steps"].mean())
+            rows.append(row)
+    columns = by + ["metric", "mean", "std", "ci_low", "ci_high", "n", "higher_is_better",
+                    "cost_seconds", "target_steps"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def evaluate_predictions(matrix: pd.DataFrame, predictions: pd.DataFrame, k: int = 3,
+                         tags: dict[str, tuple[str, ...]] | None = None, tag: str = "reasoning",
+                         n_boot: int = 2000, alpha: float = 0.05, seed: int = 0,
+                         bootstrap: str = "case") -> Evaluation:
+    """Score every method's predictions against `matrix`; see the module docstring for inputs.
+
+    `k`: Regret@k and top-k (k ≥ number of sources means all: regret 0). `tags`: target name →
+    its tags, to split the summary into `tag` targets and `other`. `bootstrap`: resample
+    `"case"`s (target × seed, default) or whole `"target"`s (all seeds of a target together).
+    """
+    if bootstrap not in ("case", "target"):
+        raise IntertaskError(f"bootstrap must be 'case' or 'target', got {bootstrap!r}")
+    _check_inputs(matrix, predictions, k)
+    config = {"k": int(k), "n_boot": n_boot, "alpha": alpha, "seed": seed, "bootstrap": bootstrap,
+              "tag": tag}
+    rows = []
+    for method, pred in predictions.groupby("method", sort=False):
+        merged = _match(str(method), pred, matrix)
+        for (target, case_seed), frame in merged.groupby(["target", "seed"], sort=True):
+            rows.append({"method": method, "target": target, "seed": case_seed,
+                         **_case_metrics(frame, int(k))})
+    cases = pd.DataFrame(rows)
+    summary = _summarise(cases, config, ["method"])
+    tags = tags or {}
+    groups = cases["target"].map(lambda t: tag if tag in tags.get(t, ()) else "other")
+    by_tag = _summarise(cases.assign(group=groups), config, ["group", "method"])
+    return Evaluation(cases=cases, summary=summary, by_tag=by_tag,
+                      consistency=seed_consistency(matrix), config=config)
+
+
+def paired_table(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFrame:
+    """Every ordered pair of methods (a, b) compared on the cases both have defined:
+    `method_a, method_b, win_rate` (share of target × seed cases where a is better, ties ½),
+    `mean_diff` = mean(a − b) and its bootstrap `ci_low, ci_high`, and `n`."""
+    if metric not in METRICS:
+        raise IntertaskError(f"unknown metric '{metric}'; choose from {', '.join(METRICS)}")
+    wide = evaluation.cases.pivot_table(index=["target", "seed"], columns="method", values=metric,
+                                        aggfunc="first", dropna=False)
+    rows = []
+    for a in wide.columns:
+        for b in wide.columns:
+            if a == b:
+                continue
+            pair = wide[[a, b]].dropna()
+            row = {"method_a": a, "method_b": b}
+            if len(pair):
+                row.update(paired_comparison(
+                    pair[a].to_numpy(), pair[b].to_numpy(), ranking.HIGHER_IS_BETTER[metric],
+                    evaluation.config.get("n_boot", 2000), evaluation.config.get("alpha", 0.05),
+                    evaluation.config.get("seed", 0)))
+            else:
+                row.update(win_rate=np.nan, mean_diff=np.nan, ci_low=np.nan, ci_high=np.nan, n=0)
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["method_a", "method_b", "win_rate", "mean_diff", "ci_low",
+                                       "ci_high", "n"])
+
+
+def quality_by_steps(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFrame:
+    """Mean `metric` per method family and target prompt training steps (the snapshots).
+
+    The family is the method name before an `@` (e.g. `max_pairwise@500` → `max_pairwise`), so
+    one method per snapshot step can be evaluated side by side. Rows: `family, target_steps,
+    mean, ci_low, ci_high, n` for cases with known `target_steps`.
+    """
+    if metric not in METRICS:
+        raise IntertaskError(f"unknown metric '{metric}'; choose from {', '.join(METRICS)}")
+    cases = evaluation.cases.dropna(subset=["target_steps", metric])
+    cases = cases.assign(family=cases["method"].astype(str).str.split("@").str[0])
+    rows = []
+    for (family, steps), frame in cases.groupby(["family", "target_steps"], sort=True):
+        values = frame[metric].to_numpy(float)
+        low, high = bootstrap_ci(values, evaluation.config.get("n_boot", 2000),
+                                 evaluation.config.get("alpha", 0.05), evaluation.config.get("seed", 0))
+        rows.append({"family": family, "target_steps": int(steps), "mean": float(values.mean()),
+                     "ci_low": low, "ci_high": high, "n": len(values)})
+    return pd.DataFrame(rows, columns=["family", "target_steps", "mean", "ci_low", "ci_high", "n"])

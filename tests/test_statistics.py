@@ -1,0 +1,88 @@
+"""Aggregates: mean ± std, bootstrap intervals (plain and by group), paired comparisons, and the
+ground truth's consistency across seeds."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from intertask.errors import IntertaskError
+from intertask.evaluation.statistics import bootstrap_ci, mean_std, paired_comparison, seed_consistency
+
+
+def test_mean_std_hand_computed():
+    assert mean_std([2.0, 4.0, 6.0]) == (4.0, 2.0)
+    mean, std = mean_std([3.0])
+    assert mean == 3.0 and math.isnan(std)
+    with pytest.raises(IntertaskError, match="values is empty"):
+        mean_std([])
+    with pytest.raises(IntertaskError, match="values must be finite"):
+        mean_std([1.0, np.nan])
+
+
+def test_bootstrap_ci_contains_mean_and_is_reproducible():
+    values = np.random.default_rng(1).normal(10.0, 2.0, size=200)
+    low, high = bootstrap_ci(values, n_boot=1000, seed=3)
+    assert low < values.mean() < high
+    # the half-width is close to 1.96 standard errors
+    assert (high - low) / 2 == pytest.approx(1.96 * values.std(ddof=1) / np.sqrt(200), rel=0.2)
+    assert bootstrap_ci(values, n_boot=1000, seed=3) == (low, high)
+    assert bootstrap_ci(values, n_boot=1000, seed=4) != (low, high)
+    assert bootstrap_ci([7.0, 7.0]) == (7.0, 7.0)
+
+
+def test_bootstrap_ci_by_group_resamples_whole_groups():
+    # two groups, constant within: every resample mean is a mix of whole groups
+    values = np.array([0.0, 0.0, 0.0, 10.0])
+    groups = np.array(["a", "a", "a", "b"])
+    low, high = bootstrap_ci(values, n_boot=500, groups=groups)
+    assert low == 0.0 and high == 10.0  # all-a or all-b resamples both occur
+    assert bootstrap_ci(values, groups=["g"] * 4) == (2.5, 2.5)  # one group: zero width
+    with pytest.raises(IntertaskError, match="groups must give one label per value"):
+        bootstrap_ci(values, groups=["a"])
+
+
+@pytest.mark.parametrize("kwargs, message", [({"alpha": 1.5}, "alpha must lie in"),
+                                             ({"n_boot": 0}, "n_boot must be an integer")])
+def test_bootstrap_ci_rejects_bad_parameters(kwargs, message):
+    with pytest.raises(IntertaskError, match=message):
+        bootstrap_ci([1.0, 2.0], **kwargs)
+
+
+def test_paired_comparison_counts_ties_half_and_follows_direction():
+    a, b = [3.0, 2.0, 1.0, 5.0], [1.0, 2.0, 3.0, 4.0]
+    result = paired_comparison(a, b)
+    assert result["win_rate"] == pytest.approx((1 + 0.5 + 0 + 1) / 4)
+    assert result["mean_diff"] == pytest.approx(0.25)
+    assert result["ci_low"] <= 0.25 <= result["ci_high"] and result["n"] == 4
+    lower = paired_comparison(a, b, higher_is_better=False)
+    assert lower["win_rate"] == pytest.approx((0 + 0.5 + 1 + 0) / 4)
+    with pytest.raises(IntertaskError, match="a and b must be paired"):
+        paired_comparison([1.0], [1.0, 2.0])
+
+
+def _matrix(scores_by_seed):
+    rows = []
+    for target, by_seed in scores_by_seed.items():
+        for seed, scores in by_seed.items():
+            for source, score in zip("abcd", scores):
+                rows.append({"target": target, "source": source, "seed": seed, "score": score})
+    return pd.DataFrame(rows)
+
+
+def test_seed_consistency_hand_computed():
+    matrix = _matrix({
+        "same": {0: [1, 2, 3, 4], 1: [10, 20, 30, 40]},
+        "reversed": {0: [1, 2, 3, 4], 1: [4, 3, 2, 1]},
+        "three": {0: [1, 2, 3, 4], 1: [1, 2, 3, 4], 2: [4, 3, 2, 1]},  # pairs: 1, -1, -1
+        "flat": {0: [5, 5, 5, 5], 1: [1, 2, 3, 4]},
+    })
+    table = seed_consistency(matrix).set_index("target")
+    assert table.at["same", "spearman"] == pytest.approx(1.0)
+    assert table.at["reversed", "spearman"] == pytest.approx(-1.0)
+    assert table.at["three", "spearman"] == pytest.approx(-1 / 3)
+    assert table.at["three", "n_pairs"] == 3 and table.at["three", "n_seeds"] == 3
+    assert math.isnan(table.at["flat", "spearman"]) and table.at["flat", "n_pairs"] == 0
+    with pytest.raises(IntertaskError, match=r"matrix lacks column\(s\) \['seed'\]"):
+        seed_consistency(matrix.drop(columns="seed"))
