@@ -1,0 +1,136 @@
+"""What a run optimises and predicts, per backbone kind and task kind.
+
+An `Objective` turns a task's examples into backbone requests (sequences, and for text-to-text
+backbones the answer to score) and turns the backbone's outputs back into a loss or predictions,
+using the run's own head tensors. The packed trainer only moves requests and outputs around.
+
+- encoder, classification: logits = pooled @ W.T + b (`W [K, H]`), cross-entropy.
+- encoder, regression: y = pooled @ w.T + b (`w [1, H]`), mean squared error.
+- encoder, multiple choice: one sequence `(text, choice)` per choice, score_c = pooled_c @ w.T + b,
+  cross-entropy over the example's choices.
+- decoder / seq2seq (classification or multiple choice): train on the gold answer,
+  loss = mean over examples of -log p(gold) / |gold tokens|; predict the candidate (label name or
+  choice) with the highest summed log-probability.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from intertask.backbones.base import Tokens
+from intertask.errors import IntertaskError
+from intertask.tasks.task import TaskKind
+
+
+@dataclass(frozen=True)
+class Item:
+    """One tokenised example: its sequences (1, or one per choice), candidate answers, gold label."""
+
+    sequences: tuple[Tokens, ...]
+    candidates: tuple[tuple[int, ...], ...] | None
+    gold: int | float
+
+
+class Objective:
+    """Loss and predictions of one run; `head_shapes` are the head tensors it trains."""
+
+    def __init__(self, task, backbone, max_length: int):
+        self.task, self.backbone, self.max_length = task, backbone, max_length
+        self.text_to_text = backbone.kind != "encoder"
+        if self.text_to_text and task.kind is TaskKind.REGRESSION:
+            raise IntertaskError(
+                f"task {task.name!r} is a regression task; use an encoder backbone (e.g. minilm) for it"
+            )
+        hidden = backbone.hidden_size
+        if self.text_to_text:
+            self.head_shapes = {}
+        elif task.kind is TaskKind.CLASSIFICATION:
+            self.head_shapes = {"weight": (task.num_labels, hidden), "bias": (task.num_labels,)}
+        else:
+            self.head_shapes = {"weight": (1, hidden), "bias": (1,)}
+        self._label_answers = (backbone.tokenize_answers(list(task.labels))
+                               if self.text_to_text and task.kind is TaskKind.CLASSIFICATION else None)
+
+    # ------------------------------------------------------------------ examples -> items
+
+    def prepare(self, examples) -> list[Item]:
+        """Tokenise `examples` once (lengths drive the bucketing)."""
+        bb, n = self.backbone, self.max_length
+        if self.task.kind is TaskKind.MULTIPLE_CHOICE and not self.text_to_text:
+            items = []
+            for ex in examples:
+                text = ex.text if ex.text_pair is None else f"{ex.text} {ex.text_pair}"
+                seqs = bb.tokenize([text] * len(ex.choices), list(ex.choices), max_length=n)
+                items.append(Item(tuple(seqs), None, int(ex.label)))
+            return items
+        tokens = bb.tokenize([ex.text for ex in examples], [ex.text_pair for ex in examples], max_length=n)
+        items = []
+        for ex, tok in zip(examples, tokens):
+            if not self.text_to_text:
+                candidates = None
+            elif self.task.kind is TaskKind.CLASSIFICATION:
+                candidates = tuple(self._label_answers)
+            else:
+                candidates = tuple(bb.tokenize_answers(list(ex.choices)))
+            gold = float(ex.label) if self.task.kind is TaskKind.REGRESSION else int(ex.label)
+            items.append(Item((tok,), candidates, gold))
+        return items
+
+    @staticmethod
+    def length(item: Item) -> int:
+        return max(len(s.ids) for s in item.sequences)
+
+    # ------------------------------------------------------------------ items -> requests
+
+    def requests(self, items: list[Item], train: bool) -> list[tuple[Tokens, tuple[int, ...] | None]]:
+        """Sequences for the backbone: (tokens, answer) pairs, answer None for encoders."""
+        if not self.text_to_text:
+            return [(seq, None) for item in items for seq in item.sequences]
+        if train:
+            return [(item.sequences[0], item.candidates[item.gold]) for item in items]
+        return [(item.sequences[0], cand) for item in items for cand in item.candidates]
+
+    # ------------------------------------------------------------------ outputs -> loss / predictions
+
+    def _scores(self, outputs: torch.Tensor, head: dict) -> torch.Tensor:
+        return F.linear(outputs, head["weight"], head["bias"])
+
+    def loss(self, outputs: torch.Tensor, items: list[Item], head: dict) -> torch.Tensor:
+        """Mean loss of `items` from their backbone outputs (`[n, H]` pooled or `[n, 2]` logprob, count)."""
+        if self.text_to_text:
+            return (-outputs[:, 0] / outputs[:, 1]).mean()
+        kind = self.task.kind
+        if kind is TaskKind.CLASSIFICATION:
+            gold = torch.tensor([item.gold for item in items], device=outputs.device)
+            return F.cross_entropy(self._scores(outputs, head), gold)
+        if kind is TaskKind.REGRESSION:
+            gold = torch.tensor([item.gold for item in items], device=outputs.device, dtype=torch.float32)
+            return F.mse_loss(self._scores(outputs, head).squeeze(-1), gold)
+        scores = self._scores(outputs, head).squeeze(-1).split([len(item.sequences) for item in items])
+        losses = [F.cross_entropy(s[None], torch.tensor([item.gold], device=s.device)) for s, item in zip(scores, items)]
+        return torch.stack(losses).mean()
+
+    def predict(self, outputs: torch.Tensor, items: list[Item], head: dict) -> list:
+        """Predicted label index (or value, for regression) of each item."""
+        if self.text_to_text:
+            groups = outputs[:, 0].split([len(item.candidates) for item in items])
+            return [int(g.argmax()) for g in groups]
+        kind = self.task.kind
+        if kind is TaskKind.CLASSIFICATION:
+            return self._scores(outputs, head).argmax(-1).tolist()
+        if kind is TaskKind.REGRESSION:
+            return self._scores(outputs, head).squeeze(-1).tolist()
+        groups = self._scores(outputs, head).squeeze(-1).split([len(item.sequences) for item in items])
+        return [int(g.argmax()) for g in groups]
+
+
+def run_backbone(backbone, prompts: list[torch.Tensor], requests: list[tuple[Tokens, tuple | None]]) -> torch.Tensor:
+    """One packed forward: `[n, H]` pooled states (encoder) or `[n, 2]` (logprob, n_tokens)."""
+    tokens = [tok for tok, _ in requests]
+    if backbone.kind == "encoder":
+        return backbone.pooled(prompts, tokens)
+    logprob, count = backbone.answer_logprob(prompts, tokens, [ans for _, ans in requests])
+    return torch.stack([logprob.float(), count], dim=1)

@@ -1,0 +1,158 @@
+"""The packed trainer: packing equals one-at-a-time, determinism, early stopping, snapshots, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from intertask.backbones import load_backbone
+from intertask.errors import IntertaskError
+from intertask.tasks.task import Example, Task, TaskKind
+from intertask.tasks.toy import toy_task
+from intertask.training import RunSpec, TrainConfig, train_packed
+from intertask.training.packed import bucketed_batches
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return load_backbone("tiny-encoder")
+
+
+def _config(backbone="tiny-encoder", **kw):
+    base = dict(backbone=backbone, prompt_length=4, steps=12, batch_size=8, eval_every=4,
+                prompt_lr=0.05, head_lr=0.05, max_eval_examples=24)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _specs(backbone="tiny-encoder"):
+    """Three different runs: two tasks, different seeds, prompt lengths, batch sizes and steps."""
+    return [
+        RunSpec("a", toy_task("toy_sentiment_food", 48, 24), _config(backbone, seed=1)),
+        RunSpec("b", toy_task("toy_topic4", 40, 24), _config(backbone, seed=2, prompt_length=6, batch_size=5, steps=8)),
+        RunSpec("c", toy_task("toy_sentiment_food", 48, 24), _config(backbone, seed=3, init="random", optimizer="adafactor")),
+    ]
+
+
+@pytest.mark.parametrize("name", ["tiny-encoder", "tiny-decoder", "tiny-t5"])
+def test_packed_equals_one_at_a_time(name):
+    backbone = load_backbone(name)
+    packed = train_packed(_specs(name), backbone)
+    alone = [train_packed([spec], backbone)[0] for spec in _specs(name)]
+    for p, a in zip(packed, alone):
+        assert p.run_id == a.run_id and p.steps == a.steps
+        torch.testing.assert_close(p.prompt, a.prompt, atol=1e-4, rtol=1e-4)
+        for key in p.head:
+            torch.testing.assert_close(p.head[key], a.head[key], atol=1e-4, rtol=1e-4)
+        assert [s for s, _ in p.history] == [s for s, _ in a.history]
+        assert [v for _, v in p.history] == pytest.approx([v for _, v in a.history])
+        assert p.test_score == pytest.approx(a.test_score)
+    assert [r.steps for r in packed] == [12, 8, 12]  # the short run dropped out after 8 steps
+
+
+def test_deterministic_and_seed_matters(encoder):
+    first = train_packed(_specs()[:1], encoder)[0]
+    again = train_packed(_specs()[:1], encoder)[0]
+    assert torch.equal(first.prompt, again.prompt) and first.history == again.history
+    other = dataclasses.replace(_specs()[0], config=_config(seed=7))
+    assert not torch.equal(first.prompt, train_packed([other], encoder)[0].prompt)
+
+
+def test_training_learns_a_toy_task(encoder):
+    spec = RunSpec("s", toy_task("toy_sentiment_food", 128, 64), _config(steps=90, eval_every=30, max_eval_examples=64,
+                                                                          head_lr=0.1))
+    result = train_packed([spec], encoder)[0]
+    assert result.validation_score >= 75  # chance is 50
+    assert result.best_step in (30, 60, 90) and len(result.history) == 3
+    assert result.validation_score == max(score for _, score in result.history)
+
+
+def test_result_fields_snapshots_and_transfer_init(encoder):
+    cfg = _config(snapshot_steps=(0, 4, 12))
+    source = train_packed([RunSpec("src", toy_task("toy_sentiment_food", 48, 24), cfg)], encoder)[0]
+    assert sorted(source.snapshots) == [0, 4, 12]
+    assert source.prompt.shape == (4, 32) and source.head["weight"].shape == (2, 32)
+    assert torch.equal(source.snapshots[12], train_packed([RunSpec("x", toy_task("toy_sentiment_food", 48, 24), cfg)],
+                                                          encoder)[0].snapshots[12])
+    target = RunSpec("t", toy_task("toy_sentiment_travel", 48, 24), _config(steps=4, snapshot_steps=(0,)),
+                     init_prompt=source.prompt)
+    transfer = train_packed([target], encoder)[0]
+    assert torch.equal(transfer.snapshots[0], source.prompt)
+    row = transfer.to_row()
+    assert row["run_id"] == "t" and "test_accuracy" in row
+    assert all(isinstance(v, (int, float, str)) for v in row.values())
+
+
+def test_early_stopping(encoder):
+    spec = RunSpec("e", toy_task("toy_parity", 48, 24), _config(steps=400, eval_every=2, patience=2, prompt_lr=1e-6, head_lr=1e-6))
+    result = train_packed([spec], encoder)[0]
+    assert result.steps < 400
+    assert len(result.history) == result.steps // 2
+
+
+def test_progress_callback(encoder):
+    events = []
+    train_packed(_specs()[:2], encoder, progress=lambda e, d, t: events.append((e, d, t)))
+    assert [e for e in events if e[0] == "train"] == [("train", s, 12) for s in range(1, 13)]
+    assert events[-1] == ("test", 2, 2)
+
+
+def test_bucketing_is_a_function_of_the_seed():
+    lengths = [5, 1, 9, 3, 7, 2, 8, 4, 6, 10, 11, 12]
+    a, b = bucketed_batches(lengths, 3, seed=0), bucketed_batches(lengths, 3, seed=0)
+    first = [next(a) for _ in range(10)]
+    assert first == [next(b) for _ in range(10)]
+    assert all(len(batch) == 3 for batch in first)
+    pool = sorted(i for batch in first[:8] for i in batch)  # 8 batches = one pool: 2 permutations
+    assert pool == sorted(list(range(12)) * 2)
+
+
+def test_multiple_choice_and_regression(encoder):
+    def ex(i):
+        return Example(f"good pizza {i}", i % 3, choices=("bad", "fine", "good"))
+
+    mc = Task("mc", TaskKind.MULTIPLE_CHOICE, [ex(i) for i in range(12)], [ex(i) for i in range(6)],
+              [ex(i) for i in range(6)])
+    reg = Task("reg", TaskKind.REGRESSION, [Example("good " * (i % 4 + 1), float(i % 4)) for i in range(12)],
+               [Example("good", 1.0), Example("good good", 2.0)], [Example("good", 1.0), Example("good good", 2.0)],
+               metrics=("pearson",))
+    results = train_packed([RunSpec("mc", mc, _config(steps=4)), RunSpec("reg", reg, _config(steps=4))], encoder)
+    assert results[0].head["weight"].shape == (1, 32) and 0 <= results[0].test_score <= 100
+    assert "pearson" in results[1].test_metrics
+    for name in ("tiny-decoder", "tiny-t5"):
+        assert 0 <= train_packed([RunSpec("mc", mc, _config(name, steps=2))], load_backbone(name))[0].test_score <= 100
+
+
+def test_bad_input(encoder):
+    with pytest.raises(IntertaskError, match="initial prompt has shape"):
+        train_packed([RunSpec("x", toy_task("toy_topic2"), _config(), init_prompt=torch.zeros(3, 32))], encoder)
+    with pytest.raises(IntertaskError, match="configured for backbone 'minilm'"):
+        train_packed([RunSpec("x", toy_task("toy_topic2"), TrainConfig())], encoder)
+    empty = dataclasses.replace(toy_task("toy_topic2"), train=[])
+    with pytest.raises(IntertaskError, match="empty train split"):
+        train_packed([RunSpec("x", empty, _config())], encoder)
+    with pytest.raises(IntertaskError, match="unique"):
+        train_packed([RunSpec("x", toy_task("toy_topic2"), _config())] * 2, encoder)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("steps", 0, "steps must be a positive integer"),
+    ("init", "zeros", "init must be one of vocab | random"),
+    ("optimizer", "sgd", "optimizer must be one of"),
+    ("prompt_lr", -1.0, "prompt_lr must be a positive"),
+    ("patience", 0, "patience"),
+    ("snapshot_steps", (500,), "outside"),
+])
+def test_config_validation(field, value, message):
+    with pytest.raises(IntertaskError, match=message):
+        TrainConfig(**{field: value})
+
+
+def test_config_json_round_trip():
+    cfg = TrainConfig(backbone="tiny-encoder", init="random", optimizer="adafactor", snapshot_steps=(5, 0), patience=3)
+    again = TrainConfig.from_json(cfg.to_json())
+    assert again == cfg and again.snapshot_steps == (0, 5)
+    with pytest.raises(IntertaskError, match="unknown TrainConfig field"):
+        TrainConfig.from_dict({"stepz": 3})
