@@ -101,8 +101,7 @@ def gain_heatmap(matrix, tags=None):
     limit = limit if limit > 0 else 1.0
     fig = new_figure(2.8 + 1.05 * len(targets), 2.2 + 0.46 * len(sources))
     ax = fig.add_subplot()
-    cmap = colormaps["RdBu"].copy()
-    cmap.set_bad("#dddddd")
+    cmap = colormaps["RdBu"].with_extremes(bad="#dddddd")
     image = ax.imshow(
         np.ma.masked_invalid(values),
         cmap=cmap,

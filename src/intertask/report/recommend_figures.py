@@ -51,8 +51,7 @@ def ranking_figure(ranking, target_name: str = "target"):
     axes = fig.subplots(1, len(ratios), sharey=True, width_ratios=ratios)
 
     heat = axes[0]
-    cmap = colormaps["YlGnBu_r"].copy()
-    cmap.set_bad("#dddddd")
+    cmap = colormaps["YlGnBu_r"].with_extremes(bad="#dddddd")
     heat.imshow(np.ma.masked_invalid(ranks), cmap=cmap, vmin=1, vmax=max(len(sources), 2), aspect="auto")
     for i in range(len(sources)):
         for j in range(len(methods)):
