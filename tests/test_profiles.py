@@ -1,0 +1,64 @@
+"""task_profile: deterministic sampling, embeddings that are the mean of the backbone's features,
+features read through a prompt, and what the selectors need."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from intertask.backbones import load_backbone
+from intertask.selection import make_selector
+from intertask.selection.profiles import mean_embedding, sample_examples, task_profile
+from intertask.tasks.toy import toy_task
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return load_backbone("tiny-encoder")
+
+
+def test_sample_is_deterministic_and_bounded():
+    task = toy_task("toy_topic4", n_train=100)
+    first = sample_examples(task, max_texts=30, seed=1)
+    assert len(first) == 30 and first == sample_examples(task, max_texts=30, seed=1)
+    assert first != sample_examples(task, max_texts=30, seed=2)
+    assert sample_examples(task, max_texts=500) == task.train  # small tasks are kept whole
+
+
+def test_profile_fields(encoder):
+    task = toy_task("toy_parity", n_train=40)
+    prompt = np.random.default_rng(0).normal(size=(4, 32)).astype(np.float32)
+    profile = task_profile(task, encoder, prompt=prompt, snapshots={2: prompt * 0}, max_texts=25, prompt_steps=7)
+    assert profile.name == "toy_parity" and profile.n_train == 40 and profile.tags == ("reasoning",)
+    assert len(profile.texts) == 25 and profile.labels.shape == (25,)
+    expected = np.asarray(encoder.features(profile.texts)).mean(axis=0)
+    np.testing.assert_allclose(profile.text_embedding, expected, rtol=1e-5, atol=1e-6)
+    plain, through = profile.features(None), profile.features(prompt)
+    assert plain.shape == through.shape == (25, 32)
+    assert not np.allclose(plain, through)  # the prompt changes what the backbone reads
+    assert profile.prompt_steps == 7 and set(profile.snapshots) == {2}
+
+
+def test_text_backbone_is_used_for_embeddings(encoder):
+    class Constant:
+        def features(self, texts, prompt=None):
+            return np.ones((len(texts), 5))
+
+    profile = task_profile(toy_task("toy_topic2"), encoder, text_backbone=Constant())
+    np.testing.assert_array_equal(profile.text_embedding, np.ones(5, dtype=np.float32))
+
+
+def test_profiles_feed_the_selectors(encoder):
+    sources = [task_profile(toy_task(n), encoder, prompt=np.eye(4, 32, dtype=np.float32) * (i + 1))
+               for i, n in enumerate(["toy_topic4", "toy_sentiment_food"])]
+    target = task_profile(toy_task("toy_topic2"), encoder, prompt=np.eye(4, 32, dtype=np.float32))
+    for name in ("text_embedding", "vocab_overlap", "logme", "max_pairwise", "data_size"):
+        scores = make_selector(name).fit(sources).score(target)
+        assert scores.shape == (2,) and np.all(np.isfinite(scores))
+    overlap = make_selector("vocab_overlap").fit(sources).score(target)
+    assert overlap[0] > overlap[1]  # the topic source shares the target's topic words
+
+
+def test_mean_embedding_needs_texts(encoder):
+    with pytest.raises(ValueError, match="at least one text"):
+        mean_embedding(encoder, [])
