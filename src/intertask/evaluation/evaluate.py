@@ -33,6 +33,11 @@ PREDICTION_COLUMNS = ("method", "target", "seed", "source", "predicted")
 COST_COLUMNS = ("cost_seconds", "target_steps")
 
 
+def _show(value) -> str:
+    """repr of a cell without numpy's type wrapper (`1`, not `np.int64(1)`)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def _records(frame: pd.DataFrame) -> list[dict]:
     return json.loads(frame.to_json(orient="records"))
 
@@ -95,8 +100,8 @@ def _check_frame(frame: pd.DataFrame, name: str, columns: tuple[str, ...], numer
         bad = ~np.isfinite(values)
         if bad.any():
             row = frame[bad].iloc[0]
-            where = ", ".join(f"{c}={row[c]!r}" for c in ("method", "target", "seed", "source") if c in frame)
-            raise IntertaskError(f"{name}: column '{column}' must be finite numbers; got {row[column]!r} at {where}")
+            where = ", ".join(f"{c}={_show(row[c])}" for c in ("method", "target", "seed", "source") if c in frame)
+            raise IntertaskError(f"{name}: column '{column}' must be finite numbers; got {_show(row[column])} at {where}")
 
 
 def _check_inputs(matrix: pd.DataFrame, predictions: pd.DataFrame, k) -> None:
@@ -108,23 +113,26 @@ def _check_inputs(matrix: pd.DataFrame, predictions: pd.DataFrame, k) -> None:
         if len(dupes):
             row = dupes.iloc[0]
             raise IntertaskError(
-                f"{name} has more than one row for " + ", ".join(f"{c}={row[c]!r}" for c in keys)
+                f"{name} has more than one row for " + ", ".join(f"{c}={_show(row[c])}" for c in keys)
             )
     baselines = matrix.groupby(["target", "seed"])["baseline"].nunique()
     if (baselines > 1).any():
         target, seed = baselines[baselines > 1].index[0]
-        raise IntertaskError(f"matrix: target '{target}' seed {seed!r} has more than one baseline value")
+        raise IntertaskError(f"matrix: target '{target}' seed {_show(seed)} has more than one baseline value")
     ranking._check_k(k)
 
 
 def _match(method: str, pred: pd.DataFrame, matrix: pd.DataFrame) -> pd.DataFrame:
-    merged = pred.drop(columns="method").merge(matrix, on=KEYS, how="outer", indicator=True)
+    try:
+        merged = pred.drop(columns="method").merge(matrix, on=KEYS, how="outer", indicator=True)
+    except ValueError as err:  # e.g. seeds as numbers on one side and text on the other
+        raise IntertaskError(f"cannot match predictions to the matrix on {KEYS}: {err}") from None
     bad = merged[merged["_merge"] != "both"]
     if len(bad):
         row = bad.iloc[0]
         side = "has no prediction" if row["_merge"] == "right_only" else "is not in the matrix"
         raise IntertaskError(
-            f"method '{method}', target '{row['target']}', seed {row['seed']!r}: source "
+            f"method '{method}', target '{row['target']}', seed {_show(row['seed'])}: source "
             f"'{row['source']}' {side}; predictions must cover exactly the matrix's sources "
             f"for every target and seed"
         )

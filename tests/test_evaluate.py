@@ -1,0 +1,158 @@
+"""The evaluation table on a small synthetic study: per-case metrics equal the ranking functions,
+an oracle beats a reversed predictor, aggregates, tags, pairs, steps, JSON, and input checks."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from intertask.errors import IntertaskError
+from intertask.evaluation import (
+    METRICS,
+    evaluate_predictions,
+    ndcg_gain_score,
+    ndcg_score,
+    paired_table,
+    quality_by_steps,
+    regret_at_k,
+)
+
+SOURCES = ["a", "b", "c", "d"]
+
+
+def _matrix(seed=0, targets=("t1", "t2", "t3"), seeds=(0, 1)):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for target in targets:
+        for s in seeds:
+            baseline = 60 + rng.normal()
+            for source in SOURCES:
+                score = baseline + 3 * rng.normal()
+                rows.append({"target": target, "source": source, "seed": s, "score": score,
+                             "baseline": baseline, "gain": score - baseline,
+                             "relative_gain": (score - baseline) / baseline})
+    return pd.DataFrame(rows)
+
+
+def _predictions(matrix, methods=("oracle", "reversed", "constant")):
+    frames = []
+    for method in methods:
+        predicted = {"oracle": matrix["score"], "reversed": -matrix["score"], "constant": 0.0}[method]
+        frames.append(matrix[["target", "seed", "source"]].assign(
+            method=method, predicted=predicted, cost_seconds=0.5, target_steps=100))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_cases_match_ranking_functions_and_oracle_wins():
+    matrix = _matrix()
+    ev = evaluate_predictions(matrix, _predictions(matrix), k=2)
+    assert len(ev.cases) == 3 * 3 * 2 and set(METRICS) <= set(ev.cases.columns)
+    row = ev.cases[(ev.cases.method == "reversed") & (ev.cases.target == "t2") & (ev.cases.seed == 1)].iloc[0]
+    truth = matrix[(matrix.target == "t2") & (matrix.seed == 1)]
+    assert row["ndcg"] == pytest.approx(ndcg_score(truth.score, -truth.score))
+    expected_gain = ndcg_gain_score(truth.score, -truth.score, truth.baseline.iloc[0])
+    assert row["ndcg_gain"] == pytest.approx(expected_gain, nan_ok=True)
+    assert row["regret_at_k"] == pytest.approx(regret_at_k(truth.score, -truth.score, 2))
+    oracle = ev.cases[ev.cases.method == "oracle"]
+    assert np.allclose(oracle.ndcg, 1.0) and np.allclose(oracle.regret_at_k, 0.0)
+    assert np.allclose(oracle.spearman, 1.0)
+    means = ev.summary.set_index(["method", "metric"])["mean"]
+    assert means["oracle", "ndcg"] > means["constant", "ndcg"] > means["reversed", "ndcg"]
+    assert means["oracle", "regret_at_k"] < means["constant", "regret_at_k"] < means["reversed", "regret_at_k"]
+    assert means["constant", "spearman"] == 0.0
+
+
+def test_summary_statistics_and_table():
+    matrix = _matrix()
+    ev = evaluate_predictions(matrix, _predictions(matrix), k=3, n_boot=500)
+    row = ev.summary.set_index(["method", "metric"]).loc[("reversed", "ndcg")]
+    values = ev.cases[ev.cases.method == "reversed"].ndcg
+    assert row["mean"] == pytest.approx(values.mean())
+    assert row["std"] == pytest.approx(values.std(ddof=1))
+    assert row["ci_low"] <= row["mean"] <= row["ci_high"] and row["n"] == 6
+    assert row["cost_seconds"] == 0.5 and row["target_steps"] == 100
+    table = ev.table()
+    assert list(table.method) == ["oracle", "reversed", "constant"]
+    assert {"ndcg", "ndcg_ci_low", "regret_at_k_ci_high", "cost_seconds"} <= set(table.columns)
+    by_target = evaluate_predictions(matrix, _predictions(matrix), bootstrap="target", n_boot=500)
+    assert by_target.config["bootstrap"] == "target"
+
+
+def test_k_at_least_number_of_sources_gives_zero_regret():
+    matrix = _matrix()
+    ev = evaluate_predictions(matrix, _predictions(matrix), k=10)
+    assert np.allclose(ev.cases.regret_at_k, 0.0)
+    scores = matrix.groupby(["target", "seed"]).score.mean().to_numpy()
+    reversed_top = ev.cases[ev.cases.method == "reversed"].sort_values(["target", "seed"]).top_k_score
+    assert reversed_top.to_numpy() == pytest.approx(scores)
+
+
+def test_undefined_cases_are_excluded_and_counted():
+    matrix = _matrix(targets=("t1",), seeds=(0,))
+    matrix.loc[:, "score"] = matrix["baseline"] - 1.0  # no source helps: ndcg_gain undefined
+    matrix["gain"] = -1.0
+    ev = evaluate_predictions(matrix, _predictions(matrix, ("oracle",)))
+    row = ev.summary.set_index("metric").loc["ndcg_gain"]
+    assert row["n"] == 0 and math.isnan(row["mean"])
+
+
+def test_by_tag_splits_reasoning_targets():
+    matrix = _matrix()
+    ev = evaluate_predictions(matrix, _predictions(matrix), tags={"t1": ("reasoning",), "t2": ("nli",)})
+    counts = ev.by_tag.set_index(["group", "method", "metric"])["n"]
+    assert counts["reasoning", "oracle", "ndcg"] == 2 and counts["other", "oracle", "ndcg"] == 4
+    assert set(evaluate_predictions(matrix, _predictions(matrix)).by_tag.group) == {"other"}
+
+
+def test_paired_table_and_steps_and_json():
+    matrix = _matrix()
+    predictions = _predictions(matrix)
+    predictions.loc[predictions.method == "constant", "method"] = "oracle@5"
+    predictions.loc[predictions.method == "oracle@5", "target_steps"] = 5
+    ev = evaluate_predictions(matrix, predictions)
+    pairs = paired_table(ev, "ndcg").set_index(["method_a", "method_b"])
+    assert len(pairs) == 6
+    assert pairs.at[("oracle", "reversed"), "win_rate"] == 1.0
+    assert pairs.at[("oracle", "reversed"), "win_rate"] + pairs.at[("reversed", "oracle"), "win_rate"] == 1.0
+    assert pairs.at[("oracle", "reversed"), "mean_diff"] == pytest.approx(-pairs.at[("reversed", "oracle"), "mean_diff"])
+    regret_pairs = paired_table(ev, "regret_at_k").set_index(["method_a", "method_b"])
+    assert regret_pairs.at[("reversed", "oracle"), "win_rate"] < 0.5  # lower regret is better
+    steps = quality_by_steps(ev, "ndcg")
+    assert steps[steps.family == "oracle"].target_steps.tolist() == [5, 100]
+    data = json.loads(json.dumps(ev.to_dict()))
+    assert data["config"]["k"] == 3 and len(data["cases"]) == 18
+    with pytest.raises(IntertaskError, match="unknown metric 'ndgc'"):
+        paired_table(ev, "ndgc")
+
+
+def test_input_validation_names_the_problem():
+    matrix = _matrix()
+    good = _predictions(matrix, ("oracle",))
+    with pytest.raises(IntertaskError, match=r"matrix lacks column\(s\) \['baseline'\]"):
+        evaluate_predictions(matrix.drop(columns="baseline"), good)
+    with pytest.raises(IntertaskError, match=r"predictions lacks column\(s\) \['predicted'\]"):
+        evaluate_predictions(matrix, good.drop(columns="predicted"))
+    missing = good.drop(index=good.index[(good.target == "t2") & (good.seed == 1) & (good.source == "c")])
+    with pytest.raises(IntertaskError, match="method 'oracle', target 't2', seed 1: source 'c' has no prediction"):
+        evaluate_predictions(matrix, missing)
+    extra = pd.concat([good, good.iloc[[0]].assign(source="zzz")])
+    with pytest.raises(IntertaskError, match="source 'zzz' is not in the matrix"):
+        evaluate_predictions(matrix, extra)
+    with pytest.raises(IntertaskError, match="predictions has more than one row for method='oracle'"):
+        evaluate_predictions(matrix, pd.concat([good, good.iloc[[0]]]))
+    bad = good.copy()
+    bad.loc[bad.index[3], "predicted"] = np.inf
+    with pytest.raises(IntertaskError, match="column 'predicted' must be finite numbers"):
+        evaluate_predictions(matrix, bad)
+    with pytest.raises(IntertaskError, match="k must be an integer >= 1, got 0"):
+        evaluate_predictions(matrix, good, k=0)
+    shifted = matrix.copy()
+    shifted.loc[0, "baseline"] += 1
+    with pytest.raises(IntertaskError, match="has more than one baseline value"):
+        evaluate_predictions(shifted, good)
+    with pytest.raises(IntertaskError, match="cannot match predictions to the matrix"):
+        evaluate_predictions(matrix, good.assign(seed=good.seed.astype(str)))
+    with pytest.raises(IntertaskError, match="bootstrap must be 'case' or 'target'"):
+        evaluate_predictions(matrix, good, bootstrap="seed")
