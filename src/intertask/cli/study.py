@@ -1,5 +1,92 @@
-"""Placeholder: filled in by the issue that owns this subcommand."""
+"""`intertask study`: run a source × target × seed transfer study, show its state, export its matrix."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
 
 
-def register(app) -> None:
-    return None
+class ExecutorName(str, Enum):
+    LOCAL = "local"
+    RAY = "ray"
+
+
+class ExportFormat(str, Enum):
+    CSV = "csv"
+    PARQUET = "parquet"
+    JSON = "json"
+
+
+def _print_summary(summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"study {summary['study']} in {summary['store']}")
+    for column in ("kind", "total", "done", "failed", "pending"):
+        table.add_column(column, justify="left" if column == "kind" else "right")
+    for kind, counts in summary["by_kind"].items():
+        table.add_row(kind, *(str(counts[k]) for k in ("total", "done", "failed", "pending")))
+    table.add_row("all", *(str(summary[k]) for k in ("total", "done", "failed", "pending")), style="bold")
+    console = Console()
+    console.print(table)
+    if "seconds" in summary:
+        console.print(f"trained {summary['trained']} runs in {summary['seconds']:.1f} s")
+    if summary["damaged_artifacts"]:
+        console.print(f"{summary['damaged_artifacts']} finished run(s) lost or altered their artifact; "
+                      "`intertask study run` re-runs them")
+    for failed in summary["failed_runs"][:10]:
+        console.print(f"failed {failed['kind']} {failed['task']} seed {failed['seed']}: "
+                      f"{(failed['error'] or '').splitlines()[0][:200]}")
+    if summary["failed_runs"] or summary["pending"]:
+        console.print("run the same `intertask study run` again to retry failed and finish pending runs")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `study` command group (run, status, export) to `app`."""
+    group = typer.Typer(help="Run and read source × target × seed transfer studies.", no_args_is_help=True)
+    app.add_typer(group, name="study")
+
+    @group.command("run")
+    def run_command(
+        config: Path = typer.Argument(..., help="Study config (TOML), e.g. configs/quickstart.toml."),
+        store: Path = typer.Option(..., "--store", help="Store directory (created if missing; reused to resume)."),
+        executor: ExecutorName = typer.Option(ExecutorName.LOCAL, "--executor", help="local | ray."),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress display."),
+    ) -> None:
+        """Train every run of the study not yet in the store; safe to interrupt and run again."""
+        from intertask.study.runner import run_study
+
+        summary = run_study(config, store, executor=executor.value, progress=not quiet)
+        _print_summary(summary)
+
+    @group.command("status")
+    def status_command(
+        store: Path = typer.Option(..., "--store", help="Store directory."),
+        study: Optional[str] = typer.Option(None, help="Study name (default: the latest in the store)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+    ) -> None:
+        """Runs done / failed / pending per kind; works while a study is running."""
+        from intertask.study.runner import study_status
+
+        summary = study_status(store, study)
+        if as_json:
+            typer.echo(json.dumps(summary, indent=1))
+        else:
+            _print_summary(summary)
+
+    @group.command("export")
+    def export_command(
+        store: Path = typer.Option(..., "--store", help="Store directory."),
+        out: Path = typer.Option(..., "--out", help="Output file (.csv, .parquet or .json)."),
+        format: Optional[ExportFormat] = typer.Option(None, "--format", help="csv | parquet | json (default: from --out)."),
+        study: Optional[str] = typer.Option(None, help="Study name (default: the latest in the store)."),
+    ) -> None:
+        """Write the transfer matrix (target, source, seed, score, baseline, gain, relative_gain)."""
+        from intertask.study.export import export_study
+
+        path = export_study(store, out, format.value if format else None, study)
+        typer.echo(f"wrote {path}")

@@ -18,14 +18,18 @@ A study is written as TOML (see `configs/*.toml`)::
     eval_every = 50
     options = {}                    # further `TrainConfig` fields, passed through unchanged
 
+    [task_options."hf:nyu-mll/glue:rte"]   # keyword arguments of `get_task` for one task
+    text_column = "sentence1"
+    text_pair_column = "sentence2"
+
     [source_training]               # source prompts
     steps = 300
-    learning_rate = 0.3
+    learning_rate = 0.3             # the prompt's learning rate (`TrainConfig.prompt_lr`)
 
     [target_training]               # no-transfer baselines and transfers
     steps = 150
     learning_rate = 0.3
-    snapshot_steps = [25, 50]       # baselines keep these early prompts (the selectors need them)
+    snapshot_steps = [25, 50]       # baselines keep these early prompts (0 = the initial one)
 
 Each phase table may also override `batch_size` and `eval_every`. Transfers are the full
 product source × source_seed × target × target_seed; each starts from the source run's best prompt.
@@ -88,6 +92,7 @@ class StudyConfig:
     target_seeds: tuple[int, ...] = (0, 1, 2)
     pack_size: int = 16
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    task_options: dict = field(default_factory=dict)
 
     # ---- loading -------------------------------------------------------------------------
     @classmethod
@@ -136,6 +141,7 @@ class StudyConfig:
             target_seeds=_seeds(top, "target_seeds", where, (0, 1, 2)),
             pack_size=_int(top, "pack_size", where, "", 16),
             training=training,
+            task_options=_task_options(top, where),
         )
         config._check(where)
         return config
@@ -145,6 +151,11 @@ class StudyConfig:
             raise IntertaskError(f"{where}: name {self.name!r} must be letters, digits, '_', '-' or '.'")
         if not _DEVICE.match(self.device):
             raise IntertaskError(f"{where}: device {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
+        unused = sorted(set(self.task_options) - set(self.sources) - set(self.targets))
+        if unused:
+            raise IntertaskError(
+                f"{where}: task_options for {unused[0]!r}, which is neither a source nor a target"
+            )
         if self.source_training.snapshot_steps:
             raise IntertaskError(
                 f"{where}: 'source_training.snapshot_steps' is not used; snapshots belong to target_training"
@@ -180,15 +191,15 @@ class StudyConfig:
     def check_tasks(self, known: list[str] | None = None) -> "StudyConfig":
         """Raise `IntertaskError` for a task name the registry does not know (with close names).
 
-        Names containing ':' are dataset specs (e.g. `hf:glue/rte`) and are resolved at run time.
+        Names containing ':' or '/' are dataset specs or paths, resolved when the study runs.
         `known` defaults to the registry's names.
         """
-        from intertask.study.plan import known_task_names
+        from intertask.tasks.registry import known_names
 
-        known = list(known) if known is not None else known_task_names()
+        known = list(known) if known is not None else list(known_names())
         for key in ("sources", "targets"):
             for name in getattr(self, key):
-                if ":" not in name and name not in known:
+                if not any(c in name for c in ":/") and name not in known:
                     raise IntertaskError(
                         f"unknown task {name!r} in {key!r}{did_you_mean(name, known)}; "
                         "`intertask tasks list` shows the known tasks"
@@ -216,7 +227,7 @@ class StudyConfig:
 # ---- validation helpers ------------------------------------------------------------------
 _TOP_KEYS = (
     "name", "backbone", "device", "sources", "targets", "source_seeds", "target_seeds",
-    "pack_size", "training", "source_training", "target_training",
+    "pack_size", "training", "source_training", "target_training", "task_options",
 )
 _TRAINING_KEYS = ("prompt_length", "max_length", "batch_size", "eval_every", "options")
 _PHASE_KEYS = ("steps", "learning_rate", "batch_size", "eval_every", "snapshot_steps")
@@ -274,6 +285,13 @@ def _seeds(table: dict, key: str, where: str, default) -> tuple[int, ...]:
     return tuple(value)
 
 
+def _task_options(top: dict, where: str) -> dict:
+    options = top.get("task_options", {})
+    if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+        raise IntertaskError(f"{where}: 'task_options' must hold one table per task, e.g. [task_options.\"hf:glue:rte\"]")
+    return {name: dict(value) for name, value in options.items()}
+
+
 def _phase(top: dict, key: str, where: str) -> PhaseConfig:
     table = _check_keys(top[key], _PHASE_KEYS, where, f"{key}.")
     rate = table.get("learning_rate")
@@ -281,9 +299,9 @@ def _phase(top: dict, key: str, where: str) -> PhaseConfig:
         raise IntertaskError(f"{where}: '{key}.learning_rate' must be a number > 0, got {rate!r}")
     snapshots = table.get("snapshot_steps", [])
     if not isinstance(snapshots, list) or not all(
-        isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in snapshots
+        isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in snapshots
     ):
-        raise IntertaskError(f"{where}: '{key}.snapshot_steps' must be a list of integers >= 1, got {snapshots!r}")
+        raise IntertaskError(f"{where}: '{key}.snapshot_steps' must be a list of integers >= 0, got {snapshots!r}")
     return PhaseConfig(
         steps=_int(table, "steps", where, f"{key}."),
         learning_rate=float(rate),

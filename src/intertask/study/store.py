@@ -202,7 +202,7 @@ class Store:
         """Write the artifact with `write_artifact(tmp_path)`, publish it, then commit `row` as done."""
         self._require_writer()
         final = self.artifact_path(row["run_id"])
-        tmp = final.with_name(f"{final.stem}.tmp{os.getpid()}")
+        tmp = final.with_name(f"{row['run_id']}.tmp{os.getpid()}.safetensors")
         try:
             write_artifact(tmp)
             with open(tmp, "rb") as handle:

@@ -1,0 +1,91 @@
+"""Read a study out of its store: the transfer matrix (the ground truth of task selection) and all runs.
+
+`transfer_matrix(store)` has one row per finished transfer:
+
+    target, source, seed, score, baseline, gain, relative_gain, source_seed
+
+* `score`    test main metric (0-100) of the target after transfer from `source`;
+* `baseline` test main metric of the no-transfer run on the same target and (target) `seed`;
+* `gain = score - baseline` (points); `relative_gain = gain / baseline * 100` (%, NaN when the
+  baseline is missing or 0);
+* `source_seed` the seed of the source prompt (constant when the study has one source seed).
+
+Only finished runs (done, artifact intact) enter; failed runs are listed by `study_status`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from intertask.errors import IntertaskError
+from intertask.study.store import Store
+
+MATRIX_COLUMNS = ("target", "source", "seed", "score", "baseline", "gain", "relative_gain", "source_seed")
+FORMATS = ("csv", "parquet", "json")
+
+
+def _store(store: Store | str | Path) -> Store:
+    return store if isinstance(store, Store) else Store(store)
+
+
+def run_table(store: Store | str | Path, study: str | None = None) -> pd.DataFrame:
+    """Every run row of `study` (default: the latest) with a `finished` column (done and intact)."""
+    store = _store(store)
+    plan = store.plan(study)
+    rows = store.rows([p["run_id"] for p in plan])
+    order = {p["run_id"]: i for i, p in enumerate(plan)}
+    rows.sort(key=lambda r: order[r["run_id"]])
+    table = pd.DataFrame(rows, columns=list(rows[0]) if rows else None)
+    table["finished"] = [store.artifact_ok(r) for r in rows]
+    return table
+
+
+def transfer_matrix(store: Store | str | Path, study: str | None = None) -> pd.DataFrame:
+    """The transfer matrix of `study` (default: the latest) as a long table; see the module docstring."""
+    runs = run_table(store, study)
+    if runs.empty:
+        return pd.DataFrame(columns=list(MATRIX_COLUMNS))
+    runs = runs[runs["finished"]]
+    baselines = {(r.task, r.seed): r.test_score for r in runs[runs["kind"] == "baseline"].itertuples()}
+    records = []
+    for r in runs[runs["kind"] == "transfer"].itertuples():
+        baseline = baselines.get((r.task, r.seed), math.nan)
+        gain = r.test_score - baseline
+        relative = gain / baseline * 100 if baseline and not math.isnan(baseline) else math.nan
+        records.append((r.task, r.source_task, int(r.seed), float(r.test_score), baseline, gain, relative,
+                        int(r.source_seed)))
+    matrix = pd.DataFrame(records, columns=list(MATRIX_COLUMNS))
+    return matrix.sort_values(["target", "seed", "source", "source_seed"], ignore_index=True)
+
+
+def export_study(store: Store | str | Path, out: str | Path, format: str | None = None,
+                 study: str | None = None) -> Path:
+    """Write the transfer matrix to `out` as csv, parquet or json (default: from the suffix).
+
+    Written to a temporary file and renamed, so `out` is either complete or untouched.
+    """
+    out = Path(out)
+    format = format or out.suffix.lstrip(".").lower()
+    if format not in FORMATS:
+        raise IntertaskError(f"unknown export format {format!r}; use --format {' | '.join(FORMATS)} or a "
+                             ".csv/.parquet/.json file name")
+    if not out.parent.is_dir():
+        raise IntertaskError(f"folder {str(out.parent)!r} does not exist; create it or choose another --out")
+    matrix = transfer_matrix(store, study)
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    try:
+        if format == "csv":
+            matrix.to_csv(tmp, index=False)
+        elif format == "parquet":
+            matrix.to_parquet(tmp, index=False)
+        else:
+            matrix.to_json(tmp, orient="records", indent=1)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return out

@@ -1,0 +1,118 @@
+"""The study's run list: source prompts, no-transfer baselines and every transfer, with dependencies.
+
+For a `StudyConfig` with sources S, targets T, source seeds A and target seeds B:
+
+* source runs      S × A      train a prompt on the source (source_training settings);
+* baseline runs    T × B      train on the target from the usual initialisation, keeping
+                              `snapshot_steps` prompts (target_training settings);
+* transfer runs    S × A × T × B   train on the target starting from the source run's best
+                              prompt (target_training settings, no snapshots); each depends on
+                              its source run.
+
+A run's identity is `sha256` of the canonical JSON of everything that determines its result:
+kind, task, seed, backbone, the resolved `TrainConfig` (defaults filled in), the source run's id
+for transfers, the task's loading options, and `IDENTITY_VERSION` with the intertask version. Equal runs in two studies share
+one id, so a store never trains the same run twice; changing any setting gives a new id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from intertask.study.config import PhaseConfig, StudyConfig
+
+IDENTITY_VERSION = 1
+RUN_KINDS = ("source", "baseline", "transfer")
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of the grid. `train` is the resolved `TrainConfig` as plain data."""
+
+    run_id: str
+    kind: str
+    task: str
+    seed: int
+    backbone: str
+    train: dict
+    source_task: str | None = None
+    source_seed: int | None = None
+    source_run_id: str | None = None
+    task_options: dict | None = None
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return (self.source_run_id,) if self.source_run_id else ()
+
+    def row(self) -> dict:
+        """The run's plan fields as a store row (`config_json` is the resolved TrainConfig)."""
+        return {
+            "run_id": self.run_id, "kind": self.kind, "task": self.task, "seed": self.seed,
+            "backbone": self.backbone, "source_task": self.source_task, "source_seed": self.source_seed,
+            "source_run_id": self.source_run_id, "config_json": json.dumps(self.train, sort_keys=True),
+        }
+
+
+def run_identity(kind: str, task: str, seed: int, backbone: str, train: dict,
+                 source_run_id: str | None = None, task_options: dict | None = None) -> str:
+    """sha256 hex of the canonical JSON of what determines a run (see module docstring)."""
+    from intertask import __version__
+
+    payload = {
+        "identity_version": IDENTITY_VERSION, "intertask": __version__, "kind": kind, "task": task,
+        "seed": seed, "backbone": backbone, "train": train, "source_run_id": source_run_id,
+        "task_options": task_options or {},
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def resolve_train_config(config: StudyConfig, phase: PhaseConfig, seed: int, snapshots: bool):
+    """The `TrainConfig` of one run of `phase` with `seed` (every default filled in)."""
+    from intertask.training import TrainConfig
+
+    shared = config.training
+    return TrainConfig(**{
+        **shared.options,
+        "backbone": config.backbone,
+        "prompt_length": shared.prompt_length,
+        "max_length": shared.max_length,
+        "batch_size": phase.batch_size or shared.batch_size,
+        "eval_every": phase.eval_every or shared.eval_every,
+        "steps": phase.steps,
+        "prompt_lr": phase.learning_rate,
+        "snapshot_steps": tuple(phase.snapshot_steps) if snapshots else (),
+        "seed": seed,
+    })
+
+
+def _planned(config: StudyConfig, kind: str, task: str, seed: int, phase: PhaseConfig,
+             source: PlannedRun | None = None) -> PlannedRun:
+    train = resolve_train_config(config, phase, seed, snapshots=kind == "baseline").to_dict()
+    source_run_id = source.run_id if source else None
+    options = config.task_options.get(task) or None
+    return PlannedRun(
+        run_id=run_identity(kind, task, seed, config.backbone, train, source_run_id, options),
+        kind=kind, task=task, seed=seed, backbone=config.backbone, train=train,
+        source_task=source.task if source else None, source_seed=source.seed if source else None,
+        source_run_id=source_run_id, task_options=options,
+    )
+
+
+def plan_study(config: StudyConfig) -> list[PlannedRun]:
+    """All runs of the study in a dependency-respecting order: sources, baselines, transfers."""
+    sources = [_planned(config, "source", s, a, config.source_training)
+               for s in config.sources for a in config.source_seeds]
+    baselines = [_planned(config, "baseline", t, b, config.target_training)
+                 for t in config.targets for b in config.target_seeds]
+    transfers = [_planned(config, "transfer", t, b, config.target_training, source=src)
+                 for t in config.targets for b in config.target_seeds for src in sources]
+    return sources + baselines + transfers
+
+
+def load_task(name: str, options: dict | None = None):
+    """The validated `Task` called `name` (a registry name or a spec such as `hf:NAME:CONFIG`)."""
+    from intertask.tasks.registry import get_task
+
+    return get_task(name, progress=False, **(options or {}))

@@ -1,0 +1,138 @@
+"""Run a study and report on it: `run_study(config, store_path)`, `study_status(store_path)`.
+
+`run_study` plans the grid, records the plan in the store, and trains every run the store does
+not already hold (finished runs are never redone; a run with a missing or altered artifact
+is). Run it again after any interruption to finish the study; the results are the same.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from intertask.errors import IntertaskError
+from intertask.study.config import StudyConfig
+from intertask.study.executors import LocalExecutor, RayExecutor, Reporter
+from intertask.study.plan import PlannedRun, plan_study
+from intertask.study.store import Store
+
+EXECUTORS = ("local", "ray")
+
+
+class RichReporter(Reporter):
+    """Progress on stderr: runs done / total with ETA, and the current pack's training step."""
+
+    def __init__(self, total: int, already: int):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+            TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True),
+        )
+        self.runs = self.progress.add_task("runs", total=total, completed=already)
+        self.pack = self.progress.add_task("pack", total=1, visible=False)
+        self.n_packs, self.failed = 0, 0
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.stop()
+
+    def pack_started(self, pack: list[PlannedRun]) -> None:
+        self.n_packs += 1
+        kinds = sorted({r.kind for r in pack})
+        self.progress.update(self.pack, description=f"pack {self.n_packs}: {len(pack)} {'+'.join(kinds)} runs, step",
+                             completed=0, total=max(r.train["steps"] for r in pack), visible=True)
+
+    def step(self, event: str, done: int, total: int) -> None:
+        if event == "train":
+            self.progress.update(self.pack, completed=done, total=total)
+
+    def pack_finished(self, pack: list[PlannedRun], failed: dict[str, str]) -> None:
+        self.failed += len(failed)
+        self.progress.advance(self.runs, len(pack))
+        for run_id, error in failed.items():
+            self.progress.console.print(f"[red]failed[/red] {run_id[:12]}: {error.splitlines()[0][:200]}")
+
+    def skipped(self, run: PlannedRun, reason: str) -> None:
+        self.progress.advance(self.runs, 1)
+        self.progress.console.print(f"[yellow]skipped[/yellow] {run.kind} {run.task}: {reason}")
+
+
+def _executor(executor, device: str):
+    if not isinstance(executor, str):
+        return executor
+    if executor == "local":
+        return LocalExecutor(device=device)
+    if executor == "ray":
+        return RayExecutor(device=device)
+    raise IntertaskError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
+
+
+def run_study(config: StudyConfig | str | Path, store_path: str | Path, executor="local",
+              progress: bool = True) -> dict:
+    """Train every unfinished run of `config` into the store at `store_path`; return `study_status`.
+
+    `executor`: "local", "ray", or an executor object (`LocalExecutor(...)`, `RayExecutor(...)`).
+    The summary adds `seconds` (this call's wall time) and `trained` (runs written by this call).
+    """
+    start = time.perf_counter()
+    if not isinstance(config, StudyConfig):
+        config = StudyConfig.from_toml(config)
+    config.check_tasks()
+    runner = _executor(executor, config.device)
+    runs = plan_study(config)
+    store = Store(store_path)
+    with store.writer():
+        store.save_study(config.name, config.to_json(), [r.row() for r in runs])
+        before = store.finished_ids([r.run_id for r in runs])
+        if progress:
+            from rich.console import Console
+
+            for warning in config.warnings():
+                Console(stderr=True).print(f"[yellow]note[/yellow]: {warning}")
+            with RichReporter(total=len(runs), already=len(before)) as reporter:
+                runner.run(runs, store, config.pack_size, reporter)
+        else:
+            runner.run(runs, store, config.pack_size, Reporter())
+    summary = study_status(store_path, study=config.name)
+    summary["seconds"] = round(time.perf_counter() - start, 2)
+    summary["trained"] = summary["done"] - len(before)
+    return summary
+
+
+def study_status(store_path: str | Path, study: str | None = None) -> dict:
+    """Counts of the study's runs (default: the latest study in the store) by kind and state.
+
+    States: `done` (row done and artifact intact), `failed` (row failed), `pending` (no row, or
+    a done row whose artifact is missing or altered: it will be re-run).
+    """
+    store = Store(store_path)
+    plan = store.plan(study)
+    rows = {r["run_id"]: r for r in store.rows([p["run_id"] for p in plan])}
+    counts = {kind: {"total": 0, "done": 0, "failed": 0, "pending": 0} for kind in ("source", "baseline", "transfer")}
+    failed_runs, damaged, seconds = [], 0, 0.0
+    for entry in plan:
+        row = rows.get(entry["run_id"])
+        bucket = counts[entry["kind"]]
+        bucket["total"] += 1
+        if row and store.artifact_ok(row):
+            bucket["done"] += 1
+            seconds += row["train_seconds"] or 0.0
+        elif row and row["status"] == "failed":
+            bucket["failed"] += 1
+            failed_runs.append({"run_id": row["run_id"], "kind": row["kind"], "task": row["task"],
+                                "source_task": row["source_task"], "seed": row["seed"], "error": row["error"]})
+        else:
+            bucket["pending"] += 1
+            damaged += row is not None
+    return {
+        "study": plan[0]["study"], "store": str(store.path),
+        **{k: sum(c[k] for c in counts.values()) for k in ("total", "done", "failed", "pending")},
+        "by_kind": counts, "damaged_artifacts": damaged, "train_seconds": round(seconds, 2),
+        "failed_runs": failed_runs,
+    }

@@ -1,0 +1,124 @@
+"""StudyConfig: TOML loading, validation errors, JSON round-trip; the shipped configs; the plan."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from intertask.errors import IntertaskError
+from intertask.study.config import StudyConfig
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+TINY = """
+name = "tiny"
+backbone = "tiny-encoder"
+device = "cpu"
+sources = ["toy_sentiment_food", "toy_topic4"]
+targets = ["toy_sentiment_travel"]
+source_seeds = [0]
+target_seeds = [0, 1]
+pack_size = 4
+
+[training]
+prompt_length = 4
+max_length = 32
+batch_size = 8
+eval_every = 4
+
+[source_training]
+steps = 8
+learning_rate = 0.3
+
+[target_training]
+steps = 8
+learning_rate = 0.3
+snapshot_steps = [4]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "study.toml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_tiny_config_loads_with_values_and_defaults(tmp_path):
+    config = StudyConfig.from_toml(write(tmp_path, TINY))
+    assert config.sources == ("toy_sentiment_food", "toy_topic4")
+    assert config.target_seeds == (0, 1)
+    assert config.target_training.snapshot_steps == (4,)
+    assert config.source_training.batch_size is None  # inherits [training]
+    assert config.training.options == {}
+
+
+def test_json_round_trip(tmp_path):
+    config = StudyConfig.from_toml(write(tmp_path, TINY))
+    again = StudyConfig.from_json(config.to_json())
+    assert again == config
+    assert again.to_json() == config.to_json()
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (("sources = [", "sourcs = ["), r"unknown key 'sourcs' \(did you mean: sources, source_seeds\?\); allowed: name, "),
+        (("eval_every = 4", "eval_evry = 4"), r"unknown key 'training.eval_evry' \(did you mean: eval_every\?\)"),
+        (('sources = ["toy_sentiment_food", "toy_topic4"]', "sources = []"), r"'sources' is empty"),
+        (("target_seeds = [0, 1]", "target_seeds = []"), r"'target_seeds' is empty"),
+        (("target_seeds = [0, 1]", "target_seeds = [1, 1]"), r"'target_seeds' repeats a seed"),
+        (("target_seeds = [0, 1]", 'target_seeds = ["a"]'), r"'target_seeds' must be a list of integers"),
+        (('targets = ["toy_sentiment_travel"]', 'targets = ["toy_topic2", "toy_topic2"]'),
+         r"'targets' lists toy_topic2 more than once"),
+        (("pack_size = 4", "pack_size = 0"), r"'pack_size' must be an integer >= 1, got 0"),
+        (('device = "cpu"', 'device = "gpu"'), r"device 'gpu' is not one of auto, cpu"),
+        (("snapshot_steps = [4]", "snapshot_steps = [40]"), r"'target_training.snapshot_steps' \[40\] exceed its 8"),
+        (("learning_rate = 0.3\n\n[target", "learning_rate = -1\n\n[target"),
+         r"'source_training.learning_rate' must be a number > 0"),
+        (("eval_every = 4", "eval_every = 50"), r"evaluates every 50 steps but trains only 8"),
+        (('name = "tiny"', 'name = "my study"'), r"name 'my study' must be letters"),
+        (('name = "tiny"\n', ""), r"missing required key 'name'"),
+    ],
+)
+def test_validation_errors_name_the_key(tmp_path, edit, message):
+    old, new = edit
+    assert old in TINY
+    with pytest.raises(IntertaskError, match=message):
+        StudyConfig.from_toml(write(tmp_path, TINY.replace(old, new, 1)))
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(IntertaskError, match="does not exist"):
+        StudyConfig.from_toml(tmp_path / "nope.toml")
+    with pytest.raises(IntertaskError, match="is not valid TOML"):
+        StudyConfig.from_toml(write(tmp_path, "name = [unclosed"))
+
+
+def test_unknown_task_suggests_close_names(tmp_path):
+    config = StudyConfig.from_toml(write(tmp_path, TINY.replace("toy_topic4", "toy_topc4")))
+    with pytest.raises(IntertaskError, match=r"unknown task 'toy_topc4' in 'sources' \(did you mean: toy_topic4"):
+        config.check_tasks()
+
+
+def test_source_listed_as_target_is_allowed_but_flagged(tmp_path):
+    config = StudyConfig.from_toml(write(tmp_path, TINY.replace('"toy_sentiment_travel"]', '"toy_topic4"]')))
+    config.check_tasks()
+    assert any("toy_topic4 listed as both source and target" in w for w in config.warnings())
+
+
+@pytest.mark.parametrize("name", ["quickstart", "offline-suite", "paper"])
+def test_shipped_configs_load(name):
+    config = StudyConfig.from_toml(CONFIGS / f"{name}.toml")
+    assert config.name == name
+    if name != "paper":  # paper.toml names hub datasets, resolved only with hub access
+        config.check_tasks()
+
+
+def test_offline_suite_config_is_the_design_grid():
+    config = StudyConfig.from_toml(CONFIGS / "offline-suite.toml")
+    assert (len(config.sources), len(config.targets), len(config.target_seeds)) == (12, 10, 3)
+    paper = StudyConfig.from_toml(CONFIGS / "paper.toml")
+    assert (len(paper.sources), len(paper.targets)) == (13, 10)
+    assert all(name.startswith("hf:") for name in paper.sources + paper.targets)
