@@ -111,7 +111,7 @@ def test_study_report_says_what_is_missing_instead_of_a_figure(tmp_path, study):
                               snapshot_curve=study["curve"].iloc[0:0])
     page = path.read_text(encoding="utf-8")
     assert sorted(_embedded(page)) == ["gain_heatmap", "reasoning_comparison", "selector_comparison", "transfer_strips"]
-    assert "No snapshot curve" in page and "No seed-consistency table" in page
+    assert "No snapshot curve" in page and "No seed consistency to show" in page
     assert not (tmp_path / "snapshot_curve.png").exists()
 
 
@@ -206,3 +206,26 @@ def test_report_command(tmp_path, capsys):
     assert run(["report", "--store", str(tmp_path / "missing"), "--out", str(tmp_path / "out")]) == 2
     assert "no study store at" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_study_report_from_the_real_evaluation(tmp_path, study):
+    """The evaluation module's output feeds the report as is (schemas agree)."""
+    from intertask.evaluation.evaluate import evaluate_predictions
+    from intertask.report import _snapshot_curve
+
+    rng = np.random.default_rng(2)
+    keys = study["matrix"][["target", "seed", "source"]]
+    predictions = pd.concat(
+        [keys.assign(method=m, predicted=rng.random(len(keys)), target_steps=0.0) for m in ("random", "data_size")]
+        + [keys.assign(method=f"max_pairwise@{s}", predicted=rng.random(len(keys)), target_steps=float(s)) for s in (10, 20, 40)],
+        ignore_index=True,
+    )
+    evaluation = evaluate_predictions(study["matrix"], predictions, k=2, tags=TAGS, n_boot=200)
+    curve = _snapshot_curve(evaluation)
+    assert sorted(curve["method"].unique()) == ["max_pairwise"] and sorted(curve["target_steps"].unique()) == [10, 20, 40]
+    path = write_study_report(tmp_path, study["matrix"], evaluation.cases, evaluation.summary, TAGS,
+                              consistency=evaluation.consistency, snapshot_curve=curve, k=2)
+    embedded = _embedded(path.read_text(encoding="utf-8"))
+    assert sorted(embedded) == sorted(STUDY_FIGURES)
+    for png in embedded.values():
+        _assert_drawn(png)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from intertask.errors import IntertaskError
 from intertask.report.html import write_recommendation_report, write_study_report
 
@@ -26,13 +28,47 @@ def _part(result, name: str):
     return getattr(result, name, None)
 
 
+def _target_tags(targets) -> dict[str, tuple[str, ...]]:
+    """Tags of the suite's and the toy tasks among `targets` (read from their specs, no data
+    loaded); other targets get none."""
+    from intertask.tasks.suite import SUITE
+    from intertask.tasks.toy import TOY_TASKS, toy_task
+
+    tags = {}
+    for name in sorted({str(t) for t in targets}):
+        if name in SUITE:
+            tags[name] = tuple(SUITE[name].tags)
+        elif name in TOY_TASKS:
+            tags[name] = tuple(toy_task(name).tags)
+    return tags
+
+
+def _snapshot_curve(evaluation) -> pd.DataFrame | None:
+    """`method, target_steps, metric, mean, ci_low, ci_high` from the evaluation: its own
+    `snapshot_curve` if it has one, else `quality_by_steps` for NDCG and Regret@k, keeping the
+    methods evaluated at two or more target training steps. None when there is nothing to draw."""
+    curve = _part(evaluation, "snapshot_curve")
+    if curve is not None:
+        return curve
+    from intertask.evaluation.evaluate import quality_by_steps
+
+    frames = [
+        quality_by_steps(evaluation, metric).rename(columns={"family": "method"}).assign(metric=metric)
+        for metric in ("ndcg", "regret_at_k")
+    ]
+    curve = pd.concat(frames, ignore_index=True)
+    steps = curve.groupby("method")["target_steps"].nunique()
+    curve = curve[curve["method"].isin(steps[steps >= 2].index)]
+    return curve if not curve.empty else None
+
+
 def build_study_report(store_path, out_dir, k: int = 3) -> Path:
     """Evaluate the study in the store at `store_path` (Regret@k and top-k with `k`) and write its
     report to `out_dir/report.html`; return that path.
 
     Reads the ground truth with `intertask.study.export.transfer_matrix(store)` and the evaluation
     with `intertask.evaluation.evaluate.evaluate_store(store, k=k)`, whose result carries `cases`,
-    `summary` and, when available, `consistency`, `snapshot_curve` and the targets' `tags`.
+    `summary`, `consistency` and, when available, `snapshot_curve` and the targets' `tags`.
     """
     store_path = Path(store_path)
     if k < 1:
@@ -53,9 +89,9 @@ def build_study_report(store_path, out_dir, k: int = 3) -> Path:
         matrix,
         _part(evaluation, "cases"),
         _part(evaluation, "summary"),
-        tags=_part(evaluation, "tags") or {},
+        tags=_part(evaluation, "tags") or _target_tags(matrix["target"]),
         consistency=_part(evaluation, "consistency"),
-        snapshot_curve=_part(evaluation, "snapshot_curve"),
+        snapshot_curve=_snapshot_curve(evaluation),
         title=f"intertask study report: {store_path.name}",
         k=k,
     )

@@ -36,7 +36,7 @@ CAPTIONS = {
     ),
     "consistency": (
         "For each target, the Spearman correlation between the source rankings measured with two "
-        "different seeds (dots: seed pairs, diamond: mean). 1 means the seeds agree on which source is "
+        "different seeds (diamond: mean over seed pairs; dots, when shown: single pairs). 1 means the seeds agree on which source is "
         "best; near 0 means the measured ranking is mostly seed noise, which caps how good any selector "
         "can look. Reasoning targets are red, below the line."
     ),

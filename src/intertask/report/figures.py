@@ -5,7 +5,8 @@ Inputs (one row each):
   (scores 0–100; `gain = score − baseline` in points; `relative_gain = gain / baseline × 100` in %).
 - `cases`: a method × target × seed evaluation — `method, target, seed, ndcg, regret_at_k, ...`.
 - `summary`: `method, metric, mean, std, ci_low, ci_high, n` (95% bootstrap CI).
-- `consistency`: `target, seed_a, seed_b, spearman` (source ranking agreement between two seeds).
+- `consistency`: `target, spearman` (source ranking agreement between two seeds), one row per seed
+  pair (with `seed_a, seed_b`) or one per target (already the mean over pairs).
 - `curve`: `method, target_steps, metric, mean, ci_low, ci_high` (quality vs target prompt steps).
 `tags` maps a task name to its tags; targets tagged 'reasoning' are drawn apart.
 
@@ -33,7 +34,7 @@ from intertask.report._common import (
 MATRIX_COLUMNS = ("target", "source", "seed", "score", "baseline", "gain", "relative_gain")
 CASES_COLUMNS = ("method", "target", "seed", "ndcg", "regret_at_k")
 SUMMARY_COLUMNS = ("method", "metric", "mean", "std", "ci_low", "ci_high", "n")
-CONSISTENCY_COLUMNS = ("target", "seed_a", "seed_b", "spearman")
+CONSISTENCY_COLUMNS = ("target", "spearman")
 CURVE_COLUMNS = ("method", "target_steps", "metric", "mean", "ci_low", "ci_high")
 
 METRIC_LABELS = {
@@ -232,11 +233,15 @@ def selector_comparison(summary, k: int | None = None):
 
 
 def consistency_plot(consistency, tags=None):
-    """Per target, how much two seeds agree on the ranking of sources (Spearman ρ per seed pair as
-    dots, the mean as a diamond); reasoning targets in red, below a separating line."""
+    """Per target, how much two seeds agree on the ranking of sources: Spearman ρ per seed pair as
+    dots (when the table has one row per pair) and their mean as a diamond; reasoning targets in
+    red, below a separating line. Rows with an undefined ρ (NaN) are left out."""
     require_columns(consistency, CONSISTENCY_COLUMNS, "consistency table")
     reasoning = reasoning_targets(tags)
-    data = consistency.assign(target=consistency["target"].astype(str))
+    data = consistency.assign(target=consistency["target"].astype(str)).dropna(subset=["spearman"])
+    if data.empty:
+        raise IntertaskError("consistency table has no defined Spearman value; it needs at least two seeds per target")
+    per_pair = data.duplicated("target", keep=False).any()
     means = data.groupby("target")["spearman"].mean()
     others = sorted((t for t in means.index if t not in reasoning), key=lambda t: -means[t])
     hard = sorted((t for t in means.index if t in reasoning), key=lambda t: -means[t])
@@ -245,12 +250,13 @@ def consistency_plot(consistency, tags=None):
     ax = fig.add_subplot()
     for i, target in enumerate(targets):
         color = REASONING_COLOR if target in reasoning else OTHER_COLOR
-        values = data.loc[data["target"] == target, "spearman"].to_numpy(dtype=float)
-        ax.scatter(values, np.full(values.size, i), s=18, color=color, alpha=0.5, linewidths=0)
+        if per_pair:
+            values = data.loc[data["target"] == target, "spearman"].to_numpy(dtype=float)
+            ax.scatter(values, np.full(values.size, i), s=18, color=color, alpha=0.5, linewidths=0)
         ax.scatter([means[target]], [i], marker="D", s=42, color=color, zorder=3)
     for group, color, name in ((others, OTHER_COLOR, "other targets"), (hard, REASONING_COLOR, "reasoning targets")):
         if group:
-            value = float(data.loc[data["target"].isin(group), "spearman"].mean())
+            value = float(means[group].mean())
             ax.axvline(value, color=color, linestyle=":", linewidth=1.2, label=f"mean, {name}: {value:.2f}")
     if others and hard:
         ax.axhline(len(others) - 0.5, color="black", linewidth=1)
@@ -260,7 +266,8 @@ def consistency_plot(consistency, tags=None):
     ax.set_xlim(-1.05, 1.05)
     ax.set_xlabel("Spearman ρ between two seeds' source rankings (−1 … 1; 1 = identical ranking)")
     ax.set_ylabel("target task")
-    ax.set_title("Is the ground truth consistent across seeds? (dots: seed pairs, diamond: mean)")
+    detail = "dots: seed pairs, diamond: mean" if per_pair else "diamond: mean over seed pairs"
+    ax.set_title(f"Is the ground truth consistent across seeds? ({detail})")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
     return fig

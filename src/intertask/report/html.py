@@ -84,10 +84,12 @@ def write_study_report(
         render("selector_comparison", "Selection methods compared", study_figures.selector_comparison, evaluation_summary, k),
     ]
     notes: dict[str, str] = {}
-    if consistency is not None and not require_columns(consistency, study_figures.CONSISTENCY_COLUMNS, "consistency table", allow_empty=True).empty:
+    if consistency is not None and require_columns(
+        consistency, study_figures.CONSISTENCY_COLUMNS, "consistency table", allow_empty=True
+    )["spearman"].notna().any():
         rendered.append(render("consistency", "Consistency of the ground truth across seeds", study_figures.consistency_plot, consistency, tags))
     else:
-        notes["consistency"] = "No seed-consistency table was given (it needs at least two seeds per target)."
+        notes["consistency"] = "No seed consistency to show: it needs at least two seeds per target."
     if snapshot_curve is not None and not require_columns(snapshot_curve, study_figures.CURVE_COLUMNS, "snapshot curve", allow_empty=True).empty:
         rendered.append(render("snapshot_curve", "Prompt methods vs target training steps", study_figures.snapshot_curve, snapshot_curve, k))
     else:
