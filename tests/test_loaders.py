@@ -124,6 +124,12 @@ def test_hf_saved_to_disk(tmp_path):
     assert task.source.startswith("hf:")
     with pytest.raises(IntertaskError, match=r"no column 'text' for text_column; the columns are 'sentence', 'label'"):
         load_hf(str(tmp_path / "saved"))
+    unlabelled = datasets.DatasetDict({"train": data["train"], "test": datasets.Dataset.from_dict(
+        {"sentence": ["u"], "label": [-1]}, features=datasets.Features(
+            {"sentence": datasets.Value("string"), "label": datasets.Value("int64")}))})
+    unlabelled.save_to_disk(str(tmp_path / "unlabelled"))
+    with pytest.raises(IntertaskError, match=r"test row 1: label -1 is not one of the 2 classes \(an unlabelled split"):
+        load_hf(str(tmp_path / "unlabelled"), text_column="sentence")
     with pytest.raises(IntertaskError, match="has no split 'dev'; it has train, test"):
         load_hf(str(tmp_path / "saved"), text_column="sentence", splits={"train": "train", "validation": "dev"})
 

@@ -29,6 +29,8 @@ def test_validate_rejects_empty_split_and_bad_choice():
     ex = [Example("a", 0), Example("b", 1)]
     with pytest.raises(IntertaskError, match="the validation split is empty"):
         Task("t", TaskKind.CLASSIFICATION, ex, [], ex, labels=("x", "y")).validate()
+    with pytest.raises(IntertaskError, match="test example 2 has label 2, not an index into its 2 labels"):
+        Task("t", TaskKind.CLASSIFICATION, ex, ex, ex + [Example("c", 2)], labels=("x", "y")).validate()
     mc = [Example("q", 3, choices=("a", "b"))]
     with pytest.raises(IntertaskError, match="train example 0 has no valid answer"):
         Task("t", TaskKind.MULTIPLE_CHOICE, mc, mc, mc).validate()

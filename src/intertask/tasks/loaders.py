@@ -18,6 +18,7 @@ Every user mistake raises `IntertaskError` with one line; nothing is written.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import random
 from collections import defaultdict
@@ -56,7 +57,7 @@ def read_records(path: str | Path) -> list[dict]:
 
 def _read_delimited(path: Path, text: str, delimiter: str) -> list[dict]:
     csv.field_size_limit(1 << 30)
-    reader = csv.reader(text.splitlines(keepends=True), delimiter=delimiter, strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader, None)
         if not header:
@@ -78,7 +79,7 @@ def _read_delimited(path: Path, text: str, delimiter: str) -> list[dict]:
 
 def _read_jsonl(path: Path, text: str) -> list[dict]:
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -234,6 +235,11 @@ def task_from_records(
             raw = row[label_column]
             label = choices.index(str(raw)) if str(raw) in choices else _int(raw, where)
             return Example(str(row[text_column]), label, None if pair is None else str(pair), choices)
+        if row[label_column] not in mapping:
+            raise IntertaskError(
+                f"{where}: label {row[label_column]!r} is not one of the {len(labels)} classes "
+                "(an unlabelled split? map a labelled one)"
+            )
         return Example(str(row[text_column]), mapping[row[label_column]], None if pair is None else str(pair))
 
     splits = {s: [example(r, f"task {name!r} {s} row {i + 1}") for i, r in enumerate(rows)]

@@ -73,6 +73,14 @@ class Task:
             if not self.split(split):
                 raise IntertaskError(f"task {self.name!r}: the {split} split is empty")
         if self.kind is TaskKind.CLASSIFICATION:
+            if self.labels:
+                for split in SPLITS:
+                    for i, ex in enumerate(self.split(split)):
+                        if not isinstance(ex.label, int) or not 0 <= ex.label < len(self.labels):
+                            raise IntertaskError(
+                                f"task {self.name!r}: {split} example {i} has label {ex.label!r}, "
+                                f"not an index into its {len(self.labels)} labels"
+                            )
             seen = {ex.label for ex in self.train}
             if len(seen) < 2:
                 only = self.labels[next(iter(seen))] if seen and self.labels else "?"
