@@ -22,11 +22,13 @@ from torch import nn
 
 @dataclass(frozen=True)
 class Tokens:
-    """One tokenised input: `ids` (with the model's special tokens) and, for BERT-style encoders,
-    the segment `type_ids` of a text pair."""
+    """One tokenised input: its token `ids`, with the model's special tokens.
+
+    Segment (token type) ids are not used: like PEFT's prompt tuning, a pair is read with segment 0
+    throughout, so an exported adapter behaves exactly as it did in training.
+    """
 
     ids: tuple[int, ...]
-    type_ids: tuple[int, ...] | None = None
 
 
 class Backbone(nn.Module):
@@ -64,45 +66,37 @@ class Backbone(nn.Module):
     def tokenize(self, texts: list[str], text_pairs: list[str | None] | None = None,
                  max_length: int = 128) -> list[Tokens]:
         """Token ids of each text (and pair), truncated to `max_length` tokens."""
-        pairs = text_pairs if text_pairs is not None else [None] * len(texts)
-        out = []
-        for text, pair in zip(texts, pairs):
-            enc = self.tokenizer(text, pair, truncation=True, max_length=max_length,
-                                 return_token_type_ids=self._uses_token_types)
-            types = tuple(enc["token_type_ids"]) if self._uses_token_types else None
-            out.append(Tokens(tuple(enc["input_ids"]), types))
-        return out
-
-    _uses_token_types = False
+        if text_pairs is None or all(p is None for p in text_pairs):
+            enc = self.tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+            return [Tokens(tuple(ids)) for ids in enc]
+        return [Tokens(tuple(self.tokenizer(text, pair, truncation=True, max_length=max_length)["input_ids"]))
+                for text, pair in zip(texts, text_pairs)]
 
     # ----------------------------------------------------------------- packed inputs
 
     def prompted_inputs(self, prompts: list[torch.Tensor | None], tokens: list[Tokens]):
         """Build one right-padded batch of `[prompt_i ; embed(tokens_i)]`.
 
-        Returns `inputs_embeds [B, T, H]`, `attention_mask [B, T]` (1 on prompt and text),
-        `text_mask [B, T]` (1 on text tokens only) and `type_ids [B, T]` or None.
+        Returns `inputs_embeds [B, T, H]`, `attention_mask [B, T]` (1 on prompt and text) and
+        `text_mask [B, T]` (1 on text tokens only).
         """
         device = self.device
         lengths = [len(t.ids) for t in tokens]
         flat = torch.tensor([i for t in tokens for i in t.ids], dtype=torch.long, device=device)
         embedded = self.model.get_input_embeddings()(flat).split(lengths)
-        rows, masks, text_masks, types = [], [], [], []
+        rows, masks, text_masks = [], [], []
         for prompt, emb, tok in zip(prompts, embedded, tokens):
             n_prompt = 0 if prompt is None else prompt.shape[0]
             rows.append(emb if prompt is None else torch.cat([prompt.to(emb.dtype), emb], dim=0))
             masks.append(torch.ones(n_prompt + len(tok.ids), dtype=torch.long))
             text_masks.append(torch.cat([torch.zeros(n_prompt), torch.ones(len(tok.ids))]))
-            if tok.type_ids is not None:
-                types.append(torch.tensor((0,) * n_prompt + tok.type_ids, dtype=torch.long))
         pad = nn.utils.rnn.pad_sequence
         inputs = pad(rows, batch_first=True)
         mask = pad(masks, batch_first=True).to(device)
         text_mask = pad(text_masks, batch_first=True).to(device)
-        type_ids = pad(types, batch_first=True).to(device) if types else None
-        return inputs, mask, text_mask, type_ids
+        return inputs, mask, text_mask
 
-    def _hidden(self, inputs: torch.Tensor, mask: torch.Tensor, type_ids) -> torch.Tensor:
+    def _hidden(self, inputs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Last hidden states `[B, T, H]` of the (encoder part of the) model."""
         raise NotImplementedError
 
@@ -111,8 +105,8 @@ class Backbone(nn.Module):
 
         pooled_i = sum_t text_mask[i, t] * h[i, t] / sum_t text_mask[i, t]
         """
-        inputs, mask, text_mask, type_ids = self.prompted_inputs(prompts, tokens)
-        hidden = self._hidden(inputs, mask, type_ids).float()
+        inputs, mask, text_mask = self.prompted_inputs(prompts, tokens)
+        hidden = self._hidden(inputs, mask).float()
         weights = text_mask.unsqueeze(-1)
         return (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0)
 

@@ -59,7 +59,7 @@ class DecoderBackbone(TextToTextMixin, Backbone):
         bos = self.tokenizer.bos_token_id
         return ([bos] if bos is not None else []), []
 
-    def _hidden(self, inputs, mask, type_ids):
+    def _hidden(self, inputs, mask):
         return self.model.base_model(inputs_embeds=inputs, attention_mask=mask).last_hidden_state
 
     def answer_logprob(self, prompts, contexts: list[Tokens], answers: list[tuple[int, ...]]):
@@ -69,8 +69,8 @@ class DecoderBackbone(TextToTextMixin, Backbone):
         Only the answer positions go through the LM head (memory: B x |answer| x V, not B x T x V).
         """
         joined = [Tokens(c.ids + a) for c, a in zip(contexts, answers)]
-        inputs, mask, _, _ = self.prompted_inputs(prompts, joined)
-        hidden = self._hidden(inputs, mask, None)
+        inputs, mask, _ = self.prompted_inputs(prompts, joined)
+        hidden = self._hidden(inputs, mask)
         rows, cols, targets = [], [], []
         for i, (prompt, ctx, ans) in enumerate(zip(prompts, contexts, answers)):
             start = (0 if prompt is None else prompt.shape[0]) + len(ctx.ids)
@@ -85,3 +85,50 @@ class DecoderBackbone(TextToTextMixin, Backbone):
         total = torch.zeros(len(answers), device=device).index_add(0, rows_t, token_lp)
         counts = torch.tensor([len(a) for a in answers], device=device, dtype=torch.float32)
         return total, counts
+
+
+def smollm2_dir() -> "Path":
+    """Folder of SmolLM2-135M-Instruct as float32 safetensors, converted once from the GGUF file.
+
+    Dequantising the GGUF (Q4_1) takes ~20 s, so the result is cached under
+    `cache_dir()/models/smollm2-135m/`: a clean `LlamaConfig` (no `quantization_config`), the
+    weights (`save_pretrained`, safetensors) and the tokenizer; written to a temp folder and renamed.
+    """
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from intertask.assets import smollm2_gguf
+    from intertask.paths import cache_dir
+
+    target = cache_dir() / "models" / "smollm2-135m"
+    if (target / "config.json").exists():
+        return target
+    gguf = smollm2_gguf()
+    try:
+        import gguf as _  # noqa: F401  (transformers' GGUF reader needs it)
+    except ImportError:
+        from intertask.errors import IntertaskError
+
+        raise IntertaskError("converting SmolLM2 from GGUF needs the `gguf` package: pip install gguf") from None
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
+    settings = quantised.config.to_dict()
+    for key in ("quantization_config", "_name_or_path", "architectures", "model_type", "transformers_version", "dtype", "torch_dtype"):
+        settings.pop(key, None)
+    config = LlamaConfig(**settings)
+    config.architectures = ["LlamaForCausalLM"]
+    model = LlamaForCausalLM(config)
+    model.load_state_dict(quantised.state_dict())
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".smollm2-"))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

@@ -18,8 +18,6 @@ class EncoderBackbone(Backbone):
 
     def __init__(self, name: str, model, tokenizer):
         super().__init__(name, model, tokenizer, model.config.hidden_size)
-        self._uses_token_types = getattr(model.config, "type_vocab_size", 0) > 1
 
-    def _hidden(self, inputs: torch.Tensor, mask: torch.Tensor, type_ids) -> torch.Tensor:
-        kwargs = {"token_type_ids": type_ids} if type_ids is not None else {}
-        return self.model(inputs_embeds=inputs, attention_mask=mask, **kwargs).last_hidden_state
+    def _hidden(self, inputs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.model(inputs_embeds=inputs, attention_mask=mask).last_hidden_state

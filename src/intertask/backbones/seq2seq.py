@@ -29,12 +29,12 @@ class Seq2SeqBackbone(TextToTextMixin, Backbone):
         eos = self.tokenizer.eos_token_id
         return [eos] if eos is not None else []
 
-    def _hidden(self, inputs, mask, type_ids):
+    def _hidden(self, inputs, mask):
         return self.model.get_encoder()(inputs_embeds=inputs, attention_mask=mask).last_hidden_state
 
     def answer_logprob(self, prompts, contexts: list[Tokens], answers: list[tuple[int, ...]]):
         """Summed log-probability `[B]` of each answer (teacher forcing) and its token count `[B]`."""
-        inputs, mask, _, _ = self.prompted_inputs(prompts, contexts)
+        inputs, mask, _ = self.prompted_inputs(prompts, contexts)
         device = inputs.device
         pad_id = self.model.config.pad_token_id
         labels = nn.utils.rnn.pad_sequence([torch.tensor(a) for a in answers], batch_first=True,

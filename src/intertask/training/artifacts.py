@@ -1,0 +1,178 @@
+"""Prompt artifacts: one safetensors file per run, verified on load, exportable to PEFT.
+
+File layout (`save_artifact`): tensors `prompt` `[P, H]`, `snapshot.<step>` `[P, H]` and
+`head.<name>`; the safetensors metadata holds one key, `intertask`, a JSON object with the
+format version, run id, task, seed, backbone name, hidden size, prompt shape, config, scores,
+history and `sha256`, the checksum of the tensors:
+
+    sha256 = SHA-256 over tensors sorted by name of (name, dtype, shape, raw bytes)
+
+Loading (`load_artifact`) reads only tensors and JSON (never unpickles; no `torch.load`) and checks
+the checksum, the prompt shape and, when asked, the backbone. `export_peft` writes a PEFT
+prompt-tuning adapter (`adapter_config.json` + `adapter_model.safetensors`) for the same backbone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from intertask.errors import IntertaskError
+from intertask.training.config import RunResult, TrainConfig
+
+FORMAT = "intertask-prompt/1"
+
+
+@dataclass
+class PromptArtifact:
+    """A loaded prompt artifact: the best prompt, its head, snapshots and the run's metadata."""
+
+    path: Path
+    prompt: torch.Tensor  # [P, H]
+    head: dict[str, torch.Tensor]
+    snapshots: dict[int, torch.Tensor]
+    backbone: str
+    hidden_size: int
+    config: TrainConfig
+    run_id: str = ""
+    task_name: str = ""
+    seed: int = 0
+    best_step: int = 0
+    validation_score: float = float("nan")
+    test_score: float = float("nan")
+    test_metrics: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+    sha256: str = ""
+
+
+def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """Checksum of named tensors, independent of their order in the file."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous().cpu()
+        digest.update(f"{name}|{t.dtype}|{list(t.shape)}|".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+def save_artifact(path, result: RunResult, backbone_name: str) -> str:
+    """Write `result`'s prompt, snapshots and head to `path` atomically; return the checksum."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tensors = {"prompt": result.prompt.detach().float().cpu().contiguous()}
+    tensors.update({f"snapshot.{int(s)}": p.detach().float().cpu().contiguous() for s, p in result.snapshots.items()})
+    tensors.update({f"head.{k}": v.detach().float().cpu().contiguous() for k, v in result.head.items()})
+    checksum = tensors_sha256(tensors)
+    meta = {
+        "format": FORMAT, "run_id": result.run_id, "task_name": result.task_name, "seed": int(result.seed),
+        "backbone": backbone_name, "hidden_size": int(tensors["prompt"].shape[1]),
+        "prompt_shape": list(tensors["prompt"].shape), "config": result.config.to_dict(),
+        "best_step": int(result.best_step), "validation_score": float(result.validation_score),
+        "test_score": float(result.test_score), "test_metrics": dict(result.test_metrics),
+        "history": [[int(s), float(v)] for s, v in result.history], "sha256": checksum,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"intertask": json.dumps(meta, sort_keys=True)})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return checksum
+
+
+def load_artifact(path, expect_backbone: str | None = None) -> PromptArtifact:
+    """Read and verify a prompt artifact; a bad file raises `IntertaskError` naming the problem."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise IntertaskError(f"prompt file {str(path)!r} does not exist; pass a .safetensors file written by intertask")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get("intertask")
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise IntertaskError(f"{path} is not a readable safetensors file ({err}); it may be corrupted, train it again") from None
+    if raw is None:
+        raise IntertaskError(f"{path} has no intertask metadata; it was not written by intertask")
+    try:
+        meta = json.loads(raw)
+        config = TrainConfig.from_dict(meta["config"])
+        backbone, hidden, shape = meta["backbone"], int(meta["hidden_size"]), list(meta["prompt_shape"])
+    except (ValueError, KeyError, TypeError, IntertaskError) as err:
+        raise IntertaskError(f"{path} has malformed intertask metadata ({err}); it may be corrupted") from None
+    if tensors_sha256(tensors) != meta.get("sha256"):
+        raise IntertaskError(f"{path} fails its checksum: the file is corrupted or was edited; train it again")
+    prompt = tensors.get("prompt")
+    if prompt is None or list(prompt.shape) != shape or prompt.ndim != 2 or shape[1] != hidden:
+        got = None if prompt is None else list(prompt.shape)
+        raise IntertaskError(f"{path}: prompt has shape {got}, its metadata says {shape} with hidden size {hidden}")
+    if expect_backbone is not None and backbone != expect_backbone:
+        raise IntertaskError(f"{path} holds a prompt for backbone {backbone!r}, not {expect_backbone!r}; "
+                             f"use --backbone {backbone} or a prompt trained on {expect_backbone}")
+    return PromptArtifact(
+        path=path, prompt=prompt, backbone=backbone, hidden_size=hidden, config=config,
+        head={k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")},
+        snapshots={int(k.split(".", 1)[1]): v for k, v in tensors.items() if k.startswith("snapshot.")},
+        run_id=meta.get("run_id", ""), task_name=meta.get("task_name", ""), seed=int(meta.get("seed", 0)),
+        best_step=int(meta.get("best_step", 0)), validation_score=float(meta.get("validation_score", "nan")),
+        test_score=float(meta.get("test_score", "nan")), test_metrics=dict(meta.get("test_metrics", {})),
+        history=[tuple(h) for h in meta.get("history", [])], sha256=meta["sha256"],
+    )
+
+
+_TASK_TYPES = {"encoder": "FEATURE_EXTRACTION", "decoder": "CAUSAL_LM", "seq2seq": "SEQ_2_SEQ_LM"}
+
+
+def export_peft(artifact: PromptArtifact | str | Path, out_dir, backbone=None) -> Path:
+    """Write a PEFT prompt-tuning adapter for `artifact` into `out_dir`; return `out_dir`.
+
+    The adapter is made by PEFT itself (`get_peft_model` on the backbone, the prompt copied into
+    its prompt encoder, `save_pretrained`), so `PeftModel.from_pretrained(model, out_dir)` loads
+    it. An encoder's task head is not part of PEFT's format; it is written next to the adapter as
+    `intertask_head.safetensors`. `backbone` defaults to `load_backbone(artifact.backbone)`.
+    """
+    import shutil
+
+    from peft import PromptTuningConfig, get_peft_model
+    from safetensors.torch import save_file
+
+    if not isinstance(artifact, PromptArtifact):
+        artifact = load_artifact(artifact)
+    if backbone is None:
+        from intertask.backbones import load_backbone
+
+        backbone = load_backbone(artifact.backbone)
+    if backbone.name != artifact.backbone or backbone.hidden_size != artifact.hidden_size:
+        raise IntertaskError(f"the prompt was trained on {artifact.backbone!r}, not on {backbone.name!r}")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise IntertaskError(f"{out_dir} exists and is not empty; choose a new folder for the adapter")
+    P = artifact.prompt.shape[0]
+    config = PromptTuningConfig(task_type=_TASK_TYPES[backbone.kind], num_virtual_tokens=P,
+                                token_dim=artifact.hidden_size, num_transformer_submodules=1)
+    model = get_peft_model(backbone.model, config)
+    with torch.no_grad():
+        model.prompt_encoder["default"].embedding.weight.copy_(artifact.prompt)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    try:
+        model.save_pretrained(str(tmp))
+        if artifact.head:
+            save_file({k: v.contiguous() for k, v in artifact.head.items()}, str(tmp / "intertask_head.safetensors"))
+        if out_dir.exists():
+            out_dir.rmdir()
+        os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
