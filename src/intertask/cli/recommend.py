@@ -1,5 +1,118 @@
-"""Placeholder: filled in by the issue that owns this subcommand."""
+"""`intertask recommend`: which intermediate task should a new target train on first?"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from pathlib import Path
+from typing import Optional
+
+import typer
 
 
-def register(app) -> None:
-    return None
+@contextlib.contextmanager
+def progress_bar(enabled: bool):
+    """A rich progress bar on stderr; yields the `progress(event, done, total)` callback (or None)."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def callback(event: str, done: int, total: int) -> None:
+            label = {"train": "training prompts (steps)", "test": "testing runs"}.get(event, event)
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total)
+            bar.update(tasks[label], completed=done, total=total)
+
+        yield callback
+
+
+def _fmt(value, spec: str = ".2f") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, spec)
+
+
+KEY_METHODS = ("max_pairwise", "text_embedding", "logme", "vocab_overlap")
+
+
+def print_recommendation(rec) -> None:
+    """The verdict, then a table of sources (and the verification table when present)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    verdict = rec.verdict
+    console.print(f"[bold]{verdict['headline']}[/bold]")
+    for c in verdict["criteria"]:
+        mark = "[green]PASS[/green]" if c["passed"] else "[red]FAIL[/red]"
+        console.print(f"  {mark} {c['name']}: {c['detail']}")
+    for warning in verdict["warnings"]:
+        console.print(f"  [yellow]warning[/yellow]: {warning}")
+    shown = [m for m in KEY_METHODS if f"score_{m}" in rec.ranking] or \
+        [c[len("score_"):] for c in rec.ranking if c.startswith("score_")][:4]
+    table = Table(title=f"sources for {rec.target} (seeds {len(rec.seeds)}, {rec.budget_steps} steps)")
+    for column in ("rank", "source", "mean rank", *shown, "stability", "exp. gain", "P(neg)"):
+        table.add_column(column, justify="left" if column == "source" else "right", no_wrap=column == "source")
+    for row in rec.ranking.to_dict(orient="records"):
+        table.add_row(str(row["combined_rank"]), row["source"], _fmt(row["mean_rank"], ".1f"),
+                      *(_fmt(row[f"score_{m}"], ".3f") for m in shown), _fmt(row["stability"], ".0%"),
+                      _fmt(row["expected_gain"], "+.1f"), _fmt(row["p_negative"], ".0%"))
+    console.print(table)
+    if rec.verify is not None:
+        vt = Table(title="verified transfers (test gain vs no transfer, 95% CI)")
+        for column in ("source", "mean gain", "95% CI", "val gain", "seeds"):
+            vt.add_column(column, justify="left" if column == "source" else "right")
+        for row in rec.verify.to_dict(orient="records"):
+            vt.add_row(row["source"], _fmt(row["mean_gain"], "+.1f"),
+                       f"[{row['ci_low']:+.1f}, {row['ci_high']:+.1f}]", _fmt(row["val_gain"], "+.1f"),
+                       str(row["n_seeds"]))
+        console.print(vt)
+        console.print(f"[bold]final choice: {rec.choice}[/bold]")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `recommend` command to `app`."""
+
+    @app.command("recommend")
+    def recommend_command(
+        target: str = typer.Option(..., "--target", help="A suite or toy task name, a CSV/TSV/JSONL/Parquet file, or hf:NAME."),
+        text_column: Optional[str] = typer.Option(None, help="Column with the text (files and hf: only)."),
+        label_column: Optional[str] = typer.Option(None, help="Column with the label (files and hf: only)."),
+        library: Optional[Path] = typer.Option(None, help="Source library directory (default: the shipped MiniLM library)."),
+        methods: Optional[str] = typer.Option(None, help="Comma-separated selection methods (default: all that apply)."),
+        budget_steps: Optional[int] = typer.Option(None, help="Training steps of the short target runs (default 100)."),
+        seeds: int = typer.Option(3, help="Target seeds of the short runs (stability needs >= 2)."),
+        verify: int = typer.Option(0, "--verify", help="Verify the top K sources with real transfers."),
+        verify_seeds: int = typer.Option(3, help="Seeds per verified transfer and baseline."),
+        device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N | mps."),
+        as_json: bool = typer.Option(False, "--json", help="Print the recommendation as JSON."),
+        report: Optional[Path] = typer.Option(None, help="Also write a report (FILE.md or FILE.html)."),
+    ) -> None:
+        """Rank the library's source tasks for TARGET and say how far to trust the ranking."""
+        from intertask.errors import IntertaskError
+        from intertask.recommend import recommend
+
+        if report is not None and report.suffix.lower() not in (".md", ".html", ".htm"):
+            raise IntertaskError(f"--report {report} must end in .md or .html")
+        chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
+        with progress_bar(not as_json) as callback:
+            rec = recommend(target, library_dir=library, methods=chosen, budget_steps=budget_steps, seeds=seeds,
+                            verify_k=verify, verify_seeds=verify_seeds, progress=callback or False,
+                            device=device, text_column=text_column, label_column=label_column)
+        if report is not None:
+            from intertask.report.html import write_recommendation_report
+
+            write_recommendation_report(report, rec.target, rec.ranking, rec.verdict, rec.verify)
+        if as_json:
+            typer.echo(json.dumps(rec.to_dict(), indent=1))
+        else:
+            print_recommendation(rec)
+            if report is not None:
+                typer.echo(f"report written to {report}")

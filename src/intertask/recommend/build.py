@@ -1,0 +1,127 @@
+"""`build_library`: a source library from a study store, or from a study config run first.
+
+From a store: every finished `source` run becomes one prompt of its source (one per source seed);
+the sources' text-embedding centroids and vocabularies are computed from their tasks (resolved by
+name with the study's task options); finished transfers become the history
+(`transfer_matrix(store)`), and each historical target's centroid is computed when its task loads.
+From a TOML config: the study is run first (`run_study`) into `store_path` (default
+`<out_dir>/.store`, kept across rebuilds so an interrupted build resumes).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from intertask.errors import IntertaskError
+from intertask.recommend.library import HISTORY_COLUMNS, Library, LibrarySource, vocabulary_counts, write_library
+
+log = logging.getLogger(__name__)
+MAX_EMBED_TEXTS = 512
+
+
+def _artifact_prompt(path: Path) -> np.ndarray:
+    from intertask.training.artifacts import load_artifact
+
+    prompt = load_artifact(path).prompt
+    return prompt.detach().cpu().numpy() if hasattr(prompt, "detach") else np.asarray(prompt)
+
+
+def _task_options(store) -> dict:
+    """Per-task loading options of the store's studies (later studies win)."""
+    from intertask.study.config import StudyConfig
+
+    options: dict = {}
+    for study in store.studies():
+        try:
+            options.update(StudyConfig.from_json(study["config_json"]).task_options)
+        except IntertaskError:
+            continue
+    return options
+
+
+def _centroid(task, backbone) -> np.ndarray:
+    from intertask.selection.profiles import mean_embedding, sample_examples
+
+    examples = sample_examples(task, max_texts=MAX_EMBED_TEXTS, seed=0)
+    return mean_embedding(backbone, [ex.text if not ex.text_pair else f"{ex.text} {ex.text_pair}"
+                                     for ex in examples])
+
+
+def library_from_store(store_path, backbone=None, device: str = "cpu") -> Library:
+    """Collect a `Library` (not yet written) from the study store at `store_path`."""
+    from intertask import __version__
+    from intertask.backbones import load_backbone
+    from intertask.study.export import transfer_matrix
+    from intertask.study.plan import load_task
+    from intertask.study.store import Store, utc_now
+
+    store = Store(store_path)
+    rows = [r for r in store.rows() if r["kind"] == "source" and store.artifact_ok(r)]
+    if not rows:
+        raise IntertaskError(f"store {str(store_path)!r} holds no finished source runs; run the study first "
+                             "(`intertask study run CONFIG --store PATH`)")
+    backbones = sorted({r["backbone"] for r in rows})
+    if len(backbones) != 1:
+        raise IntertaskError(f"store {str(store_path)!r} mixes backbones {', '.join(backbones)}; "
+                             "a library belongs to one backbone")
+    if backbone is None:
+        backbone = load_backbone(backbones[0], device=device)
+    options = _task_options(store)
+    by_task: dict[str, list[dict]] = {}
+    for row in rows:
+        by_task.setdefault(row["task"], []).append(row)
+    sources, shape = [], None
+    for name in sorted(by_task):
+        task = load_task(name, options.get(name))
+        prompts = {int(r["seed"]): _artifact_prompt(store.artifact_path(r["run_id"])) for r in by_task[name]}
+        scores = {int(r["seed"]): float(r["validation_score"]) for r in by_task[name]}
+        shapes = {p.shape for p in prompts.values()} | ({shape} if shape else set())
+        if len(shapes) != 1:
+            raise IntertaskError(f"store {str(store_path)!r}: source prompts differ in shape {sorted(shapes)}; "
+                                 "build the library from runs with one prompt length")
+        shape = next(iter(shapes))
+        sources.append(LibrarySource(
+            name=name, n_train=len(task.train), tags=tuple(task.tags), prompts=prompts, scores=scores,
+            text_embedding=_centroid(task, backbone),
+            vocabulary=vocabulary_counts(ex.text if not ex.text_pair else f"{ex.text} {ex.text_pair}"
+                                         for ex in task.train)))
+    history = pd.DataFrame(columns=HISTORY_COLUMNS)
+    targets = {}
+    if any(r["kind"] == "transfer" and r["status"] == "done" for r in store.rows()):
+        matrix = transfer_matrix(store)
+        history = matrix[matrix["source"].isin(by_task)][HISTORY_COLUMNS].reset_index(drop=True)
+        for name in sorted(history["target"].unique()):
+            try:
+                targets[name] = _centroid(load_task(name, options.get(name)), backbone)
+            except IntertaskError as err:
+                log.warning("no text-embedding centroid for historical target %s: %s", name, err)
+    return Library(backbone={"name": backbones[0], "hidden_size": int(shape[1]), "prompt_length": int(shape[0])},
+                   sources=sources, history=history, target_embeddings=targets, created_at=utc_now(),
+                   intertask_version=__version__)
+
+
+def build_library(store_path_or_config, out_dir, store_path=None, device: str = "cpu", progress=True,
+                  backbone=None) -> Path:
+    """Build the library at `out_dir` from a study store directory, or from a study TOML config.
+
+    With a config (a `.toml` path or a `StudyConfig`), the study is run first into `store_path`
+    (default `<out_dir>/.store`). Returns `out_dir`. Nothing is written to `out_dir` on error.
+    """
+    from intertask.study.config import StudyConfig
+
+    source = store_path_or_config
+    if isinstance(source, StudyConfig) or (isinstance(source, (str, Path)) and Path(source).suffix == ".toml"):
+        from intertask.study import run_study
+
+        config = source if isinstance(source, StudyConfig) else StudyConfig.from_toml(source)
+        store = Path(store_path) if store_path else Path(out_dir) / ".store"
+        run_study(config, store, progress=progress)
+        source = store
+    elif not Path(source).is_dir():
+        raise IntertaskError(f"{str(source)!r} is neither a study config (.toml) nor a study store directory")
+    library = library_from_store(source, backbone=backbone, device=device)
+    return write_library(library, out_dir)

@@ -1,0 +1,240 @@
+"""A source library: trained source prompts plus what the selectors need, in one versioned folder.
+
+Layout of a library directory (format version `FORMAT_VERSION`)::
+
+    manifest.json          format_version, backbone {name, hidden_size, prompt_length}, created_at,
+                           intertask_version, sources [{name, n_train, tags, seeds, scores,
+                           best_seed}], historical targets, files {name: sha256}
+    prompts.safetensors    "<source>/<seed>" -> [P, H] float32, the source's trained prompt per seed
+    profiles.safetensors   "source/<name>" -> [D] text-embedding centroid of a source;
+                           "target/<name>" -> [D] centroid of a historical target (when known)
+    profiles.json          {source: {"n_train": int, "vocabulary": [[word, count], ...]}}: the
+                           `VOCAB_SIZE` most frequent words of the source's training texts
+    history.json           [{target, source, seed, score, baseline, gain}] historical transfers
+
+`build_library` writes the whole folder into a temporary sibling and renames it into place, so a
+crash never leaves a half library; `load_library` verifies every file's sha256 and the backbone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from intertask.errors import IntertaskError
+from intertask.selection.base import TaskProfile
+from intertask.selection.embedding_free import _WORD
+from intertask.study.store import sha256_file, utc_now
+
+FORMAT_VERSION = 1
+FILES = ("prompts.safetensors", "profiles.safetensors", "profiles.json", "history.json")
+VOCAB_SIZE = 2000
+HISTORY_COLUMNS = ["target", "source", "seed", "score", "baseline", "gain"]
+
+
+def vocabulary_counts(texts, top_k: int = VOCAB_SIZE) -> list[tuple[str, int]]:
+    """The `top_k` most frequent words of `texts` with their counts (same words as `vocab_overlap`)."""
+    counts = Counter(w for text in texts for w in _WORD.findall(text.lower()))
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top_k]
+
+
+@dataclass
+class LibrarySource:
+    """One source of a library: its prompts per seed, scores per seed, and selector profile data."""
+
+    name: str
+    n_train: int
+    tags: tuple[str, ...]
+    prompts: dict[int, np.ndarray]  # seed -> [P, H]
+    scores: dict[int, float]  # seed -> validation score (0-100)
+    text_embedding: np.ndarray  # [D]
+    vocabulary: list[tuple[str, int]]
+
+    @property
+    def best_seed(self) -> int:
+        """The seed with the highest validation score (lowest seed on ties): its prompt is used."""
+        return min(self.prompts, key=lambda s: (-self.scores.get(s, float("-inf")), s))
+
+    @property
+    def prompt(self) -> np.ndarray:
+        return self.prompts[self.best_seed]
+
+    def profile(self) -> TaskProfile:
+        """The `TaskProfile` selectors read; texts are rebuilt from the word counts."""
+        texts = [" ".join([word] * count) for word, count in self.vocabulary]
+        return TaskProfile(name=self.name, n_train=self.n_train, texts=texts, tags=self.tags,
+                           prompt=self.prompt, text_embedding=self.text_embedding)
+
+
+@dataclass
+class Library:
+    """A loaded (or about to be written) source library; see the module docstring."""
+
+    backbone: dict  # {name, hidden_size, prompt_length}
+    sources: list[LibrarySource]
+    history: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=HISTORY_COLUMNS))
+    target_embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+    created_at: str = ""
+    intertask_version: str = ""
+    path: Path | None = None
+
+    @property
+    def source_names(self) -> list[str]:
+        return [s.name for s in self.sources]
+
+    def source(self, name: str) -> LibrarySource:
+        return self.sources[self.source_names.index(name)]
+
+    def profiles(self) -> list[TaskProfile]:
+        return [s.profile() for s in self.sources]
+
+    def manifest(self, checksums: dict[str, str]) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "backbone": self.backbone,
+            "created_at": self.created_at,
+            "intertask_version": self.intertask_version,
+            "sources": [{"name": s.name, "n_train": s.n_train, "tags": list(s.tags),
+                         "seeds": sorted(s.prompts), "best_seed": s.best_seed,
+                         "scores": {str(k): v for k, v in sorted(s.scores.items())}}
+                        for s in self.sources],
+            "history_targets": sorted(self.history["target"].unique().tolist()) if len(self.history) else [],
+            "files": checksums,
+        }
+
+
+# ---- writing ------------------------------------------------------------------------------
+def _write_files(library: Library, folder: Path) -> dict[str, str]:
+    from safetensors.numpy import save_file
+
+    prompts = {f"{s.name}/{seed}": np.ascontiguousarray(p, dtype=np.float32)
+               for s in library.sources for seed, p in sorted(s.prompts.items())}
+    save_file(prompts, str(folder / "prompts.safetensors"))
+    vectors = {f"source/{s.name}": np.ascontiguousarray(s.text_embedding, dtype=np.float32)
+               for s in library.sources}
+    vectors.update({f"target/{n}": np.ascontiguousarray(v, dtype=np.float32)
+                    for n, v in sorted(library.target_embeddings.items())})
+    save_file(vectors, str(folder / "profiles.safetensors"))
+    profiles = {s.name: {"n_train": s.n_train, "vocabulary": [[w, int(c)] for w, c in s.vocabulary]}
+                for s in library.sources}
+    (folder / "profiles.json").write_text(json.dumps(profiles, sort_keys=True))
+    history = library.history[HISTORY_COLUMNS].to_dict(orient="records") if len(library.history) else []
+    (folder / "history.json").write_text(json.dumps(history, indent=0))
+    return {name: sha256_file(folder / name) for name in FILES}
+
+
+def write_library(library: Library, out_dir: str | Path) -> Path:
+    """Write `library` to `out_dir` atomically (temporary sibling, then rename); returns the path.
+
+    An existing `out_dir` is replaced only when it is a library (has `manifest.json`), is empty, or
+    holds only a `.store` folder (which is kept); otherwise nothing is written.
+    """
+    out = Path(out_dir)
+    keep = []
+    if out.exists():
+        if not out.is_dir():
+            raise IntertaskError(f"--out {str(out)!r} is a file; give a directory for the library")
+        entries = {p.name for p in out.iterdir()}
+        if entries and "manifest.json" not in entries and entries != {".store"}:
+            raise IntertaskError(
+                f"--out {str(out)!r} exists and is not a library; choose a new or empty directory")
+        keep = [".store"] if ".store" in entries else []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp{os.getpid()}"
+    old = out.parent / f".{out.name}.old{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        checksums = _write_files(library, tmp)
+        (tmp / "manifest.json").write_text(json.dumps(library.manifest(checksums), indent=2, sort_keys=True))
+        if out.exists():
+            for name in keep:
+                os.replace(out / name, tmp / name)
+            os.replace(out, old)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
+# ---- reading ------------------------------------------------------------------------------
+def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
+    """Load and verify the library at `path`.
+
+    Raises `IntertaskError` when the folder is not a library, a file is missing (partial
+    library), a checksum differs (corrupted), the format is newer than this intertask, or the
+    library belongs to a backbone other than `backbone_name` (when given).
+    """
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    folder = Path(path)
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        raise IntertaskError(f"no source library at {str(folder)!r} (no manifest.json); build one with "
+                             "`intertask library build CONFIG --out DIR`")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        files, backbone = manifest["files"], manifest["backbone"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise IntertaskError(f"library {str(folder)!r}: manifest.json is unreadable; rebuild the library") from None
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IntertaskError(f"library {str(folder)!r} has format version {manifest.get('format_version')!r}; "
+                             f"this intertask reads version {FORMAT_VERSION}; rebuild the library")
+    if backbone_name is not None and backbone.get("name") != backbone_name:
+        raise IntertaskError(f"library {str(folder)!r} was built for backbone {backbone.get('name')!r}, not "
+                             f"{backbone_name!r}; use a library built with {backbone_name!r} or that backbone")
+    for name in FILES:
+        file = folder / name
+        if not file.is_file():
+            raise IntertaskError(f"library {str(folder)!r} is incomplete: {name} is missing; rebuild it")
+        if sha256_file(file) != files.get(name):
+            raise IntertaskError(f"library {str(folder)!r} is corrupted: {name} does not match its "
+                                 "checksum in manifest.json; rebuild it")
+    try:
+        prompts = load_file(str(folder / "prompts.safetensors"))
+        vectors = load_file(str(folder / "profiles.safetensors"))
+    except SafetensorError:
+        raise IntertaskError(f"library {str(folder)!r}: a safetensors file is unreadable; rebuild it") from None
+    profiles = json.loads((folder / "profiles.json").read_text())
+    sources = []
+    for entry in manifest["sources"]:
+        name = entry["name"]
+        sources.append(LibrarySource(
+            name=name, n_train=int(entry["n_train"]), tags=tuple(entry.get("tags", ())),
+            prompts={int(seed): prompts[f"{name}/{seed}"] for seed in entry["seeds"]},
+            scores={int(k): float(v) for k, v in entry.get("scores", {}).items()},
+            text_embedding=vectors[f"source/{name}"],
+            vocabulary=[(w, int(c)) for w, c in profiles[name]["vocabulary"]],
+        ))
+    history = pd.DataFrame(json.loads((folder / "history.json").read_text()), columns=HISTORY_COLUMNS)
+    targets = {k.split("/", 1)[1]: v for k, v in vectors.items() if k.startswith("target/")}
+    return Library(backbone=backbone, sources=sources, history=history, target_embeddings=targets,
+                   created_at=manifest.get("created_at", ""),
+                   intertask_version=manifest.get("intertask_version", ""), path=folder)
+
+
+def default_library_dir() -> Path:
+    """The library shipped with intertask (MiniLM, the offline suite's sources)."""
+    return Path(__file__).resolve().parent.parent / "library" / "minilm-offline-suite"
+
+
+def describe(library: Library) -> dict:
+    """Plain-data summary for `intertask library show`."""
+    return {
+        "path": str(library.path), "backbone": library.backbone, "created_at": library.created_at,
+        "intertask_version": library.intertask_version,
+        "sources": [{"name": s.name, "n_train": s.n_train, "tags": list(s.tags), "seeds": sorted(s.prompts),
+                     "best_seed": s.best_seed, "best_score": s.scores.get(s.best_seed)}
+                    for s in library.sources],
+        "history_rows": int(len(library.history)),
+        "history_targets": sorted(library.history["target"].unique().tolist()) if len(library.history) else [],
+    }

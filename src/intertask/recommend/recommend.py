@@ -1,0 +1,298 @@
+"""`recommend()`: rank a library's source tasks for a new target, and say how far to trust it.
+
+Steps, top to bottom:
+
+1. **target** — resolve the spec (`get_task`) and check it: ≥ `MIN_EXAMPLES` labelled examples,
+   ≥ 2 labels, non-empty texts. Nothing is written for a bad target.
+2. **short target runs** — prompt-tune the target for `budget_steps` steps over `seeds` seeds,
+   packed into one `train_packed` call; each seed's best prompt becomes a target profile.
+3. **scores** — every applicable selector (`methods`) scores every library source; the prompt
+   methods once per target seed, the others once.
+4. **aggregate** — rank aggregation (`intertask.recommend.ranking`): mean rank per method over
+   seeds, then mean over methods; `random` is reported as a reference but not aggregated.
+5. **trust** — agreement between methods, stability across seeds, expected gain and chance of
+   negative transfer from the library's history, and the verdict (`verdict.make_verdict`).
+6. **verify** (optional, `verify_k > 0`) — real transfers of the top K sources
+   (`intertask.recommend.verify`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from intertask.errors import IntertaskError
+from intertask.recommend import ranking as rk
+from intertask.recommend.library import Library, default_library_dir, load_library
+from intertask.recommend.verdict import make_verdict
+
+MIN_EXAMPLES = 20
+PROMPT_METHODS = ("max_pairwise", "feature_mean", "flatten", "unigram", "bigram")
+DEFAULT_METHODS = PROMPT_METHODS + ("text_embedding", "vocab_overlap", "data_size", "logme", "random")
+REFERENCE_METHODS = ("random",)
+DEFAULT_BUDGET_STEPS = 100  # about two minutes for 3 packed MiniLM runs on a 2-core CPU
+MAX_PROFILE_TEXTS = 256
+
+
+@dataclass
+class Recommendation:
+    """The result of `recommend()`: a ranking of library sources and how far to trust it.
+
+    `ranking` has one row per source, best first: `source, combined_rank, mean_rank,
+    score_<method>` (mean over target seeds), `method_top3` (share of methods with the source in
+    their top 3), `stability` (share of target seeds with it in the top 3), `similarity`
+    (text-embedding cosine to the target), `expected_gain`, `p_negative` (NaN without history).
+    `stats` holds the overall numbers, `verdict` the plain verdict, `verify` the verification
+    table (or None) and `choice` its final choice.
+    """
+
+    target: str
+    library: str
+    backbone: str
+    methods: list[str]
+    seeds: list[int]
+    budget_steps: int
+    ranking: pd.DataFrame
+    verdict: dict
+    stats: dict = field(default_factory=dict)
+    verify: pd.DataFrame | None = None
+    choice: str | None = None
+
+    @property
+    def top_source(self) -> str:
+        return str(self.ranking["source"].iloc[0])
+
+    def to_dict(self) -> dict:
+        """JSON-ready plain data (NaN becomes None)."""
+        def clean(frame):
+            if frame is None:
+                return None
+            return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+                    for row in frame.astype(object).to_dict(orient="records")]
+        return {
+            "target": self.target, "library": self.library, "backbone": self.backbone,
+            "methods": list(self.methods), "seeds": list(self.seeds), "budget_steps": self.budget_steps,
+            "verdict": self.verdict, "stats": _plain(self.stats), "ranking": clean(self.ranking),
+            "verify": clean(self.verify), "choice": self.choice,
+        }
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+# ---- 1. the target ------------------------------------------------------------------------
+def load_target(spec, text_column: str | None = None, label_column: str | None = None,
+                progress: bool = True):
+    """Resolve and check the target; raise `IntertaskError` naming the problem and the fix."""
+    from intertask.tasks.registry import get_task
+    from intertask.tasks.task import Task, TaskKind
+
+    if isinstance(spec, Task):
+        task = spec
+    else:
+        if Path(str(spec)).is_file():
+            from intertask.tasks.loaders import read_records
+
+            n = len(read_records(spec))
+            if n < MIN_EXAMPLES:
+                raise IntertaskError(f"target file {str(spec)!r} has {n} labelled examples; recommend needs at "
+                                     f"least {MIN_EXAMPLES} (more make the ranking more reliable)")
+        options = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
+        task = get_task(str(spec), progress=progress, **options)
+    n = sum(task.sizes().values())
+    if n < MIN_EXAMPLES:
+        raise IntertaskError(f"target {task.name!r} has {n} labelled examples; recommend needs at least "
+                             f"{MIN_EXAMPLES} (more make the ranking more reliable)")
+    if task.kind is TaskKind.CLASSIFICATION and len({ex.label for ex in task.train}) < 2:
+        raise IntertaskError(f"target {task.name!r} has a single label in its training data; "
+                             "a classifier needs at least two labels")
+    if not any(ex.text.strip() for ex in task.train):
+        raise IntertaskError(f"target {task.name!r} has no usable text (every text is empty); "
+                             "pick the text column with --text-column")
+    return task.validate()
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _chance_score(task) -> float | None:
+    from intertask.tasks.task import TaskKind
+
+    if task.main_metric != "accuracy":
+        return None
+    if task.kind is TaskKind.CLASSIFICATION and task.num_labels:
+        return 100.0 / task.num_labels
+    if task.kind is TaskKind.MULTIPLE_CHOICE:
+        return float(np.mean([100.0 / len(ex.choices) for ex in task.validation]))
+    return None
+
+
+def applicable_methods(task, methods=None) -> list[str]:
+    """`methods` (default: all) minus those that do not apply (LogME needs class or float labels)."""
+    from intertask.selection import SELECTORS
+    from intertask.tasks.task import TaskKind
+
+    wanted = list(methods) if methods else list(DEFAULT_METHODS)
+    for name in wanted:
+        if name not in SELECTORS:
+            from intertask.selection import make_selector
+
+            make_selector(name)  # raises with "did you mean"
+    if task.kind is TaskKind.MULTIPLE_CHOICE:
+        wanted = [m for m in wanted if m != "logme"]
+    if not wanted:
+        raise IntertaskError("no applicable selection method; --methods lists none that fit this target")
+    return list(dict.fromkeys(wanted))
+
+
+def target_config(library: Library, budget_steps: int, seed: int):
+    """The `TrainConfig` of a short target run (and of the verification runs)."""
+    from intertask.training import TrainConfig
+
+    eval_every = max(1, min(budget_steps, max(10, budget_steps // 4)))
+    return TrainConfig(backbone=library.backbone["name"], prompt_length=int(library.backbone["prompt_length"]),
+                       steps=budget_steps, eval_every=eval_every, max_length=64, seed=seed,
+                       snapshot_steps=(budget_steps // 2, budget_steps))
+
+
+# ---- 2-3. short runs and scores -----------------------------------------------------------
+def _score_all(methods, library, target_profiles) -> dict[str, np.ndarray]:
+    from intertask.selection import make_selector
+
+    sources = library.profiles()
+    scores = {}
+    for name in methods:
+        selector = make_selector(name).fit(sources)
+        rows = target_profiles if name in PROMPT_METHODS else target_profiles[:1]
+        scores[name] = np.vstack([selector.score(profile) for profile in rows])
+    return scores
+
+
+def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | None = None, seeds: int = 3,
+              verify_k: int = 0, verify_seeds: int = 3, progress=True, device: str = "auto",
+              text_column: str | None = None, label_column: str | None = None,
+              backbone=None) -> "Recommendation":
+    """Rank the sources of the library at `library_dir` (default: the shipped one) for the target.
+
+    `progress` is True (a rich bar on stderr), False/None, or a `progress(event, done, total)`
+    callable passed to `train_packed`.
+    `backbone` (optional) is an already loaded backbone of the library's kind.
+    Returns a `Recommendation`; raises `IntertaskError` for a bad target or library.
+    """
+    from intertask.backbones import load_backbone
+    from intertask.selection.profiles import task_profile
+    from intertask.training import RunSpec, train_packed
+
+    if progress is True:
+        from intertask.cli.recommend import progress_bar
+
+        with progress_bar(True) as callback:
+            return recommend(target_spec, library_dir, methods, budget_steps, seeds, verify_k, verify_seeds,
+                             callback, device, text_column, label_column, backbone)
+    progress = progress or None
+    start = time.perf_counter()
+    if seeds < 1 or verify_k < 0 or verify_seeds < 1:
+        raise IntertaskError("--seeds and --verify-seeds must be >= 1 and --verify >= 0")
+    budget = DEFAULT_BUDGET_STEPS if budget_steps is None else int(budget_steps)
+    if budget < 1:
+        raise IntertaskError(f"--budget-steps must be >= 1, got {budget_steps}")
+    task = load_target(target_spec, text_column, label_column, progress=progress is not None)
+    methods = applicable_methods(task, methods)
+    library = load_library(library_dir or default_library_dir())
+    if verify_k > len(library.sources):
+        raise IntertaskError(f"--verify {verify_k} exceeds the library's {len(library.sources)} sources")
+    device = resolve_device(device)
+    if backbone is None:
+        backbone = load_backbone(library.backbone["name"], device=device)
+    elif backbone.name != library.backbone["name"]:
+        raise IntertaskError(f"library {str(library.path)!r} was built for backbone "
+                             f"{library.backbone['name']!r}, not {backbone.name!r}")
+    seed_list = list(range(seeds))
+    specs = [RunSpec(f"{task.name}-target-seed{s}", task, target_config(library, budget, s)) for s in seed_list]
+    results = train_packed(specs, backbone, device, progress)
+    profiles = [task_profile(task, backbone, prompt=_np(r.prompt), seed=0, max_texts=MAX_PROFILE_TEXTS,
+                             snapshots={k: _np(v) for k, v in r.snapshots.items()}, prompt_steps=r.best_step)
+                for r in results]
+    scores = _score_all(methods, library, profiles)
+    recommendation = _assemble(task, library, methods, seed_list, budget, scores, profiles[0], results)
+    if verify_k:
+        from intertask.recommend.verify import verify_sources
+
+        recommendation.verify, recommendation.choice = verify_sources(
+            task, library, recommendation.ranking["source"].tolist()[:verify_k], verify_seeds, budget,
+            backbone, device, progress)
+    recommendation.stats["seconds"] = time.perf_counter() - start
+    return recommendation
+
+
+def _np(value) -> np.ndarray:
+    return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+
+
+# ---- 4-5. aggregate and trust -------------------------------------------------------------
+def _assemble(task, library, methods, seed_list, budget, scores, profile, results) -> Recommendation:
+    names = library.source_names
+    aggregated = {m: s for m, s in scores.items() if m not in REFERENCE_METHODS} or scores
+    combined = rk.combined_scores(aggregated)
+    best_first = rk.order(combined, names)
+    embeddings = np.vstack([s.text_embedding for s in library.sources])
+    from intertask.selection.text_embedding import cosine_scores
+
+    similarity = cosine_scores(embeddings.astype(np.float64), profile.text_embedding.astype(np.float64))
+    top_sets = rk.top_k_sets(aggregated)
+    method_top3 = np.array([np.mean([i in top for top in top_sets.values()]) for i in range(len(names))])
+    stability = rk.per_seed_top_k_share(aggregated, len(seed_list))
+    gain, p_neg = rk.expected_gains(library.history, names, profile.text_embedding, library.target_embeddings)
+    table = {"source": names, "combined_rank": np.zeros(len(names), int), "mean_rank": combined}
+    table.update({f"score_{m}": s.mean(axis=0) for m, s in scores.items()})
+    table.update({"method_top3": method_top3, "stability": stability, "similarity": similarity,
+                  "expected_gain": gain, "p_negative": p_neg})
+    ranking = pd.DataFrame(table).iloc[best_first].reset_index(drop=True)
+    ranking["combined_rank"] = np.arange(1, len(names) + 1)
+
+    val_scores = [float(r.validation_score) for r in results]
+    noise = rk.history_noise(library.history, profile.text_embedding, library.target_embeddings)
+    if noise is None and len(val_scores) > 1:
+        noise = float(np.std(val_scores, ddof=1))
+    n_aggr = len(aggregated)
+    agreement = rk.top_k_agreement(aggregated)
+    agreement_random = rk.random_top_k_agreement(n_aggr, len(names)) if n_aggr >= 2 else None
+    prompt_scores = {m: s for m, s in aggregated.items() if m in PROMPT_METHODS}
+    stats = {
+        "method_agreement_spearman": rk.mean_pairwise_spearman([s.mean(axis=0) for s in aggregated.values()]),
+        "method_top3_overlap": agreement, "method_top3_overlap_random95": agreement_random,
+        "seed_stability_spearman": rk.seed_stability(prompt_scores),
+        "target_validation_scores": val_scores, "chance_score": _chance_score(task),
+        "seed_noise": noise, "n_train": len(task.train), "target_tags": list(task.tags),
+        "history_targets": sorted(library.history["target"].unique().tolist()) if len(library.history) else [],
+    }
+    top = ranking.iloc[0]
+    verdict = make_verdict(
+        top_source=str(top["source"]), agreement=agreement, agreement_random=agreement_random,
+        stability=stats["seed_stability_spearman"], similarity=float(top["similarity"]),
+        reasoning_tag="reasoning" in task.tags, target_score=float(np.mean(val_scores)),
+        chance_score=stats["chance_score"],
+        top_expected_gain=None if np.isnan(top["expected_gain"]) else float(top["expected_gain"]),
+        noise=noise, history_has_target=task.name in stats["history_targets"],
+    )
+    return Recommendation(target=task.name, library=str(library.path), backbone=library.backbone["name"],
+                          methods=list(methods), seeds=seed_list, budget_steps=budget, ranking=ranking,
+                          verdict=verdict, stats=stats)

@@ -1,0 +1,50 @@
+"""`--verify K`: real prompt transfers for the top K sources, against the no-transfer baseline.
+
+For each target seed `r` in `0..S-1`: one baseline run (the target prompt trained from its
+usual initialisation) and, per source `s`, one transfer run (the target prompt initialised with
+`s`'s library prompt), all with the same `TrainConfig` and packed into one `train_packed` call.
+Per source: `gain_r = test_score(transfer s, r) − test_score(baseline, r)` (paired by seed);
+`mean_gain` = mean over seeds with a 95% percentile-bootstrap interval (`ci_low`, `ci_high`);
+`val_gain` is the same on validation scores. The final choice is the source with the largest
+`val_gain` when it is above 0 (the choice never looks at test scores), else no intermediate task.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+NO_TRANSFER = "(no intermediate task)"
+
+
+def verify_sources(task, library, sources: list[str], n_seeds: int, budget_steps: int, backbone, device,
+                   progress) -> tuple[pd.DataFrame, str]:
+    """`(table, choice)`: table rows `source, mean_gain, ci_low, ci_high, n_seeds, val_gain,
+    transfer_score, baseline_score`, best `val_gain` first."""
+    from intertask.evaluation.statistics import bootstrap_ci
+    from intertask.recommend.recommend import target_config
+    from intertask.training import RunSpec, train_packed
+
+    seeds = list(range(n_seeds))
+    specs = [RunSpec(f"{task.name}-baseline-seed{r}", task, target_config(library, budget_steps, r))
+             for r in seeds]
+    for name in sources:
+        prompt = library.source(name).prompt
+        specs += [RunSpec(f"{task.name}-from-{name}-seed{r}", task, target_config(library, budget_steps, r),
+                          init_prompt=prompt) for r in seeds]
+    results = {r.run_id: r for r in train_packed(specs, backbone, device, progress)}
+    base = {r: results[f"{task.name}-baseline-seed{r}"] for r in seeds}
+    rows = []
+    for name in sources:
+        runs = [results[f"{task.name}-from-{name}-seed{r}"] for r in seeds]
+        gains = np.array([run.test_score - base[r].test_score for r, run in zip(seeds, runs)], dtype=float)
+        val_gains = np.array([run.validation_score - base[r].validation_score for r, run in zip(seeds, runs)])
+        low, high = bootstrap_ci(gains)
+        rows.append({"source": name, "mean_gain": float(gains.mean()), "ci_low": float(low),
+                     "ci_high": float(high), "n_seeds": len(seeds), "val_gain": float(val_gains.mean()),
+                     "transfer_score": float(np.mean([run.test_score for run in runs])),
+                     "baseline_score": float(np.mean([b.test_score for b in base.values()]))})
+    table = pd.DataFrame(rows).sort_values("val_gain", ascending=False, kind="stable").reset_index(drop=True)
+    best = table.iloc[0]
+    choice = str(best["source"]) if best["val_gain"] > 0 else NO_TRANSFER
+    return table, choice
