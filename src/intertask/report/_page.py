@@ -36,7 +36,8 @@ CAPTIONS = {
     ),
     "consistency": (
         "For each target, the Spearman correlation between the source rankings measured with two "
-        "different seeds (diamond: mean over seed pairs; dots, when shown: single pairs). 1 means the seeds agree on which source is "
+        "different seeds (diamond: mean over seed pairs; dots, when shown: single pairs). 1 means the "
+        "seeds agree on which source is "
         "best; near 0 means the measured ranking is mostly seed noise, which caps how good any selector "
         "can look. Reasoning targets are red, below the line."
     ),
@@ -71,8 +72,10 @@ padding:0 1.5em;color:#222;line-height:1.45}
 h1{font-size:1.7em;margin-bottom:.2em} h2{margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 figure{margin:1.2em 0} figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{max-width:70em;color:#444;font-size:.95em;margin-top:.4em}
-table{border-collapse:collapse;font-size:.92em;margin:.8em 0} th,td{border:1px solid #ccc;padding:.3em .6em} td{white-space:nowrap}
-th{background:#f3f3f3;text-align:left} .scroll{overflow-x:auto} td.num{text-align:right;font-variant-numeric:tabular-nums}
+table{border-collapse:collapse;font-size:.92em;margin:.8em 0}
+th,td{border:1px solid #ccc;padding:.3em .6em} td{white-space:nowrap}
+th{background:#f3f3f3;text-align:left} .scroll{overflow-x:auto}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
 .note{background:#f6f6f6;border-left:4px solid #999;padding:.5em 1em}
 .headline{font-size:1.25em;background:#eef5ff;border-left:5px solid #2c6fbb;padding:.6em 1em}
 .warn{background:#fff6e0;border-left:4px solid #e0a000;padding:.5em 1em}

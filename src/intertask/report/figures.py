@@ -306,7 +306,10 @@ def reasoning_comparison(cases, tags, k: int | None = None):
             "reasoning comparison needs both targets tagged 'reasoning' and other targets in the cases"
         )
     methods = sorted(cases["method"].astype(str).unique())
-    groups = (("other targets", ~is_reasoning, OTHER_COLOR, -0.15), ("reasoning targets", is_reasoning, REASONING_COLOR, 0.15))
+    groups = (
+        ("other targets", ~is_reasoning, OTHER_COLOR, -0.15),
+        ("reasoning targets", is_reasoning, REASONING_COLOR, 0.15),
+    )
     fig = new_figure(9.5, 1.8 + 0.42 * len(methods))
     axes = fig.subplots(1, 2, sharey=True)
     for ax, metric in zip(axes, ("ndcg", "regret_at_k")):

@@ -16,9 +16,13 @@ from intertask.errors import IntertaskError
 from intertask.report import figures as study_figures
 from intertask.report import recommend_figures
 from intertask.report._common import reasoning_targets, require_columns
-from intertask.report._page import atomic_write, figure_html, fmt, html_table, page, render
+from intertask.report._page import Rendered, atomic_write, figure_html, fmt, html_table, page, render
 
 
+SUMMARY_NOTE = (
+    "Each cell: mean ±std over target × seed cases, [95% bootstrap CI] below; ↑ higher is better, "
+    "↓ lower is better. Methods sorted by NDCG."
+)
 METRIC_ORDER = ("ndcg", "ndcg_gain", "regret_at_k", "top_k_score", "spearman", "kendall")
 
 
@@ -78,35 +82,39 @@ def write_study_report(
     require_columns(matrix, study_figures.MATRIX_COLUMNS, "transfer matrix")
     require_columns(evaluation_cases, study_figures.CASES_COLUMNS, "evaluation cases")
     table = summary_table(evaluation_summary, k)
-    rendered = [
-        render("gain_heatmap", "Transfer gain, sources × targets", study_figures.gain_heatmap, matrix, tags),
-        render("transfer_strips", "Transfer scores per target across seeds", study_figures.transfer_strips, matrix, tags),
-        render("selector_comparison", "Selection methods compared", study_figures.selector_comparison, evaluation_summary, k),
-    ]
-    notes: dict[str, str] = {}
-    if consistency is not None and require_columns(
-        consistency, study_figures.CONSISTENCY_COLUMNS, "consistency table", allow_empty=True
-    )["spearman"].notna().any():
-        rendered.append(render("consistency", "Consistency of the ground truth across seeds", study_figures.consistency_plot, consistency, tags))
-    else:
-        notes["consistency"] = "No seed consistency to show: it needs at least two seeds per target."
-    if snapshot_curve is not None and not require_columns(snapshot_curve, study_figures.CURVE_COLUMNS, "snapshot curve", allow_empty=True).empty:
-        rendered.append(render("snapshot_curve", "Prompt methods vs target training steps", study_figures.snapshot_curve, snapshot_curve, k))
-    else:
-        notes["snapshot_curve"] = (
-            "No snapshot curve: this study kept no target prompt snapshots, so quality versus target "
-            "training steps cannot be shown (set snapshot steps in the study config to get it)."
-        )
+    has_consistency = _present(consistency, study_figures.CONSISTENCY_COLUMNS, "consistency table")
+    has_consistency = has_consistency and consistency["spearman"].notna().any()
+    has_curve = _present(snapshot_curve, study_figures.CURVE_COLUMNS, "snapshot curve")
     case_targets = set(evaluation_cases["target"].astype(str))
-    if case_targets & reasoning and case_targets - reasoning:
-        rendered.append(render("reasoning_comparison", "Reasoning targets vs the rest", study_figures.reasoning_comparison, evaluation_cases, tags, k))
-    else:
-        notes["reasoning_comparison"] = "No reasoning comparison: it needs targets tagged 'reasoning' and other targets."
+    has_reasoning = bool(case_targets & reasoning and case_targets - reasoning)
+
+    figs = study_figures
+    sections = [
+        render("gain_heatmap", "Transfer gain, sources × targets", figs.gain_heatmap, matrix, tags),
+        render("transfer_strips", "Transfer scores per target across seeds", figs.transfer_strips, matrix, tags),
+        render("selector_comparison", "Selection methods compared", figs.selector_comparison, evaluation_summary, k),
+        render("consistency", "Consistency of the ground truth across seeds", figs.consistency_plot, consistency, tags)
+        if has_consistency
+        else ("consistency", "No seed consistency to show: it needs at least two seeds per target."),
+        render("snapshot_curve", "Prompt methods vs target training steps", figs.snapshot_curve, snapshot_curve, k)
+        if has_curve
+        else ("snapshot_curve", "No snapshot curve: this study kept no target prompt snapshots, so quality "
+              "versus target training steps cannot be shown (set snapshot steps in the study config)."),
+        render("reasoning_comparison", "Reasoning targets vs the rest", figs.reasoning_comparison,
+               evaluation_cases, tags, k)
+        if has_reasoning
+        else ("reasoning_comparison", "No reasoning comparison: it needs targets tagged 'reasoning' and others."),
+    ]
+    rendered = [part for part in sections if isinstance(part, Rendered)]
 
     body = [f"<h1>{html.escape(title)}</h1>", "<h2>Overview</h2>", _overview(matrix, reasoning)]
-    body += ["<h2>Selection methods</h2>", "<p>Each cell: mean ±std over target × seed cases [95% bootstrap CI]; ↑ higher is better, ↓ lower is better. Methods sorted by NDCG.</p>", html_table(table)]
-    body += ["<h2>Figures</h2>"] + [figure_html(fig) for fig in rendered]
-    body += [f'<p class="note" id="{name}">{html.escape(text)}</p>' for name, text in notes.items()]
+    body += ["<h2>Selection methods</h2>", f"<p>{html.escape(SUMMARY_NOTE)}</p>", html_table(table)]
+    body.append("<h2>Figures</h2>")
+    for part in sections:
+        if isinstance(part, Rendered):
+            body.append(figure_html(part))
+        else:
+            body.append(f'<p class="note" id="{part[0]}">{html.escape(part[1])}</p>')
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -115,6 +123,11 @@ def write_study_report(
     path = out_dir / "report.html"
     atomic_write(path, page(title, "\n".join(body)))
     return path
+
+
+def _present(df, columns, what: str) -> bool:
+    """True when the optional table `df` is given and has rows; checks its columns when given."""
+    return df is not None and not require_columns(df, columns, what, allow_empty=True).empty
 
 
 def _check_verdict(verdict) -> None:
@@ -131,7 +144,8 @@ def _ranking_display(ranking: pd.DataFrame) -> pd.DataFrame:
     columns = recommend_figures.score_columns(ranked)
     shown = ranked[["combined_rank", "source", *columns, "stability", "expected_gain", "p_negative"]]
     names = {c: f"score ({c[len('score_'):]})" for c in columns}
-    names |= {"combined_rank": "rank", "expected_gain": "expected gain (points)", "p_negative": "P(negative transfer)"}
+    names |= {"combined_rank": "rank", "expected_gain": "expected gain (points)",
+              "p_negative": "P(negative transfer)"}
     if shown["expected_gain"].isna().all():
         shown = shown.drop(columns=["expected_gain", "p_negative"])
     return shown.rename(columns=names).reset_index(drop=True)
@@ -147,11 +161,14 @@ def _md_escape(text) -> str:
 
 def _md_table(df: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(_md_escape(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(_md_escape(fmt(v)) for v in row) + " |" for row in df.itertuples(index=False, name=None)]
+    for row in df.itertuples(index=False, name=None):
+        lines.append("| " + " | ".join(_md_escape(fmt(v)) for v in row) + " |")
     return "\n".join(lines)
 
 
-def write_recommendation_report(path, target_name: str, ranking: pd.DataFrame, verdict: dict, verify=None) -> Path:
+def write_recommendation_report(
+    path, target_name: str, ranking: pd.DataFrame, verdict: dict, verify: pd.DataFrame | None = None
+) -> Path:
     """Write a recommendation for `target_name`: a self-contained HTML file, or, when `path` ends
     in `.md`, Markdown with its PNGs next to it (`<stem>_ranking.png`, `<stem>_verify.png`).
 
@@ -180,12 +197,12 @@ def write_recommendation_report(path, target_name: str, ranking: pd.DataFrame, v
             for c in verdict["criteria"]
         ]
         lines += [""] + [f"> Warning: {_md_escape(w)}" for w in verdict["warnings"]]
-        lines += ["", "## Ranked sources", "", _md_table(table), ""]
-        for fig in rendered:
-            name = f"{path.stem}_{fig.name}.png"
-            lines += [f"## {fig.title}", "", f"![{fig.title}]({name})", "", _md_escape(fig.caption), ""]
-        if verify is None:
-            lines += [_md_escape(no_verify), ""]
+        figures_md = [
+            [f"## {fig.title}", "", f"![{fig.title}]({path.stem}_{fig.name}.png)", "", _md_escape(fig.caption), ""]
+            for fig in rendered
+        ]
+        lines += [""] + figures_md[0] + ["## All sources", "", _md_table(table), ""]
+        lines += figures_md[1] if verify is not None else [_md_escape(no_verify), ""]
         for fig in rendered:
             atomic_write(path.with_name(f"{path.stem}_{fig.name}.png"), fig.png)
         atomic_write(path, "\n".join(lines).encode("utf-8"))
@@ -196,7 +213,8 @@ def write_recommendation_report(path, target_name: str, ranking: pd.DataFrame, v
         f"<td>{html.escape(str(c['name']))}</td><td>{html.escape(str(c['detail']))}</td></tr>"
         for c in verdict["criteria"]
     )
-    body.append(f"<table><thead><tr><th></th><th>criterion</th><th>detail</th></tr></thead><tbody>{rows}</tbody></table>")
+    head = "<thead><tr><th></th><th>criterion</th><th>detail</th></tr></thead>"
+    body.append(f"<table>{head}<tbody>{rows}</tbody></table>")
     body += [f'<p class="warn">Warning: {html.escape(str(w))}</p>' for w in verdict["warnings"]]
     body += [figure_html(rendered[0]), "<h2>All sources</h2>", html_table(table)]
     body += [figure_html(fig) for fig in rendered[1:]]

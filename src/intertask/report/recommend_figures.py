@@ -59,7 +59,8 @@ def ranking_figure(ranking, target_name: str = "target"):
                 color = "white" if ranks[i, j] <= len(sources) / 3 else "black"
                 heat.text(j, i, f"{ranks[i, j]:.0f}", ha="center", va="center", fontsize=8, color=color)
     heat.set_xticks(range(len(methods)), methods, rotation=35, ha="right", fontsize=8)
-    heat.set_yticks(range(len(sources)), [f"{r:.0f}. {s}" for r, s in zip(ranked["combined_rank"], sources)], fontsize=9)
+    labels = [f"{r:.0f}. {s}" for r, s in zip(ranked["combined_rank"], sources)]
+    heat.set_yticks(range(len(sources)), labels, fontsize=9)
     heat.set_xlabel("selection method (cell = its rank of the source, 1 = top)", fontsize=9)
     heat.set_ylabel("source, in combined-rank order")
 
