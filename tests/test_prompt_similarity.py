@@ -131,3 +131,11 @@ def test_selector_rejects_mixed_source_shapes(prompts):
         make_selector("feature_mean").fit(sources)
     assert make_selector("flatten").get_params() == {"method": "flatten", "step": None, "stride": 1,
                                                      "chunk_size": 128}
+
+
+def test_docstring_examples():
+    import doctest
+
+    from intertask.selection import prompt_similarity as module
+
+    assert doctest.testmod(module).failed == 0

@@ -152,11 +152,30 @@ def test_logme_prefers_separable_features():
     assert logme_score(separable, labels) > logme_score(separable, shuffled)
 
 
+def test_logme_zero_features_are_finite_and_worst():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 20)
+    zero = logme_score(np.zeros((40, 4)), labels)
+    assert np.isfinite(zero)
+    assert zero < logme_score(np.c_[labels + 0.1 * rng.normal(size=40), rng.normal(size=40)], labels)
+
+
+def test_docstring_examples():
+    import doctest
+
+    from intertask.selection import base, embedding_free, logme
+
+    for module in (base, embedding_free, logme):
+        assert doctest.testmod(module).failed == 0
+
+
 def test_logme_errors():
     with pytest.raises(IntertaskError, match=r"labels must be \[N\] = \[4\]"):
         logme_score(np.ones((4, 2)), np.zeros(3, int))
     with pytest.raises(IntertaskError, match="at least two classes"):
         logme_score(np.random.default_rng(0).normal(size=(4, 2)), np.zeros(4, int))
+    with pytest.raises(IntertaskError, match="all regression labels are equal"):
+        logme_score(np.ones((4, 2)), np.full(4, 0.5))
     with pytest.raises(IntertaskError, match="features contain NaN"):
         logme_score(np.full((4, 2), np.nan), np.array([0, 1, 0, 1]))
 

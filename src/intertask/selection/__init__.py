@@ -17,7 +17,6 @@ from intertask.selection.prompt_similarity import (
     METHODS as PROMPT_METHODS,
     PromptIndex,
     PromptSimilaritySelector,
-    prompt_similarity,
 )
 from intertask.selection.text_embedding import TextEmbeddingSelector
 
@@ -47,5 +46,5 @@ def make_selector(name: str, **params) -> Selector:
 __all__ = [
     "SELECTORS", "Selector", "TaskProfile", "make_selector", "RandomSelector", "DataSizeSelector",
     "VocabOverlapSelector", "TextEmbeddingSelector", "LogMESelector", "logme_score",
-    "PromptSimilaritySelector", "PromptIndex", "prompt_similarity", "PROMPT_METHODS",
+    "PromptSimilaritySelector", "PromptIndex", "PROMPT_METHODS",
 ]

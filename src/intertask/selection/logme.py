@@ -32,6 +32,8 @@ from intertask.selection.base import Selector, TaskProfile
 def _targets(labels: np.ndarray) -> np.ndarray:
     """`[N]` labels -> `[N, K]`: one-hot per class, or the float column itself for regression."""
     if labels.dtype.kind == "f":
+        if np.ptp(labels) == 0:
+            raise IntertaskError("logme needs labels that vary; all regression labels are equal")
         return labels[:, None].astype(np.float64)
     classes, index = np.unique(labels, return_inverse=True)
     if len(classes) < 2:
@@ -50,8 +52,9 @@ def _evidence_svd(s: np.ndarray, z: np.ndarray, y_sq: float, n: int, d: int,
     log_det = float(np.sum(np.log(denom)) + (d - len(s)) * np.log(alpha))
     evidence = (d / 2 * np.log(alpha) + n / 2 * np.log(beta) - n / 2 * np.log(2 * np.pi)
                 - beta / 2 * res_sq - alpha / 2 * m_sq - log_det / 2)
-    new_alpha = gamma / max(m_sq, 1e-300)
-    new_beta = (n - gamma) / max(res_sq, 1e-300)
+    # floors keep log α, log β finite when F carries no signal (γ = 0) or fits y exactly
+    new_alpha = max(gamma / max(m_sq, 1e-300), 1e-100)
+    new_beta = max((n - gamma) / max(res_sq, 1e-300), 1e-100)
     return evidence / n, new_alpha, new_beta
 
 
