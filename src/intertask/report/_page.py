@@ -55,7 +55,7 @@ CAPTIONS = {
     "ranking": (
         "Sources in the combined order (1 = try first). Left: each selection method's own rank of the "
         "source (1 = its top pick, darker is better); a dark row means the methods agree. Middle: "
-        "stability, how much methods and target seeds agree on this source (1 = full agreement). Right, "
+        "stability, how steadily the source stays near the top across target seeds (1 = always). Right, "
         "when the library holds past transfer results: the expected gain in accuracy points, labelled with "
         "the chance that transfer hurts."
     ),

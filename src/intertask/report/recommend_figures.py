@@ -36,7 +36,7 @@ def ordered_ranking(ranking):
 def ranking_figure(ranking, target_name: str = "target"):
     """Three aligned panels, sources in combined-rank order (best on top):
     (1) each method's rank of the source (1 = that method's top pick; colour darker = better),
-    (2) stability (agreement across methods and target seeds),
+    (2) stability (how steadily the source stays near the top across target seeds, 0–1),
     (3) expected gain with the chance of negative transfer, when the library holds history."""
     from matplotlib import colormaps
 
@@ -67,7 +67,7 @@ def ranking_figure(ranking, target_name: str = "target"):
     stable = axes[1]
     stability = ranked["stability"].to_numpy(dtype=float)
     stable.barh(range(len(sources)), stability, color=OTHER_COLOR, height=0.6)
-    stable.set_xlabel("stability (0 = none, 1 = full agreement)", fontsize=9)
+    stable.set_xlabel("stability (0–1; 1 = stays on top\nacross all target seeds)", fontsize=9)
     upper = max(1.0, float(np.nanmax(stability)) if np.isfinite(stability).any() else 1.0)
     stable.set_xlim(min(0.0, float(np.nanmin(stability)) if np.isfinite(stability).any() else 0.0), upper)
     stable.grid(axis="x", alpha=0.3)
