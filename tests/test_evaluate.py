@@ -15,6 +15,7 @@ from intertask.evaluation import (
     ndcg_gain_score,
     ndcg_score,
     paired_table,
+    prediction_rows,
     quality_by_steps,
     regret_at_k,
 )
@@ -156,3 +157,24 @@ def test_input_validation_names_the_problem():
         evaluate_predictions(matrix, good.assign(seed=good.seed.astype(str)))
     with pytest.raises(IntertaskError, match="bootstrap must be 'case' or 'target'"):
         evaluate_predictions(matrix, good, bootstrap="seed")
+
+
+def test_selectors_to_evaluation_end_to_end():
+    from intertask.selection import TaskProfile, make_selector
+
+    sizes = {"a": 100, "b": 4000, "c": 900, "d": 20}
+    sources = [TaskProfile(name, n) for name, n in sizes.items()]
+    matrix = _matrix(targets=("t1", "t2"))
+    frames = []
+    for name in ("data_size", "random"):
+        selector = make_selector(name).fit(sources)
+        for target in ("t1", "t2"):
+            for seed in (0, 1):
+                frames.append(prediction_rows(selector, TaskProfile(target, 50), seed))
+    predictions = pd.concat(frames, ignore_index=True)
+    assert set(predictions.columns) >= {"method", "target", "seed", "source", "predicted", "cost_seconds"}
+    rows = predictions[(predictions.method == "data_size") & (predictions.target == "t1") & (predictions.seed == 0)]
+    assert dict(zip(rows.source, rows.predicted)) == {k: float(v) for k, v in sizes.items()}
+    ev = evaluate_predictions(matrix, predictions)
+    assert set(ev.cases.method) == {"data_size", "random"} and len(ev.cases) == 8
+    assert (ev.cases.target_steps == 0).all() and (ev.cases.cost_seconds >= 0).all()

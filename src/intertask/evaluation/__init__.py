@@ -6,6 +6,7 @@ from intertask.evaluation.evaluate import (
     Evaluation,
     evaluate_predictions,
     paired_table,
+    prediction_rows,
     quality_by_steps,
 )
 from intertask.evaluation.ranking import (
@@ -21,7 +22,7 @@ from intertask.evaluation.statistics import bootstrap_ci, mean_std, paired_compa
 
 __all__ = [
     "METRICS", "HIGHER_IS_BETTER", "Evaluation", "evaluate_predictions", "paired_table",
-    "quality_by_steps", "ndcg_score", "ndcg_gain_score", "regret_at_k", "top_k_score",
+    "quality_by_steps", "prediction_rows", "ndcg_score", "ndcg_gain_score", "regret_at_k", "top_k_score",
     "spearman_score", "kendall_score", "mean_std", "bootstrap_ci", "paired_comparison",
     "seed_consistency",
 ]

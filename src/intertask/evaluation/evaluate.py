@@ -87,6 +87,19 @@ class Evaluation:
                 "cases": _records(self.cases)}
 
 
+def prediction_rows(selector, target, seed, method: str | None = None) -> pd.DataFrame:
+    """Score `target` (a `TaskProfile`) with a fitted selector: one row per source with
+    `method, target, seed, source, predicted, cost_seconds, target_steps`, ready to concatenate
+    into the `predictions` of `evaluate_predictions`. `method` defaults to `selector.name`."""
+    scores = selector.score(target)
+    return pd.DataFrame({
+        "method": method or selector.name, "target": target.name, "seed": seed,
+        "source": list(selector.source_names_), "predicted": scores,
+        "cost_seconds": float(selector.cost_["seconds"]),
+        "target_steps": int(selector.cost_["target_steps"]),
+    })
+
+
 def _check_frame(frame: pd.DataFrame, name: str, columns: tuple[str, ...], numeric: tuple[str, ...]) -> None:
     if not isinstance(frame, pd.DataFrame):
         raise IntertaskError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
