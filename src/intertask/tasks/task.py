@@ -21,6 +21,14 @@ class TaskKind(str, Enum):
 SPLITS = ("train", "validation", "test")
 
 
+def _is_index(label, n: int) -> bool:
+    """True when `label` is a whole number in [0, n) (Python or NumPy integers)."""
+    try:
+        return int(label) == label and 0 <= int(label) < n
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
 @dataclass(frozen=True)
 class Example:
     """One example: `text` (and `text_pair` for pair tasks) and its gold `label`."""
@@ -76,7 +84,7 @@ class Task:
             if self.labels:
                 for split in SPLITS:
                     for i, ex in enumerate(self.split(split)):
-                        if not isinstance(ex.label, int) or not 0 <= ex.label < len(self.labels):
+                        if not _is_index(ex.label, len(self.labels)):
                             raise IntertaskError(
                                 f"task {self.name!r}: {split} example {i} has label {ex.label!r}, "
                                 f"not an index into its {len(self.labels)} labels"
