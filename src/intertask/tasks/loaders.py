@@ -356,6 +356,7 @@ def load_hf(
             f"cannot load dataset {name!r}{f' config {config!r}' if config else ''} "
             f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
             "check the name, or save it with save_to_disk and pass the folder"
+            + ("; offline, set HF_DATASETS_OFFLINE=1 to use the local cache" if "Connection" in type(err).__name__ else "")
         ) from None
     if isinstance(data, datasets.Dataset):
         data = datasets.DatasetDict({"train": data})
