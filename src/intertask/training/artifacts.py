@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,7 +162,9 @@ def export_peft(artifact: PromptArtifact | str | Path, out_dir, backbone=None) -
     P = artifact.prompt.shape[0]
     config = PromptTuningConfig(task_type=_TASK_TYPES[backbone.kind], num_virtual_tokens=P,
                                 token_dim=artifact.hidden_size, num_transformer_submodules=1)
-    model = get_peft_model(backbone.model, config)
+    with warnings.catch_warnings():  # transformers' own deprecation notices inside PEFT
+        warnings.simplefilter("ignore", FutureWarning)
+        model = get_peft_model(backbone.model, config)
     with torch.no_grad():
         model.prompt_encoder["default"].embedding.weight.copy_(artifact.prompt)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
