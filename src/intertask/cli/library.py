@@ -20,6 +20,8 @@ def register(app: typer.Typer) -> None:
         store: Optional[Path] = typer.Option(None, help="An existing study store to build from (or, with CONFIG, "
                                                       "where to run the study; default OUT/.store)."),
         out: Path = typer.Option(..., help="Library directory to write (replaced atomically)."),
+        with_history: bool = typer.Option(False, "--with-history", help="With CONFIG: run the whole study "
+                                          "(baselines and transfers too) so the library carries historical gains."),
         device: str = typer.Option("auto", help="Device for the text embeddings: auto | cpu | cuda | mps."),
     ) -> None:
         """Write a versioned, checksummed library of source prompts, profiles and history."""
@@ -33,7 +35,7 @@ def register(app: typer.Typer) -> None:
         if config is not None and not config.is_file():
             raise IntertaskError(f"config file not found: {config}; check the path")
         path = build_library(config if config is not None else store, out, store_path=store if config else None,
-                             device=resolve_device(device))
+                             device=resolve_device(device), with_history=with_history)
         info = describe(load_library(path))
         typer.echo(f"library written to {path}: {len(info['sources'])} sources, "
                    f"backbone {info['backbone']['name']}, {info['history_rows']} historical transfers")

@@ -10,6 +10,8 @@ From a TOML config: the study is run first (`run_study`) into `store_path` (defa
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from pathlib import Path
 
@@ -32,13 +34,11 @@ def _artifact_prompt(path: Path) -> np.ndarray:
 
 def _task_options(store) -> dict:
     """Per-task loading options of the store's studies (later studies win)."""
-    from intertask.study.config import StudyConfig
-
     options: dict = {}
     for study in store.studies():
         try:
-            options.update(StudyConfig.from_json(study["config_json"]).task_options)
-        except IntertaskError:
+            options.update(json.loads(study["config_json"]).get("task_options") or {})
+        except (json.JSONDecodeError, AttributeError):
             continue
     return options
 
@@ -92,8 +92,11 @@ def library_from_store(store_path, backbone=None, device: str = "cpu") -> Librar
     history = pd.DataFrame(columns=HISTORY_COLUMNS)
     targets = {}
     if any(r["kind"] == "transfer" and r["status"] == "done" for r in store.rows()):
-        matrix = transfer_matrix(store)
-        history = matrix[matrix["source"].isin(by_task)][HISTORY_COLUMNS].reset_index(drop=True)
+        matrix = pd.concat([transfer_matrix(store, study=s["name"]) for s in store.studies()], ignore_index=True)
+        keys = [c for c in ("target", "source", "seed", "source_seed") if c in matrix]
+        matrix = matrix.drop_duplicates(keys)
+        matrix = matrix[matrix["source"].isin(by_task) & matrix["gain"].notna()]
+        history = matrix[HISTORY_COLUMNS].reset_index(drop=True)
         for name in sorted(history["target"].unique()):
             try:
                 targets[name] = _centroid(load_task(name, options.get(name)), backbone)
@@ -105,19 +108,25 @@ def library_from_store(store_path, backbone=None, device: str = "cpu") -> Librar
 
 
 def build_library(store_path_or_config, out_dir, store_path=None, device: str = "cpu", progress=True,
-                  backbone=None) -> Path:
+                  backbone=None, with_history: bool = False) -> Path:
     """Build the library at `out_dir` from a study store directory, or from a study TOML config.
 
-    With a config (a `.toml` path or a `StudyConfig`), the study is run first into `store_path`
-    (default `<out_dir>/.store`). Returns `out_dir`. Nothing is written to `out_dir` on error.
+    With a config (a `.toml` path or a `StudyConfig`), its source runs are trained first into
+    `store_path` (default `<out_dir>/.store`; finished runs are reused), as study
+    `<name>-sources`; `with_history=True` runs the whole study instead (baselines and transfers
+    too), so the library also carries historical gains. Returns `out_dir`; nothing is written to
+    `out_dir` on error.
     """
     from intertask.study.config import StudyConfig
 
     source = store_path_or_config
     if isinstance(source, StudyConfig) or (isinstance(source, (str, Path)) and Path(source).suffix == ".toml"):
-        from intertask.study import run_study
+        from intertask.study.runner import run_study
 
         config = source if isinstance(source, StudyConfig) else StudyConfig.from_toml(source)
+        if not with_history:
+            config = dataclasses.replace(config, name=f"{config.name}-sources", targets=(), task_options={
+                k: v for k, v in config.task_options.items() if k in config.sources})
         store = Path(store_path) if store_path else Path(out_dir) / ".store"
         run_study(config, store, progress=progress)
         source = store

@@ -34,8 +34,11 @@ MIN_EXAMPLES = 20
 PROMPT_METHODS = ("max_pairwise", "feature_mean", "flatten", "unigram", "bigram")
 DEFAULT_METHODS = PROMPT_METHODS + ("text_embedding", "vocab_overlap", "data_size", "logme", "random")
 REFERENCE_METHODS = ("random",)
-DEFAULT_BUDGET_STEPS = 100  # about two minutes for 3 packed MiniLM runs on a 2-core CPU
-MAX_PROFILE_TEXTS = 256
+# Measured on the 2-core CPU (shared): 3 packed MiniLM runs (P = 20, length 64, batch 16) take
+# about 2-3 s per step, so 24 steps plus two evaluations of 100 examples take about two minutes.
+DEFAULT_BUDGET_STEPS = 24
+MAX_EVAL_EXAMPLES = 100  # validation/test examples per evaluation of a short run
+MAX_PROFILE_TEXTS = 128  # target texts for the text embedding and LogME (LogME reads them once per source)
 
 
 @dataclass
@@ -167,10 +170,9 @@ def target_config(library: Library, budget_steps: int, seed: int):
     """The `TrainConfig` of a short target run (and of the verification runs)."""
     from intertask.training import TrainConfig
 
-    eval_every = max(1, min(budget_steps, max(10, budget_steps // 4)))
     return TrainConfig(backbone=library.backbone["name"], prompt_length=int(library.backbone["prompt_length"]),
-                       steps=budget_steps, eval_every=eval_every, max_length=64, seed=seed,
-                       snapshot_steps=(budget_steps // 2, budget_steps))
+                       steps=budget_steps, eval_every=max(1, budget_steps // 2), max_length=64, seed=seed,
+                       max_eval_examples=MAX_EVAL_EXAMPLES, snapshot_steps=(budget_steps // 2, budget_steps))
 
 
 # ---- 2-3. short runs and scores -----------------------------------------------------------

@@ -1,0 +1,161 @@
+"""Source libraries: built from a tiny study store, round-trip, and every broken library refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from intertask.cli import run
+from intertask.errors import IntertaskError
+from intertask.recommend import build_library, load_library
+from intertask.recommend.library import FILES, vocabulary_counts
+from intertask.selection.embedding_free import top_words
+from intertask.study.export import transfer_matrix
+from intertask.study.runner import run_study
+from intertask.study.store import Store
+from intertask.tasks.toy import toy_task
+from intertask.training.artifacts import load_artifact
+
+SOURCES = ["toy_sentiment_food", "toy_topic4", "toy_parity"]
+TINY_STUDY = """
+name = "tiny"
+backbone = "tiny-encoder"
+device = "cpu"
+sources = ["toy_sentiment_food", "toy_topic4", "toy_parity"]
+targets = ["toy_topic2", "toy_sentiment_travel"]
+source_seeds = [0, 1]
+target_seeds = [0, 1]
+
+[training]
+prompt_length = 4
+max_length = 32
+batch_size = 8
+eval_every = 4
+
+[source_training]
+steps = 8
+learning_rate = 0.05
+
+[target_training]
+steps = 4
+learning_rate = 0.05
+"""
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A finished tiny study: its config path and store."""
+    root = tmp_path_factory.mktemp("study")
+    config = root / "tiny.toml"
+    config.write_text(TINY_STUDY)
+    run_study(config, root / "store", progress=False)
+    return config, root / "store"
+
+
+@pytest.fixture(scope="module")
+def library(study, tmp_path_factory):
+    return build_library(study[1], tmp_path_factory.mktemp("lib") / "tiny")
+
+
+def _copy(library, tmp_path):
+    return shutil.copytree(library, tmp_path / "copy")
+
+
+def test_round_trip_from_store(study, library):
+    store = Store(study[1])
+    lib = load_library(library, backbone_name="tiny-encoder")
+    assert lib.source_names == sorted(SOURCES)
+    assert lib.backbone == {"name": "tiny-encoder", "hidden_size": 32, "prompt_length": 4}
+    rows = {(r["task"], r["seed"]): r for r in store.rows() if r["kind"] == "source"}
+    for source in lib.sources:
+        assert sorted(source.prompts) == [0, 1] and source.n_train == len(toy_task(source.name).train)
+        for seed, prompt in source.prompts.items():
+            expected = load_artifact(store.artifact_path(rows[(source.name, seed)]["run_id"])).prompt.numpy()
+            np.testing.assert_array_equal(prompt, expected)
+            assert source.scores[seed] == rows[(source.name, seed)]["validation_score"]
+        assert source.text_embedding.shape == (32,)
+        # the stored word counts give the selector the same vocabulary as the real texts
+        texts = [ex.text for ex in toy_task(source.name).train]
+        assert top_words(source.profile().texts, 50) == top_words(texts, 50)
+    matrix = transfer_matrix(store)
+    assert len(lib.history) == len(matrix) == 3 * 2 * 2 * 2
+    np.testing.assert_allclose(sorted(lib.history["gain"]), sorted(matrix["gain"]))
+    assert set(lib.target_embeddings) == {"toy_topic2", "toy_sentiment_travel"}
+    manifest = json.loads((library / "manifest.json").read_text())
+    assert manifest["format_version"] == 1 and set(manifest["files"]) == set(FILES)
+    assert manifest["history_targets"] == ["toy_sentiment_travel", "toy_topic2"]
+
+
+def test_build_from_config_runs_sources_only(study, tmp_path):
+    out = build_library(study[0], tmp_path / "lib", progress=False)
+    lib = load_library(out)
+    assert lib.source_names == sorted(SOURCES) and lib.history.empty and lib.target_embeddings == {}
+    kinds = {r["kind"] for r in Store(out / ".store").rows()}
+    assert kinds == {"source"}
+    again = build_library(study[0], out, progress=False)  # rebuilt in place, the store is kept and reused
+    assert (again / ".store" / "study.sqlite").is_file() and load_library(again).source_names == lib.source_names
+
+
+def test_corrupted_file(library, tmp_path):
+    copy = _copy(library, tmp_path)
+    data = bytearray((copy / "prompts.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    (copy / "prompts.safetensors").write_bytes(bytes(data))
+    with pytest.raises(IntertaskError, match="is corrupted: prompts.safetensors does not match its checksum"):
+        load_library(copy)
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_missing_file(library, tmp_path, name):
+    copy = _copy(library, tmp_path)
+    (copy / name).unlink()
+    with pytest.raises(IntertaskError, match=f"is incomplete: {name} is missing"):
+        load_library(copy)
+
+
+def test_not_a_library_and_other_backbone(library, tmp_path):
+    with pytest.raises(IntertaskError, match="no source library at .* \\(no manifest.json\\)"):
+        load_library(tmp_path)
+    with pytest.raises(IntertaskError, match="built for backbone 'tiny-encoder', not 'minilm'"):
+        load_library(library, backbone_name="minilm")
+
+
+def test_write_refuses_a_foreign_directory(study, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(IntertaskError, match="exists and is not a library"):
+        build_library(study[1], tmp_path / "mine")
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no temporary left behind
+
+
+def test_store_without_sources(tmp_path):
+    with pytest.raises(IntertaskError, match="'.*nowhere' is neither a study config \\(.toml\\) nor a study store"):
+        build_library(tmp_path / "nowhere", tmp_path / "lib")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(IntertaskError, match="no study store at"):
+        build_library(tmp_path / "empty", tmp_path / "lib")
+    assert not (tmp_path / "lib").exists()
+
+
+def test_vocabulary_counts():
+    assert vocabulary_counts(["The cat", "the dog", "a Dog"], 2) == [("dog", 2), ("the", 2)]
+
+
+def test_cli_build_and_show(study, tmp_path, capsys):
+    out = tmp_path / "cli-lib"
+    assert run(["library", "build", "--store", str(study[1]), "--out", str(out), "--device", "cpu"]) == 0
+    assert "3 sources" in capsys.readouterr().out
+    assert run(["library", "show", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert [s["name"] for s in info["sources"]] == sorted(SOURCES) and info["history_rows"] == 24
+    assert run(["library", "show", str(out)]) == 0
+    assert "checksums OK" in capsys.readouterr().out
+    (out / "history.json").unlink()
+    assert run(["library", "show", str(out)]) == 2
+    assert "history.json is missing" in capsys.readouterr().err
+    assert run(["library", "build", "--out", str(out)]) == 2
+    assert "give a study CONFIG" in capsys.readouterr().err
