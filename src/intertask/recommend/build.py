@@ -23,6 +23,8 @@ from intertask.recommend.library import HISTORY_COLUMNS, Library, LibrarySource,
 
 log = logging.getLogger(__name__)
 MAX_EMBED_TEXTS = 512
+# TrainConfig fields of the source runs that a target run reuses (the rest is set per run).
+INHERITED = ("max_length", "batch_size", "prompt_lr", "head_lr", "optimizer", "init", "weight_decay", "grad_clip")
 
 
 def _artifact_prompt(path: Path) -> np.ndarray:
@@ -102,8 +104,14 @@ def library_from_store(store_path, backbone=None, device: str = "cpu") -> Librar
                 targets[name] = _centroid(load_task(name, options.get(name)), backbone)
             except IntertaskError as err:
                 log.warning("no text-embedding centroid for historical target %s: %s", name, err)
+    try:
+        config = json.loads(rows[0]["config_json"])
+    except (TypeError, json.JSONDecodeError):
+        config = {}
+    training = {k: config[k] for k in INHERITED if k in config}
     return Library(backbone={"name": backbones[0], "hidden_size": int(shape[1]), "prompt_length": int(shape[0])},
-                   sources=sources, history=history, target_embeddings=targets, created_at=utc_now(),
+                   sources=sources, history=history, target_embeddings=targets, training=training,
+                   created_at=utc_now(),
                    intertask_version=__version__)
 
 

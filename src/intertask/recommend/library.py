@@ -3,7 +3,7 @@
 Layout of a library directory (format version `FORMAT_VERSION`)::
 
     manifest.json          format_version, backbone {name, hidden_size, prompt_length}, created_at,
-                           intertask_version, sources [{name, n_train, tags, seeds, scores,
+                           intertask_version, training (TrainConfig fields the targets reuse), sources [{name, n_train, tags, seeds, scores,
                            best_seed}], historical targets, files {name: sha256}
     prompts.safetensors    "<source>/<seed>" -> [P, H] float32, the source's trained prompt per seed
     profiles.safetensors   "source/<name>" -> [D] text-embedding centroid of a source;
@@ -81,6 +81,7 @@ class Library:
     sources: list[LibrarySource]
     history: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=HISTORY_COLUMNS))
     target_embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+    training: dict = field(default_factory=dict)  # the source runs' shared TrainConfig fields
     created_at: str = ""
     intertask_version: str = ""
     path: Path | None = None
@@ -101,6 +102,7 @@ class Library:
             "backbone": self.backbone,
             "created_at": self.created_at,
             "intertask_version": self.intertask_version,
+            "training": self.training,
             "sources": [{"name": s.name, "n_train": s.n_train, "tags": list(s.tags),
                          "seeds": sorted(s.prompts), "best_seed": s.best_seed,
                          "scores": {str(k): v for k, v in sorted(s.scores.items())}}
@@ -218,7 +220,7 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
     history = pd.DataFrame(json.loads((folder / "history.json").read_text()), columns=HISTORY_COLUMNS)
     targets = {k.split("/", 1)[1]: v for k, v in vectors.items() if k.startswith("target/")}
     return Library(backbone=backbone, sources=sources, history=history, target_embeddings=targets,
-                   created_at=manifest.get("created_at", ""),
+                   training=manifest.get("training") or {}, created_at=manifest.get("created_at", ""),
                    intertask_version=manifest.get("intertask_version", ""), path=folder)
 
 

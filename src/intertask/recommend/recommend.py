@@ -167,12 +167,15 @@ def applicable_methods(task, methods=None) -> list[str]:
 
 
 def target_config(library: Library, budget_steps: int, seed: int):
-    """The `TrainConfig` of a short target run (and of the verification runs)."""
+    """The `TrainConfig` of a short target run (and of the verification runs): the library's
+    training settings (max length, batch size, learning rates, optimiser) with `budget_steps`."""
     from intertask.training import TrainConfig
 
-    return TrainConfig(backbone=library.backbone["name"], prompt_length=int(library.backbone["prompt_length"]),
-                       steps=budget_steps, eval_every=max(1, budget_steps // 2), max_length=64, seed=seed,
-                       max_eval_examples=MAX_EVAL_EXAMPLES, snapshot_steps=(budget_steps // 2, budget_steps))
+    inherited = {"max_length": 64, **library.training}
+    return TrainConfig(**inherited, backbone=library.backbone["name"],
+                       prompt_length=int(library.backbone["prompt_length"]), steps=budget_steps,
+                       eval_every=max(1, budget_steps // 2), seed=seed, max_eval_examples=MAX_EVAL_EXAMPLES,
+                       snapshot_steps=(budget_steps // 2, budget_steps))
 
 
 # ---- 2-3. short runs and scores -----------------------------------------------------------
