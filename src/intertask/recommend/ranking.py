@@ -9,10 +9,11 @@ the target prompt (one row per target seed) and `[1, S]` for one that does not.
   `combined(s) = mean_m method_rank_m(s)` (each method weighs the same, however many seeds it
   has); `combined_rank` is the position of `combined(s)`, lowest first, ties by name.
 - **method agreement**: mean over pairs of methods of the Spearman correlation of their
-  seed-averaged scores; per source, the share of methods that put it in their top 3.
+  seed-averaged scores; per source, the share of methods that put it in their top k
+  (`k = top_k_for(S)`: 3, or S // 3 for libraries of fewer than 9 sources).
 - **stability**: mean over prompt methods and over pairs of seeds of the Spearman correlation of
   that method's scores at the two seeds; per source, the share of seeds whose per-seed combined
-  ranking (mean rank over methods at that seed) puts it in the top 3.
+  ranking (mean rank over methods at that seed) puts it in the top k.
 - **expected gain** (needs history): with `e_t` the text-embedding centroid of historical target
   `t` and `e` the new target's, `w_t = max(0, cos(e_t, e))` (uniform when every weight is 0 or no
   centroid is known); `expected_gain(s) = sum_t w_t g(s, t) / sum_t w_t` with `g(s, t)` the mean
@@ -29,6 +30,12 @@ import pandas as pd
 from scipy.stats import rankdata, spearmanr
 
 TOP_K = 3
+
+
+def top_k_for(n_sources: int) -> int:
+    """The k of the top-k statistics: 3, or a third of a small library (at least 1), so that
+    "in the top k" still separates sources when there are few of them."""
+    return max(1, min(TOP_K, n_sources // 3))
 
 
 def ranks_of(scores: np.ndarray) -> np.ndarray:

@@ -46,8 +46,9 @@ class Recommendation:
     """The result of `recommend()`: a ranking of library sources and how far to trust it.
 
     `ranking` has one row per source, best first: `source, combined_rank, mean_rank,
-    score_<method>` (mean over target seeds), `method_top3` (share of methods with the source in
-    their top 3), `stability` (share of target seeds with it in the top 3), `similarity`
+    score_<method>` (mean over target seeds), `method_topk` (share of methods with the source in
+    their top k, `stats["top_k"]`, 3 for 9+ sources), `stability` (share of target seeds with it
+    in the top k), `similarity`
     (text-embedding cosine to the target), `expected_gain`, `p_negative` (NaN without history).
     `stats` holds the overall numbers, `verdict` the plain verdict, `verify` the verification
     table (or None) and `choice` its final choice.
@@ -262,13 +263,14 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
     from intertask.selection.text_embedding import cosine_scores
 
     similarity = cosine_scores(embeddings.astype(np.float64), profile.text_embedding.astype(np.float64))
-    top_sets = rk.top_k_sets(aggregated)
-    method_top3 = np.array([np.mean([i in top for top in top_sets.values()]) for i in range(len(names))])
-    stability = rk.per_seed_top_k_share(aggregated, len(seed_list))
+    k = rk.top_k_for(len(names))
+    top_sets = rk.top_k_sets(aggregated, k)
+    method_topk = np.array([np.mean([i in top for top in top_sets.values()]) for i in range(len(names))])
+    stability = rk.per_seed_top_k_share(aggregated, len(seed_list), k)
     gain, p_neg = rk.expected_gains(library.history, names, profile.text_embedding, library.target_embeddings)
     table = {"source": names, "combined_rank": np.zeros(len(names), int), "mean_rank": combined}
     table.update({f"score_{m}": s.mean(axis=0) for m, s in scores.items()})
-    table.update({"method_top3": method_top3, "stability": stability, "similarity": similarity,
+    table.update({"method_topk": method_topk, "stability": stability, "similarity": similarity,
                   "expected_gain": gain, "p_negative": p_neg})
     ranking = pd.DataFrame(table).iloc[best_first].reset_index(drop=True)
     ranking["combined_rank"] = np.arange(1, len(names) + 1)
@@ -278,12 +280,12 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
     if noise is None and len(val_scores) > 1:
         noise = float(np.std(val_scores, ddof=1))
     n_aggr = len(aggregated)
-    agreement = rk.top_k_agreement(aggregated)
-    agreement_random = rk.random_top_k_agreement(n_aggr, len(names)) if n_aggr >= 2 else None
+    agreement = rk.top_k_agreement(aggregated, k)
+    agreement_random = rk.random_top_k_agreement(n_aggr, len(names), k) if n_aggr >= 2 else None
     prompt_scores = {m: s for m, s in aggregated.items() if m in PROMPT_METHODS}
     stats = {
         "method_agreement_spearman": rk.mean_pairwise_spearman([s.mean(axis=0) for s in aggregated.values()]),
-        "method_top3_overlap": agreement, "method_top3_overlap_random95": agreement_random,
+        "top_k": k, "method_topk_overlap": agreement, "method_topk_overlap_random95": agreement_random,
         "seed_stability_spearman": rk.seed_stability(prompt_scores),
         "target_validation_scores": val_scores, "chance_score": _chance_score(task),
         "seed_noise": noise, "n_train": len(task.train), "target_tags": list(task.tags),
@@ -291,7 +293,7 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
     }
     top = ranking.iloc[0]
     verdict = make_verdict(
-        top_source=str(top["source"]), agreement=agreement, agreement_random=agreement_random,
+        top_source=str(top["source"]), k=k, agreement=agreement, agreement_random=agreement_random,
         stability=stats["seed_stability_spearman"], similarity=float(top["similarity"]),
         reasoning_tag="reasoning" in task.tags, target_score=float(np.mean(val_scores)),
         chance_score=stats["chance_score"],

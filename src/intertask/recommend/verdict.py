@@ -3,7 +3,7 @@
 Criteria (each `{name, passed, detail}`):
 
 1. **cheap signal** — the selection methods agree on the top sources beyond chance: the mean
-   pairwise top-3 overlap of the methods' rankings exceeds the 95th percentile of the same
+   pairwise top-k overlap (k = 3, fewer for small libraries) of the methods' rankings exceeds the 95th percentile of the same
    statistic for as many uniformly random rankings (`ranking.random_top_k_agreement`).
 2. **stable across seeds** — the prompt methods' rankings agree between target seeds: mean
    pairwise Spearman ≥ `STABLE_MIN` (0.5). With a single seed this cannot pass.
@@ -40,10 +40,11 @@ def make_verdict(
     top_expected_gain: float | None = None,
     noise: float | None = None,
     history_has_target: bool = False,
+    k: int = 3,
 ) -> dict:
     """The verdict dict `{headline, criteria: [{name, passed, detail}], warnings: [..]}`.
 
-    `agreement`/`agreement_random` are the observed and the random 95th-percentile top-3 overlap,
+    `agreement`/`agreement_random` are the observed and the random 95th-percentile top-`k` overlap,
     `stability` the seed Spearman, `similarity` the top source's text-embedding cosine,
     `target_score`/`chance_score` the target's short-run validation score and chance (0-100),
     `top_expected_gain`/`noise` the top source's expected gain and the seed standard deviation.
@@ -53,7 +54,7 @@ def make_verdict(
     similar = similarity is not None and similarity >= SIMILAR_MIN
     criteria = [
         {"name": "cheap signal", "passed": bool(signal),
-         "detail": f"methods' top-3 overlap {_fmt(agreement)} vs {_fmt(agreement_random)} "
+         "detail": f"methods' top-{k} overlap {_fmt(agreement)} vs {_fmt(agreement_random)} "
                    "for random rankings (95th percentile)"},
         {"name": "stable across seeds", "passed": bool(stable),
          "detail": (f"prompt rankings agree between target seeds: Spearman {_fmt(stability)} "
