@@ -58,6 +58,7 @@ def test_bad_files(tmp_path, result):
         load_artifact(tmp_path / "missing.safetensors")
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_peft_export_loads_the_same_prompt(tmp_path, result):
     from peft import PeftModel
 

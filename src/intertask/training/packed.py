@@ -260,7 +260,7 @@ def train_packed(specs: list[RunSpec], backbone, device: str = "cpu",
             for run, metrics in zip(due, _evaluate(due, [r.state() for r in due], "validation", backbone, autocast)):
                 score = metrics[run.spec.task.metrics[0]]
                 run.history.append((step, score))
-                if score > run.best[0]:
+                if run.best[2] is None or score > run.best[0]:  # NaN never becomes "best" after the first
                     run.best = (score, step, *run.state())
                     run.bad_evals = 0
                 else:
