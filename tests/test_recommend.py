@@ -4,6 +4,7 @@ work, --verify measures gains, and bad targets fail with one clear line and writ
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 
 import numpy as np
@@ -147,6 +148,13 @@ def test_text_column_option(library_dir, tmp_path, encoder):
     rec = recommend(str(target), library_dir=library_dir, text_column="review", label_column="stars",
                     methods=["vocab_overlap"], progress=False, backbone=encoder, **FAST)
     assert rec.target == "reviews" and len(rec.ranking) == len(SOURCES)
+
+
+def test_missing_shipped_library(monkeypatch, tmp_path):
+    module = importlib.import_module("intertask.recommend.recommend")  # the package exports a function of that name
+    monkeypatch.setattr(module, "default_library_dir", lambda: tmp_path / "absent")
+    with pytest.raises(IntertaskError, match="the shipped source library is not built in this checkout"):
+        recommend("toy_topic2", progress=False, **FAST)
 
 
 def test_bad_options(library_dir, encoder):

@@ -18,6 +18,7 @@ Steps, top to bottom:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,6 +223,10 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
         raise IntertaskError(f"--budget-steps must be >= 1, got {budget_steps}")
     task = load_target(target_spec, text_column, label_column, progress=progress is not None)
     methods = applicable_methods(task, methods)
+    if library_dir is None and not (default_library_dir() / "manifest.json").is_file():
+        raise IntertaskError("the shipped source library is not built in this checkout; build it with `intertask "
+                             "library build configs/library.toml --store runs/library-store --out "
+                             "src/intertask/library/minilm-offline-suite` or pass --library DIR")
     library = load_library(library_dir or default_library_dir())
     if verify_k > len(library.sources):
         raise IntertaskError(f"--verify {verify_k} exceeds the library's {len(library.sources)} sources")
@@ -234,9 +239,9 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
     seed_list = list(range(seeds))
     specs = [RunSpec(f"{task.name}-target-seed{s}", task, target_config(library, budget, s)) for s in seed_list]
     results = train_packed(specs, backbone, device, progress)
-    profiles = [task_profile(task, backbone, prompt=_np(r.prompt), seed=0, max_texts=MAX_PROFILE_TEXTS,
-                             snapshots={k: _np(v) for k, v in r.snapshots.items()}, prompt_steps=r.best_step)
-                for r in results]
+    base = task_profile(task, backbone, seed=0, max_texts=MAX_PROFILE_TEXTS)  # texts embedded once
+    profiles = [dataclasses.replace(base, prompt=_np(r.prompt), prompt_steps=r.best_step,
+                                    snapshots={k: _np(v) for k, v in r.snapshots.items()}) for r in results]
     scores = _score_all(methods, library, profiles)
     recommendation = _assemble(task, library, methods, seed_list, budget, scores, profiles[0], results)
     if verify_k:
