@@ -108,12 +108,14 @@ def test_source_listed_as_target_is_allowed_but_flagged(tmp_path):
     assert any("toy_topic4 listed as both source and target" in w for w in config.warnings())
 
 
-@pytest.mark.parametrize("name", ["quickstart", "offline-suite", "paper"])
-def test_shipped_configs_load(name):
+@pytest.mark.parametrize("name, n_runs", [("quickstart", 3 + 4 + 12), ("offline-suite", 402), ("paper", 433)])
+def test_shipped_configs_load_and_plan(name, n_runs):
+    from intertask.study.plan import plan_study
+
     config = StudyConfig.from_toml(CONFIGS / f"{name}.toml")
     assert config.name == name
-    if name != "paper":  # paper.toml names hub datasets, resolved only with hub access
-        config.check_tasks()
+    config.check_tasks()  # paper.toml's hub specs are resolved only when the study runs
+    assert len(plan_study(config)) == n_runs
 
 
 def test_offline_suite_config_is_the_design_grid():
@@ -122,3 +124,19 @@ def test_offline_suite_config_is_the_design_grid():
     paper = StudyConfig.from_toml(CONFIGS / "paper.toml")
     assert (len(paper.sources), len(paper.targets)) == (13, 10)
     assert all(name.startswith("hf:") for name in paper.sources + paper.targets)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ('{ optimiser = "adamw" }', r"unknown TrainConfig field\(s\) optimiser"),
+        ("{ steps = 5 }", r"training.options sets 'steps', which the study sets itself"),
+        ('{ optimizer = "sgd" }', r"TrainConfig.optimizer must be one of adamw \| adafactor"),
+    ],
+)
+def test_bad_training_options_fail_when_planning(tmp_path, options, message):
+    from intertask.study.plan import plan_study
+
+    text = TINY.replace("eval_every = 4\n", f"eval_every = 4\noptions = {options}\n", 1)
+    with pytest.raises(IntertaskError, match=message):
+        plan_study(StudyConfig.from_toml(write(tmp_path, text)))

@@ -68,12 +68,22 @@ def run_identity(kind: str, task: str, seed: int, backbone: str, train: dict,
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+_STUDY_FIELDS = ("backbone", "prompt_length", "max_length", "batch_size", "eval_every", "steps", "prompt_lr",
+                 "snapshot_steps", "seed")
+
+
 def resolve_train_config(config: StudyConfig, phase: PhaseConfig, seed: int, snapshots: bool):
     """The `TrainConfig` of one run of `phase` with `seed` (every default filled in)."""
+    from intertask.errors import IntertaskError
     from intertask.training import TrainConfig
 
     shared = config.training
-    return TrainConfig(**{
+    clash = sorted(set(shared.options) & set(_STUDY_FIELDS))
+    if clash:
+        raise IntertaskError(
+            f"training.options sets {clash[0]!r}, which the study sets itself; use the study's own key instead"
+        )
+    return TrainConfig.from_dict({
         **shared.options,
         "backbone": config.backbone,
         "prompt_length": shared.prompt_length,
