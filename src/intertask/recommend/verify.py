@@ -2,7 +2,8 @@
 
 For each target seed `r` in `0..S-1`: one baseline run (the target prompt trained from its
 usual initialisation) and, per source `s`, one transfer run (the target prompt initialised with
-`s`'s library prompt), all with the same `TrainConfig` and packed into one `train_packed` call.
+`s`'s library prompt), all with the short runs' `TrainConfig` (evaluated on up to 500 examples)
+and packed into one `train_packed` call.
 Per source: `gain_r = test_score(transfer s, r) − test_score(baseline, r)` (paired by seed);
 `mean_gain` = mean over seeds with a 95% percentile-bootstrap interval (`ci_low`, `ci_high`);
 `val_gain` is the same on validation scores. The final choice is the source with the largest
@@ -11,10 +12,13 @@ Per source: `gain_r = test_score(transfer s, r) − test_score(baseline, r)` (pa
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
 NO_TRANSFER = "(no intermediate task)"
+EVAL_EXAMPLES = 500  # validation/test examples per evaluation (the short ranking runs use fewer)
 
 
 def verify_sources(task, library, sources: list[str], n_seeds: int, budget_steps: int, backbone, device,
@@ -25,13 +29,14 @@ def verify_sources(task, library, sources: list[str], n_seeds: int, budget_steps
     from intertask.recommend.recommend import target_config
     from intertask.training import RunSpec, train_packed
 
+    def config(seed: int):
+        return dataclasses.replace(target_config(library, budget_steps, seed), max_eval_examples=EVAL_EXAMPLES)
+
     seeds = list(range(n_seeds))
-    specs = [RunSpec(f"{task.name}-baseline-seed{r}", task, target_config(library, budget_steps, r))
-             for r in seeds]
+    specs = [RunSpec(f"{task.name}-baseline-seed{r}", task, config(r)) for r in seeds]
     for name in sources:
         prompt = library.source(name).prompt
-        specs += [RunSpec(f"{task.name}-from-{name}-seed{r}", task, target_config(library, budget_steps, r),
-                          init_prompt=prompt) for r in seeds]
+        specs += [RunSpec(f"{task.name}-from-{name}-seed{r}", task, config(r), init_prompt=prompt) for r in seeds]
     results = {r.run_id: r for r in train_packed(specs, backbone, device, progress)}
     base = {r: results[f"{task.name}-baseline-seed{r}"] for r in seeds}
     rows = []
