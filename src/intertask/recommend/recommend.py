@@ -225,7 +225,7 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
     methods = applicable_methods(task, methods)
     if library_dir is None and not (default_library_dir() / "manifest.json").is_file():
         raise IntertaskError("the shipped source library is not built in this checkout; build it with `intertask "
-                             "library build configs/library.toml --store runs/library-store --out "
+                             "library build configs/library.toml --store stores/library --out "
                              "src/intertask/library/minilm-offline-suite` or pass --library DIR")
     library = load_library(library_dir or default_library_dir())
     if verify_k > len(library.sources):
