@@ -56,7 +56,7 @@ def library_dir(tmp_path_factory, encoder):
 
 
 def test_recommend_end_to_end(library_dir, encoder):
-    rec = recommend("toy_sentiment_travel", library_dir=library_dir, progress=False, backbone=encoder, **FAST)
+    rec = recommend("toy_topic2", library_dir=library_dir, progress=False, backbone=encoder, **FAST)
     ranking = rec.ranking
     assert sorted(ranking["source"]) == sorted(SOURCES)
     assert ranking["combined_rank"].tolist() == [1, 2, 3, 4]
@@ -74,13 +74,14 @@ def test_recommend_end_to_end(library_dir, encoder):
     assert rec.verdict["headline"] and rec.stats["seed_stability_spearman"] is not None
     assert len(rec.stats["target_validation_scores"]) == 2
     data = json.loads(json.dumps(rec.to_dict()))
-    assert data["target"] == "toy_sentiment_travel" and len(data["ranking"]) == 4 and data["verify"] is None
+    assert data["target"] == "toy_topic2" and len(data["ranking"]) == 4 and data["verify"] is None
 
 
 def test_reasoning_target_warns_and_methods_subset(library_dir, encoder):
     rec = recommend("toy_parity", library_dir=library_dir, methods=["max_pairwise", "text_embedding"],
                     progress=False, backbone=encoder, **FAST)
     assert rec.methods == ["max_pairwise", "text_embedding"]
+    assert sorted(rec.ranking["source"]) == sorted(set(SOURCES) - {"toy_parity"})  # not its own source
     assert not any(c.startswith("score_logme") for c in rec.ranking.columns)
     assert any("reasoning-like" in w for w in rec.verdict["warnings"])
 
@@ -101,7 +102,7 @@ def test_verify_measures_gains(library_dir, encoder):
 
 def test_cli_json_and_report(library_dir, tmp_path, capsys):
     report = tmp_path / "out" / "rec.md"
-    code = run(["recommend", "--target", "toy_topic4", "--library", str(library_dir), "--budget-steps", "6",
+    code = run(["recommend", "--target", "toy_topic2", "--library", str(library_dir), "--budget-steps", "6",
                 "--seeds", "2", "--methods", "max_pairwise,vocab_overlap,random", "--json", "--report", str(report)])
     assert code == 0
     data = json.loads(capsys.readouterr().out)
@@ -111,7 +112,7 @@ def test_cli_json_and_report(library_dir, tmp_path, capsys):
 
 def test_cli_table(library_dir, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "160")
-    assert run(["recommend", "--target", "toy_topic4", "--library", str(library_dir), "--budget-steps", "6",
+    assert run(["recommend", "--target", "toy_topic2", "--library", str(library_dir), "--budget-steps", "6",
                 "--seeds", "2", "--methods", "text_embedding,data_size"]) == 0
     out = capsys.readouterr().out
     assert "cheap signal" in out and all(name in out for name in SOURCES)

@@ -3,7 +3,8 @@
 Steps, top to bottom:
 
 1. **target** — resolve the spec (`get_task`) and check it: ≥ `MIN_EXAMPLES` labelled examples,
-   ≥ 2 labels, non-empty texts. Nothing is written for a bad target.
+   ≥ 2 labels, non-empty texts. Nothing is written for a bad target. A library source with the
+   target's own name is left out of the ranking.
 2. **short target runs** — prompt-tune the target for `budget_steps` steps over `seeds` seeds,
    packed into one `train_packed` call; each seed's best prompt becomes a target profile.
 3. **scores** — every applicable selector (`methods`) scores every library source; the prompt
@@ -228,6 +229,10 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
                              "library build configs/library.toml --store stores/library --out "
                              "src/intertask/library/minilm-offline-suite` or pass --library DIR")
     library = load_library(library_dir or default_library_dir())
+    if task.name in library.source_names:  # a task is no intermediate task for itself
+        library.sources = [s for s in library.sources if s.name != task.name]
+        if not library.sources:
+            raise IntertaskError(f"the library holds only the target {task.name!r} itself; use a larger library")
     if verify_k > len(library.sources):
         raise IntertaskError(f"--verify {verify_k} exceeds the library's {len(library.sources)} sources")
     device = resolve_device(device)
