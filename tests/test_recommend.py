@@ -212,3 +212,5 @@ def test_verdict_criteria_and_warnings():
     assert len(bad["warnings"]) == 2 and "within the seed noise" in bad["warnings"][1]
     near_chance = make_verdict("src", 0.9, 0.5, 0.8, 0.9, target_score=52.0, chance_score=50.0)
     assert "near chance" in near_chance["warnings"][0]
+    no_prompt = make_verdict("src", 0.9, 0.5, None, 0.9, n_seeds=3)
+    assert "no prompt-based method" in no_prompt["criteria"][1]["detail"]

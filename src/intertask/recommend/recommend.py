@@ -303,7 +303,7 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
     }
     top = ranking.iloc[0]
     verdict = make_verdict(
-        top_source=str(top["source"]), k=k, agreement=agreement, agreement_random=agreement_random,
+        top_source=str(top["source"]), k=k, n_seeds=len(seed_list), agreement=agreement, agreement_random=agreement_random,
         stability=stats["seed_stability_spearman"], similarity=float(top["similarity"]),
         reasoning_tag="reasoning" in task.tags, target_score=float(np.mean(val_scores)),
         chance_score=stats["chance_score"],

@@ -41,13 +41,15 @@ def make_verdict(
     noise: float | None = None,
     history_has_target: bool = False,
     k: int = 3,
+    n_seeds: int = 1,
 ) -> dict:
     """The verdict dict `{headline, criteria: [{name, passed, detail}], warnings: [..]}`.
 
     `agreement`/`agreement_random` are the observed and the random 95th-percentile top-`k` overlap,
     `stability` the seed Spearman, `similarity` the top source's text-embedding cosine,
     `target_score`/`chance_score` the target's short-run validation score and chance (0-100),
-    `top_expected_gain`/`noise` the top source's expected gain and the seed standard deviation.
+    `top_expected_gain`/`noise` the top source's expected gain and the seed standard deviation,
+    `k` the top-k of the agreement, `n_seeds` the number of target seeds.
     """
     signal = agreement is not None and agreement_random is not None and agreement > agreement_random
     stable = stability is not None and stability >= STABLE_MIN
@@ -59,7 +61,8 @@ def make_verdict(
         {"name": "stable across seeds", "passed": bool(stable),
          "detail": (f"prompt rankings agree between target seeds: Spearman {_fmt(stability)} "
                     f"(needs ≥ {STABLE_MIN})") if stability is not None
-         else "only one target seed; run with --seeds 3 to measure stability"},
+         else ("only one target seed; run with --seeds 3 to measure stability" if n_seeds < 2
+               else "no prompt-based method among --methods; stability is measured on them")},
         {"name": "similar source", "passed": bool(similar),
          "detail": f"text-embedding cosine of '{top_source}' to the target {_fmt(similarity)} "
                    f"(needs ≥ {SIMILAR_MIN})"},
