@@ -31,7 +31,7 @@ import pandas as pd
 from intertask.errors import IntertaskError
 from intertask.selection.base import TaskProfile
 from intertask.selection.embedding_free import _WORD
-from intertask.study.store import sha256_file, utc_now
+from intertask.study.store import sha256_file
 
 FORMAT_VERSION = 1
 FILES = ("prompts.safetensors", "profiles.safetensors", "profiles.json", "history.json")
