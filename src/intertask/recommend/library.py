@@ -156,14 +156,15 @@ def write_library(library: Library, out_dir: str | Path) -> Path:
     try:
         checksums = _write_files(library, tmp)
         (tmp / "manifest.json").write_text(json.dumps(library.manifest(checksums), indent=2, sort_keys=True))
-        if out.exists():
-            for name in keep:
-                os.replace(out / name, tmp / name)
-            os.replace(out, old)
-        os.replace(tmp, out)
-    finally:
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
+        raise
+    if out.exists():
+        os.replace(out, old)
+    os.replace(tmp, out)
+    for name in keep:  # the study store moves over last, so a crash never deletes it
+        os.replace(old / name, out / name)
+    shutil.rmtree(old, ignore_errors=True)
     return out
 
 
