@@ -109,6 +109,18 @@ def test_corrupted_file(library, tmp_path):
         load_library(copy)
 
 
+def test_edited_manifest(library, tmp_path):
+    copy = _copy(library, tmp_path)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["sources"][0]["seeds"] = [0, 7]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IntertaskError, match="manifest.json does not match the library's files"):
+        load_library(copy)
+    (copy / "manifest.json").write_text("{not json")
+    with pytest.raises(IntertaskError, match="manifest.json is unreadable"):
+        load_library(copy)
+
+
 @pytest.mark.parametrize("name", FILES)
 def test_missing_file(library, tmp_path, name):
     copy = _copy(library, tmp_path)

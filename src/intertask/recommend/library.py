@@ -207,18 +207,19 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
         vectors = load_file(str(folder / "profiles.safetensors"))
     except SafetensorError:
         raise IntertaskError(f"library {str(folder)!r}: a safetensors file is unreadable; rebuild it") from None
-    profiles = json.loads((folder / "profiles.json").read_text())
-    sources = []
-    for entry in manifest["sources"]:
-        name = entry["name"]
-        sources.append(LibrarySource(
-            name=name, n_train=int(entry["n_train"]), tags=tuple(entry.get("tags", ())),
-            prompts={int(seed): prompts[f"{name}/{seed}"] for seed in entry["seeds"]},
+    try:
+        profiles = json.loads((folder / "profiles.json").read_text())
+        sources = [LibrarySource(
+            name=entry["name"], n_train=int(entry["n_train"]), tags=tuple(entry.get("tags", ())),
+            prompts={int(seed): prompts[f"{entry['name']}/{seed}"] for seed in entry["seeds"]},
             scores={int(k): float(v) for k, v in entry.get("scores", {}).items()},
-            text_embedding=vectors[f"source/{name}"],
-            vocabulary=[(w, int(c)) for w, c in profiles[name]["vocabulary"]],
-        ))
-    history = pd.DataFrame(json.loads((folder / "history.json").read_text()), columns=HISTORY_COLUMNS)
+            text_embedding=vectors[f"source/{entry['name']}"],
+            vocabulary=[(w, int(c)) for w, c in profiles[entry["name"]]["vocabulary"]],
+        ) for entry in manifest["sources"]]
+        history = pd.DataFrame(json.loads((folder / "history.json").read_text()), columns=HISTORY_COLUMNS)
+    except (KeyError, TypeError, ValueError):
+        raise IntertaskError(f"library {str(folder)!r}: manifest.json does not match the library's files; "
+                             "rebuild the library") from None
     targets = {k.split("/", 1)[1]: v for k, v in vectors.items() if k.startswith("target/")}
     return Library(backbone=backbone, sources=sources, history=history, target_embeddings=targets,
                    training=manifest.get("training") or {}, created_at=manifest.get("created_at", ""),
