@@ -110,12 +110,16 @@ def test_cli_json_and_report(library_dir, tmp_path, capsys):
     assert report.is_file() and "Which intermediate task" in report.read_text()
 
 
-def test_cli_table(library_dir, capsys, monkeypatch):
+def test_cli_table(library_dir, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("COLUMNS", "160")
+    report = tmp_path / "rec.html"
     assert run(["recommend", "--target", "toy_topic2", "--library", str(library_dir), "--budget-steps", "6",
-                "--seeds", "2", "--methods", "text_embedding,data_size"]) == 0
+                "--seeds", "2", "--methods", "text_embedding,data_size", "--verify", "1", "--verify-seeds", "2",
+                "--report", str(report)]) == 0
     out = capsys.readouterr().out
     assert "cheap signal" in out and all(name in out for name in SOURCES)
+    assert "verified transfers" in out and "final choice" in out
+    assert "<h2>Verification</h2>" in report.read_text()
 
 
 def _write_csv(path, rows, header=("text", "label")):
