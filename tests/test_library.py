@@ -172,3 +172,14 @@ def test_cli_build_and_show(study, tmp_path, capsys):
     assert "history.json is missing" in capsys.readouterr().err
     assert run(["library", "build", "--out", str(out)]) == 2
     assert "give a study CONFIG" in capsys.readouterr().err
+
+
+def test_recommend_reads_a_built_library(library):
+    from intertask.recommend import recommend
+
+    rec = recommend("toy_topic2", library_dir=library, budget_steps=4, seeds=2, progress=False,
+                    methods=["max_pairwise", "text_embedding", "logme"])
+    assert sorted(rec.ranking["source"]) == sorted(SOURCES)
+    # toy_topic2 is a historical target: every source has a measured expected gain and risk
+    assert rec.ranking["expected_gain"].notna().all() and rec.ranking["p_negative"].between(0, 1).all()
+    assert rec.stats["history_targets"] == ["toy_sentiment_travel", "toy_topic2"]
