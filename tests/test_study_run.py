@@ -12,7 +12,7 @@ import pytest
 from intertask.cli import run
 from intertask.errors import IntertaskError
 from intertask.study.config import StudyConfig
-from intertask.study.export import MATRIX_COLUMNS, run_table, transfer_matrix
+from intertask.study.export import MATRIX_COLUMNS, run_artifact, run_table, transfer_matrix
 from intertask.study.plan import plan_study
 from intertask.study.runner import run_study, study_status
 from intertask.study.store import Store
@@ -84,8 +84,12 @@ def test_study_trains_every_run_and_the_matrix_is_consistent(finished):
         assert (stored.kind, stored.task, stored.seed) == (planned.kind, planned.task, planned.seed)
         assert json.loads(stored.config_json) == planned.train
         assert stored.started_at <= stored.finished_at and stored.code_version.startswith("intertask")
-    snapshots = json.loads(rows[rows["kind"] == "baseline"].iloc[0].metrics_json)["snapshot_steps"]
-    assert snapshots == [0, 8]
+    baseline_id = rows.index[rows["kind"] == "baseline"][0]
+    assert json.loads(rows.loc[baseline_id].metrics_json)["snapshot_steps"] == [0, 8]
+    artifact = run_artifact(store, baseline_id)
+    assert sorted(artifact.snapshots) == [0, 8] and tuple(artifact.prompt.shape) == (4, 32)
+    with pytest.raises(IntertaskError, match="is not finished in store"):
+        run_artifact(store, "0" * 64)
 
 
 def test_run_ids_hash_everything_that_determines_a_run(tmp_path):
@@ -201,3 +205,39 @@ def test_missing_baseline_gives_nan_gain_not_zero(finished, tmp_path):
     assert not matrix.loc[~lost, "relative_gain"].isna().any()
     with pytest.raises(IntertaskError, match="has no study 'other'"):
         transfer_matrix(store, study="other")
+
+
+@pytest.mark.slow
+def test_a_small_real_study_on_minilm_and_the_offline_suite(tmp_path):
+    config = tmp_path / "real.toml"
+    config.write_text("""
+name = "real"
+backbone = "minilm"
+device = "cpu"
+sources = ["mr_polarity"]
+targets = ["trec_coarse"]
+source_seeds = [0]
+target_seeds = [0]
+pack_size = 4
+
+[training]
+prompt_length = 4
+max_length = 24
+batch_size = 4
+eval_every = 4
+options = { max_eval_examples = 16 }
+
+[source_training]
+steps = 4
+learning_rate = 0.1
+
+[target_training]
+steps = 4
+learning_rate = 0.1
+snapshot_steps = [0]
+""")
+    summary = run_study(config, tmp_path / "store", progress=False)
+    assert (summary["done"], summary["failed"]) == (3, 0)
+    matrix = transfer_matrix(tmp_path / "store")
+    assert matrix[["target", "source", "seed"]].values.tolist() == [["trec_coarse", "mr_polarity", 0]]
+    assert 0 <= matrix["score"][0] <= 100 and 0 < matrix["baseline"][0] <= 100

@@ -55,12 +55,14 @@ def register(app: typer.Typer) -> None:
         config: Path = typer.Argument(..., help="Study config (TOML), e.g. configs/quickstart.toml."),
         store: Path = typer.Option(..., "--store", help="Store directory (created if missing; reused to resume)."),
         executor: ExecutorName = typer.Option(ExecutorName.LOCAL, "--executor", help="local | ray."),
+        ray_address: Optional[str] = typer.Option(
+            None, "--ray-address", help="Ray cluster for --executor ray (default: $RAY_ADDRESS, else a local instance)."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress display."),
     ) -> None:
         """Train every run of the study not yet in the store; safe to interrupt and run again."""
         from intertask.study.runner import run_study
 
-        summary = run_study(config, store, executor=executor.value, progress=not quiet)
+        summary = run_study(config, store, executor=executor.value, progress=not quiet, ray_address=ray_address)
         _print_summary(summary)
 
     @group.command("status")

@@ -200,8 +200,9 @@ class _RayWorker:
 class RayExecutor:
     """Train packs on Ray workers, one pack in flight per worker; the driver writes the store.
 
-    `address`: a running cluster (`"auto"`, `"ray://host:10001"`), or None to start a local
-    instance with `num_cpus` (default: this machine's). `num_workers` defaults to the cluster's
+    `address`: a running cluster (`"auto"`, `"ray://host:10001"`; default `$RAY_ADDRESS`), or
+    None to start a local instance with `num_cpus` (default: this machine's). A Ray instance
+    the caller already started is used as it is and left running. `num_workers` defaults to the cluster's
     GPU count, or half its CPUs (at least 1) without GPUs.
     """
 
@@ -218,8 +219,9 @@ class RayExecutor:
             raise IntertaskError("the ray executor needs Ray; install it with `pip install 'intertask[ray]'`") from None
         started_here = not ray.is_initialized()
         if started_here:
-            if self.address:
-                ray.init(address=self.address, log_to_driver=False)
+            address = self.address or os.environ.get("RAY_ADDRESS")
+            if address:
+                ray.init(address=address, log_to_driver=False)
             else:
                 ray.init(num_cpus=self.num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False)
         return ray, started_here

@@ -33,7 +33,11 @@ def _store(store: Store | str | Path) -> Store:
 
 
 def run_table(store: Store | str | Path, study: str | None = None) -> pd.DataFrame:
-    """Every run row of `study` (default: the latest) with a `finished` column (done and intact)."""
+    """Every run row of `study` (default: the latest) with a `finished` column (done and intact).
+
+    Columns are `intertask.study.store.RUN_COLUMNS` plus `finished`; load a run's prompts with
+    `run_artifact(store, run_id)`.
+    """
     store = _store(store)
     plan = store.plan(study)
     rows = store.rows([p["run_id"] for p in plan])
@@ -42,6 +46,22 @@ def run_table(store: Store | str | Path, study: str | None = None) -> pd.DataFra
     table = pd.DataFrame(rows, columns=list(rows[0]) if rows else None)
     table["finished"] = [store.artifact_ok(r) for r in rows]
     return table
+
+
+def run_artifact(store: Store | str | Path, run_id: str):
+    """The verified prompt artifact of a finished run: `.prompt` `[P, H]`, `.snapshots` `{step: [P, H]}`.
+
+    Source runs give the trained source prompts; baselines give the early target prompts
+    (`snapshot_steps`) that prompt-similarity selectors need.
+    """
+    from intertask.training.artifacts import load_artifact
+
+    store = _store(store)
+    row = store.get(run_id)
+    if row is None or not store.artifact_ok(row):
+        raise IntertaskError(f"run {run_id[:12]} is not finished in store {str(store.path)!r}; "
+                             "run `intertask study run` to finish it")
+    return load_artifact(store.artifact_path(run_id))
 
 
 def transfer_matrix(store: Store | str | Path, study: str | None = None) -> pd.DataFrame:

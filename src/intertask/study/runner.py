@@ -63,28 +63,29 @@ class RichReporter(Reporter):
         self.progress.console.print(f"[yellow]skipped[/yellow] {run.kind} {run.task}: {reason}")
 
 
-def _executor(executor, device: str):
+def _executor(executor, device: str, ray_address: str | None):
     if not isinstance(executor, str):
         return executor
     if executor == "local":
         return LocalExecutor(device=device)
     if executor == "ray":
-        return RayExecutor(device=device)
+        return RayExecutor(address=ray_address, device=device)
     raise IntertaskError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
 
 
 def run_study(config: StudyConfig | str | Path, store_path: str | Path, executor="local",
-              progress: bool = True) -> dict:
+              progress: bool = True, ray_address: str | None = None) -> dict:
     """Train every unfinished run of `config` into the store at `store_path`; return `study_status`.
 
-    `executor`: "local", "ray", or an executor object (`LocalExecutor(...)`, `RayExecutor(...)`).
+    `executor`: "local", "ray", or an executor object (`LocalExecutor(...)`, `RayExecutor(...)`);
+    `ray_address` picks the Ray cluster for "ray" (default `$RAY_ADDRESS`, else a local instance).
     The summary adds `seconds` (this call's wall time) and `trained` (runs written by this call).
     """
     start = time.perf_counter()
     if not isinstance(config, StudyConfig):
         config = StudyConfig.from_toml(config)
     config.check_tasks()
-    runner = _executor(executor, config.device)
+    runner = _executor(executor, config.device, ray_address)
     runs = plan_study(config)
     store = Store(store_path)
     with store.writer():
