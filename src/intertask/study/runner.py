@@ -73,6 +73,15 @@ def _executor(executor, device: str, ray_address: str | None):
     raise IntertaskError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
 
 
+def _prepare_suite_tasks(config: StudyConfig, progress: bool) -> None:
+    """Convert the offline-suite tasks the study names (a one-time, cached step) before training."""
+    from intertask.tasks.suite import SUITE, is_prepared, prepare_suite
+
+    todo = [n for n in dict.fromkeys(config.sources + config.targets) if n in SUITE and not is_prepared(n)]
+    if todo:
+        prepare_suite(todo, progress=progress)
+
+
 def run_study(config: StudyConfig | str | Path, store_path: str | Path, executor="local",
               progress: bool = True, ray_address: str | None = None) -> dict:
     """Train every unfinished run of `config` into the store at `store_path`; return `study_status`.
@@ -87,6 +96,7 @@ def run_study(config: StudyConfig | str | Path, store_path: str | Path, executor
     config.check_tasks()
     runner = _executor(executor, config.device, ray_address)
     runs = plan_study(config)
+    _prepare_suite_tasks(config, progress)
     store = Store(store_path)
     with store.writer():
         store.save_study(config.name, config.to_json(), [r.row() for r in runs])
