@@ -124,3 +124,24 @@ def test_cli_bad_input_writes_nothing(tmp_path, capsys):
     assert run(["train", "--task", "no_such_task", "--backbone", "tiny-encoder", "--out", str(out)]) == 2
     assert run(["prompts", "export", str(corrupted), "--out", str(tmp_path / "a")]) == 2
     assert not out.exists() and not (tmp_path / "a").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_peft_export_on_minilm(tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModel, AutoTokenizer
+
+    from intertask.assets import minilm_dir
+
+    minilm = load_backbone("minilm")
+    cfg = TrainConfig(prompt_length=3, steps=2, batch_size=4, eval_every=2, max_eval_examples=4)
+    result = train_packed([RunSpec("m", toy_task("toy_topic2", 8, 4), cfg)], minilm)[0]
+    save_artifact(tmp_path / "m.safetensors", result, "minilm")
+    out = export_peft(tmp_path / "m.safetensors", tmp_path / "adapter", backbone=load_backbone("minilm"))
+    peft_model = PeftModel.from_pretrained(AutoModel.from_pretrained(minilm_dir()), str(out))
+    enc = AutoTokenizer.from_pretrained(minilm_dir())(["a song about pizza"], return_tensors="pt")
+    with torch.no_grad():
+        hidden = peft_model(**{k: enc[k] for k in ("input_ids", "attention_mask")}).last_hidden_state
+    np.testing.assert_allclose(hidden[0, 3:].mean(0).numpy(), minilm.features(["a song about pizza"], prompt=result.prompt)[0],
+                               atol=1e-4)
