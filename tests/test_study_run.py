@@ -185,6 +185,18 @@ def test_cli_user_errors_are_one_line(tmp_path, capsys):
     assert not (tmp_path / "s").exists()  # nothing written on a config error
 
 
+def test_an_unavailable_device_is_a_user_error(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    config = tmp_path / "cuda.toml"
+    config.write_text(tiny(tmp_path).read_text().replace('device = "cpu"', 'device = "cuda"'))
+    assert run(["study", "run", str(config), "--store", str(tmp_path / "s")]) == 2
+    assert "device 'cuda' is not available here (no CUDA)" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
 def test_a_second_writer_is_refused(tmp_path, capsys):
     config, store = tiny(tmp_path), tmp_path / "store"
     with Store(store).writer(command="intertask study run other.toml"):

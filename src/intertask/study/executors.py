@@ -48,12 +48,18 @@ class Reporter:
 
 
 def resolve_device(device: str) -> str:
-    """`auto` → `cuda` when available, else `cpu`; anything else unchanged."""
-    if device != "auto":
-        return device
+    """`auto` → `cuda` when available, else `cpu`; a requested device must exist."""
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    from intertask.errors import IntertaskError
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise IntertaskError(f"device {device!r} is not available here (no CUDA); set device = \"auto\" or \"cpu\"")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise IntertaskError("device 'mps' is not available here; set device = \"auto\" or \"cpu\"")
+    return device
 
 
 def _pack_key(run: PlannedRun) -> tuple:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from intertask.errors import IntertaskError
 from intertask.study.config import StudyConfig
-from intertask.study.executors import LocalExecutor, RayExecutor, Reporter
+from intertask.study.executors import LocalExecutor, RayExecutor, Reporter, resolve_device
 from intertask.study.plan import PlannedRun, plan_study
 from intertask.study.store import Store
 
@@ -94,6 +94,8 @@ def run_study(config: StudyConfig | str | Path, store_path: str | Path, executor
     if not isinstance(config, StudyConfig):
         config = StudyConfig.from_toml(config)
     config.check_tasks()
+    if isinstance(executor, str) and executor == "local":
+        resolve_device(config.device)  # fail before anything is written
     runner = _executor(executor, config.device, ray_address)
     runs = plan_study(config)
     _prepare_suite_tasks(config, progress)
