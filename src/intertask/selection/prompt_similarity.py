@@ -139,9 +139,11 @@ class PromptIndex:
         s, p, h = self.units.shape
         out = np.empty(s, np.float32)
         t_t = np.ascontiguousarray(t.T)
+        buffer = np.empty((min(self.chunk_size, s) * p, t.shape[0]), np.float32)  # reused scratch
         for start in range(0, s, self.chunk_size):
             chunk = self.units[start:start + self.chunk_size]
-            sims = chunk.reshape(-1, h) @ t_t  # [C·P, P_t]: every source token vs every target token
+            sims = buffer[:len(chunk) * p]
+            np.matmul(chunk.reshape(-1, h), t_t, out=sims)  # [C·P, P_t]: all token pairs' cosines
             out[start:start + len(chunk)] = sims.max(axis=1).reshape(len(chunk), p).mean(axis=1)
         return out
 
