@@ -1,0 +1,236 @@
+"""Evaluate selection methods on a study store: profiles from its runs, truth from its transfers.
+
+`evaluate_store(store)`:
+
+- ground truth: `intertask.study.export.transfer_matrix(store)` (the latest study), one case per
+  (target, target seed) with the scores of every source's transfer;
+- sources: each source run's trained prompt (`run_artifact(...).prompt`, `[P, H]`) and its task;
+- targets, per (target, seed): the baseline run of that target and seed; its snapshot at the
+  earliest non-zero step is the "briefly trained target prompt" the prompt methods compare with
+  (the run's final, best prompt counts as the snapshot at its `best_step`);
+- text embeddings: mean sentence embedding of up to `max_texts` training examples, with the
+  study's backbone when it is an encoder, else MiniLM; computed once per task per call;
+- LogME: the target's sampled examples read by the study's backbone through each source prompt.
+
+Besides each prompt method at the default step, every other snapshot step `s` of the baselines
+(and the final prompt's `best_step`) is evaluated as `<method>@<s>`, so `quality_by_steps(evaluation)` gives quality vs target steps.
+
+Cost (`cost_seconds` per case): the selector's own scoring time (`Selector.cost_`), plus, for
+`text_embedding`, the time spent embedding the target's texts; `target_steps` is the target prompt
+training a prompt method needed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from intertask.errors import IntertaskError, did_you_mean
+
+DEFAULT_METHODS = ("random", "data_size", "vocab_overlap", "text_embedding", "logme", "feature_mean",
+                   "flatten", "unigram", "bigram", "max_pairwise")
+TEXT_ENCODER = "minilm"
+
+
+def parse_methods(methods) -> list[tuple[str, str, int | None]]:
+    """`[(name, registry method, step or None)]` for `methods` (names or `"a,b"`; None = all
+    `DEFAULT_METHODS`). `<prompt method>@<step>` pins the target snapshot step."""
+    from intertask.selection import PROMPT_METHODS, SELECTORS
+
+    if methods is None:
+        methods = DEFAULT_METHODS
+    if isinstance(methods, str):
+        methods = methods.split(",")
+    names = [str(m).strip() for m in methods if str(m).strip()]
+    if not names:
+        raise IntertaskError(f"no methods given; choose from {', '.join(SELECTORS)}")
+    parsed = []
+    for name in dict.fromkeys(names):
+        base, at, step = name.partition("@")
+        if base not in SELECTORS:
+            raise IntertaskError(f"unknown selection method '{base}'{did_you_mean(base, SELECTORS)}; "
+                                 f"choose from {', '.join(SELECTORS)}")
+        if at and (base not in PROMPT_METHODS or not step.isdigit()):
+            raise IntertaskError(f"'{name}': only prompt methods ({', '.join(PROMPT_METHODS)}) take "
+                                 "@<snapshot step>, e.g. max_pairwise@20")
+        parsed.append((name, base, int(step) if at else None))
+    return parsed
+
+
+def _numpy(tensor) -> np.ndarray:
+    tensor = tensor.detach().cpu().numpy() if hasattr(tensor, "detach") else tensor
+    return np.asarray(tensor, dtype=np.float32)
+
+
+def _task_options(store, study: str) -> dict:
+    for row in store.studies():
+        if row["name"] == study:
+            try:
+                return json.loads(row["config_json"]).get("task_options") or {}
+            except (json.JSONDecodeError, AttributeError):
+                return {}
+    return {}
+
+
+def _ground_truth(store, seeds) -> pd.DataFrame:
+    from intertask.study.export import transfer_matrix
+
+    if not store.exists():
+        raise IntertaskError(f"no study store at {str(store.path)!r}; run `intertask study run CONFIG "
+                             f"--store {store.path}` first")
+    matrix = transfer_matrix(store)
+    if matrix.empty:
+        raise IntertaskError(f"store {str(store.path)!r} has no finished transfer runs to evaluate against; "
+                             f"run `intertask study run CONFIG --store {store.path}` to finish the study")
+    matrix = matrix[matrix["baseline"].notna()]
+    # one source seed per (target, seed, source): the lowest, so the matrix has one row per source
+    matrix = matrix[matrix["source_seed"] == matrix.groupby("source")["source_seed"].transform("min")]
+    if seeds is not None:
+        seeds = [int(s) for s in seeds]
+        matrix = matrix[matrix["seed"].isin(seeds)]
+        if matrix.empty:
+            raise IntertaskError(f"store {str(store.path)!r} has no finished transfers with target seed(s) "
+                                 f"{seeds}; leave --seeds out or pick seeds the study ran")
+    return matrix.reset_index(drop=True)
+
+
+class _Progress:
+    """A rich progress bar (or nothing when disabled)."""
+
+    def __init__(self, enabled: bool, total: int):
+        self.bar = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("evaluate", total=total)
+
+    def step(self, description: str) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, description=description)
+
+    def total(self, total: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, total=total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int = 256,
+                   progress: bool = True, n_boot: int = 2000, snapshot_curve: bool = True,
+                   device: str = "cpu"):
+    """Evaluate `methods` (default `DEFAULT_METHODS`) on the study in `store` (a `Store` or path).
+
+    Returns an `intertask.evaluation.evaluate.Evaluation` (k for Regret@k and top-k, `n_boot`
+    bootstrap resamples) with extra attributes `tags` (target → its tags) and `matrix` (the
+    ground truth used); `config` also records the backbone, text encoder and default snapshot step.
+    `snapshot_curve` adds `<prompt method>@<step>` for every other snapshot step of the baselines.
+    """
+    from intertask.backbones import load_backbone
+    from intertask.evaluation.evaluate import evaluate_predictions, prediction_rows
+    from intertask.evaluation.ranking import _check_k
+    from intertask.selection import PROMPT_METHODS, make_selector
+    from intertask.selection.profiles import task_profile
+    from intertask.study.export import run_artifact, run_table
+    from intertask.study.plan import load_task
+    from intertask.study.store import Store
+
+    store = store if isinstance(store, Store) else Store(Path(store))
+    parsed = parse_methods(methods)
+    _check_k(k)
+    matrix = _ground_truth(store, seeds)
+    runs = run_table(store)
+    runs = runs[runs["finished"]]
+    study = store.latest_study()
+    options = _task_options(store, study)
+    names = sorted(runs["backbone"].unique())
+    if len(names) != 1:
+        raise IntertaskError(f"store {str(store.path)!r} mixes backbones {', '.join(names)}; evaluate one at a time")
+    backbone = load_backbone(names[0], device=device)
+    encoder = backbone if backbone.kind == "encoder" else load_backbone(TEXT_ENCODER, device=device)
+
+    sources = {(r.task, int(r.seed)): r.run_id for r in runs[runs["kind"] == "source"].itertuples()}
+    baselines = {(r.task, int(r.seed)): r for r in runs[runs["kind"] == "baseline"].itertuples()}
+    cases = sorted({(t, int(s)) for t, s in zip(matrix["target"], matrix["seed"])})
+    missing = [c for c in cases if c not in baselines]
+    if missing:
+        raise IntertaskError(f"target '{missing[0][0]}' seed {missing[0][1]} has transfers but no finished "
+                             "baseline run; run `intertask study run` to finish the study")
+    tasks = sorted(set(matrix["source"]) | set(matrix["target"]))
+    bar = _Progress(progress, len(tasks) + len(cases) * len(parsed))
+    try:
+        profiles, embed_seconds = {}, {}
+        for name in tasks:  # one text embedding per task, shared by its source and target roles
+            bar.step(f"profile {name}")
+            start = time.perf_counter()
+            profiles[name] = task_profile(load_task(name, options.get(name)), backbone, text_backbone=encoder,
+                                          max_texts=max_texts, seed=0)
+            embed_seconds[name] = time.perf_counter() - start
+        source_seed = matrix.groupby("source")["source_seed"].first()
+        source_profiles = {}
+        for name in sorted(set(matrix["source"])):
+            key = (name, int(source_seed[name]))
+            if key not in sources:
+                raise IntertaskError(f"source '{name}' seed {key[1]} has transfers but no finished source run")
+            source_profiles[name] = replace(profiles[name], prompt=_numpy(run_artifact(store, sources[key]).prompt))
+        targets, steps_seen = {}, set()
+        for target, seed in cases:
+            row = baselines[(target, seed)]
+            artifact = run_artifact(store, row.run_id)
+            snapshots = {int(s): _numpy(p) for s, p in artifact.snapshots.items()}
+            final = int(row.best_step or 0)
+            if final > 0 and final not in snapshots:  # the fully trained prompt ends the curve
+                snapshots[final] = _numpy(artifact.prompt)
+            nonzero = sorted(s for s in snapshots if s > 0)
+            if nonzero:
+                prompt, steps = snapshots[nonzero[0]], nonzero[0]
+            else:  # no snapshot and best_step 0: the untrained prompt
+                prompt, steps = _numpy(artifact.prompt), 0
+            steps_seen.update(snapshots)
+            targets[(target, seed)] = replace(profiles[target], prompt=prompt, snapshots=snapshots,
+                                              prompt_steps=steps)
+        default_steps = sorted({p.prompt_steps for p in targets.values()})
+        if snapshot_curve:
+            extra = [(f"{name}@{s}", base, s) for name, base, step in parsed
+                     if base in PROMPT_METHODS and step is None for s in sorted(steps_seen)
+                     if s not in default_steps]
+            parsed = parsed + [e for e in extra if e[0] not in {p[0] for p in parsed}]
+            bar.total(len(tasks) + len(cases) * len(parsed))
+
+        frames = []
+        for name, base, step in parsed:
+            params = {"step": step} if step is not None else {}
+            fitted = {}
+            for target, seed in cases:
+                bar.step(f"{name} on {target} seed {seed}")
+                pool = tuple(sorted(matrix.loc[(matrix["target"] == target) & (matrix["seed"] == seed), "source"]))
+                if pool not in fitted:
+                    fitted[pool] = make_selector(base, **params).fit([source_profiles[s] for s in pool])
+                profile = targets[(target, seed)]
+                if step is not None and step not in profile.snapshots:
+                    raise IntertaskError(f"'{name}': baseline of target '{target}' seed {seed} has snapshots "
+                                         f"at {sorted(profile.snapshots) or 'no steps'}, not {step}")
+                rows = prediction_rows(fitted[pool], profile, seed, method=name)
+                if base == "text_embedding":
+                    rows["cost_seconds"] += embed_seconds[target]
+                frames.append(rows)
+    finally:
+        bar.close()
+    truth = matrix[["target", "source", "seed", "score", "baseline", "gain", "relative_gain"]]
+    tags = {t: tuple(profiles[t].tags) for t in sorted(set(matrix["target"]))}
+    evaluation = evaluate_predictions(truth, pd.concat(frames, ignore_index=True), k=k, tags=tags, n_boot=n_boot)
+    evaluation.config.update(store=str(store.path), study=study, backbone=names[0], text_encoder=encoder.name,
+                             default_target_steps=default_steps, max_texts=max_texts,
+                             methods=[p[0] for p in parsed])
+    evaluation.tags = tags
+    evaluation.matrix = truth
+    return evaluation
