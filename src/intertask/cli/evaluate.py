@@ -1,5 +1,154 @@
-"""Placeholder: filled in by the issue that owns this subcommand."""
+"""`intertask evaluate`: how well does each selection method predict a study's transfers?"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
 
 
-def register(app) -> None:
-    return None
+def _fmt(value, spec: str = ".3f") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, spec)
+
+
+def _pm(stats, spec: str = ".3f") -> str:
+    """'mean ± std' of one summary row."""
+    if stats is None or math.isnan(stats["mean"]):
+        return "-"
+    return f"{_fmt(stats['mean'], spec)} ± {_fmt(stats['std'], spec)}"
+
+
+def _ci(stats, spec: str = ".3f") -> str:
+    if stats is None or math.isnan(stats["mean"]):
+        return "-"
+    return f"[{_fmt(stats['ci_low'], spec)}, {_fmt(stats['ci_high'], spec)}]"
+
+
+def _method_table(summary, title: str, k: int):
+    """A rich table: one row per method with NDCG and Regret@k (mean ± std, 95% CI), top-k score, cost."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("method", "NDCG ↑", "95% CI", f"Regret@{k} ↓", "95% CI ", f"top-{k} score", "n", "cost s",
+                   "target steps"):
+        table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
+    for method, frame in summary.groupby("method", sort=False):
+        rows = {r["metric"]: r for r in frame.to_dict(orient="records")}
+        first = next(iter(rows.values()))
+        ndcg, regret, top = rows.get("ndcg"), rows.get("regret_at_k"), rows.get("top_k_score")
+        table.add_row(str(method), _pm(ndcg), _ci(ndcg), _pm(regret, ".2f"), _ci(regret, ".2f"),
+                      _fmt(top["mean"], ".2f") if top else "-", str(int(first["n"])),
+                      _fmt(first["cost_seconds"], ".4f"), _fmt(first["target_steps"], ".0f"))
+    return table
+
+
+def print_evaluation(evaluation) -> None:
+    """The overall table, the same split by tag group, then the ground truth's seed consistency."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console = Console(width=max(console.width, 150))
+    config = evaluation.config
+    k = config["k"]
+    console.print(_method_table(evaluation.summary, f"selection methods on {config.get('study', 'the study')} "
+                                f"({config.get('backbone', '?')}; one case = one target × seed; 95% CI by "
+                                f"bootstrap over cases)", k))
+    n_sources = int(evaluation.cases["n_sources"].min())
+    if k >= n_sources:
+        console.print(f"note: k = {k} ≥ the {n_sources} sources of a case, so Regret@{k} is 0 and top-{k} the "
+                      f"same for every method; use a smaller --k")
+    tag = config.get("tag", "reasoning")
+    groups = list(evaluation.by_tag["group"].unique())
+    if tag not in groups:
+        console.print(f"no {tag} target in this study: the {tag} vs other split is not available")
+    else:
+        for group in groups:
+            part = evaluation.by_tag[evaluation.by_tag["group"] == group].drop(columns="group")
+            console.print(_method_table(part, f"{group} targets", k))
+    consistency = Table(title="ground truth across target seeds (Spearman between seeds' source rankings)")
+    for column in ("target", "spearman", "seeds", "pairs"):
+        consistency.add_column(column, justify="left" if column == "target" else "right")
+    for row in evaluation.consistency.to_dict(orient="records"):
+        consistency.add_row(str(row["target"]), _fmt(row["spearman"]), str(row["n_seeds"]), str(row["n_pairs"]))
+    console.print(consistency)
+
+
+def _payload(evaluation) -> dict:
+    data = evaluation.to_dict()
+    data["tags"] = {t: list(v) for t, v in getattr(evaluation, "tags", {}).items()}
+    return data
+
+
+def _write(out: Path, evaluation) -> None:
+    """`out` as JSON (`.json`) or the summary as CSV (`.csv`), written atomically."""
+    from intertask.errors import IntertaskError
+
+    suffix = out.suffix.lower()
+    if suffix not in (".json", ".csv"):
+        raise IntertaskError(f"--out {out} must end in .json or .csv")
+    if not out.parent.is_dir():
+        raise IntertaskError(f"folder {str(out.parent)!r} does not exist; create it or choose another --out")
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    try:
+        if suffix == ".json":
+            tmp.write_text(json.dumps(_payload(evaluation), indent=1))
+        else:
+            evaluation.summary.to_csv(tmp, index=False)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _quiet_transformers() -> None:
+    """The command shows its own progress; hide transformers' weight-loading bars and notices."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `evaluate` command to `app`."""
+
+    @app.command("evaluate")
+    def evaluate_command(
+        store: Path = typer.Option(..., "--store", help="Study store directory (from `intertask study run`)."),
+        methods: Optional[str] = typer.Option(
+            None, help="Comma-separated selection methods (default: all; max_pairwise@20 pins a snapshot step)."),
+        k: int = typer.Option(3, "--k", min=1, help="k of Regret@k and top-k score."),
+        seeds: Optional[str] = typer.Option(None, help="Comma-separated target seeds (default: all)."),
+        max_texts: int = typer.Option(256, min=1, help="Training examples per task for text embeddings and LogME."),
+        device: str = typer.Option("cpu", help="cpu | cuda | cuda:N | mps (the backbone for LogME and embeddings)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the evaluation as JSON."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Also write the evaluation to FILE.json or the summary to FILE.csv."),
+    ) -> None:
+        """Score every selection method against the study's transfers: NDCG, Regret@k, top-k, cost."""
+        from intertask.errors import IntertaskError
+        from intertask.evaluation.from_store import evaluate_store, parse_methods
+
+        _quiet_transformers()
+        if out is not None and out.suffix.lower() not in (".json", ".csv"):
+            raise IntertaskError(f"--out {out} must end in .json or .csv")
+        chosen = parse_methods(methods) if methods else None
+        try:
+            seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
+        except ValueError:
+            raise IntertaskError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
+        evaluation = evaluate_store(store, methods=[c[0] for c in chosen] if chosen else None, k=k,
+                                    seeds=seed_list, max_texts=max_texts, progress=not as_json, device=device)
+        if out is not None:
+            _write(out, evaluation)
+        if as_json:
+            typer.echo(json.dumps(_payload(evaluation), indent=1))
+        else:
+            print_evaluation(evaluation)
+            if out is not None:
+                typer.echo(f"wrote {out}")

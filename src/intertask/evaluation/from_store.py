@@ -100,15 +100,16 @@ def _ground_truth(store, seeds) -> pd.DataFrame:
 
 
 class _Progress:
-    """A rich progress bar (or nothing when disabled)."""
+    """A rich progress bar on stderr (or nothing when disabled)."""
 
     def __init__(self, enabled: bool, total: int):
         self.bar = None
         if enabled:
+            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), transient=True)
+                                TimeElapsedColumn(), console=Console(stderr=True), transient=True)
             self.bar.start()
             self.task = self.bar.add_task("evaluate", total=total)
 
