@@ -1,0 +1,158 @@
+"""evaluate_store and `intertask evaluate` / `intertask report` on a tiny study store made here."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+
+import numpy as np
+import pytest
+
+from intertask.cli import run
+from intertask.errors import IntertaskError
+from intertask.evaluation import ndcg_score, quality_by_steps
+from intertask.evaluation.evaluate import evaluate_store
+from intertask.evaluation.from_store import DEFAULT_METHODS, parse_methods
+from intertask.selection.prompt_similarity import prompt_similarity
+from intertask.study.export import run_artifact, run_table, transfer_matrix
+from intertask.study.runner import run_study
+
+SOURCES = ["toy_sentiment_food", "toy_topic4", "toy_sentiment_travel"]
+TARGETS = ["toy_topic2", "toy_parity"]  # toy_parity is tagged reasoning
+TINY_STUDY = f"""
+name = "tiny-eval"
+backbone = "tiny-encoder"
+device = "cpu"
+sources = {json.dumps(SOURCES)}
+targets = {json.dumps(TARGETS)}
+source_seeds = [0]
+target_seeds = [0, 1]
+
+[training]
+prompt_length = 4
+max_length = 32
+batch_size = 8
+eval_every = 4
+
+[source_training]
+steps = 8
+learning_rate = 0.3
+
+[target_training]
+steps = 8
+learning_rate = 0.3
+snapshot_steps = [0, 4]
+"""
+PROMPT = ("feature_mean", "flatten", "unigram", "bigram", "max_pairwise")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    (root / "tiny.toml").write_text(TINY_STUDY)
+    run_study(root / "tiny.toml", root / "store", progress=False)
+    return root / "store"
+
+
+@pytest.fixture(scope="module")
+def evaluation(store):
+    return evaluate_store(store, k=1, progress=False, n_boot=200)
+
+
+def test_every_method_is_evaluated_on_every_case(evaluation, store):
+    methods = list(evaluation.summary["method"].unique())
+    assert methods[:len(DEFAULT_METHODS)] == list(DEFAULT_METHODS)
+    # the other snapshot step (0) and the final prompt's best step are evaluated besides the default (4)
+    best = {int(s) for s in run_table(store).query("kind == 'baseline'")["best_step"]} - {0, 4}
+    assert set(methods[len(DEFAULT_METHODS):]) == {f"{m}@{s}" for m in PROMPT for s in {0} | best}
+    counts = evaluation.cases.groupby("method").size()
+    assert (counts == len(TARGETS) * 2).all()
+    cases = evaluation.cases
+    assert ((cases["ndcg"] >= 0) & (cases["ndcg"] <= 1 + 1e-9)).all()
+    assert (cases["regret_at_k"] >= -1e-9).all() and (cases["n_sources"] == len(SOURCES)).all()
+    spearman = cases["spearman"].dropna()
+    assert ((spearman >= -1 - 1e-9) & (spearman <= 1 + 1e-9)).all()
+    table = evaluation.table()
+    assert (table["ndcg_ci_low"] <= table["ndcg"] + 1e-9).all() and (table["ndcg"] <= table["ndcg_ci_high"] + 1e-9).all()
+
+
+def test_costs_steps_tags_and_curve(evaluation):
+    table = evaluation.table().set_index("method")
+    assert (table.loc[list(PROMPT), "target_steps"] == 4).all()
+    assert (table.loc[["random", "data_size", "text_embedding", "logme"], "target_steps"] == 0).all()
+    assert (table["cost_seconds"] >= 0).all()
+    assert table.at["text_embedding", "cost_seconds"] > table.at["data_size", "cost_seconds"]
+    assert evaluation.tags["toy_parity"] == ("reasoning",)
+    assert set(evaluation.by_tag["group"]) == {"reasoning", "other"}
+    curve = quality_by_steps(evaluation, "ndcg")
+    steps = set(curve[curve["family"] == "max_pairwise"]["target_steps"])
+    assert {0, 4} <= steps and len(steps) >= 2
+    assert set(evaluation.consistency["target"]) == set(TARGETS)
+
+
+def test_max_pairwise_case_matches_a_direct_computation(evaluation, store):
+    runs = run_table(store)
+    matrix = transfer_matrix(store)
+    target, seed = "toy_topic2", 1
+    truth = matrix[(matrix["target"] == target) & (matrix["seed"] == seed)].sort_values("source")
+    sources = runs[runs["kind"] == "source"].set_index("task")["run_id"]
+    baseline = runs[(runs["kind"] == "baseline") & (runs["task"] == target) & (runs["seed"] == seed)].iloc[0]
+    prompts = np.stack([run_artifact(store, sources[s]).prompt.numpy() for s in truth["source"]])
+    snapshot = run_artifact(store, baseline["run_id"]).snapshots[4].numpy()
+    predicted = prompt_similarity(prompts, snapshot, "max_pairwise")
+    expected = ndcg_score(truth["score"].to_numpy(), predicted)
+    case = evaluation.cases.query("method == 'max_pairwise' and target == @target and seed == @seed").iloc[0]
+    assert case["ndcg"] == pytest.approx(expected)
+
+
+def test_cli_json_table_and_out(store, tmp_path, capsys):
+    assert run(["evaluate", "--store", str(store), "--methods", "random,max_pairwise", "--k", "1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    best = {int(s) for s in run_table(store).query("kind == 'baseline'")["best_step"]} - {0, 4}
+    assert {r["method"] for r in data["summary"]} == {"random", "max_pairwise"} | {
+        f"max_pairwise@{s}" for s in {0} | best}
+    assert data["config"]["k"] == 1 and data["tags"]["toy_parity"] == ["reasoning"]
+    out = tmp_path / "eval.json"
+    assert run(["evaluate", "--store", str(store), "--methods", "data_size,logme", "--k", "2",
+                "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for text in ("data_size", "logme", "Regret@2", "95% CI", "reasoning targets", "other targets", "toy_parity"):
+        assert text in printed
+    assert {r["method"] for r in json.loads(out.read_text())["summary"]} == {"data_size", "logme"}
+
+
+def test_bad_inputs(store, tmp_path, capsys):
+    with pytest.raises(IntertaskError, match=r"unknown selection method 'maxpairwise' \(did you mean: max_pairwise"):
+        parse_methods("random,maxpairwise")
+    with pytest.raises(IntertaskError, match="only prompt methods .* take @<snapshot step>"):
+        parse_methods("logme@4")
+    assert run(["evaluate", "--store", str(store), "--methods", "maxpairwise"]) == 2
+    assert "did you mean: max_pairwise" in capsys.readouterr().err
+    with pytest.raises(IntertaskError, match="no study store at"):
+        evaluate_store(tmp_path / "nowhere", progress=False)
+    with pytest.raises(IntertaskError, match="has snapshots at \\[0, 4.*not 3"):
+        evaluate_store(store, methods=["max_pairwise@3"], progress=False, n_boot=10)
+    with pytest.raises(IntertaskError, match="no finished transfers with target seed"):
+        evaluate_store(store, seeds=[7], progress=False)
+    out = tmp_path / "eval.txt"
+    assert run(["evaluate", "--store", str(store), "--out", str(out)]) == 2
+    assert "must end in .json or .csv" in capsys.readouterr().err and not out.exists()
+
+    bare = tmp_path / "bare"
+    shutil.copytree(store, bare)
+    with sqlite3.connect(bare / "study.sqlite") as db:
+        db.execute("DELETE FROM runs WHERE kind = 'transfer'")
+    assert run(["evaluate", "--store", str(bare)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has no finished transfer runs to evaluate against" in err
+
+
+def test_report_end_to_end(store, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert run(["report", "--store", str(store), "--out", str(out), "--k", "1"]) == 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    pngs = {p.stem for p in out.glob("*.png")}
+    assert {"gain_heatmap", "selector_comparison", "snapshot_curve", "reasoning_comparison"} <= pngs
+    assert all((out / f"{name}.png").stat().st_size > 1000 for name in pngs)
+    assert "max_pairwise" in page and "data:image/png;base64," in page
