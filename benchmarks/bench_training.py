@@ -21,6 +21,7 @@ import os
 import platform
 import tempfile
 import time
+import warnings
 
 
 def _load_task(name: str):
@@ -103,6 +104,8 @@ def main() -> None:
     import transformers
 
     transformers.logging.set_verbosity_error()  # a benchmark's output is its table
+    transformers.logging.disable_progress_bar()
+    warnings.simplefilter("ignore", FutureWarning)
     datasets.disable_progress_bars()
     from intertask.assets import minilm_dir
     from intertask.backbones import load_backbone
