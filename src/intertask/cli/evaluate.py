@@ -35,7 +35,7 @@ def _method_table(summary, title: str, k: int):
     from rich.table import Table
 
     table = Table(title=title)
-    for column in ("method", "NDCG ↑", "95% CI", f"Regret@{k} ↓", "95% CI ", f"top-{k} score", "n", "cost s",
+    for column in ("method", "NDCG ↑", "95% CI", f"Regret@{k} % ↓", "95% CI ", f"top-{k} score", "n", "cost s",
                    "target steps"):
         table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
     for method, frame in summary.groupby("method", sort=False):
