@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from intertask.cli import run
@@ -120,6 +121,12 @@ def test_cli_json_table_and_out(store, tmp_path, capsys):
     for text in ("data_size", "logme", "Regret@2", "95% CI", "reasoning targets", "other targets", "toy_parity"):
         assert text in printed
     assert {r["method"] for r in json.loads(out.read_text())["summary"]} == {"data_size", "logme"}
+    csv = tmp_path / "summary.csv"
+    assert run(["evaluate", "--store", str(store), "--methods", "vocab_overlap", "--seeds", "1", "--json",
+                "--out", str(csv)]) == 0
+    summary = pd.read_csv(csv)
+    assert set(summary["method"]) == {"vocab_overlap"} and (summary["n"] <= len(TARGETS)).all()
+    assert {c["seed"] for c in json.loads(capsys.readouterr().out)["cases"]} == {1}
 
 
 def test_bad_inputs(store, tmp_path, capsys):
@@ -146,6 +153,13 @@ def test_bad_inputs(store, tmp_path, capsys):
     assert run(["evaluate", "--store", str(bare)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "has no finished transfer runs to evaluate against" in err
+
+    no_baseline = tmp_path / "no_baseline"
+    shutil.copytree(store, no_baseline)
+    with sqlite3.connect(no_baseline / "study.sqlite") as db:
+        db.execute("DELETE FROM runs WHERE kind = 'baseline' AND task = 'toy_topic2' AND seed = 0")
+    with pytest.raises(IntertaskError, match="target 'toy_topic2' seed 0 has transfers but no finished baseline"):
+        evaluate_store(no_baseline, progress=False)
 
 
 def test_report_end_to_end(store, tmp_path, capsys):

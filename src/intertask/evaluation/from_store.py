@@ -87,7 +87,6 @@ def _ground_truth(store, seeds) -> pd.DataFrame:
     if matrix.empty:
         raise IntertaskError(f"store {str(store.path)!r} has no finished transfer runs to evaluate against; "
                              f"run `intertask study run CONFIG --store {store.path}` to finish the study")
-    matrix = matrix[matrix["baseline"].notna()]
     # one source seed per (target, seed, source): the lowest, so the matrix has one row per source
     matrix = matrix[matrix["source_seed"] == matrix.groupby("source")["source_seed"].transform("min")]
     if seeds is not None:
