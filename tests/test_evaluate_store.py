@@ -64,9 +64,9 @@ def evaluation(store):
 def test_every_method_is_evaluated_on_every_case(evaluation, store):
     methods = list(evaluation.summary["method"].unique())
     assert methods[:len(DEFAULT_METHODS)] == list(DEFAULT_METHODS)
-    # the other snapshot step (0) and the final prompt's best step are evaluated besides the default (4)
-    best = {int(s) for s in run_table(store).query("kind == 'baseline'")["best_step"]} - {0, 4}
-    assert set(methods[len(DEFAULT_METHODS):]) == {f"{m}@{s}" for m in PROMPT for s in {0} | best}
+    # the other snapshot step (0) and the final prompt (step 8) are evaluated besides the default (4)
+    best = {int(s) for s in run_table(store).query("kind == 'baseline'")["steps"]} - {0, 4}
+    assert best == {8} and set(methods[len(DEFAULT_METHODS):]) == {f"{m}@{s}" for m in PROMPT for s in (0, 8)}
     counts = evaluation.cases.groupby("method").size()
     assert (counts == len(TARGETS) * 2).all()
     cases = evaluation.cases
@@ -110,7 +110,7 @@ def test_max_pairwise_case_matches_a_direct_computation(evaluation, store):
 def test_cli_json_table_and_out(store, tmp_path, capsys):
     assert run(["evaluate", "--store", str(store), "--methods", "random,max_pairwise", "--k", "1", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    best = {int(s) for s in run_table(store).query("kind == 'baseline'")["best_step"]} - {0, 4}
+    best = {int(s) for s in run_table(store).query("kind == 'baseline'")["steps"]} - {0, 4}
     assert {r["method"] for r in data["summary"]} == {"random", "max_pairwise"} | {
         f"max_pairwise@{s}" for s in {0} | best}
     assert data["config"]["k"] == 1 and data["tags"]["toy_parity"] == ["reasoning"]

@@ -7,13 +7,13 @@
 - sources: each source run's trained prompt (`run_artifact(...).prompt`, `[P, H]`) and its task;
 - targets, per (target, seed): the baseline run of that target and seed; its snapshot at the
   earliest non-zero step is the "briefly trained target prompt" the prompt methods compare with
-  (the run's final, best prompt counts as the snapshot at its `best_step`);
+  (the run's final, best prompt counts as the snapshot at its last step, `steps`);
 - text embeddings: mean sentence embedding of up to `max_texts` training examples, with the
   study's backbone when it is an encoder, else MiniLM; computed once per task per call;
 - LogME: the target's sampled examples read by the study's backbone through each source prompt.
 
-Besides each prompt method at the default step, every other snapshot step `s` of the baselines
-(and the final prompt's `best_step`) is evaluated as `<method>@<s>`, so `quality_by_steps(evaluation)` gives quality vs target steps.
+Besides each prompt method at the default step, every other snapshot step `s` that all baselines
+have (the final prompt counting as step `steps`) is evaluated as `<method>@<s>`, so `quality_by_steps(evaluation)` gives quality vs target steps.
 
 Cost (`cost_seconds` per case): the selector's own scoring time (`Selector.cost_`), plus, for
 `text_embedding`, the time spent embedding the target's texts; `target_steps` is the target prompt
@@ -182,26 +182,26 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
             if key not in sources:
                 raise IntertaskError(f"source '{name}' seed {key[1]} has transfers but no finished source run")
             source_profiles[name] = replace(profiles[name], prompt=_numpy(run_artifact(store, sources[key]).prompt))
-        targets, steps_seen = {}, set()
+        targets, steps_seen = {}, []
         for target, seed in cases:
             row = baselines[(target, seed)]
             artifact = run_artifact(store, row.run_id)
             snapshots = {int(s): _numpy(p) for s, p in artifact.snapshots.items()}
-            final = int(row.best_step or 0)
-            if final > 0 and final not in snapshots:  # the fully trained prompt ends the curve
+            final = int(row.steps or 0)  # the run's best prompt, after all its training steps, ends the curve
+            if final > 0 and final not in snapshots:
                 snapshots[final] = _numpy(artifact.prompt)
             nonzero = sorted(s for s in snapshots if s > 0)
             if nonzero:
                 prompt, steps = snapshots[nonzero[0]], nonzero[0]
-            else:  # no snapshot and best_step 0: the untrained prompt
+            else:  # no snapshot and no training steps: the untrained prompt
                 prompt, steps = _numpy(artifact.prompt), 0
-            steps_seen.update(snapshots)
+            steps_seen.append(set(snapshots))
             targets[(target, seed)] = replace(profiles[target], prompt=prompt, snapshots=snapshots,
                                               prompt_steps=steps)
         default_steps = sorted({p.prompt_steps for p in targets.values()})
         if snapshot_curve:
             extra = [(f"{name}@{s}", base, s) for name, base, step in parsed
-                     if base in PROMPT_METHODS and step is None for s in sorted(steps_seen)
+                     if base in PROMPT_METHODS and step is None for s in sorted(set.intersection(*steps_seen))
                      if s not in default_steps]
             parsed = parsed + [e for e in extra if e[0] not in {p[0] for p in parsed}]
             bar.total(len(tasks) + len(cases) * len(parsed))
