@@ -155,8 +155,6 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
     names = sorted(runs["backbone"].unique())
     if len(names) != 1:
         raise IntertaskError(f"store {str(store.path)!r} mixes backbones {', '.join(names)}; evaluate one at a time")
-    backbone = load_backbone(names[0], device=device)
-    encoder = backbone if backbone.kind == "encoder" else load_backbone(TEXT_ENCODER, device=device)
 
     sources = {(r.task, int(r.seed)): r.run_id for r in runs[runs["kind"] == "source"].itertuples()}
     baselines = {(r.task, int(r.seed)): r for r in runs[runs["kind"] == "baseline"].itertuples()}
@@ -165,6 +163,27 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
     if missing:
         raise IntertaskError(f"target '{missing[0][0]}' seed {missing[0][1]} has transfers but no finished "
                              "baseline run; run `intertask study run` to finish the study")
+    prompts, steps_seen = {}, []
+    for target, seed in cases:
+        row = baselines[(target, seed)]
+        artifact = run_artifact(store, row.run_id)
+        snapshots = {int(s): _numpy(p) for s, p in artifact.snapshots.items()}
+        final = int(row.steps or 0)  # the run's best prompt, after all its training steps, ends the curve
+        if final > 0 and final not in snapshots:
+            snapshots[final] = _numpy(artifact.prompt)
+        nonzero = sorted(s for s in snapshots if s > 0)
+        if nonzero:
+            prompt, steps = snapshots[nonzero[0]], nonzero[0]
+        else:  # no snapshot and no training steps: the untrained prompt
+            prompt, steps = _numpy(artifact.prompt), 0
+        steps_seen.append(set(snapshots))
+        prompts[(target, seed)] = (prompt, snapshots, steps)
+        for name, _, step in parsed:
+            if step is not None and step not in snapshots:
+                raise IntertaskError(f"'{name}': baseline of target '{target}' seed {seed} has snapshots "
+                                     f"at {sorted(snapshots) or 'no steps'}, not {step}")
+    backbone = load_backbone(names[0], device=device)  # slow for real models: after every cheap check
+    encoder = backbone if backbone.kind == "encoder" else load_backbone(TEXT_ENCODER, device=device)
     tasks = sorted(set(matrix["source"]) | set(matrix["target"]))
     bar = _Progress(progress, len(tasks) + len(cases) * len(parsed))
     try:
@@ -182,22 +201,8 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
             if key not in sources:
                 raise IntertaskError(f"source '{name}' seed {key[1]} has transfers but no finished source run")
             source_profiles[name] = replace(profiles[name], prompt=_numpy(run_artifact(store, sources[key]).prompt))
-        targets, steps_seen = {}, []
-        for target, seed in cases:
-            row = baselines[(target, seed)]
-            artifact = run_artifact(store, row.run_id)
-            snapshots = {int(s): _numpy(p) for s, p in artifact.snapshots.items()}
-            final = int(row.steps or 0)  # the run's best prompt, after all its training steps, ends the curve
-            if final > 0 and final not in snapshots:
-                snapshots[final] = _numpy(artifact.prompt)
-            nonzero = sorted(s for s in snapshots if s > 0)
-            if nonzero:
-                prompt, steps = snapshots[nonzero[0]], nonzero[0]
-            else:  # no snapshot and no training steps: the untrained prompt
-                prompt, steps = _numpy(artifact.prompt), 0
-            steps_seen.append(set(snapshots))
-            targets[(target, seed)] = replace(profiles[target], prompt=prompt, snapshots=snapshots,
-                                              prompt_steps=steps)
+        targets = {case: replace(profiles[case[0]], prompt=prompt, snapshots=snapshots, prompt_steps=steps)
+                   for case, (prompt, snapshots, steps) in prompts.items()}
         default_steps = sorted({p.prompt_steps for p in targets.values()})
         if snapshot_curve:
             extra = [(f"{name}@{s}", base, s) for name, base, step in parsed
@@ -215,11 +220,7 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
                 pool = tuple(sorted(matrix.loc[(matrix["target"] == target) & (matrix["seed"] == seed), "source"]))
                 if pool not in fitted:
                     fitted[pool] = make_selector(base, **params).fit([source_profiles[s] for s in pool])
-                profile = targets[(target, seed)]
-                if step is not None and step not in profile.snapshots:
-                    raise IntertaskError(f"'{name}': baseline of target '{target}' seed {seed} has snapshots "
-                                         f"at {sorted(profile.snapshots) or 'no steps'}, not {step}")
-                rows = prediction_rows(fitted[pool], profile, seed, method=name)
+                rows = prediction_rows(fitted[pool], targets[(target, seed)], seed, method=name)
                 if base == "text_embedding":
                     rows["cost_seconds"] += embed_seconds[target]
                 frames.append(rows)
