@@ -127,8 +127,27 @@ class Objective:
         return [int(g.argmax()) for g in groups]
 
 
-def run_backbone(backbone, prompts: list[torch.Tensor], requests: list[tuple[Tokens, tuple | None]]) -> torch.Tensor:
-    """One packed forward: `[n, H]` pooled states (encoder) or `[n, 2]` (logprob, n_tokens)."""
+def run_backbone(backbone, prompts: list[torch.Tensor], requests: list[tuple[Tokens, tuple | None]],
+                 chunk: int | None = None) -> torch.Tensor:
+    """Backbone outputs of `requests` in their order: `[n, H]` pooled states (encoder) or
+    `[n, 2]` (answer logprob, answer tokens) for text-to-text backbones.
+
+    With `chunk`, the sequences are sorted by length and run `chunk` at a time, so each call pads
+    only to its own longest sequence (length bucketing across packed runs: fewer FLOPs on CPU).
+    """
+    n = len(requests)
+    if chunk is None or n <= chunk:
+        return _run_once(backbone, prompts, requests)
+    order = sorted(range(n), key=lambda i: len(requests[i][0].ids) + len(requests[i][1] or ())
+                   + (0 if prompts[i] is None else prompts[i].shape[0]))
+    pieces = [_run_once(backbone, [prompts[i] for i in order[s:s + chunk]], [requests[i] for i in order[s:s + chunk]])
+              for s in range(0, n, chunk)]
+    inverse = torch.empty(n, dtype=torch.long)
+    inverse[torch.tensor(order)] = torch.arange(n)
+    return torch.cat(pieces)[inverse.to(pieces[0].device)]
+
+
+def _run_once(backbone, prompts, requests) -> torch.Tensor:
     tokens = [tok for tok, _ in requests]
     if backbone.kind == "encoder":
         return backbone.pooled(prompts, tokens)

@@ -36,6 +36,7 @@ from intertask.training.objectives import Item, Objective, run_backbone
 
 POOL_BATCHES = 8  # length bucketing: sort this many batches' worth of examples at a time
 EVAL_SEQUENCES = 128  # sequences per backbone call when evaluating
+CPU_TRAIN_SEQUENCES = 32  # on CPU, a packed step runs its sequences in length-sorted chunks of this size
 VOCAB_INIT_TOKENS = 5000  # vocab init samples among this many ordinary tokens (Lester et al. 2021)
 
 
@@ -169,26 +170,19 @@ def _setup_run(spec: RunSpec, backbone, device: str) -> _Run:
 
 
 def _evaluate(runs: list[_Run], states: list[tuple], split: str, backbone, autocast) -> list[dict[str, float]]:
-    """Metrics of each run on `split` with the given (prompt, head) states, in packed chunks."""
-    requests, owners = [], []  # one entry per backbone sequence; owners[i] = (run index, prompt)
-    for r, (run, (prompt, _)) in enumerate(zip(runs, states)):
-        for req in run.objective.requests(run.eval_items[split], train=False):
-            requests.append(req)
-            owners.append(r)
-    order = sorted(range(len(requests)), key=lambda i: len(requests[i][0].ids))
-    outputs: list = [None] * len(requests)
+    """Metrics of each run on `split` with the given (prompt, head) states, packed and length-bucketed."""
+    requests, prompts, sizes = [], [], []
+    for run, (prompt, _) in zip(runs, states):
+        reqs = run.objective.requests(run.eval_items[split], train=False)
+        requests += reqs
+        prompts += [prompt] * len(reqs)
+        sizes.append(len(reqs))
     with torch.no_grad(), autocast():
-        for start in range(0, len(order), EVAL_SEQUENCES):
-            chunk = order[start:start + EVAL_SEQUENCES]
-            out = run_backbone(backbone, [states[owners[i]][0] for i in chunk], [requests[i] for i in chunk])
-            for i, row in zip(chunk, out.float()):
-                outputs[i] = row
-    scores, cursor = [], 0
-    for run, (_, head) in zip(runs, states):
+        outputs = run_backbone(backbone, prompts, requests, chunk=EVAL_SEQUENCES).float()
+    scores = []
+    for run, (_, head), out in zip(runs, states, outputs.split(sizes)):
         items = run.eval_items[split]
-        n = len(run.objective.requests(items, train=False))
-        predicted = run.objective.predict(torch.stack(outputs[cursor:cursor + n]), items, head)
-        cursor += n
+        predicted = run.objective.predict(out, items, head)
         scores.append(_main_metric(run.spec.task, [item.gold for item in items], predicted))
     return scores
 
@@ -236,8 +230,8 @@ def train_packed(specs: list[RunSpec], backbone, device: str = "cpu",
             requests += reqs
             prompts += [run.prompt] * len(reqs)
             sizes.append(len(reqs))
-        with autocast():
-            outputs = run_backbone(backbone, prompts, requests).float()
+        with autocast():  # on CPU: length-sorted chunks, so runs of different lengths do not pad each other
+            outputs = run_backbone(backbone, prompts, requests, chunk=None if on_cuda else CPU_TRAIN_SEQUENCES).float()
         losses = [run.objective.loss(out, items, run.head)
                   for run, out, items in zip(active, outputs.split(sizes), batches)]
 
