@@ -97,6 +97,11 @@ def test_progress_callback(encoder):
     train_packed(_specs()[:2], encoder, progress=lambda e, d, t: events.append((e, d, t)))
     assert [e for e in events if e[0] == "train"] == [("train", s, 12) for s in range(1, 13)]
     assert events[-1] == ("test", 2, 2)
+    assert [e for e in events if e[0] == "runs"][-1] == ("runs", 2, 2)
+    stopped = []
+    spec = RunSpec("e", toy_task("toy_parity", 48, 24), _config(steps=400, eval_every=2, patience=1, prompt_lr=1e-6, head_lr=1e-6))
+    train_packed([spec], encoder, progress=lambda e, d, t: stopped.append((e, d, t)))
+    assert [e for e in stopped if e[0] == "train"][-1] == ("train", 400, 400)  # a bar ends full after early stopping
 
 
 def test_bucketing_is_a_function_of_the_seed():

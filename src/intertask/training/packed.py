@@ -195,7 +195,9 @@ def train_packed(specs: list[RunSpec], backbone, device: str = "cpu",
     """Train every spec's prompt (and head) together on the frozen `backbone`; one result per spec.
 
     `progress(event, done, total)` is called with `("train", step, max_steps)` after every
-    step and `("test", n_done, n_runs)` while scoring the best checkpoints.
+    step (`done == total` once every run has finished, early stopping included), with
+    `("runs", n_finished, n_runs)` after each evaluation, and with `("test", n_runs, n_runs)`
+    once the best checkpoints are scored.
     """
     if not specs:
         return []
@@ -263,8 +265,10 @@ def train_packed(specs: list[RunSpec], backbone, device: str = "cpu",
                 if step == run.config.steps or (patience is not None and run.bad_evals >= patience):
                     run.done = True
                     run.seconds = time.perf_counter() - start
+            if progress is not None:
+                progress("runs", sum(r.done for r in runs), len(runs))
         if progress is not None:
-            progress("train", step, total)
+            progress("train", total if all(r.done for r in runs) else step, total)
 
     # --- test: the best checkpoint of every run, packed -------------------------------------------
     states = [(run.best[2], run.best[3]) for run in runs]
