@@ -50,7 +50,7 @@ def bench_intertask(task, backbone, runs: int, steps: int, batch_size: int, prom
         if event == "train":
             stamps[done] = time.perf_counter()
 
-    train_packed(specs, backbone, progress=progress)
+    train_packed(specs, backbone, device=str(backbone.device), progress=progress)
     # the last step also runs the (one-example) validation; subtract nothing, it is tiny
     return runs * batch_size * (steps - 1) / (stamps[steps] - stamps[1])
 
@@ -80,7 +80,8 @@ def bench_peft_trainer(task, model_dir: str, steps: int, batch_size: int, prompt
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(output_dir=out, per_device_train_batch_size=batch_size, max_steps=steps,
                                  learning_rate=0.1, logging_strategy="no", save_strategy="no", report_to=[],
-                                 use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0, seed=0,
+                                 use_cpu=not torch.cuda.is_available(), bf16=torch.cuda.is_available(),
+                                 dataloader_num_workers=0, seed=0,
                                  disable_tqdm=True)
         collator = DataCollatorWithPadding(tokenizer) if dynamic else None
         Trainer(model=model, args=args, train_dataset=data, data_collator=collator, callbacks=[Stamp()]).train()
@@ -111,7 +112,7 @@ def main() -> None:
     from intertask.backbones import load_backbone
 
     task = _load_task(args.task)
-    backbone = load_backbone("minilm")
+    backbone = load_backbone("minilm", device="cuda" if torch.cuda.is_available() else "cpu")
     lengths = [len(t.ids) for t in backbone.tokenize([ex.text for ex in task.train], max_length=args.max_length)]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads "
           f"{torch.get_num_threads()}, torch {torch.__version__}")

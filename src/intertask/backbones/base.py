@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from intertask.errors import IntertaskError
+
 
 @dataclass(frozen=True)
 class Tokens:
@@ -118,8 +120,6 @@ class Backbone(nn.Module):
         if prompt is not None:
             prompt = torch.as_tensor(np.asarray(prompt), dtype=torch.float32, device=self.device)
             if prompt.ndim != 2 or prompt.shape[1] != self.hidden_size:
-                from intertask.errors import IntertaskError
-
                 raise IntertaskError(
                     f"prompt has shape {tuple(prompt.shape)}, but backbone {self.name!r} needs [P, {self.hidden_size}]"
                 )
