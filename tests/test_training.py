@@ -161,3 +161,15 @@ def test_config_json_round_trip():
     assert again == cfg and again.snapshot_steps == (0, 5)
     with pytest.raises(IntertaskError, match="unknown TrainConfig field"):
         TrainConfig.from_dict({"stepz": 3})
+
+
+def test_length_sorted_chunks_do_not_change_the_result(encoder, monkeypatch):
+    import intertask.training.packed as packed
+
+    whole = train_packed(_specs(), encoder)
+    monkeypatch.setattr(packed, "CPU_TRAIN_SEQUENCES", 3)
+    monkeypatch.setattr(packed, "EVAL_SEQUENCES", 5)
+    chunked = train_packed(_specs(), encoder)
+    for w, c in zip(whole, chunked):
+        torch.testing.assert_close(w.prompt, c.prompt, atol=1e-4, rtol=1e-4)
+        assert [v for _, v in w.history] == pytest.approx([v for _, v in c.history])
