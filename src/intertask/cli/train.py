@@ -56,10 +56,13 @@ def train_one(task: str, seed: int = 0, backbone: str = "minilm", init_from: Opt
     cfg = TrainConfig(backbone=model.name, seed=seed, **settings)
     spec = RunSpec(f"{task}-seed{seed}", _get_task(task), cfg, init_prompt=None if init is None else init.prompt)
     if show_progress:
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
+        console = Console(stderr=True)  # the bar goes to stderr, only on a terminal; scores go to stdout
         with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), TimeRemainingColumn(), transient=True) as bar:
+                      TimeElapsedColumn(), TimeRemainingColumn(), transient=True, console=console,
+                      disable=not console.is_terminal) as bar:
             handle = bar.add_task(f"training {task} (seed {seed})", total=cfg.steps)
 
             def progress(event: str, done: int, total: int) -> None:
