@@ -88,6 +88,9 @@ def test_unknown_or_missing_backbones():
         load_backbone("minilmm")
     with pytest.raises(IntertaskError, match="cannot load backbone 't5:/nonexistent/t5'"):
         load_backbone("t5:/nonexistent/t5")
+    if not torch.cuda.is_available():
+        with pytest.raises(IntertaskError, match="device 'cuda' is not available"):
+            load_backbone("tiny-encoder", device="cuda")
 
 
 @pytest.mark.slow

@@ -25,6 +25,10 @@ def load_backbone(name: str = "minilm", device: str = "cpu") -> Backbone:
     """
     from pathlib import Path
 
+    import torch
+
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise IntertaskError(f"device {device!r} is not available (no CUDA GPU visible to torch); use --device cpu")
     if name in ("tiny-encoder", "tiny-decoder", "tiny-t5"):
         from intertask.backbones.tiny import tiny_backbone
 
