@@ -14,7 +14,9 @@ batch size; a finished run drops out.
 Speed on CPU comes from doing fewer FLOPs: dynamic padding (a batch is as long as its longest
 sequence) and length bucketing (each run draws a pool of `POOL_BATCHES` batches from its own
 shuffled stream, sorts the pool by length, cuts it into batches and shuffles their order; this is
-a function of the run's seed only, so packing never changes it). fp32 on CPU, bf16 autocast on CUDA.
+a function of the run's seed only, so packing never changes it). On CUDA a packed step is one
+backbone call; on CPU its sequences are sorted by length and run `CPU_TRAIN_SEQUENCES` at a time,
+so runs of different lengths do not pad each other. fp32 on CPU, bf16 autocast on CUDA.
 
 Usage:
     results = train_packed([RunSpec("a", task, TrainConfig(backbone="tiny-encoder"))], backbone)
