@@ -6,6 +6,7 @@ A user's mistake (`IntertaskError`) prints one line, `error: ...`, and exits wit
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import typer
@@ -44,6 +45,9 @@ def version() -> None:
 def run(argv: list[str] | None = None) -> int:
     """Run the command line `argv` and return its exit status; user errors print one line."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Commands show their own progress: hide transformers' weight-loading bars and notices.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     _register_commands()
     try:
         app(args=argv, prog_name="intertask")

@@ -107,14 +107,6 @@ def _write(out: Path, evaluation) -> None:
             tmp.unlink()
 
 
-def _quiet_transformers() -> None:
-    """The command shows its own progress; hide transformers' weight-loading bars and notices."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-
-
 def register(app: typer.Typer) -> None:
     """Add the `evaluate` command to `app`."""
 
@@ -134,7 +126,6 @@ def register(app: typer.Typer) -> None:
         from intertask.errors import IntertaskError
         from intertask.evaluation.from_store import evaluate_store, parse_methods
 
-        _quiet_transformers()
         if out is not None and out.suffix.lower() not in (".json", ".csv"):
             raise IntertaskError(f"--out {out} must end in .json or .csv")
         chosen = parse_methods(methods) if methods else None

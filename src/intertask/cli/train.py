@@ -22,14 +22,6 @@ def _device(name: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _quiet_transformers() -> None:
-    """The command shows its own progress; hide transformers' weight-loading bars and notices."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-
-
 def _get_task(name: str):
     try:
         from intertask.tasks.registry import get_task
@@ -100,7 +92,6 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the result row as JSON."),
     ) -> None:
         """Prompt-tune one task on a frozen backbone; print validation and test scores."""
-        _quiet_transformers()
         result = train_one(task, seed=seed, backbone=backbone, init_from=init_from, out=out, device=device,
                            show_progress=not as_json, steps=steps, prompt_length=prompt_length,
                            batch_size=batch_size, prompt_lr=prompt_lr, head_lr=head_lr, eval_every=eval_every,
@@ -140,5 +131,4 @@ def register(app: typer.Typer) -> None:
         """Write a PEFT prompt-tuning adapter that `PeftModel.from_pretrained` loads onto the backbone."""
         from intertask.training.artifacts import export_peft
 
-        _quiet_transformers()
         typer.echo(f"PEFT adapter written to {export_peft(prompt, out)}")
