@@ -193,7 +193,7 @@ def test_an_unavailable_device_is_a_user_error(tmp_path, capsys):
     config = tmp_path / "cuda.toml"
     config.write_text(tiny(tmp_path).read_text().replace('device = "cpu"', 'device = "cuda"'))
     assert run(["study", "run", str(config), "--store", str(tmp_path / "s")]) == 2
-    assert "device 'cuda' is not available here (no CUDA)" in capsys.readouterr().err
+    assert "device 'cuda' is not available here (no CUDA GPU" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
 
 

@@ -14,7 +14,20 @@ from intertask.errors import IntertaskError, did_you_mean
 BUILTIN = ("minilm", "smollm2", "tiny-encoder", "tiny-decoder", "tiny-t5")
 PREFIXES = ("t5:", "encoder:", "decoder:")
 
-__all__ = ["BUILTIN", "Backbone", "Tokens", "load_backbone"]
+__all__ = ["BUILTIN", "Backbone", "Tokens", "load_backbone", "resolve_device"]
+
+
+def resolve_device(device: str) -> str:
+    """`auto` → `cuda` when torch sees a GPU, else `cpu`; a requested device must exist."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise IntertaskError(f"device {device!r} is not available here (no CUDA GPU visible to torch); use auto or cpu")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise IntertaskError("device 'mps' is not available here; use auto or cpu")
+    return device
 
 
 def load_backbone(name: str = "minilm", device: str = "cpu") -> Backbone:
@@ -27,8 +40,7 @@ def load_backbone(name: str = "minilm", device: str = "cpu") -> Backbone:
 
     import torch
 
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise IntertaskError(f"device {device!r} is not available (no CUDA GPU visible to torch); use --device cpu")
+    device = resolve_device(str(device))
     if name in ("tiny-encoder", "tiny-decoder", "tiny-t5"):
         from intertask.backbones.tiny import tiny_backbone
 

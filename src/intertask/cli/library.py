@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         from intertask.errors import IntertaskError
         from intertask.recommend.build import build_library
         from intertask.recommend.library import describe, load_library
-        from intertask.recommend.recommend import resolve_device
+        from intertask.backbones import resolve_device
 
         if config is None and store is None:
             raise IntertaskError("give a study CONFIG (TOML) or --store PATH to build the library from")

@@ -14,14 +14,6 @@ from typing import Optional
 import typer
 
 
-def _device(name: str) -> str:
-    if name != "auto":
-        return name
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def _get_task(name: str):
     try:
         from intertask.tasks.registry import get_task
@@ -36,11 +28,12 @@ def train_one(task: str, seed: int = 0, backbone: str = "minilm", init_from: Opt
 
     Checks everything (backbone, prompt file, task) before training; writes `out` only at the end.
     """
-    from intertask.backbones import load_backbone
+    from intertask.backbones import load_backbone, resolve_device
     from intertask.training import RunSpec, TrainConfig, train_packed
     from intertask.training.artifacts import load_artifact, save_artifact
 
-    model = load_backbone(backbone, device=_device(device))
+    device = resolve_device(device)
+    model = load_backbone(backbone, device=device)
     init = load_artifact(init_from, expect_backbone=model.name) if init_from is not None else None
     if init is not None and config.get("prompt_length") is None:
         config["prompt_length"] = init.prompt.shape[0]
@@ -63,9 +56,9 @@ def train_one(task: str, seed: int = 0, backbone: str = "minilm", init_from: Opt
                 else:
                     bar.update(handle, description=f"testing {task}")
 
-            result = train_packed([spec], model, device=_device(device), progress=progress)[0]
+            result = train_packed([spec], model, device=device, progress=progress)[0]
     else:
-        result = train_packed([spec], model, device=_device(device))[0]
+        result = train_packed([spec], model, device=device)[0]
     if out is not None:
         save_artifact(out, result, model.name)
     return result

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from intertask.backbones import resolve_device
 from intertask.errors import IntertaskError
 from intertask.recommend import ranking as rk
 from intertask.recommend.library import Library, default_library_dir, load_library
@@ -129,14 +130,6 @@ def load_target(spec, text_column: str | None = None, label_column: str | None =
         raise IntertaskError(f"target {task.name!r} has no usable text (every text is empty); "
                              "pick the text column with --text-column")
     return task.validate()
-
-
-def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _chance_score(task) -> float | None:

@@ -20,6 +20,7 @@ import json
 import os
 from dataclasses import dataclass
 
+from intertask.backbones import resolve_device
 from intertask.study.plan import PlannedRun, load_task
 from intertask.study.store import Store, code_version, git_hash, utc_now
 
@@ -45,21 +46,6 @@ class Reporter:
     def pack_finished(self, pack: list[PlannedRun], failed: dict[str, str]) -> None: ...
 
     def skipped(self, run: PlannedRun, reason: str) -> None: ...
-
-
-def resolve_device(device: str) -> str:
-    """`auto` → `cuda` when available, else `cpu`; a requested device must exist."""
-    import torch
-
-    from intertask.errors import IntertaskError
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise IntertaskError(f"device {device!r} is not available here (no CUDA); set device = \"auto\" or \"cpu\"")
-    if device == "mps" and not torch.backends.mps.is_available():
-        raise IntertaskError("device 'mps' is not available here; set device = \"auto\" or \"cpu\"")
-    return device
 
 
 def _pack_key(run: PlannedRun) -> tuple:

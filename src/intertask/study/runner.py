@@ -12,7 +12,8 @@ from pathlib import Path
 
 from intertask.errors import IntertaskError
 from intertask.study.config import StudyConfig
-from intertask.study.executors import LocalExecutor, RayExecutor, Reporter, resolve_device
+from intertask.backbones import resolve_device
+from intertask.study.executors import LocalExecutor, RayExecutor, Reporter
 from intertask.study.plan import PlannedRun, plan_study
 from intertask.study.store import Store
 
