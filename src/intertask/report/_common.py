@@ -1,4 +1,4 @@
-"""Shared helpers for the report figures: input checks, task-name labels, a bootstrap CI, PNG bytes.
+"""Shared helpers for the report figures: input checks, task-name labels, mean with CI, PNG bytes.
 
 Figures are built on `matplotlib.figure.Figure` directly (never `pyplot`), so nothing touches
 matplotlib's global figure registry or backend; PNGs are rendered with the Agg canvas.
@@ -71,20 +71,15 @@ def wrap_name(name: str, width: int = 14) -> str:
 
 
 def mean_ci(values, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
-    """Mean of `values` [n] and its percentile bootstrap CI at `level` (fixed `seed`, deterministic).
+    """(mean, low, high) of the finite `values` with `evaluation.statistics.bootstrap_ci`; all NaN when none."""
+    from intertask.evaluation.statistics import bootstrap_ci
 
-    Returns (mean, low, high); with one value the interval collapses to it; with none, all NaN.
-    """
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     if x.size == 0:
         return (float("nan"),) * 3
-    if x.size == 1:
-        return (float(x[0]),) * 3
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
-    alpha = (1.0 - level) / 2.0
-    return float(x.mean()), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+    low, high = bootstrap_ci(x, n_boot=n_boot, alpha=1.0 - level, seed=seed)
+    return float(x.mean()), low, high
 
 
 def new_figure(width: float, height: float):

@@ -100,7 +100,7 @@ def gain_heatmap(matrix, tags=None):
     values = mean.to_numpy(dtype=float)
     limit = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
     limit = limit if limit > 0 else 1.0
-    fig = new_figure(2.8 + 1.05 * len(targets), 2.2 + 0.46 * len(sources))
+    fig = new_figure(max(6.0, 2.8 + 1.05 * len(targets)), max(3.6, 2.2 + 0.46 * len(sources)))
     ax = fig.add_subplot()
     cmap = colormaps["RdBu"].with_extremes(bad="#dddddd")
     image = ax.imshow(
@@ -124,9 +124,9 @@ def gain_heatmap(matrix, tags=None):
     _target_ticks(ax, targets, reasoning, "x")
     ax.set_yticks(range(len(sources)), sources, fontsize=8)
     ax.set_xlabel("target task")
-    ax.set_ylabel("source (intermediate) task, best on average first")
+    ax.set_ylabel("source task (best on average first)")
     ax.set_title(
-        f"Relative transfer gain over the no-transfer baseline (mean ± std over {n_seeds} seed(s))",
+        f"Relative transfer gain over the no-transfer baseline\n(mean ± std over {n_seeds} seed(s))",
         fontsize=11,
     )
     bar = fig.colorbar(image, ax=ax, shrink=0.85, pad=0.01)
