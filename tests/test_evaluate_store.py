@@ -21,37 +21,14 @@ from intertask.study.runner import run_study
 
 SOURCES = ["toy_sentiment_food", "toy_topic4", "toy_sentiment_travel"]
 TARGETS = ["toy_topic2", "toy_parity"]  # toy_parity is tagged reasoning
-TINY_STUDY = f"""
-name = "tiny-eval"
-backbone = "tiny-encoder"
-device = "cpu"
-sources = {json.dumps(SOURCES)}
-targets = {json.dumps(TARGETS)}
-source_seeds = [0]
-target_seeds = [0, 1]
-
-[training]
-prompt_length = 4
-max_length = 32
-batch_size = 8
-eval_every = 4
-
-[source_training]
-steps = 8
-learning_rate = 0.3
-
-[target_training]
-steps = 8
-learning_rate = 0.3
-snapshot_steps = [0, 4]
-"""
 PROMPT = ("feature_mean", "flatten", "unigram", "bigram", "max_pairwise")
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def store(tmp_path_factory, tiny_study_toml):
     root = tmp_path_factory.mktemp("study")
-    (root / "tiny.toml").write_text(TINY_STUDY)
+    (root / "tiny.toml").write_text(tiny_study_toml(name="tiny-eval", sources=SOURCES, targets=TARGETS,
+                                                    snapshot_steps=(0, 4)))
     run_study(root / "tiny.toml", root / "store", progress=False)
     return root / "store"
 

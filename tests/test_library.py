@@ -20,37 +20,16 @@ from intertask.tasks.toy import toy_task
 from intertask.training.artifacts import load_artifact
 
 SOURCES = ["toy_sentiment_food", "toy_topic4", "toy_parity"]
-TINY_STUDY = """
-name = "tiny"
-backbone = "tiny-encoder"
-device = "cpu"
-sources = ["toy_sentiment_food", "toy_topic4", "toy_parity"]
-targets = ["toy_topic2", "toy_sentiment_travel"]
-source_seeds = [0, 1]
-target_seeds = [0, 1]
-
-[training]
-prompt_length = 4
-max_length = 32
-batch_size = 8
-eval_every = 4
-
-[source_training]
-steps = 8
-learning_rate = 0.05
-
-[target_training]
-steps = 4
-learning_rate = 0.05
-"""
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
+def study(tmp_path_factory, tiny_study_toml):
     """A finished tiny study: its config path and store."""
     root = tmp_path_factory.mktemp("study")
     config = root / "tiny.toml"
-    config.write_text(TINY_STUDY)
+    config.write_text(tiny_study_toml(sources=SOURCES, targets=["toy_topic2", "toy_sentiment_travel"],
+                                      source_seeds=(0, 1), steps=8, target_steps=4, learning_rate=0.05,
+                                      snapshot_steps=None))
     run_study(config, root / "store", progress=False)
     return config, root / "store"
 

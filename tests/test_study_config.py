@@ -12,31 +12,10 @@ from intertask.study.config import StudyConfig
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
-TINY = """
-name = "tiny"
-backbone = "tiny-encoder"
-device = "cpu"
-sources = ["toy_sentiment_food", "toy_topic4"]
-targets = ["toy_sentiment_travel"]
-source_seeds = [0]
-target_seeds = [0, 1]
-pack_size = 4
-
-[training]
-prompt_length = 4
-max_length = 32
-batch_size = 8
-eval_every = 4
-
-[source_training]
-steps = 8
-learning_rate = 0.3
-
-[target_training]
-steps = 8
-learning_rate = 0.3
-snapshot_steps = [4]
-"""
+@pytest.fixture
+def tiny(tiny_study_toml):
+    """A valid tiny study's TOML text, for the tests to load and break."""
+    return tiny_study_toml(targets=["toy_sentiment_travel"], pack_size=4)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -45,8 +24,8 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_tiny_config_loads_with_values_and_defaults(tmp_path):
-    config = StudyConfig.from_toml(write(tmp_path, TINY))
+def test_tiny_config_loads_with_values_and_defaults(tmp_path, tiny):
+    config = StudyConfig.from_toml(write(tmp_path, tiny))
     assert config.sources == ("toy_sentiment_food", "toy_topic4")
     assert config.target_seeds == (0, 1)
     assert config.target_training.snapshot_steps == (4,)
@@ -54,8 +33,8 @@ def test_tiny_config_loads_with_values_and_defaults(tmp_path):
     assert config.training.options == {}
 
 
-def test_json_round_trip(tmp_path):
-    config = StudyConfig.from_toml(write(tmp_path, TINY))
+def test_json_round_trip(tmp_path, tiny):
+    config = StudyConfig.from_toml(write(tmp_path, tiny))
     again = StudyConfig.from_json(config.to_json())
     assert again == config
     assert again.to_json() == config.to_json()
@@ -82,11 +61,11 @@ def test_json_round_trip(tmp_path):
         (('name = "tiny"\n', ""), r"missing required key 'name'"),
     ],
 )
-def test_validation_errors_name_the_key(tmp_path, edit, message):
+def test_validation_errors_name_the_key(tmp_path, edit, message, tiny):
     old, new = edit
-    assert old in TINY
+    assert old in tiny
     with pytest.raises(IntertaskError, match=message):
-        StudyConfig.from_toml(write(tmp_path, TINY.replace(old, new, 1)))
+        StudyConfig.from_toml(write(tmp_path, tiny.replace(old, new, 1)))
 
 
 def test_missing_file_and_bad_toml(tmp_path):
@@ -96,14 +75,14 @@ def test_missing_file_and_bad_toml(tmp_path):
         StudyConfig.from_toml(write(tmp_path, "name = [unclosed"))
 
 
-def test_unknown_task_suggests_close_names(tmp_path):
-    config = StudyConfig.from_toml(write(tmp_path, TINY.replace("toy_topic4", "toy_topc4")))
+def test_unknown_task_suggests_close_names(tmp_path, tiny):
+    config = StudyConfig.from_toml(write(tmp_path, tiny.replace("toy_topic4", "toy_topc4")))
     with pytest.raises(IntertaskError, match=r"unknown task 'toy_topc4' in 'sources' \(did you mean: toy_topic4"):
         config.check_tasks()
 
 
-def test_source_listed_as_target_is_allowed_but_flagged(tmp_path):
-    config = StudyConfig.from_toml(write(tmp_path, TINY.replace('"toy_sentiment_travel"]', '"toy_topic4"]')))
+def test_source_listed_as_target_is_allowed_but_flagged(tmp_path, tiny):
+    config = StudyConfig.from_toml(write(tmp_path, tiny.replace('"toy_sentiment_travel"]', '"toy_topic4"]')))
     config.check_tasks()
     assert any("toy_topic4 listed as both source and target" in w for w in config.warnings())
 
@@ -134,9 +113,9 @@ def test_offline_suite_config_is_the_design_grid():
         ('{ optimizer = "sgd" }', r"TrainConfig.optimizer must be one of adamw \| adafactor"),
     ],
 )
-def test_bad_training_options_fail_when_planning(tmp_path, options, message):
+def test_bad_training_options_fail_when_planning(tmp_path, options, message, tiny):
     from intertask.study.plan import plan_study
 
-    text = TINY.replace("eval_every = 4\n", f"eval_every = 4\noptions = {options}\n", 1)
+    text = tiny.replace("eval_every = 4\n", f"eval_every = 4\noptions = {options}\n", 1)
     with pytest.raises(IntertaskError, match=message):
         plan_study(StudyConfig.from_toml(write(tmp_path, text)))

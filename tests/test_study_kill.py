@@ -18,31 +18,6 @@ from intertask.study.runner import study_status
 from intertask.study.store import Store
 from intertask.training.artifacts import load_artifact
 
-CONFIG = """
-name = "killme"
-backbone = "tiny-encoder"
-device = "cpu"
-sources = ["toy_sentiment_food", "toy_topic4"]
-targets = ["toy_sentiment_travel", "toy_topic2"]
-source_seeds = [0]
-target_seeds = [0, 1]
-pack_size = 2
-
-[training]
-prompt_length = 4
-max_length = 32
-batch_size = 8
-eval_every = 10
-
-[source_training]
-steps = 40
-learning_rate = 0.3
-
-[target_training]
-steps = 40
-learning_rate = 0.3
-snapshot_steps = [10]
-"""
 TOTAL = 2 + 4 + 8
 
 
@@ -65,9 +40,9 @@ def done_rows(store) -> int:
         return 0
 
 
-def test_kill_9_then_resume_gives_the_uninterrupted_results(tmp_path):
-    config = tmp_path / "killme.toml"
-    config.write_text(CONFIG)
+def test_kill_9_then_resume_gives_the_uninterrupted_results(tmp_path, tiny_study_toml):
+    config = tmp_path / "killme.toml"  # read by the `intertask study run` subprocesses
+    config.write_text(tiny_study_toml(name="killme", steps=40, eval_every=10, snapshot_steps=(10,), pack_size=2))
     killed, reference = tmp_path / "killed", tmp_path / "reference"
 
     # --- a run killed with SIGKILL once at least one pack is committed --------------------------

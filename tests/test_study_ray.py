@@ -3,44 +3,16 @@
 from __future__ import annotations
 
 import pandas as pd
-import pytest
+import ray
 
 from intertask.study.executors import LocalExecutor, RayExecutor
 from intertask.study.export import run_table, transfer_matrix
 from intertask.study.runner import run_study
 
-ray = pytest.importorskip("ray")
 
-CONFIG = """
-name = "tiny-ray"
-backbone = "tiny-encoder"
-device = "cpu"
-sources = ["toy_sentiment_food", "toy_topic4"]
-targets = ["toy_sentiment_travel", "toy_topic2"]
-source_seeds = [0]
-target_seeds = [0, 1]
-pack_size = 3
-
-[training]
-prompt_length = 4
-max_length = 32
-batch_size = 8
-eval_every = 8
-
-[source_training]
-steps = 16
-learning_rate = 0.3
-
-[target_training]
-steps = 16
-learning_rate = 0.3
-snapshot_steps = [8]
-"""
-
-
-def test_ray_executor_matches_local(tmp_path):
+def test_ray_executor_matches_local(tmp_path, tiny_study_toml):
     config = tmp_path / "tiny.toml"
-    config.write_text(CONFIG)
+    config.write_text(tiny_study_toml(name="tiny-ray", steps=16, eval_every=8, snapshot_steps=(8,), pack_size=3))
     local = run_study(config, tmp_path / "local", executor=LocalExecutor(device="cpu"), progress=False)
     assert local["done"] == 14
 

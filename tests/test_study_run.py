@@ -17,43 +17,25 @@ from intertask.study.plan import plan_study
 from intertask.study.runner import run_study, study_status
 from intertask.study.store import Store
 
-TINY = """
-name = "tiny"
-backbone = "tiny-encoder"
-device = "cpu"
-sources = {sources}
-targets = {targets}
-source_seeds = [0]
-target_seeds = [0, 1]
-pack_size = 4
-
-[training]
-prompt_length = 4
-max_length = 32
-batch_size = 8
-eval_every = 8
-
-[source_training]
-steps = 16
-learning_rate = 0.3
-
-[target_training]
-steps = 16
-learning_rate = 0.3
-snapshot_steps = [0, 8]
-"""
 SOURCES = ["toy_sentiment_food", "toy_topic4"]
 TARGETS = ["toy_sentiment_travel", "toy_topic2"]
 
 
-def tiny(tmp_path, sources=SOURCES, targets=TARGETS):
-    path = tmp_path / "tiny.toml"
-    path.write_text(TINY.format(sources=json.dumps(sources), targets=json.dumps(targets)))
-    return path
+@pytest.fixture(scope="module")
+def tiny(tiny_study_toml):
+    """`tiny(directory, sources=..., targets=...)` writes the tiny study's config there and returns its path."""
+
+    def write(directory, sources=SOURCES, targets=TARGETS):
+        path = directory / "tiny.toml"
+        path.write_text(tiny_study_toml(sources=sources, targets=targets, steps=16, eval_every=8,
+                                        snapshot_steps=(0, 8), pack_size=4))
+        return path
+
+    return write
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
+def finished(tmp_path_factory, tiny):
     """One finished tiny study: (config path, store path, summary)."""
     tmp = tmp_path_factory.mktemp("study")
     config = tiny(tmp)
@@ -92,7 +74,7 @@ def test_study_trains_every_run_and_the_matrix_is_consistent(finished):
         run_artifact(store, "0" * 64)
 
 
-def test_run_ids_hash_everything_that_determines_a_run(tmp_path):
+def test_run_ids_hash_everything_that_determines_a_run(tmp_path, tiny):
     base = StudyConfig.from_toml(tiny(tmp_path))
     ids = {r.run_id for r in plan_study(base)}
     assert len(ids) == 14 and {r.run_id for r in plan_study(base)} == ids  # unique and stable
@@ -112,7 +94,7 @@ def test_finished_runs_are_never_redone(finished, tmp_path):
     pd.testing.assert_frame_equal(run_table(store), before)
 
 
-def test_damaged_artifacts_are_detected_and_rerun_with_the_same_results(tmp_path):
+def test_damaged_artifacts_are_detected_and_rerun_with_the_same_results(tmp_path, tiny):
     config = tiny(tmp_path)
     run_study(config, tmp_path / "store", progress=False)
     store = Store(tmp_path / "store")
@@ -135,7 +117,7 @@ def test_damaged_artifacts_are_detected_and_rerun_with_the_same_results(tmp_path
     pd.testing.assert_frame_equal(transfer_matrix(store), before, atol=1e-6)
 
 
-def test_a_failing_task_is_recorded_as_failed_not_scored(tmp_path):
+def test_a_failing_task_is_recorded_as_failed_not_scored(tmp_path, tiny):
     bad = tmp_path / "one_label.csv"
     bad.write_text("text,label\n" + "".join(f"sentence {i},yes\n" for i in range(40)))
     summary = run_study(tiny(tmp_path, targets=["toy_topic2", str(bad)]), tmp_path / "store", progress=False)
@@ -149,7 +131,7 @@ def test_a_failing_task_is_recorded_as_failed_not_scored(tmp_path):
     assert set(matrix["target"]) == {"toy_topic2"} and not matrix["score"].isna().any()
 
 
-def test_a_failed_source_skips_its_transfers(tmp_path):
+def test_a_failed_source_skips_its_transfers(tmp_path, tiny):
     bad = tmp_path / "one_label.csv"
     bad.write_text("text,label\n" + "".join(f"sentence {i},yes\n" for i in range(40)))
     summary = run_study(tiny(tmp_path, sources=["toy_topic4", str(bad)]), tmp_path / "store", progress=False)
@@ -157,7 +139,7 @@ def test_a_failed_source_skips_its_transfers(tmp_path):
     assert summary["by_kind"]["transfer"] == {"total": 8, "done": 4, "failed": 0, "pending": 4}
 
 
-def test_cli_run_status_export(tmp_path, capsys):
+def test_cli_run_status_export(tmp_path, capsys, tiny):
     config, store = tiny(tmp_path, targets=["toy_topic2"]), tmp_path / "store"
     assert run(["study", "run", str(config), "--store", str(store), "--quiet"]) == 0
     assert "trained 8 runs" in capsys.readouterr().out
@@ -175,7 +157,7 @@ def test_cli_run_status_export(tmp_path, capsys):
     assert not (tmp_path / "m.txt").exists()
 
 
-def test_cli_user_errors_are_one_line(tmp_path, capsys):
+def test_cli_user_errors_are_one_line(tmp_path, capsys, tiny):
     assert run(["study", "status", "--store", str(tmp_path / "none")]) == 2
     assert capsys.readouterr().err.startswith("error: no study store at")
     config = tiny(tmp_path, targets=["toy_topic22"])
@@ -185,7 +167,7 @@ def test_cli_user_errors_are_one_line(tmp_path, capsys):
     assert not (tmp_path / "s").exists()  # nothing written on a config error
 
 
-def test_an_unavailable_device_is_a_user_error(tmp_path, capsys):
+def test_an_unavailable_device_is_a_user_error(tmp_path, capsys, tiny):
     import torch
 
     if torch.cuda.is_available():
@@ -197,7 +179,7 @@ def test_an_unavailable_device_is_a_user_error(tmp_path, capsys):
     assert not (tmp_path / "s").exists()
 
 
-def test_a_second_writer_is_refused(tmp_path, capsys):
+def test_a_second_writer_is_refused(tmp_path, capsys, tiny):
     config, store = tiny(tmp_path), tmp_path / "store"
     with Store(store).writer(command="intertask study run other.toml"):
         assert run(["study", "run", str(config), "--store", str(store)]) == 2
