@@ -86,12 +86,25 @@ def train_pack(items: list[PackItem], backbone, device: str, tasks: dict, progre
     return results, failures
 
 
-class _Writer:
-    """The driver side: build pack items from the store, write results back."""
+class _Driver:
+    """The driver side of either executor: which runs still wait, the pack items built from the store,
+    and each pack's results written back.
 
-    def __init__(self, store: Store, reporter: Reporter):
+    `waiting` holds the runs not finished in `store` (plan order); `finished` and `failed` are run-id
+    sets that `write` and `next_pack` keep up to date.
+    """
+
+    def __init__(self, runs: list[PlannedRun], store: Store, reporter: Reporter):
         self.store, self.reporter = store, reporter
         self.git_hash, self.code_version = git_hash(), code_version()
+        self.finished = store.finished_ids()
+        self.failed: set[str] = set()
+        self.waiting = [r for r in runs if r.run_id not in self.finished]
+
+    def next_pack(self, busy: set[str], pack_size: int) -> list[PlannedRun]:
+        """Skip the runs whose source failed, then the next pack of ready runs not in `busy` ([] if none)."""
+        self.waiting = _skip_blocked(self.waiting, self.failed, self.reporter)
+        return next_pack(self.waiting, self.finished, busy, pack_size)
 
     def items(self, pack: list[PlannedRun]) -> list[PackItem]:
         from intertask.training.artifacts import load_artifact
@@ -105,7 +118,7 @@ class _Writer:
         return items
 
     def write(self, pack: list[PlannedRun], results, failures: dict[str, str], started: str) -> set[str]:
-        """Store every result and failure of `pack`; return the ids that finished."""
+        """Store every result and failure of `pack`, take the pack off `waiting`; return the ids that finished."""
         from intertask.training.artifacts import save_artifact
 
         finished_at = utc_now()
@@ -126,6 +139,10 @@ class _Writer:
             self.store.put_done(row, lambda path, r=result: save_artifact(path, r, run.backbone))
             done.add(run.run_id)
         self.reporter.pack_finished(pack, {k: v for k, v in failures.items() if k not in done})
+        ids = {r.run_id for r in pack}
+        self.finished |= done
+        self.failed |= ids - done
+        self.waiting = [r for r in self.waiting if r.run_id not in ids]
         return done
 
 
@@ -152,27 +169,17 @@ class LocalExecutor:
         from intertask.backbones import load_backbone
 
         reporter = reporter or Reporter()
-        writer = _Writer(store, reporter)
-        finished = store.finished_ids()
-        waiting = [r for r in runs if r.run_id not in finished]
-        if not waiting:
+        driver = _Driver(runs, store, reporter)
+        if not driver.waiting:
             return
         device = resolve_device(self.device)
-        backbone = load_backbone(waiting[0].backbone, device=device)
-        tasks, failed = {}, set()
-        while waiting:
-            waiting = _skip_blocked(waiting, failed, reporter)
-            pack = next_pack(waiting, finished, set(), pack_size)
-            if not pack:
-                break
+        backbone = load_backbone(driver.waiting[0].backbone, device=device)
+        tasks: dict = {}
+        while pack := driver.next_pack(set(), pack_size):
             reporter.pack_started(pack)
             started = utc_now()
-            results, failures = train_pack(writer.items(pack), backbone, device, tasks, reporter.step)
-            done = writer.write(pack, results, failures, started)
-            finished |= done
-            failed |= {r.run_id for r in pack} - done
-            ids = {r.run_id for r in pack}
-            waiting = [r for r in waiting if r.run_id not in ids]
+            results, failures = train_pack(driver.items(pack), backbone, device, tasks, reporter.step)
+            driver.write(pack, results, failures, started)
 
 
 class _RayWorker:
@@ -221,30 +228,26 @@ class RayExecutor:
     def run(self, runs: list[PlannedRun], store: Store, pack_size: int, reporter: Reporter | None = None) -> None:
         """Train every run of `runs` not finished in `store` on Ray workers."""
         reporter = reporter or Reporter()
-        writer = _Writer(store, reporter)
-        finished = store.finished_ids()
-        waiting = [r for r in runs if r.run_id not in finished]
-        if not waiting:
+        driver = _Driver(runs, store, reporter)
+        if not driver.waiting:
             return
         ray, started_here = self._start()
         try:
             gpus = int(ray.cluster_resources().get("GPU", 0))
             n_workers = self.num_workers or gpus or max(1, int(ray.cluster_resources().get("CPU", 1)) // 2)
             worker_cls = ray.remote(num_gpus=1 if gpus else 0, num_cpus=1)(_RayWorker)
-            backbone_name = waiting[0].backbone
+            backbone_name = driver.waiting[0].backbone
             idle = [worker_cls.remote(backbone_name, self.device) for _ in range(n_workers)]
             inflight: dict = {}  # ref -> (worker, pack, started)
-            failed: set[str] = set()
-            while waiting or inflight:
-                waiting = _skip_blocked(waiting, failed, reporter)
+            while driver.waiting or inflight:
                 busy = {r.run_id for _, pack, _ in inflight.values() for r in pack}
                 while idle:
-                    pack = next_pack(waiting, finished, busy, pack_size)
+                    pack = driver.next_pack(busy, pack_size)
                     if not pack:
                         break
                     worker = idle.pop()
                     reporter.pack_started(pack)
-                    inflight[worker.train.remote(writer.items(pack))] = (worker, pack, utc_now())
+                    inflight[worker.train.remote(driver.items(pack))] = (worker, pack, utc_now())
                     busy |= {r.run_id for r in pack}
                 if not inflight:
                     break
@@ -256,11 +259,7 @@ class RayExecutor:
                 except ray.exceptions.RayError as err:  # a lost worker: replace it, fail its pack
                     results, failures = [], {r.run_id: f"{type(err).__name__}: {err}" for r in pack}
                     idle.append(worker_cls.remote(backbone_name, self.device))
-                done = writer.write(pack, results, failures, started)
-                finished |= done
-                failed |= {r.run_id for r in pack} - done
-                ids = {r.run_id for r in pack}
-                waiting = [r for r in waiting if r.run_id not in ids]
+                driver.write(pack, results, failures, started)
         finally:
             if started_here:
                 ray.shutdown()
