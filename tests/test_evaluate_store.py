@@ -13,7 +13,7 @@ import pytest
 from intertask.cli import run
 from intertask.errors import IntertaskError
 from intertask.evaluation import ndcg_score, quality_by_steps
-from intertask.evaluation.evaluate import evaluate_store
+from intertask.evaluation.evaluate import evaluate_store, paired_table
 from intertask.evaluation.from_store import DEFAULT_METHODS, parse_methods
 from intertask.selection.prompt_similarity import prompt_similarity
 from intertask.study.export import run_artifact, run_table, transfer_matrix
@@ -104,6 +104,19 @@ def test_cli_json_table_and_out(store, tmp_path, capsys):
     summary = pd.read_csv(csv)
     assert set(summary["method"]) == {"vocab_overlap"} and (summary["n"] <= len(TARGETS)).all()
     assert {c["seed"] for c in json.loads(capsys.readouterr().out)["cases"]} == {1}
+
+
+def test_cli_pairs_every_method_with_another(store, capsys):
+    assert run(["evaluate", "--store", str(store), "--methods", "random,data_size,logme", "--k", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "each method against random" in printed
+    evaluation = evaluate_store(store, methods=["random", "data_size", "logme"], k=1, progress=False)
+    pairs = paired_table(evaluation, "ndcg").query("method_b == 'random' and method_a == 'data_size'").iloc[0]
+    assert f"{pairs['mean_diff']:+.3f} [{pairs['ci_low']:.3f}, {pairs['ci_high']:.3f}]" in printed
+    assert run(["evaluate", "--store", str(store), "--methods", "data_size,logme", "--against", "logme"]) == 0
+    assert "each method against logme" in capsys.readouterr().out
+    assert run(["evaluate", "--store", str(store), "--methods", "data_size", "--against", "radnom"]) == 2
+    assert "--against 'radnom' is not among the evaluated methods" in capsys.readouterr().err
 
 
 def test_bad_inputs(store, tmp_path, capsys):

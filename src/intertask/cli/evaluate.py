@@ -80,6 +80,35 @@ def print_evaluation(evaluation) -> None:
     console.print(consistency)
 
 
+def print_comparison(evaluation, against: str) -> None:
+    """Every method paired with `against` on the same cases: win rate and mean difference with its CI."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from intertask.errors import IntertaskError, did_you_mean
+    from intertask.evaluation.evaluate import paired_table
+
+    methods = list(evaluation.cases["method"].unique())
+    if against not in methods:
+        raise IntertaskError(f"--against {against!r} is not among the evaluated methods{did_you_mean(against, methods)}")
+    k = evaluation.config["k"]
+    table = Table(title=f"each method against {against}, paired on the same target × seed cases")
+    for column in ("method", "NDCG win rate", "NDCG diff [95% CI]", f"Regret@{k} win rate", f"Regret@{k} diff [95% CI]"):
+        table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
+    pairs = {}
+    for metric in ("ndcg", "regret_at_k"):
+        paired = paired_table(evaluation, metric)
+        pairs[metric] = paired[paired["method_b"] == against].set_index("method_a")
+    for method in pairs["ndcg"].index:
+        cells = []
+        for metric, spec in (("ndcg", ".3f"), ("regret_at_k", ".2f")):
+            row = pairs[metric].loc[method]
+            cells += [_fmt(row["win_rate"], ".2f"),
+                      f"{_fmt(row['mean_diff'], '+' + spec)} [{_fmt(row['ci_low'], spec)}, {_fmt(row['ci_high'], spec)}]"]
+        table.add_row(str(method), *cells)
+    Console(width=150).print(table)
+
+
 def _payload(evaluation) -> dict:
     data = evaluation.to_dict()
     data["tags"] = {t: list(v) for t, v in getattr(evaluation, "tags", {}).items()}
@@ -121,6 +150,8 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("cpu", help="cpu | cuda | cuda:N | mps (the backbone for LogME and embeddings)."),
         as_json: bool = typer.Option(False, "--json", help="Print the evaluation as JSON."),
         out: Optional[Path] = typer.Option(None, "--out", help="Also write the evaluation to FILE.json or the summary to FILE.csv."),
+        against: Optional[str] = typer.Option(None, "--against", help="Pair every method with this one: win rate "
+                                              "and difference with 95% CI (default: random, when evaluated)."),
     ) -> None:
         """Score every selection method against the study's transfers: NDCG, Regret@k, top-k, cost."""
         from intertask.errors import IntertaskError
@@ -141,5 +172,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(_payload(evaluation), indent=1))
         else:
             print_evaluation(evaluation)
+            if against is not None or "random" in set(evaluation.cases["method"]):
+                print_comparison(evaluation, against or "random")
             if out is not None:
                 typer.echo(f"wrote {out}")
