@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from intertask.errors import IntertaskError
