@@ -14,7 +14,7 @@ from intertask.errors import IntertaskError
 from intertask.study.config import StudyConfig
 from intertask.backbones import resolve_device
 from intertask.study.executors import LocalExecutor, RayExecutor, Reporter
-from intertask.study.plan import PlannedRun, plan_study
+from intertask.study.plan import RUN_KINDS, PlannedRun, plan_study
 from intertask.study.store import Store
 
 EXECUTORS = ("local", "ray")
@@ -128,7 +128,7 @@ def study_status(store_path: str | Path, study: str | None = None) -> dict:
     store = Store(store_path)
     plan = store.plan(study)
     rows = {r["run_id"]: r for r in store.rows([p["run_id"] for p in plan])}
-    counts = {kind: {"total": 0, "done": 0, "failed": 0, "pending": 0} for kind in ("source", "baseline", "transfer")}
+    counts = {kind: {"total": 0, "done": 0, "failed": 0, "pending": 0} for kind in RUN_KINDS}
     failed_runs, damaged, seconds = [], 0, 0.0
     for entry in plan:
         row = rows.get(entry["run_id"])
