@@ -46,11 +46,10 @@ def _task_options(store) -> dict:
 
 
 def _centroid(task, backbone) -> np.ndarray:
-    from intertask.selection.profiles import mean_embedding, sample_examples
+    from intertask.selection.profiles import example_text, mean_embedding, sample_examples
 
     examples = sample_examples(task, max_texts=MAX_EMBED_TEXTS, seed=0)
-    return mean_embedding(backbone, [ex.text if not ex.text_pair else f"{ex.text} {ex.text_pair}"
-                                     for ex in examples])
+    return mean_embedding(backbone, [example_text(ex) for ex in examples])
 
 
 def library_from_store(store_path, backbone=None, device: str = "cpu") -> Library:
@@ -58,6 +57,7 @@ def library_from_store(store_path, backbone=None, device: str = "cpu") -> Librar
     from intertask import __version__
     from intertask.backbones import load_backbone
     from intertask.study.export import transfer_matrix
+    from intertask.selection.profiles import example_text
     from intertask.study.plan import load_task
     from intertask.study.store import Store, utc_now
 
@@ -89,8 +89,7 @@ def library_from_store(store_path, backbone=None, device: str = "cpu") -> Librar
         sources.append(LibrarySource(
             name=name, n_train=len(task.train), tags=tuple(task.tags), prompts=prompts, scores=scores,
             text_embedding=_centroid(task, backbone),
-            vocabulary=vocabulary_counts(ex.text if not ex.text_pair else f"{ex.text} {ex.text_pair}"
-                                         for ex in task.train)))
+            vocabulary=vocabulary_counts(example_text(ex) for ex in task.train)))
     history = pd.DataFrame(columns=HISTORY_COLUMNS)
     targets = {}
     if any(r["kind"] == "transfer" and r["status"] == "done" for r in store.rows()):

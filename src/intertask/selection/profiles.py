@@ -33,7 +33,8 @@ def sample_examples(task, max_texts: int = 512, seed: int = 0) -> list:
     return [train[i] for i in keep]
 
 
-def _as_text(example) -> str:
+def example_text(example) -> str:
+    """The text an example shows a sentence encoder: `text`, or `"text text_pair"` for pairs."""
     return example.text if not example.text_pair else f"{example.text} {example.text_pair}"
 
 
@@ -69,7 +70,7 @@ def task_profile(
     prompt_steps : training steps behind `prompt` (reported as a selector's `target_steps`).
     """
     examples = sample_examples(task, max_texts=max_texts, seed=seed)
-    texts = [_as_text(ex) for ex in examples]
+    texts = [example_text(ex) for ex in examples]
     labels = np.asarray([ex.label for ex in examples])
     encoder = text_backbone if text_backbone is not None else backbone
 
