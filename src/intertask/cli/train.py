@@ -14,14 +14,6 @@ from typing import Optional
 import typer
 
 
-def _get_task(name: str):
-    try:
-        from intertask.tasks.registry import get_task
-    except ImportError:  # the task registry is optional in a partial install
-        from intertask.tasks.toy import toy_task as get_task
-    return get_task(name)
-
-
 def train_one(task: str, seed: int = 0, backbone: str = "minilm", init_from: Optional[Path] = None,
               out: Optional[Path] = None, device: str = "auto", show_progress: bool = True, **config):
     """Train one prompt (the API call behind `intertask train`); returns the `RunResult`.
@@ -29,6 +21,7 @@ def train_one(task: str, seed: int = 0, backbone: str = "minilm", init_from: Opt
     Checks everything (backbone, prompt file, task) before training; writes `out` only at the end.
     """
     from intertask.backbones import load_backbone, resolve_device
+    from intertask.tasks.registry import get_task
     from intertask.training import RunSpec, TrainConfig, train_packed
     from intertask.training.artifacts import load_artifact, save_artifact
 
@@ -39,7 +32,7 @@ def train_one(task: str, seed: int = 0, backbone: str = "minilm", init_from: Opt
         config["prompt_length"] = init.prompt.shape[0]
     settings = {k: v for k, v in config.items() if v is not None}
     cfg = TrainConfig(backbone=model.name, seed=seed, **settings)
-    spec = RunSpec(f"{task}-seed{seed}", _get_task(task), cfg, init_prompt=None if init is None else init.prompt)
+    spec = RunSpec(f"{task}-seed{seed}", get_task(task), cfg, init_prompt=None if init is None else init.prompt)
     if show_progress:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
