@@ -114,6 +114,8 @@ def test_cli_bad_input_writes_nothing(tmp_path, capsys):
         (["--init-from", str(source), "--prompt-length", "4"], r"needs \[4, 32\]"),
         (["--init-from", str(corrupted)], "fails its checksum"),
         (["--steps", "0"], "steps must be a positive integer"),
+        (["--out", str(tmp_path / "never.txt")], r"must be a file name ending in \.safetensors"),
+        (["--out", str(source / "never.safetensors")], "source.safetensors is a file, not a folder"),
     ]
     for extra, message in cases:
         argv = ["train", "--task", "toy_topic2", "--backbone", "tiny-encoder", "--out", str(out), *extra]

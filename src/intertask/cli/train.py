@@ -21,10 +21,18 @@ def train_one(task: str, seed: int = 0, backbone: str = "minilm", init_from: Opt
     Checks everything (backbone, prompt file, task) before training; writes `out` only at the end.
     """
     from intertask.backbones import load_backbone, resolve_device
+    from intertask.errors import IntertaskError
     from intertask.tasks.registry import get_task
     from intertask.training import RunSpec, TrainConfig, train_packed
     from intertask.training.artifacts import load_artifact, save_artifact
 
+    if out is not None:
+        out = Path(out)
+        if out.suffix != ".safetensors" or out.is_dir():
+            raise IntertaskError(f"--out {out} must be a file name ending in .safetensors")
+        blocked = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+        if blocked is not None:
+            raise IntertaskError(f"--out {out}: {blocked} is a file, not a folder; choose another --out")
     device = resolve_device(device)
     model = load_backbone(backbone, device=device)
     init = load_artifact(init_from, expect_backbone=model.name) if init_from is not None else None
