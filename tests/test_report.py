@@ -170,6 +170,17 @@ def test_study_report_missing_column_names_it_and_writes_nothing(tmp_path, study
     assert not out.exists()
 
 
+def test_report_folder_blocked_by_a_file_is_one_error(tmp_path, study, recommendation):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(IntertaskError, match="--out '.*file': cannot create this folder"):
+        write_study_report(blocker, study["matrix"], study["cases"], study["summary"], TAGS,
+                           consistency=study["consistency"])
+    with pytest.raises(IntertaskError, match="--report '.*file': cannot create this folder"):
+        write_recommendation_report(blocker / "rec.html", "t", recommendation["ranking"], recommendation["verdict"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
 def test_summary_without_regret_rows_is_refused(study):
     summary = study["summary"][study["summary"]["metric"] != "regret_at_k"]
     with pytest.raises(IntertaskError, match="no rows for metric 'regret_at_k'"):

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from intertask.errors import IntertaskError
+from intertask.paths import make_folder
 from intertask.selection.base import TaskProfile
 from intertask.selection.embedding_free import _WORD
 from intertask.study.store import sha256_file
@@ -148,7 +149,7 @@ def write_library(library: Library, out_dir: str | Path) -> Path:
             raise IntertaskError(
                 f"--out {str(out)!r} exists and is not a library; choose a new or empty directory")
         keep = [".store"] if ".store" in entries else []
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(out.parent, "--out")
     tmp = out.parent / f".{out.name}.tmp{os.getpid()}"
     old = out.parent / f".{out.name}.old{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)

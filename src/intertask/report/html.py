@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from intertask.errors import IntertaskError
+from intertask.paths import make_folder
 from intertask.report import figures as study_figures
 from intertask.report import recommend_figures
 from intertask.report._common import reasoning_targets, require_columns
@@ -115,8 +116,7 @@ def write_study_report(
         else:
             body.append(f'<p class="note" id="{part[0]}">{html.escape(part[1])}</p>')
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = make_folder(Path(out_dir), "--out")
     for fig in rendered:
         atomic_write(out_dir / f"{fig.name}.png", fig.png)
     path = out_dir / "report.html"
@@ -188,7 +188,7 @@ def write_recommendation_report(
         "no-transfer baseline and measure the gain with a 95% CI."
     )
     title = f"Which intermediate task for {target_name}?"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent, "--report")
     if path.suffix.lower() == ".md":
         lines = [f"# {_md_escape(title)}", "", f"**{_md_escape(verdict['headline'])}**", ""]
         lines += [
