@@ -115,8 +115,12 @@ def test_cli_pairs_every_method_with_another(store, capsys):
     assert f"{pairs['mean_diff']:+.3f} [{pairs['ci_low']:.3f}, {pairs['ci_high']:.3f}]" in printed
     assert run(["evaluate", "--store", str(store), "--methods", "data_size,logme", "--against", "logme"]) == 0
     assert "each method against logme" in capsys.readouterr().out
-    assert run(["evaluate", "--store", str(store), "--methods", "data_size", "--against", "radnom"]) == 2
-    assert "--against 'radnom' is not among the evaluated methods" in capsys.readouterr().err
+    out = store.parent / "never.json"
+    assert run(["evaluate", "--store", str(store), "--methods", "data_size", "--against", "radnom",
+                "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert "--against 'radnom' is not among the evaluated methods" in captured.err
+    assert "selection methods on" not in captured.out and not out.exists()  # checked before printing or writing
 
 
 def test_bad_inputs(store, tmp_path, capsys):

@@ -85,12 +85,9 @@ def print_comparison(evaluation, against: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from intertask.errors import IntertaskError, did_you_mean
     from intertask.evaluation.evaluate import paired_table
 
-    methods = list(evaluation.cases["method"].unique())
-    if against not in methods:
-        raise IntertaskError(f"--against {against!r} is not among the evaluated methods{did_you_mean(against, methods)}")
+    _check_against(evaluation, against)
     k = evaluation.config["k"]
     table = Table(title=f"each method against {against}, paired on the same target × seed cases")
     for column in ("method", "NDCG win rate", "NDCG diff [95% CI]", f"Regret@{k} win rate", f"Regret@{k} diff [95% CI]"):
@@ -107,6 +104,14 @@ def print_comparison(evaluation, against: str) -> None:
                       f"{_fmt(row['mean_diff'], '+' + spec)} [{_fmt(row['ci_low'], spec)}, {_fmt(row['ci_high'], spec)}]"]
         table.add_row(str(method), *cells)
     Console(width=150).print(table)
+
+
+def _check_against(evaluation, against: str) -> None:
+    from intertask.errors import IntertaskError, did_you_mean
+
+    methods = list(evaluation.cases["method"].unique())
+    if against not in methods:
+        raise IntertaskError(f"--against {against!r} is not among the evaluated methods{did_you_mean(against, methods)}")
 
 
 def _payload(evaluation) -> dict:
@@ -166,6 +171,8 @@ def register(app: typer.Typer) -> None:
             raise IntertaskError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
         evaluation = evaluate_store(store, methods=[c[0] for c in chosen] if chosen else None, k=k,
                                     seeds=seed_list, max_texts=max_texts, progress=not as_json, device=device)
+        if against is not None:  # before anything is written or printed
+            _check_against(evaluation, against)
         if out is not None:
             _write(out, evaluation)
         if as_json:
