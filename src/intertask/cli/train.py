@@ -33,6 +33,7 @@ def train_one(task: str, seed: int = 0, backbone: str = "minilm", init_from: Opt
         blocked = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
         if blocked is not None:
             raise IntertaskError(f"--out {out}: {blocked} is a file, not a folder; choose another --out")
+    target = get_task(task)  # a misspelt task fails before the (slow) backbone loads
     device = resolve_device(device)
     model = load_backbone(backbone, device=device)
     init = load_artifact(init_from, expect_backbone=model.name) if init_from is not None else None
@@ -40,7 +41,7 @@ def train_one(task: str, seed: int = 0, backbone: str = "minilm", init_from: Opt
         config["prompt_length"] = init.prompt.shape[0]
     settings = {k: v for k, v in config.items() if v is not None}
     cfg = TrainConfig(backbone=model.name, seed=seed, **settings)
-    spec = RunSpec(f"{task}-seed{seed}", get_task(task), cfg, init_prompt=None if init is None else init.prompt)
+    spec = RunSpec(f"{task}-seed{seed}", target, cfg, init_prompt=None if init is None else init.prompt)
     if show_progress:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
