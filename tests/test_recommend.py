@@ -120,6 +120,24 @@ def test_cli_table(library_dir, capsys, monkeypatch, tmp_path):
     assert "cheap signal" in out and all(name in out for name in SOURCES)
     assert "verified transfers" in out and "final choice" in out
     assert "<h2>Verification</h2>" in report.read_text()
+    assert "top-k" in out and "similar" in out and "score_" not in out
+
+
+def test_cli_narrow_terminal_keeps_the_table_readable(library_dir, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert run(["recommend", "--target", "toy_topic2", "--library", str(library_dir), "--budget-steps", "4",
+                "--seeds", "2", "--methods", "max_pairwise,data_size"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert all(any(name in line for line in lines) for name in SOURCES)
+
+
+def test_report_path_under_a_file_fails_before_training(library_dir, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert run(["recommend", "--target", "toy_topic2", "--library", str(library_dir),
+                "--report", str(blocker / "rec.html")]) == 2
+    assert "a file stands where its folder should be" in capsys.readouterr().err
 
 
 def _write_csv(path, rows, header=("text", "label")):

@@ -2,35 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from pathlib import Path
 from typing import Optional
 
 import typer
-
-
-@contextlib.contextmanager
-def progress_bar(enabled: bool):
-    """A rich progress bar on stderr; yields the `progress(event, done, total)` callback (or None)."""
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
-        tasks: dict[str, int] = {}
-
-        def callback(event: str, done: int, total: int) -> None:
-            label = {"train": "training prompts (steps)", "test": "testing runs"}.get(event, event)
-            if label not in tasks:
-                tasks[label] = bar.add_task(label, total=total)
-            bar.update(tasks[label], completed=done, total=total)
-
-        yield callback
 
 
 def _fmt(value, spec: str = ".2f") -> str:
@@ -55,14 +32,22 @@ def print_recommendation(rec) -> None:
         console.print(f"  {mark} {c['name']}: {c['detail']}")
     for warning in verdict["warnings"]:
         console.print(f"  [yellow]warning[/yellow]: {warning}")
-    shown = [m for m in KEY_METHODS if f"score_{m}" in rec.ranking] or \
-        [c[len("score_"):] for c in rec.ranking if c.startswith("score_")][:4]
-    table = Table(title=f"sources for {rec.target} (seeds {len(rec.seeds)}, {rec.budget_steps} steps)")
-    for column in ("rank", "source", "mean rank", *shown, "stability", "exp. gain", "P(neg)"):
-        table.add_column(column, justify="left" if column == "source" else "right", no_wrap=column == "source")
+    # Method scores only where the terminal has room; every score is in --json and --report.
+    shown = [m for m in KEY_METHODS if f"score_{m}" in rec.ranking] if console.width >= 130 else []
+    table = Table(title=f"sources for {rec.target} ({len(rec.seeds)} target seeds, {rec.budget_steps} steps)",
+                  caption="top-k share: methods with the source in their top k; stable: target seeds with it in "
+                          "the top k; similar: text-embedding cosine; exp. gain (points) and P(neg): from the "
+                          "library's past transfers to similar targets", caption_justify="left")
+    columns = ("#", "source", "mean\nrank", "top-k\nshare", "stable", "similar", *shown, "exp.\ngain", "P(neg)")
+    for column in columns:
+        if column == "source":
+            table.add_column(column, max_width=28, overflow="fold")
+        else:
+            table.add_column(column, justify="right", no_wrap=True)
     for row in rec.ranking.to_dict(orient="records"):
         table.add_row(str(row["combined_rank"]), row["source"], _fmt(row["mean_rank"], ".1f"),
-                      *(_fmt(row[f"score_{m}"], ".3f") for m in shown), _fmt(row["stability"], ".0%"),
+                      _fmt(row["method_topk"], ".0%"), _fmt(row["stability"], ".0%"), _fmt(row["similarity"], ".2f"),
+                      *(_fmt(row[f"score_{m}"], ".3f") for m in shown),
                       _fmt(row["expected_gain"], "+.1f"), _fmt(row["p_negative"], ".0%"))
     console.print(table)
     if rec.verify is not None:
@@ -97,10 +82,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Rank the library's source tasks for TARGET and say how far to trust the ranking."""
         from intertask.errors import IntertaskError
+        from intertask.progress import progress_bar
         from intertask.recommend import recommend
 
         if report is not None and report.suffix.lower() not in (".md", ".html", ".htm"):
             raise IntertaskError(f"--report {report} must end in .md or .html")
+        if report is not None and any(p.exists() and not p.is_dir() for p in report.parents):
+            raise IntertaskError(f"--report {report}: a file stands where its folder should be; choose another path")
         chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
         with progress_bar(not as_json) as callback:
             rec = recommend(target, library_dir=library, methods=chosen, budget_steps=budget_steps, seeds=seeds,

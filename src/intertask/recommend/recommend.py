@@ -203,7 +203,7 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
     from intertask.training import RunSpec, train_packed
 
     if progress is True:
-        from intertask.cli.recommend import progress_bar
+        from intertask.progress import progress_bar
 
         with progress_bar(True) as callback:
             return recommend(target_spec, library_dir, methods, budget_steps, seeds, verify_k, verify_seeds,
