@@ -109,13 +109,10 @@ class _Driver:
     def items(self, pack: list[PlannedRun]) -> list[PackItem]:
         from intertask.training.artifacts import load_artifact
 
-        items = []
-        for run in pack:
-            init = None
-            if run.source_run_id:
-                init = load_artifact(self.store.artifact_path(run.source_run_id)).prompt.numpy()
-            items.append(PackItem(run.run_id, run.task, run.task_options, run.train, init))
-        return items
+        prompts = {source: load_artifact(self.store.artifact_path(source)).prompt.numpy()
+                   for source in {run.source_run_id for run in pack if run.source_run_id}}
+        return [PackItem(run.run_id, run.task, run.task_options, run.train, prompts.get(run.source_run_id))
+                for run in pack]
 
     def write(self, pack: list[PlannedRun], results, failures: dict[str, str], started: str) -> set[str]:
         """Store every result and failure of `pack`, take the pack off `waiting`; return the ids that finished."""
