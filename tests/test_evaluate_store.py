@@ -164,3 +164,21 @@ def test_report_end_to_end(store, tmp_path, capsys):
     assert {"gain_heatmap", "selector_comparison", "snapshot_curve", "reasoning_comparison"} <= pngs
     assert all((out / f"{name}.png").stat().st_size > 1000 for name in pngs)
     assert "max_pairwise" in page and "data:image/png;base64," in page
+
+
+def test_a_later_study_without_transfers_needs_study(store, tmp_path, capsys):
+    import dataclasses
+
+    from intertask.study.config import StudyConfig
+
+    copy = tmp_path / "store"
+    shutil.copytree(store, copy)
+    config = StudyConfig.from_toml(store.parent / "tiny.toml")
+    run_study(dataclasses.replace(config, name="tiny-eval-sources", targets=()), copy, progress=False)
+    assert run(["evaluate", "--store", str(copy), "--methods", "data_size", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "study 'tiny-eval-sources'" in err and "--study" in err and "tiny-eval" in err
+    assert run(["evaluate", "--store", str(copy), "--study", "tiny-eval", "--methods", "data_size", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["study"] == "tiny-eval"
+    assert run(["report", "--store", str(copy), "--study", "tiny-eval", "--out", str(tmp_path / "r")]) == 0
+    assert (tmp_path / "r" / "report.html").is_file()

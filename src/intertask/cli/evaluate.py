@@ -155,6 +155,7 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("cpu", help="cpu | cuda | cuda:N | mps (the backbone for LogME and embeddings)."),
         as_json: bool = typer.Option(False, "--json", help="Print the evaluation as JSON."),
         out: Optional[Path] = typer.Option(None, "--out", help="Also write the evaluation to FILE.json or the summary to FILE.csv."),
+        study: Optional[str] = typer.Option(None, "--study", help="Which study of the store (default: the latest run)."),
         against: Optional[str] = typer.Option(None, "--against", help="Pair every method with this one: win rate "
                                               "and difference with 95% CI (default: random, when evaluated)."),
     ) -> None:
@@ -170,7 +171,8 @@ def register(app: typer.Typer) -> None:
         except ValueError:
             raise IntertaskError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
         evaluation = evaluate_store(store, methods=[c[0] for c in chosen] if chosen else None, k=k,
-                                    seeds=seed_list, max_texts=max_texts, progress=not as_json, device=device)
+                                    seeds=seed_list, max_texts=max_texts, progress=not as_json, device=device,
+                                    study=study)
         if against is not None:  # before anything is written or printed
             _check_against(evaluation, against)
         if out is not None:

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from intertask.errors import IntertaskError, did_you_mean
+from intertask.progress import progress_bar
 
 DEFAULT_METHODS = ("random", "data_size", "vocab_overlap", "text_embedding", "logme", "feature_mean",
                    "flatten", "unigram", "bigram", "max_pairwise")
@@ -77,16 +78,18 @@ def _task_options(store, study: str) -> dict:
     return {}
 
 
-def _ground_truth(store, seeds) -> pd.DataFrame:
+def _ground_truth(store, seeds, study: str | None) -> pd.DataFrame:
     from intertask.study.export import transfer_matrix
 
     if not store.exists():
         raise IntertaskError(f"no study store at {str(store.path)!r}; run `intertask study run CONFIG "
                              f"--store {store.path}` first")
-    matrix = transfer_matrix(store)
+    matrix = transfer_matrix(store, study)
     if matrix.empty:
-        raise IntertaskError(f"store {str(store.path)!r} has no finished transfer runs to evaluate against; "
-                             f"run `intertask study run CONFIG --store {store.path}` to finish the study")
+        names = ", ".join(s["name"] for s in store.studies())
+        raise IntertaskError(f"study {study or store.latest_study()!r} in store {str(store.path)!r} has no finished "
+                             f"transfer runs to evaluate against; finish it with `intertask study run CONFIG "
+                             f"--store {store.path}`, or choose another study with --study (the store holds: {names})")
     # one source seed per (target, seed, source): the lowest, so the matrix has one row per source
     matrix = matrix[matrix["source_seed"] == matrix.groupby("source")["source_seed"].transform("min")]
     if seeds is not None:
@@ -98,42 +101,16 @@ def _ground_truth(store, seeds) -> pd.DataFrame:
     return matrix.reset_index(drop=True)
 
 
-class _Progress:
-    """A rich progress bar on stderr (or nothing when disabled)."""
-
-    def __init__(self, enabled: bool, total: int):
-        self.bar = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), console=Console(stderr=True), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("evaluate", total=total)
-
-    def step(self, description: str) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, advance=1, description=description)
-
-    def total(self, total: int) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, total=total)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
 def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int = 256,
                    progress: bool = True, n_boot: int = 2000, snapshot_curve: bool = True,
-                   device: str = "cpu"):
+                   device: str = "cpu", study: str | None = None):
     """Evaluate `methods` (default `DEFAULT_METHODS`) on the study in `store` (a `Store` or path).
 
     Returns an `intertask.evaluation.evaluate.Evaluation` (k for Regret@k and top-k, `n_boot`
     bootstrap resamples) with extra attributes `tags` (target → its tags) and `matrix` (the
     ground truth used); `config` also records the backbone, text encoder and default snapshot step.
     `snapshot_curve` adds `<prompt method>@<step>` for every other snapshot step of the baselines.
+    `study` names the store's study to evaluate (default: the latest run).
     """
     from intertask.backbones import load_backbone
     from intertask.evaluation.evaluate import evaluate_predictions, prediction_rows
@@ -147,10 +124,10 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
     store = store if isinstance(store, Store) else Store(Path(store))
     parsed = parse_methods(methods)
     _check_k(k)
-    matrix = _ground_truth(store, seeds)
-    runs = run_table(store)
+    matrix = _ground_truth(store, seeds, study)
+    study = study or store.latest_study()
+    runs = run_table(store, study)
     runs = runs[runs["finished"]]
-    study = store.latest_study()
     options = _task_options(store, study)
     names = sorted(runs["backbone"].unique())
     if len(names) != 1:
@@ -185,11 +162,11 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
     backbone = load_backbone(names[0], device=device)  # slow for real models: after every cheap check
     encoder = backbone if backbone.kind == "encoder" else load_backbone(TEXT_ENCODER, device=device)
     tasks = sorted(set(matrix["source"]) | set(matrix["target"]))
-    bar = _Progress(progress, len(tasks) + len(cases) * len(parsed))
-    try:
+    with progress_bar(progress) as report:
+        tick = report or (lambda event, done, total: None)
         profiles, embed_seconds = {}, {}
-        for name in tasks:  # one text embedding per task, shared by its source and target roles
-            bar.step(f"profile {name}")
+        for i, name in enumerate(tasks):  # one text embedding per task, shared by its source and target roles
+            tick("task profiles", i + 1, len(tasks))
             start = time.perf_counter()
             profiles[name] = task_profile(load_task(name, options.get(name)), backbone, text_backbone=encoder,
                                           max_texts=max_texts, seed=0)
@@ -209,14 +186,13 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
                      if base in PROMPT_METHODS and step is None for s in sorted(set.intersection(*steps_seen))
                      if s not in default_steps]
             parsed = parsed + [e for e in extra if e[0] not in {p[0] for p in parsed}]
-            bar.total(len(tasks) + len(cases) * len(parsed))
 
         frames = []
-        for name, base, step in parsed:
+        for m, (name, base, step) in enumerate(parsed):
             params = {"step": step} if step is not None else {}
             fitted = {}
+            tick("selectors", m + 1, len(parsed))
             for target, seed in cases:
-                bar.step(f"{name} on {target} seed {seed}")
                 pool = tuple(sorted(matrix.loc[(matrix["target"] == target) & (matrix["seed"] == seed), "source"]))
                 if pool not in fitted:
                     fitted[pool] = make_selector(base, **params).fit([source_profiles[s] for s in pool])
@@ -224,8 +200,6 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
                 if base == "text_embedding":
                     rows["cost_seconds"] += embed_seconds[target]
                 frames.append(rows)
-    finally:
-        bar.close()
     truth = matrix[["target", "source", "seed", "score", "baseline", "gain", "relative_gain"]]
     tags = {t: tuple(profiles[t].tags) for t in sorted(set(matrix["target"]))}
     evaluation = evaluate_predictions(truth, pd.concat(frames, ignore_index=True), k=k, tags=tags, n_boot=n_boot)

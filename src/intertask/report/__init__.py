@@ -62,7 +62,7 @@ def _snapshot_curve(evaluation) -> pd.DataFrame | None:
     return curve if not curve.empty else None
 
 
-def build_study_report(store_path, out_dir, k: int = 3) -> Path:
+def build_study_report(store_path, out_dir, k: int = 3, study: str | None = None) -> Path:
     """Evaluate the study in the store at `store_path` (Regret@k and top-k with `k`) and write its
     report to `out_dir/report.html`; return that path.
 
@@ -82,8 +82,8 @@ def build_study_report(store_path, out_dir, k: int = 3) -> Path:
     from intertask.study.store import Store
 
     store = Store(store_path)
-    matrix = transfer_matrix(store)
-    evaluation = evaluate_store(store, k=k)
+    matrix = transfer_matrix(store, study)
+    evaluation = evaluate_store(store, k=k, study=study)
     return write_study_report(
         out_dir,
         matrix,
