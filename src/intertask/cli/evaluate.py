@@ -114,12 +114,6 @@ def _check_against(evaluation, against: str) -> None:
         raise IntertaskError(f"--against {against!r} is not among the evaluated methods{did_you_mean(against, methods)}")
 
 
-def _payload(evaluation) -> dict:
-    data = evaluation.to_dict()
-    data["tags"] = {t: list(v) for t, v in getattr(evaluation, "tags", {}).items()}
-    return data
-
-
 def _write(out: Path, evaluation) -> None:
     """`out` as JSON (`.json`) or the summary as CSV (`.csv`), written atomically."""
     from intertask.errors import IntertaskError
@@ -132,7 +126,7 @@ def _write(out: Path, evaluation) -> None:
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     try:
         if suffix == ".json":
-            tmp.write_text(json.dumps(_payload(evaluation), indent=1))
+            tmp.write_text(json.dumps(evaluation.to_dict(), indent=1))
         else:
             evaluation.summary.to_csv(tmp, index=False)
         os.replace(tmp, out)
@@ -178,7 +172,7 @@ def register(app: typer.Typer) -> None:
         if out is not None:
             _write(out, evaluation)
         if as_json:
-            typer.echo(json.dumps(_payload(evaluation), indent=1))
+            typer.echo(json.dumps(evaluation.to_dict(), indent=1))
         else:
             print_evaluation(evaluation)
             if against is not None or "random" in set(evaluation.cases["method"]):

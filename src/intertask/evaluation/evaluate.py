@@ -54,6 +54,7 @@ class Evaluation:
     by_tag: like summary with a leading `group` column: `<tag>` targets vs `other`.
     consistency: the ground truth's own seed-to-seed agreement per target (`seed_consistency`).
     config: k, n_boot, alpha, seed, bootstrap, tag.
+    tags: each target's tags, as given.
     """
 
     cases: pd.DataFrame
@@ -61,6 +62,7 @@ class Evaluation:
     by_tag: pd.DataFrame
     consistency: pd.DataFrame
     config: dict = field(default_factory=dict)
+    tags: dict = field(default_factory=dict)
 
     def table(self, metrics: tuple[str, ...] = ("ndcg", "regret_at_k")) -> pd.DataFrame:
         """One row per method: `<metric>`, `<metric>_ci_low`, `<metric>_ci_high` for each metric,
@@ -84,7 +86,7 @@ class Evaluation:
         (NaN becomes null)."""
         return {"config": dict(self.config), "summary": _records(self.summary),
                 "by_tag": _records(self.by_tag), "consistency": _records(self.consistency),
-                "cases": _records(self.cases)}
+                "cases": _records(self.cases), "tags": {t: list(v) for t, v in self.tags.items()}}
 
 
 def prediction_rows(selector, target, seed, method: str | None = None) -> pd.DataFrame:
@@ -219,7 +221,7 @@ def evaluate_predictions(matrix: pd.DataFrame, predictions: pd.DataFrame, k: int
     groups = cases["target"].map(lambda t: tag if tag in tags.get(t, ()) else "other")
     by_tag = _summarise(cases.assign(group=groups), config, ["group", "method"])
     return Evaluation(cases=cases, summary=summary, by_tag=by_tag,
-                      consistency=seed_consistency(matrix), config=config)
+                      consistency=seed_consistency(matrix), config=config, tags=dict(tags))
 
 
 def paired_table(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFrame:

@@ -107,8 +107,7 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
     """Evaluate `methods` (default `DEFAULT_METHODS`) on the study in `store` (a `Store` or path).
 
     Returns an `intertask.evaluation.evaluate.Evaluation` (k for Regret@k and top-k, `n_boot`
-    bootstrap resamples) with extra attributes `tags` (target → its tags) and `matrix` (the
-    ground truth used); `config` also records the backbone, text encoder and default snapshot step.
+    bootstrap resamples, `tags` of the targets); `config` also records the backbone, text encoder and default snapshot step.
     `snapshot_curve` adds `<prompt method>@<step>` for every other snapshot step of the baselines.
     `study` names the store's study to evaluate (default: the latest run).
     """
@@ -206,6 +205,4 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
     evaluation.config.update(store=str(store.path), study=study, backbone=names[0], text_encoder=encoder.name,
                              default_target_steps=default_steps, max_texts=max_texts,
                              methods=[p[0] for p in parsed])
-    evaluation.tags = tags
-    evaluation.matrix = truth
     return evaluation
