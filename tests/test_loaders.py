@@ -212,6 +212,6 @@ def test_bad_input_writes_nothing(tmp_path, monkeypatch):
     path = tmp_path / "bad.jsonl"
     path.write_text("not json\n")
     before = sorted(p.name for p in tmp_path.iterdir())
-    with pytest.raises(IntertaskError):
+    with pytest.raises(IntertaskError, match="line 1"):
         load_file(path)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
