@@ -56,6 +56,7 @@ def test_json_round_trip(tmp_path, tiny):
         (("snapshot_steps = [4]", "snapshot_steps = [40]"), r"'target_training.snapshot_steps' \[40\] exceed its 8"),
         (("learning_rate = 0.3\n\n[target", "learning_rate = -1\n\n[target"),
          r"'source_training.learning_rate' must be a number > 0"),
+        (("learning_rate = 0.3\n\n[target", "\n[target"), r"'source_training.learning_rate' is missing"),
         (("eval_every = 4", "eval_every = 50"), r"evaluates every 50 steps but trains only 8"),
         (('name = "tiny"', 'name = "my study"'), r"name 'my study' must be letters"),
         (('name = "tiny"\n', ""), r"missing required key 'name'"),

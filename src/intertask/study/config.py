@@ -295,6 +295,8 @@ def _task_options(top: dict, where: str) -> dict:
 def _phase(top: dict, key: str, where: str) -> PhaseConfig:
     table = _check_keys(top[key], _PHASE_KEYS, where, f"{key}.")
     rate = table.get("learning_rate")
+    if rate is None:
+        raise IntertaskError(f"{where}: '{key}.learning_rate' is missing; add e.g. learning_rate = 0.1 to [{key}]")
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
         raise IntertaskError(f"{where}: '{key}.learning_rate' must be a number > 0, got {rate!r}")
     snapshots = table.get("snapshot_steps", [])
