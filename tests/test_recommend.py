@@ -235,4 +235,8 @@ def test_verdict_criteria_and_warnings():
     near_chance = make_verdict("src", 0.9, 0.5, 0.8, 0.9, target_score=52.0, chance_score=50.0)
     assert "near chance" in near_chance["warnings"][0]
     no_prompt = make_verdict("src", 0.9, 0.5, None, 0.9, n_seeds=3)
+    losing = make_verdict("src", 0.9, 0.5, 0.8, 0.9, best_expected_gain=-1.2)
+    assert any("no source is expected to help" in w and "-1.2" in w for w in losing["warnings"])
+    assert not any("expected to help" in w for w in make_verdict("src", 0.9, 0.5, 0.8, 0.9,
+                                                                  best_expected_gain=0.4)["warnings"])
     assert "no prompt-based method" in no_prompt["criteria"][1]["detail"]

@@ -302,6 +302,7 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
         chance_score=stats["chance_score"],
         top_expected_gain=None if np.isnan(top["expected_gain"]) else float(top["expected_gain"]),
         noise=noise, history_has_target=task.name in stats["history_targets"],
+        best_expected_gain=None if ranking["expected_gain"].isna().all() else float(ranking["expected_gain"].max()),
     )
     return Recommendation(target=task.name, library=str(library.path), backbone=library.backbone["name"],
                           methods=list(methods), seeds=seed_list, budget_steps=budget, ranking=ranking,

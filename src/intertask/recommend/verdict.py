@@ -12,7 +12,8 @@ Criteria (each `{name, passed, detail}`):
 
 Warnings: the target looks reasoning-like (tag `reasoning`, or its short-run validation score is
 within `NEAR_CHANCE` (5) points of chance, where the paper found selection unreliable); the top
-source's expected gain is within the seed noise (|gain| ≤ the seed standard deviation).
+source's expected gain is within the seed noise (|gain| ≤ the seed standard deviation); no
+source's expected gain is positive (the history says transfer to such targets tends to hurt).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def make_verdict(
     top_expected_gain: float | None = None,
     noise: float | None = None,
     history_has_target: bool = False,
+    best_expected_gain: float | None = None,
     k: int = 3,
     n_seeds: int = 1,
 ) -> dict:
@@ -49,6 +51,7 @@ def make_verdict(
     `stability` the seed Spearman, `similarity` the top source's text-embedding cosine,
     `target_score`/`chance_score` the target's short-run validation score and chance (0-100),
     `top_expected_gain`/`noise` the top source's expected gain and the seed standard deviation,
+    `best_expected_gain` the largest expected gain of any source (None without history),
     `k` the top-k of the agreement, `n_seeds` the number of target seeds.
     """
     signal = agreement is not None and agreement_random is not None and agreement > agreement_random
@@ -79,6 +82,10 @@ def make_verdict(
             and abs(top_expected_gain) <= noise:
         warnings.append(f"the top expected gain ({top_expected_gain:+.1f} points) is within the seed "
                         f"noise (±{noise:.1f}); the benefit may not be real")
+    if best_expected_gain is not None and not math.isnan(best_expected_gain) and best_expected_gain <= 0:
+        warnings.append(f"no source is expected to help: past transfers to similar targets lost on average "
+                        f"(best expected gain {best_expected_gain:+.1f} points); training on the target alone "
+                        "is the safe default")
     if history_has_target:
         warnings.append("the library's history already holds measured transfers to a task of this "
                         "name; expected gains lean on those measurements")
