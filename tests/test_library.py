@@ -124,6 +124,17 @@ def test_write_refuses_a_foreign_directory(study, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no temporary left behind
 
 
+def test_a_bad_out_is_refused_before_any_training(study, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    (tmp_path / "file").write_text("x")
+    for out, message in ((tmp_path / "mine", "exists and is not a library"),
+                         (tmp_path / "file" / "lib", "a file stands where its folder should be")):
+        with pytest.raises(IntertaskError, match=message):
+            build_library(study[0], out, store_path=tmp_path / "store", progress=False)
+    assert not (tmp_path / "store").exists()  # the config's study never started
+
+
 def test_store_without_sources(tmp_path):
     with pytest.raises(IntertaskError, match="'.*nowhere' is neither a study config \\(.toml\\) nor a study store"):
         build_library(tmp_path / "nowhere", tmp_path / "lib")

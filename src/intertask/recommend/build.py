@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from intertask.errors import IntertaskError
-from intertask.recommend.library import HISTORY_COLUMNS, Library, LibrarySource, vocabulary_counts, write_library
+from intertask.recommend.library import (HISTORY_COLUMNS, Library, LibrarySource, check_library_out,
+                                         vocabulary_counts, write_library)
 
 log = logging.getLogger(__name__)
 MAX_EMBED_TEXTS = 512
@@ -126,6 +127,7 @@ def build_library(store_path_or_config, out_dir, store_path=None, device: str = 
     """
     from intertask.study.config import StudyConfig
 
+    check_library_out(Path(out_dir))  # before any training: a bad --out must not cost a study
     source = store_path_or_config
     if isinstance(source, StudyConfig) or (isinstance(source, (str, Path)) and Path(source).suffix == ".toml"):
         from intertask.study.runner import run_study

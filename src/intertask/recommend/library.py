@@ -133,6 +133,21 @@ def _write_files(library: Library, folder: Path) -> dict[str, str]:
     return {name: sha256_file(folder / name) for name in FILES}
 
 
+def check_library_out(out: Path) -> bool:
+    """Raise unless `out` may receive a library (absent, empty, a library, or only a `.store`);
+    return whether it exists. Called before any training, and again just before writing."""
+    if not out.exists():
+        if any(p.exists() and not p.is_dir() for p in out.parents):
+            raise IntertaskError(f"--out {str(out)!r}: a file stands where its folder should be; choose another --out")
+        return False
+    if not out.is_dir():
+        raise IntertaskError(f"--out {str(out)!r} is a file; give a directory for the library")
+    entries = {p.name for p in out.iterdir()}
+    if entries and "manifest.json" not in entries and entries != {".store"}:
+        raise IntertaskError(f"--out {str(out)!r} exists and is not a library; choose a new or empty directory")
+    return True
+
+
 def write_library(library: Library, out_dir: str | Path) -> Path:
     """Write `library` to `out_dir` atomically (temporary sibling, then rename); returns the path.
 
@@ -140,15 +155,7 @@ def write_library(library: Library, out_dir: str | Path) -> Path:
     holds only a `.store` folder (which is kept); otherwise nothing is written.
     """
     out = Path(out_dir)
-    keep = []
-    if out.exists():
-        if not out.is_dir():
-            raise IntertaskError(f"--out {str(out)!r} is a file; give a directory for the library")
-        entries = {p.name for p in out.iterdir()}
-        if entries and "manifest.json" not in entries and entries != {".store"}:
-            raise IntertaskError(
-                f"--out {str(out)!r} exists and is not a library; choose a new or empty directory")
-        keep = [".store"] if ".store" in entries else []
+    keep = [".store"] if check_library_out(out) and (out / ".store").exists() else []
     make_folder(out.parent, "--out")
     tmp = out.parent / f".{out.name}.tmp{os.getpid()}"
     old = out.parent / f".{out.name}.old{os.getpid()}"
