@@ -1,9 +1,10 @@
-"""Where intertask keeps downloaded and converted data, and making the folders users name.
+"""Where intertask keeps downloaded and converted data; the folders and files users name.
 
 `cache_dir()` is `$INTERTASK_HOME` when set, else `~/.cache/intertask`. Nothing is written
 at import time; callers create the sub-folders they need.
 """
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -25,3 +26,16 @@ def make_folder(path: Path, flag: str) -> Path:
         raise IntertaskError(f"{flag} {str(path)!r}: cannot create this folder ({err.strerror}); "
                              f"choose another {flag}") from None
     return path
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path):
+    """Yield a temporary path beside `path`; rename it over `path` when the block succeeds and
+    remove it when it fails, so `path` is either complete or untouched."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

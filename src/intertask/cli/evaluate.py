@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -117,22 +116,18 @@ def _check_against(evaluation, against: str) -> None:
 def _write(out: Path, evaluation) -> None:
     """`out` as JSON (`.json`) or the summary as CSV (`.csv`), written atomically."""
     from intertask.errors import IntertaskError
+    from intertask.paths import atomic_output
 
     suffix = out.suffix.lower()
     if suffix not in (".json", ".csv"):
         raise IntertaskError(f"--out {out} must end in .json or .csv")
     if not out.parent.is_dir():
         raise IntertaskError(f"folder {str(out.parent)!r} does not exist; create it or choose another --out")
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    try:
+    with atomic_output(out) as tmp:
         if suffix == ".json":
             tmp.write_text(json.dumps(evaluation.to_dict(), indent=1))
         else:
             evaluation.summary.to_csv(tmp, index=False)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def register(app: typer.Typer) -> None:

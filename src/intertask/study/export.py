@@ -16,12 +16,12 @@ Only finished runs (done, artifact intact) enter; failed runs are listed by `stu
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from intertask.errors import IntertaskError
+from intertask.paths import atomic_output
 from intertask.study.store import Store
 
 MATRIX_COLUMNS = ("target", "source", "seed", "score", "baseline", "gain", "relative_gain", "source_seed")
@@ -96,16 +96,11 @@ def export_study(store: Store | str | Path, out: str | Path, format: str | None 
     if not out.parent.is_dir():
         raise IntertaskError(f"folder {str(out.parent)!r} does not exist; create it or choose another --out")
     matrix = transfer_matrix(store, study)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    try:
+    with atomic_output(out) as tmp:
         if format == "csv":
             matrix.to_csv(tmp, index=False)
         elif format == "parquet":
             matrix.to_parquet(tmp, index=False)
         else:
             matrix.to_json(tmp, orient="records", indent=1)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return out
