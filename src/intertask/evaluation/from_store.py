@@ -63,11 +63,6 @@ def parse_methods(methods) -> list[tuple[str, str, int | None]]:
     return parsed
 
 
-def _numpy(tensor) -> np.ndarray:
-    tensor = tensor.detach().cpu().numpy() if hasattr(tensor, "detach") else tensor
-    return np.asarray(tensor, dtype=np.float32)
-
-
 def _task_options(store, study: str) -> dict:
     for row in store.studies():
         if row["name"] == study:
@@ -115,7 +110,7 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
     from intertask.evaluation.evaluate import evaluate_predictions, prediction_rows
     from intertask.evaluation.ranking import _check_k
     from intertask.selection import PROMPT_METHODS, make_selector
-    from intertask.selection.profiles import task_profile
+    from intertask.selection.profiles import prompt_array, task_profile
     from intertask.study.export import run_artifact, run_table
     from intertask.study.plan import load_task
     from intertask.study.store import Store
@@ -143,15 +138,15 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
     for target, seed in cases:
         row = baselines[(target, seed)]
         artifact = run_artifact(store, row.run_id)
-        snapshots = {int(s): _numpy(p) for s, p in artifact.snapshots.items()}
+        snapshots = {int(s): prompt_array(p) for s, p in artifact.snapshots.items()}
         final = int(row.steps or 0)  # the run's best prompt, after all its training steps, ends the curve
         if final > 0 and final not in snapshots:
-            snapshots[final] = _numpy(artifact.prompt)
+            snapshots[final] = prompt_array(artifact.prompt)
         nonzero = sorted(s for s in snapshots if s > 0)
         if nonzero:
             prompt, steps = snapshots[nonzero[0]], nonzero[0]
         else:  # no snapshot and no training steps: the untrained prompt
-            prompt, steps = _numpy(artifact.prompt), 0
+            prompt, steps = prompt_array(artifact.prompt), 0
         steps_seen.append(set(snapshots))
         prompts[(target, seed)] = (prompt, snapshots, steps)
         for name, _, step in parsed:
@@ -176,7 +171,7 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
             key = (name, int(source_seed[name]))
             if key not in sources:
                 raise IntertaskError(f"source '{name}' seed {key[1]} has transfers but no finished source run")
-            source_profiles[name] = replace(profiles[name], prompt=_numpy(run_artifact(store, sources[key]).prompt))
+            source_profiles[name] = replace(profiles[name], prompt=prompt_array(run_artifact(store, sources[key]).prompt))
         targets = {case: replace(profiles[case[0]], prompt=prompt, snapshots=snapshots, prompt_steps=steps)
                    for case, (prompt, snapshots, steps) in prompts.items()}
         default_steps = sorted({p.prompt_steps for p in targets.values()})

@@ -29,10 +29,10 @@ INHERITED = ("max_length", "batch_size", "prompt_lr", "head_lr", "optimizer", "i
 
 
 def _artifact_prompt(path: Path) -> np.ndarray:
+    from intertask.selection.profiles import prompt_array
     from intertask.training.artifacts import load_artifact
 
-    prompt = load_artifact(path).prompt
-    return prompt.detach().cpu().numpy() if hasattr(prompt, "detach") else np.asarray(prompt)
+    return prompt_array(load_artifact(path).prompt)
 
 
 def _task_options(store) -> dict:

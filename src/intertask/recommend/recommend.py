@@ -199,7 +199,7 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
     Returns a `Recommendation`; raises `IntertaskError` for a bad target or library.
     """
     from intertask.backbones import load_backbone
-    from intertask.selection.profiles import task_profile
+    from intertask.selection.profiles import prompt_array, task_profile
     from intertask.training import RunSpec, train_packed
 
     if progress is True:
@@ -238,8 +238,8 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
     specs = [RunSpec(f"{task.name}-target-seed{s}", task, target_config(library, budget, s)) for s in seed_list]
     results = train_packed(specs, backbone, device, progress)
     base = task_profile(task, backbone, seed=0, max_texts=MAX_PROFILE_TEXTS)  # texts embedded once
-    profiles = [dataclasses.replace(base, prompt=_np(r.prompt), prompt_steps=r.best_step,
-                                    snapshots={k: _np(v) for k, v in r.snapshots.items()}) for r in results]
+    profiles = [dataclasses.replace(base, prompt=prompt_array(r.prompt), prompt_steps=r.best_step,
+                                    snapshots={k: prompt_array(v) for k, v in r.snapshots.items()}) for r in results]
     scores = _score_all(methods, library, profiles)
     recommendation = _assemble(task, library, methods, seed_list, budget, scores, profiles[0], results)
     if verify_k:
@@ -250,10 +250,6 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
             backbone, device, progress)
     recommendation.stats["seconds"] = time.perf_counter() - start
     return recommendation
-
-
-def _np(value) -> np.ndarray:
-    return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
 
 
 # ---- 4-5. aggregate and trust -------------------------------------------------------------

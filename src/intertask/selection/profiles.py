@@ -33,6 +33,13 @@ def sample_examples(task, max_texts: int = 512, seed: int = 0) -> list:
     return [train[i] for i in keep]
 
 
+def prompt_array(prompt) -> np.ndarray:
+    """A prompt (`[P, H]` torch tensor, any device, or array) as a float32 numpy array."""
+    if hasattr(prompt, "detach"):
+        prompt = prompt.detach().float().cpu().numpy()
+    return np.asarray(prompt, dtype=np.float32)
+
+
 def example_text(example) -> str:
     """The text an example shows a sentence encoder: `text`, or `"text text_pair"` for pairs."""
     return example.text if not example.text_pair else f"{example.text} {example.text_pair}"
