@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +30,7 @@ import pandas as pd
 from intertask.errors import IntertaskError
 from intertask.paths import make_folder
 from intertask.selection.base import TaskProfile
-from intertask.selection.embedding_free import _WORD
+from intertask.selection.embedding_free import ranked_words
 from intertask.study.store import sha256_file
 
 FORMAT_VERSION = 1
@@ -42,8 +41,7 @@ HISTORY_COLUMNS = ["target", "source", "seed", "score", "baseline", "gain"]
 
 def vocabulary_counts(texts, top_k: int = VOCAB_SIZE) -> list[tuple[str, int]]:
     """The `top_k` most frequent words of `texts` with their counts (same words as `vocab_overlap`)."""
-    counts = Counter(w for text in texts for w in _WORD.findall(text.lower()))
-    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top_k]
+    return ranked_words(texts)[:top_k]
 
 
 @dataclass

@@ -51,18 +51,26 @@ class DataSizeSelector(Selector):
         return np.array([float(s.n_train) for s in self.sources_])
 
 
-def top_words(texts: list[str], top_k: int) -> set[str]:
-    """The `top_k` most frequent word types of `texts`.
+def ranked_words(texts: list[str]) -> list[tuple[str, int]]:
+    """The word types of `texts` with their counts, most frequent first.
 
     Words are maximal runs of `[a-z0-9]` (with an optional `'suffix`) in the lowercased text;
-    frequency ties are broken alphabetically so the set is deterministic.
+    frequency ties are broken alphabetically so the order is deterministic.
+
+    >>> ranked_words(["The cat", "the dog", "a Dog"])[:2]
+    [('dog', 2), ('the', 2)]
+    """
+    counts = Counter(w for text in texts for w in _WORD.findall(text.lower()))
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def top_words(texts: list[str], top_k: int) -> set[str]:
+    """The `top_k` most frequent word types of `texts` (`ranked_words`).
 
     >>> sorted(top_words(["The cat", "the dog", "a Dog"], 2))
     ['dog', 'the']
     """
-    counts = Counter(w for text in texts for w in _WORD.findall(text.lower()))
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    return {word for word, _ in ranked[:top_k]}
+    return {word for word, _ in ranked_words(texts)[:top_k]}
 
 
 class VocabOverlapSelector(Selector):
