@@ -13,7 +13,8 @@ import pytest
 from intertask.cli import run
 from intertask.errors import IntertaskError
 from intertask.evaluation import ndcg_score, quality_by_steps
-from intertask.evaluation.evaluate import evaluate_store, paired_table
+from intertask.evaluation.evaluate import paired_table
+from intertask.evaluation.from_store import evaluate_store
 from intertask.evaluation.from_store import DEFAULT_METHODS, parse_methods
 from intertask.selection.prompt_similarity import prompt_similarity
 from intertask.study.export import run_artifact, run_table, transfer_matrix

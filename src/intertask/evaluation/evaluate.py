@@ -270,6 +270,3 @@ def quality_by_steps(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFra
         rows.append({"family": family, "target_steps": int(steps), "mean": float(values.mean()),
                      "ci_low": low, "ci_high": high, "n": len(values)})
     return pd.DataFrame(rows, columns=["family", "target_steps", "mean", "ci_low", "ci_high", "n"])
-
-
-from intertask.evaluation.from_store import evaluate_store  # noqa: E402  (re-exported: the study-store entry point)

@@ -67,7 +67,7 @@ def build_study_report(store_path, out_dir, k: int = 3, study: str | None = None
     report to `out_dir/report.html`; return that path.
 
     Reads the ground truth with `intertask.study.export.transfer_matrix(store)` and the evaluation
-    with `intertask.evaluation.evaluate.evaluate_store(store, k=k)`, whose result carries `cases`,
+    with `intertask.evaluation.from_store.evaluate_store(store, k=k)`, whose result carries `cases`,
     `summary`, `consistency` and, when available, `snapshot_curve` and the targets' `tags`.
     """
     store_path = Path(store_path)
@@ -77,7 +77,7 @@ def build_study_report(store_path, out_dir, k: int = 3, study: str | None = None
         raise IntertaskError(
             f"no study store at {store_path}; run `intertask study run CONFIG --store {store_path}` first"
         )
-    from intertask.evaluation.evaluate import evaluate_store
+    from intertask.evaluation.from_store import evaluate_store
     from intertask.study.export import transfer_matrix
     from intertask.study.store import Store
 
