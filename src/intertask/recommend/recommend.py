@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -110,13 +109,6 @@ def load_target(spec, text_column: str | None = None, label_column: str | None =
     if isinstance(spec, Task):
         task = spec
     else:
-        if Path(str(spec)).is_file():
-            from intertask.tasks.loaders import read_records
-
-            n = len(read_records(spec))
-            if n < MIN_EXAMPLES:
-                raise IntertaskError(f"target file {str(spec)!r} has {n} labelled examples; recommend needs at "
-                                     f"least {MIN_EXAMPLES} (more make the ranking more reliable)")
         options = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
         task = get_task(str(spec), progress=progress, **options)
     n = sum(task.sizes().values())
