@@ -77,13 +77,74 @@ def test_summary_statistics_and_table():
     table = ev.table()
     assert list(table.method) == ["oracle", "reversed", "constant"]
     assert {"ndcg", "ndcg_ci_low", "regret_at_k_ci_high", "cost_seconds"} <= set(table.columns)
-    by_target = evaluate_predictions(matrix, _predictions(matrix), bootstrap="target", n_boot=500)
-    assert by_target.config["bootstrap"] == "target"
+    assert ev.config["bootstrap"] == "target" and row["n_targets"] == 3 and row["n_undefined"] == 0
+    assert set(table.n_targets) == {3}
+
+
+def _clustered(n_targets=10, n_seeds=3, target_sd=0.1, seed_sd=0.01, seed=0):
+    """A study whose oracle-vs-reversed difference varies mostly by target: each target has its own
+    score spread, shared by its seeds."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for t in range(n_targets):
+        spread = max(0.5 + 30 * target_sd * rng.normal(), 0.1)
+        for s in range(n_seeds):
+            noise = spread * (1 + 30 * seed_sd * rng.normal(size=len(SOURCES)))
+            for source, score in zip(SOURCES, 60 + noise * np.arange(len(SOURCES))):
+                rows.append({"target": f"t{t}", "source": source, "seed": s, "score": score,
+                             "baseline": 60.0, "gain": score - 60})
+    return pd.DataFrame(rows)
+
+
+def test_target_bootstrap_is_wider_than_case_bootstrap_on_clustered_data():
+    matrix = _clustered()
+    predictions = _predictions(matrix, ("reversed",))
+    by_target = evaluate_predictions(matrix, predictions, n_boot=1000)
+    by_case = evaluate_predictions(matrix, predictions, n_boot=1000, bootstrap="case")
+    width = {}
+    for name, ev in (("target", by_target), ("case", by_case)):
+        row = ev.summary.set_index("metric").loc["top_k_score"]
+        width[name] = row["ci_high"] - row["ci_low"]
+        assert row["n"] == 30 and row["n_targets"] == 10
+    assert width["target"] > 1.3 * width["case"]  # seeds of a target nearly agree: ~√3 wider
+    pairs = {b: paired_table(ev, "top_k_score").set_index(["method_a", "method_b"])
+             for b, ev in (("target", evaluate_predictions(matrix, _predictions(matrix, ("reversed", "oracle")))),
+                           ("case", evaluate_predictions(matrix, _predictions(matrix, ("reversed", "oracle")),
+                                                         bootstrap="case")))}
+    span = {b: p.at[("oracle", "reversed"), "ci_high"] - p.at[("oracle", "reversed"), "ci_low"] for b, p in pairs.items()}
+    assert span["target"] > 1.3 * span["case"] and pairs["target"].at[("oracle", "reversed"), "n_targets"] == 10
+
+
+def test_negative_scores_give_nan_ndcg_and_regret_and_a_count():
+    matrix = _matrix()
+    low = (matrix.target == "t2") & (matrix.seed == 0)
+    matrix.loc[low, "score"] -= 100  # a regression target: Pearson × 100 can be negative
+    matrix.loc[low, "baseline"] -= 100
+    matrix["gain"] = matrix["score"] - matrix["baseline"]
+    ev = evaluate_predictions(matrix, _predictions(matrix, ("oracle",)), n_boot=200)
+    case = ev.cases.set_index(["target", "seed"]).loc[("t2", 0)]
+    assert math.isnan(case["ndcg"]) and math.isnan(case["regret_at_k"]) and np.isfinite(case["top_k_score"])
+    summary = ev.summary.set_index("metric")
+    assert summary.at["ndcg", "n"] == 5 and summary.at["ndcg", "n_undefined"] == 1
+    assert summary.at["regret_at_k", "n_undefined"] == 1 and summary.at["top_k_score", "n_undefined"] == 0
+    assert summary.at["ndcg", "mean"] == pytest.approx(1.0)
+
+
+def test_regret_and_top_k_have_their_own_k():
+    matrix = _matrix()
+    ev = evaluate_predictions(matrix, _predictions(matrix, ("reversed",)))
+    assert ev.config["k"] == 3 and ev.config["top_k"] == 2  # the paper's script
+    truth = matrix[(matrix.target == "t1") & (matrix.seed == 0)].sort_values("source")
+    case = ev.cases.set_index(["target", "seed"]).loc[("t1", 0)]
+    assert case["regret_at_k"] == pytest.approx(regret_at_k(truth.score, -truth.score, 3))
+    assert case["top_k_score"] == pytest.approx(np.sort(truth.score.to_numpy())[:2].mean())
+    with pytest.raises(IntertaskError, match="k must be an integer >= 1, got 0"):
+        evaluate_predictions(matrix, _predictions(matrix, ("reversed",)), top_k=0)
 
 
 def test_k_at_least_number_of_sources_gives_zero_regret():
     matrix = _matrix()
-    ev = evaluate_predictions(matrix, _predictions(matrix), k=10)
+    ev = evaluate_predictions(matrix, _predictions(matrix), k=10, top_k=10)
     assert np.allclose(ev.cases.regret_at_k, 0.0)
     scores = matrix.groupby(["target", "seed"]).score.mean().to_numpy()
     reversed_top = ev.cases[ev.cases.method == "reversed"].sort_values(["target", "seed"]).top_k_score
@@ -122,6 +183,7 @@ def test_paired_table_and_steps_and_json():
     assert regret_pairs.at[("reversed", "oracle"), "win_rate"] < 0.5  # lower regret is better
     steps = quality_by_steps(ev, "ndcg")
     assert steps[steps.family == "oracle"].target_steps.tolist() == [5, 100]
+    assert set(steps.n_targets) == {3} and set(pairs.n_targets) == {3}
     data = json.loads(json.dumps(ev.to_dict()))
     assert data["config"]["k"] == 3 and len(data["cases"]) == 18
     with pytest.raises(IntertaskError, match="unknown metric 'ndgc'"):

@@ -24,7 +24,7 @@ def _unit(prompt):
     return out
 
 
-def direct(source, target, method, stride=1):
+def direct(source, target, method, stride=2):
     """The definitions of the module docstring, with plain Python loops."""
     s, t = _unit(source), _unit(target)
     h = len(s[0])
@@ -60,11 +60,21 @@ def test_vectorised_matches_direct(prompts, method, chunk_size):
     assert fast == pytest.approx(slow, abs=1e-5)
 
 
-def test_bigram_disjoint_pairs_matches_direct(prompts):
+def test_bigram_defaults_to_the_papers_disjoint_pairs(prompts):
     library, target = prompts
-    fast = prompt_similarity(library, target, "bigram", stride=2)
+    fast = prompt_similarity(library, target, "bigram")
     assert fast == pytest.approx([direct(p, target, "bigram", stride=2) for p in library], abs=1e-5)
     assert not np.allclose(fast, prompt_similarity(library, target, "bigram", stride=1))
+    overlapping = prompt_similarity(library, target, "bigram", stride=1)
+    assert overlapping == pytest.approx([direct(p, target, "bigram", stride=1) for p in library], abs=1e-5)
+    # by hand, P = 4 unit tokens: pairs (0, 1) and (2, 3) only; pair (1, 2) would score 0
+    e = np.eye(4)
+    source, target = np.stack([e[0], e[1], e[2], e[3]]), np.stack([e[0], e[1], e[2], e[3]])
+    target[1], target[2] = -e[1], -e[2]  # pair (1, 2) is opposite: cos = -1
+    # pair (0,1): ([1,0,0,0,0,1,0,0] . [1,0,0,0,0,-1,0,0]) / 2 = 0; pair (2,3) likewise 0
+    assert make_selector("bigram").fit([TaskProfile("s", 1, prompt=source)]).score(
+        TaskProfile("t", 1, prompt=target)).tolist() == pytest.approx([0.0])
+    assert prompt_similarity(source, target, "bigram", stride=1).tolist() == pytest.approx([-1 / 3])
 
 
 @pytest.mark.parametrize("method", ["feature_mean", "max_pairwise"])
@@ -129,7 +139,7 @@ def test_selector_rejects_mixed_source_shapes(prompts):
     sources = [TaskProfile("a", 1, prompt=library[0]), TaskProfile("b", 1, prompt=library[1][:4])]
     with pytest.raises(IntertaskError, match=r"all source prompts must have the same \[P, H\] shape"):
         make_selector("feature_mean").fit(sources)
-    assert make_selector("flatten").get_params() == {"method": "flatten", "step": None, "stride": 1,
+    assert make_selector("flatten").get_params() == {"method": "flatten", "step": None, "stride": 2,
                                                      "chunk_size": 128}
 
 

@@ -114,10 +114,11 @@ def test_cli_table(library_dir, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("COLUMNS", "160")
     report = tmp_path / "rec.html"
     assert run(["recommend", "--target", "toy_topic2", "--library", str(library_dir), "--budget-steps", "6",
-                "--seeds", "2", "--methods", "text_embedding,data_size", "--verify", "1", "--verify-seeds", "2",
+                "--seeds", "2", "--methods", "text_embedding,data_size", "--verify", "1", "--verify-seeds", "1",
                 "--report", str(report)]) == 0
     out = capsys.readouterr().out
     assert "cheap signal" in out and all(name in out for name in SOURCES)
+    assert "too few seeds for an interval" in out  # one seed: no interval, not a zero-width one
     assert "verified transfers" in out and "final choice" in out
     assert "<h2>Verification</h2>" in report.read_text()
     assert "top-k" in out and "similar" in out and "score_" not in out

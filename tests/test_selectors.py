@@ -113,7 +113,8 @@ def test_logme_matches_direct_evidence_at_its_fixed_point():
     rng = np.random.default_rng(n)
     f = rng.normal(size=(n, d))
     y = f[:, 0] - 0.5 * f[:, 1] + 0.3 * rng.normal(size=n)
-    evidence, alpha, beta = logme_fit(f, y, max_iter=500, tol=1e-12)
+    evidence, alpha, beta, converged = logme_fit(f, y, max_iter=500, tol=1e-12)
+    assert converged
     direct, m = _direct_evidence(f, y, alpha, beta)
     assert evidence == pytest.approx(direct, rel=1e-9, abs=1e-9)
     # the fixed point: alpha = gamma / |m|^2, beta = (N - gamma) / |Fm - y|^2
@@ -129,15 +130,45 @@ def test_logme_more_features_than_examples_matches_direct_evidence():
     rng = np.random.default_rng(15)
     f = rng.normal(size=(15, 40))
     y = f[:, 0] - 0.5 * f[:, 1] + 0.3 * rng.normal(size=15)
-    evidence, alpha, beta = logme_fit(f, y, max_iter=10, tol=0.0)
+    evidence, alpha, beta, converged = logme_fit(f, y, max_iter=10, tol=0.0, fallback=False)
+    assert not converged
     assert evidence == pytest.approx(_direct_evidence(f, y, alpha, beta)[0], rel=1e-8)
+
+
+def test_logme_reports_non_convergence_when_features_outnumber_examples_and_falls_back():
+    # D > N: after the default 100 updates the fixed point is still crawling (off by ~2.5e-5);
+    # the fit says so and returns the maximum of the profile evidence, which is where the
+    # fixed point ends up after thousands of updates
+    rng = np.random.default_rng(1)
+    f = rng.normal(size=(30, 80))
+    y = (rng.integers(0, 3, size=30) == 0).astype(float)
+    stalled = logme_fit(f, y, fallback=False)
+    fit = logme_fit(f, y)
+    patient = logme_fit(f, y, max_iter=5000, tol=1e-12, fallback=False)
+    assert not stalled.converged and not fit.converged and patient.converged
+    assert fit.evidence > stalled.evidence + 1e-5
+    assert fit.evidence == pytest.approx(patient.evidence, abs=1e-10)
+    assert fit.alpha / fit.beta == pytest.approx(patient.alpha / patient.beta, rel=1e-4)
+    assert fit.evidence == pytest.approx(_direct_evidence(f, y, fit.alpha, fit.beta)[0], rel=1e-8)
+
+
+def test_logme_selector_counts_unconverged_fits(caplog):
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 3, size=30)
+    features = rng.normal(size=(30, 80))
+    target = TaskProfile("t", 30, ["x"], labels=labels, features=lambda prompt: features)
+    selector = make_selector("logme").fit([TaskProfile("s", 10, ["y"], prompt=np.ones((2, 3)))])
+    with caplog.at_level("WARNING"):
+        selector.score(target)
+    assert selector.unconverged_ >= 1
+    assert "did not converge in 100 updates" in caplog.text
 
 
 def test_logme_classification_averages_one_hot_columns():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 3, size=90)
     f = rng.normal(size=(90, 5))
-    per_class = [logme_fit(f, (labels == c).astype(float))[0] for c in range(3)]
+    per_class = [logme_fit(f, (labels == c).astype(float)).evidence for c in range(3)]
     assert logme_score(f, labels) == pytest.approx(np.mean(per_class))
 
 

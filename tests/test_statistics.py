@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from intertask.errors import IntertaskError
-from intertask.evaluation.statistics import bootstrap_ci, mean_std, paired_comparison, seed_consistency
+from intertask.evaluation.statistics import bootstrap_ci, mean_std, paired_comparison, seed_consistency, t_interval
 
 
 def test_mean_std_hand_computed():
@@ -41,6 +41,27 @@ def test_bootstrap_ci_by_group_resamples_whole_groups():
     assert bootstrap_ci(values, groups=["g"] * 4) == (2.5, 2.5)  # one group: zero width
     with pytest.raises(IntertaskError, match="groups must give one label per value"):
         bootstrap_ci(values, groups=["a"])
+
+
+def test_cluster_bootstrap_is_wider_than_case_bootstrap_on_clustered_values():
+    # 10 targets × 3 seeds sharing a target effect: the 30 values are worth about 10
+    rng = np.random.default_rng(0)
+    effects = rng.normal(0.0, 1.0, size=10)
+    values = np.repeat(effects, 3) + rng.normal(0.0, 0.05, size=30)
+    groups = np.repeat(np.arange(10), 3)
+    case_low, case_high = bootstrap_ci(values, n_boot=2000)
+    low, high = bootstrap_ci(values, n_boot=2000, groups=groups)
+    assert (high - low) > 1.5 * (case_high - case_low)
+    assert (high - low) / 2 == pytest.approx(1.96 * effects.std(ddof=1) / np.sqrt(10), rel=0.25)
+    paired = paired_comparison(values, np.zeros(30), groups=groups)
+    assert (paired["ci_low"], paired["ci_high"]) == (low, high) and paired["n_groups"] == 10
+
+
+def test_t_interval_hand_computed_and_too_few_values():
+    low, high = t_interval([1.0, 2.0, 3.0])  # 2 ± t_2(0.975) · 1 / √3 = 2 ± 4.3027 · 0.57735
+    assert low == pytest.approx(2 - 2.48414, abs=1e-4) and high == pytest.approx(2 + 2.48414, abs=1e-4)
+    assert t_interval([1.0, 3.0], alpha=0.1) == pytest.approx((2 - 6.3138, 2 + 6.3138), abs=1e-4)
+    assert all(math.isnan(v) for v in t_interval([4.0]))
 
 
 @pytest.mark.parametrize("kwargs, message", [({"alpha": 1.5}, "alpha must lie in"),

@@ -29,20 +29,21 @@ def _ci(stats, spec: str = ".3f") -> str:
     return f"[{_fmt(stats['ci_low'], spec)}, {_fmt(stats['ci_high'], spec)}]"
 
 
-def _method_table(summary, title: str, k: int):
-    """A rich table: one row per method with NDCG and Regret@k (mean ± std, 95% CI), top-k score, cost."""
+def _method_table(summary, title: str, k: int, top_k: int):
+    """A rich table: one row per method with NDCG and Regret@k (mean ± std, 95% CI), top-k score,
+    cases (targets), cost."""
     from rich.table import Table
 
     table = Table(title=title)
-    for column in ("method", "NDCG ↑", "95% CI", f"Regret@{k} % ↓", "95% CI ", f"top-{k} score", "n", "cost s",
-                   "target steps"):
+    for column in ("method", "NDCG ↑", "95% CI", f"Regret@{k} % ↓", "95% CI ", f"top-{top_k} score",
+                   "cases (targets)", "cost s", "target steps"):
         table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
     for method, frame in summary.groupby("method", sort=False):
         rows = {r["metric"]: r for r in frame.to_dict(orient="records")}
         first = next(iter(rows.values()))
         ndcg, regret, top = rows.get("ndcg"), rows.get("regret_at_k"), rows.get("top_k_score")
         table.add_row(str(method), _pm(ndcg), _ci(ndcg), _pm(regret, ".2f"), _ci(regret, ".2f"),
-                      _fmt(top["mean"], ".2f") if top else "-", str(int(first["n"])),
+                      _fmt(top["mean"], ".2f") if top else "-", f"{int(first['n'])} ({int(first['n_targets'])})",
                       _fmt(first["cost_seconds"], ".4f"), _fmt(first["target_steps"], ".0f"))
     return table
 
@@ -55,14 +56,19 @@ def print_evaluation(evaluation) -> None:
     console = Console()
     console = Console(width=max(console.width, 150))
     config = evaluation.config
-    k = config["k"]
+    k, top_k = config["k"], config["top_k"]
+    over = "cases" if config["bootstrap"] == "case" else "targets"
     console.print(_method_table(evaluation.summary, f"selection methods on {config.get('study', 'the study')} "
                                 f"({config.get('backbone', '?')}; one case = one target × seed; 95% CI by "
-                                f"bootstrap over cases)", k))
+                                f"bootstrap resampling {over})", k, top_k))
     n_sources = int(evaluation.cases["n_sources"].min())
     if k >= n_sources:
-        console.print(f"note: k = {k} ≥ the {n_sources} sources of a case, so Regret@{k} is 0 and top-{k} the "
-                      f"same for every method; use a smaller --k")
+        console.print(f"note: k = {k} ≥ the {n_sources} sources of a case, so Regret@{k} is 0 for every "
+                      f"method; use a smaller --k")
+    undefined = evaluation.summary.loc[evaluation.summary["metric"] == "ndcg", "n_undefined"].max()
+    if undefined:
+        console.print(f"note: {int(undefined)} case(s) per method have a negative score (Pearson × 100 of a "
+                      "regression target); NDCG and Regret are undefined there (NaN) and left out")
     tag = config.get("tag", "reasoning")
     groups = list(evaluation.by_tag["group"].unique())
     if tag not in groups:
@@ -70,7 +76,7 @@ def print_evaluation(evaluation) -> None:
     else:
         for group in groups:
             part = evaluation.by_tag[evaluation.by_tag["group"] == group].drop(columns="group")
-            console.print(_method_table(part, f"{group} targets", k))
+            console.print(_method_table(part, f"{group} targets", k, top_k))
     consistency = Table(title="ground truth across target seeds (Spearman between seeds' source rankings)")
     for column in ("target", "spearman", "seeds", "pairs"):
         consistency.add_column(column, justify="left" if column == "target" else "right")
@@ -88,7 +94,9 @@ def print_comparison(evaluation, against: str) -> None:
 
     _check_against(evaluation, against)
     k = evaluation.config["k"]
-    table = Table(title=f"each method against {against}, paired on the same target × seed cases")
+    over = "cases" if evaluation.config["bootstrap"] == "case" else "targets"
+    table = Table(title=f"each method against {against}, paired on the same target × seed cases "
+                        f"(95% CI resampling {over})")
     for column in ("method", "NDCG win rate", "NDCG diff [95% CI]", f"Regret@{k} win rate", f"Regret@{k} diff [95% CI]"):
         table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
     pairs = {}
@@ -138,7 +146,8 @@ def register(app: typer.Typer) -> None:
         store: Path = typer.Option(..., "--store", help="Study store directory (from `intertask study run`)."),
         methods: Optional[str] = typer.Option(
             None, help="Comma-separated selection methods (default: all; max_pairwise@20 pins a snapshot step)."),
-        k: int = typer.Option(3, "--k", min=1, help="k of Regret@k and top-k score."),
+        k: int = typer.Option(3, "--k", min=1, help="k of Regret@k (the paper's script: 3)."),
+        top_k: int = typer.Option(2, "--top-k", min=1, help="k of the top-k score (the paper's script: 2)."),
         seeds: Optional[str] = typer.Option(None, help="Comma-separated target seeds (default: all)."),
         max_texts: int = typer.Option(256, min=1, help="Training examples per task for text embeddings and LogME."),
         device: str = typer.Option("cpu", help="cpu | cuda | cuda:N | mps (the backbone for LogME and embeddings)."),
@@ -159,7 +168,7 @@ def register(app: typer.Typer) -> None:
             seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
         except ValueError:
             raise IntertaskError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
-        evaluation = evaluate_store(store, methods=[c[0] for c in chosen] if chosen else None, k=k,
+        evaluation = evaluate_store(store, methods=[c[0] for c in chosen] if chosen else None, k=k, top_k=top_k,
                                     seeds=seed_list, max_texts=max_texts, progress=not as_json, device=device,
                                     study=study)
         if against is not None:  # before anything is written or printed

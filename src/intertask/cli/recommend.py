@@ -19,6 +19,13 @@ def _fmt(value, spec: str = ".2f") -> str:
 KEY_METHODS = ("max_pairwise", "text_embedding", "logme", "vocab_overlap")
 
 
+def _verify_ci(row) -> str:
+    """The verified gain's interval, or why there is none (one seed gives no interval)."""
+    if row["ci_low"] is None or math.isnan(row["ci_low"]):
+        return "too few seeds for an interval"
+    return f"[{row['ci_low']:+.1f}, {row['ci_high']:+.1f}]"
+
+
 def print_recommendation(rec) -> None:
     """The verdict, then a table of sources (and the verification table when present)."""
     from rich.console import Console
@@ -51,12 +58,12 @@ def print_recommendation(rec) -> None:
                       _fmt(row["expected_gain"], "+.1f"), _fmt(row["p_negative"], ".0%"))
     console.print(table)
     if rec.verify is not None:
-        vt = Table(title="verified transfers (test gain vs no transfer, 95% CI)")
+        vt = Table(title="verified transfers (test gain vs no transfer, 95% t-interval over seeds)")
         for column in ("source", "mean gain", "95% CI", "val gain", "seeds"):
             vt.add_column(column, justify="left" if column == "source" else "right")
         for row in rec.verify.to_dict(orient="records"):
             vt.add_row(row["source"], _fmt(row["mean_gain"], "+.1f"),
-                       f"[{row['ci_low']:+.1f}, {row['ci_high']:+.1f}]", _fmt(row["val_gain"], "+.1f"),
+                       _verify_ci(row), _fmt(row["val_gain"], "+.1f"),
                        str(row["n_seeds"]))
         console.print(vt)
         console.print(f"[bold]final choice: {rec.choice}[/bold]")

@@ -11,7 +11,11 @@ Inputs are plain DataFrames:
 
 A case is one (method, target, seed). Every method must score exactly the sources the matrix
 has for every (target, seed) it has. Per case the metrics of `intertask.evaluation.ranking` are
-computed (k for Regret@k and top-k), then averaged over cases with a bootstrap interval.
+computed (`k` for Regret@k, `top_k` for the top-k score: the paper's script uses 3 and 2), then
+averaged over cases with a bootstrap interval that resamples whole targets by default (the seeds
+of one target share its difficulty, so they are not independent cases). NDCG and Regret need
+scores ≥ 0: a case with a negative score (regression targets score Pearson × 100) gets NaN for
+them and is counted in `n_undefined`, never an abort.
 """
 
 from __future__ import annotations
@@ -49,11 +53,12 @@ class Evaluation:
     cases: one row per method × target × seed: `method, target, seed, n_sources`, the METRICS,
         `cost_seconds`, `target_steps` (NaN when not given).
     summary: one row per method × metric: `mean, std, ci_low, ci_high, n` (over the cases where
-        the metric is defined), `higher_is_better`, and the method's mean `cost_seconds` and
-        `target_steps` per case.
+        the metric is defined), `n_targets` (the targets those cases cover: with the default
+        target bootstrap the interval rests on them), `n_undefined` (cases where it is NaN),
+        `higher_is_better`, and the method's mean `cost_seconds` and `target_steps` per case.
     by_tag: like summary with a leading `group` column: `<tag>` targets vs `other`.
     consistency: the ground truth's own seed-to-seed agreement per target (`seed_consistency`).
-    config: k, n_boot, alpha, seed, bootstrap, tag.
+    config: k, top_k, n_boot, alpha, seed, bootstrap, tag.
     tags: each target's tags, as given.
     """
 
@@ -66,7 +71,7 @@ class Evaluation:
 
     def table(self, metrics: tuple[str, ...] = ("ndcg", "regret_at_k")) -> pd.DataFrame:
         """One row per method: `<metric>`, `<metric>_ci_low`, `<metric>_ci_high` for each metric,
-        then `n`, `cost_seconds`, `target_steps` (the paper's table, with intervals)."""
+        then `n`, `n_targets`, `cost_seconds`, `target_steps` (the paper's table, with intervals)."""
         rows = []
         for method, frame in self.summary.groupby("method", sort=False):
             by_metric = frame.set_index("metric")
@@ -76,6 +81,7 @@ class Evaluation:
                 row[f"{metric}_ci_low"] = by_metric.at[metric, "ci_low"]
                 row[f"{metric}_ci_high"] = by_metric.at[metric, "ci_high"]
             row["n"] = int(by_metric["n"].max())
+            row["n_targets"] = int(by_metric["n_targets"].max())
             row["cost_seconds"] = frame["cost_seconds"].iloc[0]
             row["target_steps"] = frame["target_steps"].iloc[0]
             rows.append(row)
@@ -119,7 +125,7 @@ def _check_frame(frame: pd.DataFrame, name: str, columns: tuple[str, ...], numer
             raise IntertaskError(f"{name}: column '{column}' must be finite numbers; got {_show(row[column])} at {where}")
 
 
-def _check_inputs(matrix: pd.DataFrame, predictions: pd.DataFrame, k) -> None:
+def _check_inputs(matrix: pd.DataFrame, predictions: pd.DataFrame, k, top_k) -> None:
     _check_frame(matrix, "matrix", MATRIX_COLUMNS, ("score", "baseline", "gain"))
     costs = tuple(c for c in COST_COLUMNS if c in getattr(predictions, "columns", ()))
     _check_frame(predictions, "predictions", PREDICTION_COLUMNS, ("predicted",) + costs)
@@ -135,6 +141,7 @@ def _check_inputs(matrix: pd.DataFrame, predictions: pd.DataFrame, k) -> None:
         target, seed = baselines[baselines > 1].index[0]
         raise IntertaskError(f"matrix: target '{target}' seed {_show(seed)} has more than one baseline value")
     ranking._check_k(k)
+    ranking._check_k(top_k)
 
 
 def _match(method: str, pred: pd.DataFrame, matrix: pd.DataFrame) -> pd.DataFrame:
@@ -154,15 +161,17 @@ def _match(method: str, pred: pd.DataFrame, matrix: pd.DataFrame) -> pd.DataFram
     return merged.drop(columns="_merge")
 
 
-def _case_metrics(frame: pd.DataFrame, k: int) -> dict:
+def _case_metrics(frame: pd.DataFrame, k: int, top_k: int) -> dict:
+    """The metrics of one case; NDCG and Regret are NaN when a score is negative (undefined)."""
     frame = frame.sort_values("source")
     score, predicted = frame["score"].to_numpy(float), frame["predicted"].to_numpy(float)
+    defined = score.min() >= 0
     return {
         "n_sources": len(frame),
-        "ndcg": ranking.ndcg_score(score, predicted),
+        "ndcg": ranking.ndcg_score(score, predicted) if defined else np.nan,
         "ndcg_gain": ranking.ndcg_gain_score(score, predicted, float(frame["baseline"].iloc[0])),
-        "regret_at_k": ranking.regret_at_k(score, predicted, k),
-        "top_k_score": ranking.top_k_score(score, predicted, k),
+        "regret_at_k": ranking.regret_at_k(score, predicted, k) if defined else np.nan,
+        "top_k_score": ranking.top_k_score(score, predicted, top_k),
         "spearman": ranking.spearman_score(score, predicted),
         "kendall": ranking.kendall_score(score, predicted),
         "cost_seconds": float(frame["cost_seconds"].max()) if "cost_seconds" in frame else np.nan,
@@ -177,10 +186,10 @@ def _summarise(cases: pd.DataFrame, config: dict, by: list[str]) -> pd.DataFrame
         for metric in METRICS:
             ok = frame[np.isfinite(frame[metric].to_numpy(float))]
             values = ok[metric].to_numpy(float)
-            row = dict(zip(by, key), metric=metric, n=len(values),
-                       higher_is_better=ranking.HIGHER_IS_BETTER[metric])
+            row = dict(zip(by, key), metric=metric, n=len(values), n_targets=int(ok["target"].nunique()),
+                       n_undefined=len(frame) - len(values), higher_is_better=ranking.HIGHER_IS_BETTER[metric])
             if len(values):
-                groups = ok["target"].to_numpy() if config["bootstrap"] == "target" else None
+                groups = None if config["bootstrap"] == "case" else ok["target"].to_numpy()
                 low, high = bootstrap_ci(values, config["n_boot"], config["alpha"], config["seed"], groups)
                 std = float(np.std(values, ddof=1)) if len(values) > 1 else np.nan
                 row.update(mean=float(values.mean()), std=std, ci_low=low, ci_high=high)
@@ -189,32 +198,34 @@ def _summarise(cases: pd.DataFrame, config: dict, by: list[str]) -> pd.DataFrame
             row["cost_seconds"] = float(frame["cost_seconds"].mean())
             row["target_steps"] = float(frame["target_steps"].mean())
             rows.append(row)
-    columns = by + ["metric", "mean", "std", "ci_low", "ci_high", "n", "higher_is_better",
-                    "cost_seconds", "target_steps"]
+    columns = by + ["metric", "mean", "std", "ci_low", "ci_high", "n", "n_targets", "n_undefined",
+                    "higher_is_better", "cost_seconds", "target_steps"]
     return pd.DataFrame(rows, columns=columns)
 
 
 def evaluate_predictions(matrix: pd.DataFrame, predictions: pd.DataFrame, k: int = 3,
                          tags: dict[str, tuple[str, ...]] | None = None, tag: str = "reasoning",
                          n_boot: int = 2000, alpha: float = 0.05, seed: int = 0,
-                         bootstrap: str = "case") -> Evaluation:
+                         bootstrap: str = "target", top_k: int = 2) -> Evaluation:
     """Score every method's predictions against `matrix`; see the module docstring for inputs.
 
-    `k`: Regret@k and top-k (k ≥ number of sources means all: regret 0). `tags`: target name →
-    its tags, to split the summary into `tag` targets and `other`. `bootstrap`: resample
-    `"case"`s (target × seed, default) or whole `"target"`s (all seeds of a target together).
+    `k`: Regret@k (k ≥ number of sources means all: regret 0); `top_k`: the top-k score. `tags`:
+    target name → its tags, to split the summary into `tag` targets and `other`. `bootstrap`:
+    resample whole `"target"`s (all seeds of a target together, default: a cluster bootstrap)
+    or `"case"`s (target × seed as if independent, which is too narrow when seeds of a target
+    agree).
     """
     if bootstrap not in ("case", "target"):
         raise IntertaskError(f"bootstrap must be 'case' or 'target', got {bootstrap!r}")
-    _check_inputs(matrix, predictions, k)
-    config = {"k": int(k), "n_boot": n_boot, "alpha": alpha, "seed": seed, "bootstrap": bootstrap,
-              "tag": tag}
+    _check_inputs(matrix, predictions, k, top_k)
+    config = {"k": int(k), "top_k": int(top_k), "n_boot": n_boot, "alpha": alpha, "seed": seed,
+              "bootstrap": bootstrap, "tag": tag}
     rows = []
     for method, pred in predictions.groupby("method", sort=False):
         merged = _match(str(method), pred, matrix)
         for (target, case_seed), frame in merged.groupby(["target", "seed"], sort=True):
             rows.append({"method": method, "target": target, "seed": case_seed,
-                         **_case_metrics(frame, int(k))})
+                         **_case_metrics(frame, int(k), int(top_k))})
     cases = pd.DataFrame(rows)
     summary = _summarise(cases, config, ["method"])
     tags = tags or {}
@@ -224,10 +235,17 @@ def evaluate_predictions(matrix: pd.DataFrame, predictions: pd.DataFrame, k: int
                       consistency=seed_consistency(matrix), config=config, tags=dict(tags))
 
 
+def _groups(evaluation: Evaluation, cases: pd.DataFrame):
+    """The cluster labels of `cases` for a bootstrap: their targets, unless the evaluation
+    resamples single cases."""
+    return None if evaluation.config.get("bootstrap", "target") == "case" else cases["target"].to_numpy()
+
+
 def paired_table(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFrame:
     """Every ordered pair of methods (a, b) compared on the cases both have defined:
     `method_a, method_b, win_rate` (share of target × seed cases where a is better, ties ½),
-    `mean_diff` = mean(a − b) and its bootstrap `ci_low, ci_high`, and `n`."""
+    `mean_diff` = mean(a − b) and its bootstrap `ci_low, ci_high` (resampling targets unless the
+    evaluation's bootstrap is `"case"`), `n` cases and `n_targets`."""
     if metric not in METRICS:
         raise IntertaskError(f"unknown metric '{metric}'; choose from {', '.join(METRICS)}")
     wide = evaluation.cases.pivot_table(index=["target", "seed"], columns="method", values=metric,
@@ -237,18 +255,19 @@ def paired_table(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFrame:
         for b in wide.columns:
             if a == b:
                 continue
-            pair = wide[[a, b]].dropna()
+            pair = wide[[a, b]].dropna().reset_index()
             row = {"method_a": a, "method_b": b}
             if len(pair):
-                row.update(paired_comparison(
+                result = paired_comparison(
                     pair[a].to_numpy(), pair[b].to_numpy(), ranking.HIGHER_IS_BETTER[metric],
                     evaluation.config.get("n_boot", 2000), evaluation.config.get("alpha", 0.05),
-                    evaluation.config.get("seed", 0)))
+                    evaluation.config.get("seed", 0), groups=_groups(evaluation, pair))
+                row.update(result, n_targets=int(pair["target"].nunique()))
             else:
-                row.update(win_rate=np.nan, mean_diff=np.nan, ci_low=np.nan, ci_high=np.nan, n=0)
+                row.update(win_rate=np.nan, mean_diff=np.nan, ci_low=np.nan, ci_high=np.nan, n=0, n_targets=0)
             rows.append(row)
     return pd.DataFrame(rows, columns=["method_a", "method_b", "win_rate", "mean_diff", "ci_low",
-                                       "ci_high", "n"])
+                                       "ci_high", "n", "n_targets"])
 
 
 def quality_by_steps(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFrame:
@@ -256,7 +275,8 @@ def quality_by_steps(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFra
 
     The family is the method name before an `@` (e.g. `max_pairwise@500` → `max_pairwise`), so
     one method per snapshot step can be evaluated side by side. Rows: `family, target_steps,
-    mean, ci_low, ci_high, n` for cases with known `target_steps`.
+    mean, ci_low, ci_high, n, n_targets` for cases with known `target_steps` (the interval
+    resamples targets unless the evaluation's bootstrap is `"case"`).
     """
     if metric not in METRICS:
         raise IntertaskError(f"unknown metric '{metric}'; choose from {', '.join(METRICS)}")
@@ -266,7 +286,8 @@ def quality_by_steps(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFra
     for (family, steps), frame in cases.groupby(["family", "target_steps"], sort=True):
         values = frame[metric].to_numpy(float)
         low, high = bootstrap_ci(values, evaluation.config.get("n_boot", 2000),
-                                 evaluation.config.get("alpha", 0.05), evaluation.config.get("seed", 0))
+                                 evaluation.config.get("alpha", 0.05), evaluation.config.get("seed", 0),
+                                 _groups(evaluation, frame))
         rows.append({"family": family, "target_steps": int(steps), "mean": float(values.mean()),
-                     "ci_low": low, "ci_high": high, "n": len(values)})
-    return pd.DataFrame(rows, columns=["family", "target_steps", "mean", "ci_low", "ci_high", "n"])
+                     "ci_low": low, "ci_high": high, "n": len(values), "n_targets": int(frame["target"].nunique())})
+    return pd.DataFrame(rows, columns=["family", "target_steps", "mean", "ci_low", "ci_high", "n", "n_targets"])

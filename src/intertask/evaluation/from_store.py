@@ -98,10 +98,10 @@ def _ground_truth(store, seeds, study: str | None) -> pd.DataFrame:
 
 def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int = 256,
                    progress: bool = True, n_boot: int = 2000, snapshot_curve: bool = True,
-                   device: str = "cpu", study: str | None = None):
+                   device: str = "cpu", study: str | None = None, top_k: int = 2):
     """Evaluate `methods` (default `DEFAULT_METHODS`) on the study in `store` (a `Store` or path).
 
-    Returns an `intertask.evaluation.evaluate.Evaluation` (k for Regret@k and top-k, `n_boot`
+    Returns an `intertask.evaluation.evaluate.Evaluation` (k for Regret@k, top_k for top-k, `n_boot`
     bootstrap resamples, `tags` of the targets); `config` also records the backbone, text encoder and default snapshot step.
     `snapshot_curve` adds `<prompt method>@<step>` for every other snapshot step of the baselines.
     `study` names the store's study to evaluate (default: the latest run).
@@ -118,6 +118,7 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
     store = store if isinstance(store, Store) else Store(Path(store))
     parsed = parse_methods(methods)
     _check_k(k)
+    _check_k(top_k)
     matrix = _ground_truth(store, seeds, study)
     study = study or store.latest_study()
     runs = run_table(store, study)
@@ -196,7 +197,8 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
                 frames.append(rows)
     truth = matrix[["target", "source", "seed", "score", "baseline", "gain", "relative_gain"]]
     tags = {t: tuple(profiles[t].tags) for t in sorted(set(matrix["target"]))}
-    evaluation = evaluate_predictions(truth, pd.concat(frames, ignore_index=True), k=k, tags=tags, n_boot=n_boot)
+    evaluation = evaluate_predictions(truth, pd.concat(frames, ignore_index=True), k=k, tags=tags, n_boot=n_boot,
+                                      top_k=top_k)
     evaluation.config.update(store=str(store.path), study=study, backbone=names[0], text_encoder=encoder.name,
                              default_target_steps=default_steps, max_texts=max_texts,
                              methods=[p[0] for p in parsed])

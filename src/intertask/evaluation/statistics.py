@@ -68,13 +68,33 @@ def bootstrap_ci(values, n_boot: int = 2000, alpha: float = 0.05, seed: int = 0,
     return float(low), float(high)
 
 
+def t_interval(values, alpha: float = 0.05) -> tuple[float, float]:
+    """Student-t (1 − alpha) interval of the mean: x̄ ± t_{n−1, 1−alpha/2} · s / √n.
+
+    Honest for small n when the values are roughly normal (e.g. paired seed differences), where a
+    bootstrap over 3 values undercovers. Fewer than two values: (NaN, NaN), too few for any
+    interval.
+
+    >>> [round(v, 3) for v in t_interval([1.0, 2.0, 3.0])]  # 2 ± 4.303 · 1 / √3
+    [-0.484, 4.484]
+    """
+    array = _values(values)
+    if not 0 < alpha < 1:
+        raise IntertaskError(f"alpha must lie in (0, 1), got {alpha!r}")
+    if array.size < 2:
+        return float("nan"), float("nan")
+    half = stats.t.ppf(1 - alpha / 2, array.size - 1) * np.std(array, ddof=1) / np.sqrt(array.size)
+    return float(array.mean() - half), float(array.mean() + half)
+
+
 def paired_comparison(a, b, higher_is_better: bool = True, n_boot: int = 2000,
-                      alpha: float = 0.05, seed: int = 0) -> dict:
+                      alpha: float = 0.05, seed: int = 0, groups=None) -> dict:
     """Compare two methods on the same cases (`a[i]` and `b[i]` measured on case i).
 
     Returns `win_rate` (share of cases where a is better than b, ties counting one half; "better"
     follows `higher_is_better`), `mean_diff` = mean(a − b) with its bootstrap interval
-    `ci_low`, `ci_high` (resampling cases), and `n`.
+    `ci_low`, `ci_high` (resampling whole `groups`, e.g. targets, when given, else cases), `n`
+    cases and `n_groups` (the number of groups the interval rests on; `n` without groups).
 
     >>> paired_comparison([3, 2, 1], [1, 2, 3])["win_rate"]
     0.5
@@ -85,9 +105,10 @@ def paired_comparison(a, b, higher_is_better: bool = True, n_boot: int = 2000,
     diff = a - b
     better = diff > 0 if higher_is_better else diff < 0
     win_rate = float(np.mean(better + 0.5 * (diff == 0)))
-    low, high = bootstrap_ci(diff, n_boot=n_boot, alpha=alpha, seed=seed)
+    low, high = bootstrap_ci(diff, n_boot=n_boot, alpha=alpha, seed=seed, groups=groups)
+    n_groups = int(a.size) if groups is None else len(set(np.asarray(groups).tolist()))
     return {"win_rate": win_rate, "mean_diff": float(diff.mean()), "ci_low": low, "ci_high": high,
-            "n": int(a.size)}
+            "n": int(a.size), "n_groups": n_groups}
 
 
 def seed_consistency(matrix: pd.DataFrame, value: str = "score") -> pd.DataFrame:

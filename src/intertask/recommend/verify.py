@@ -5,7 +5,9 @@ usual initialisation) and, per source `s`, one transfer run (the target prompt i
 `s`'s library prompt), all with the short runs' `TrainConfig` (evaluated on up to 500 examples)
 and packed into one `train_packed` call.
 Per source: `gain_r = test_score(transfer s, r) − test_score(baseline, r)` (paired by seed);
-`mean_gain` = mean over seeds with a 95% percentile-bootstrap interval (`ci_low`, `ci_high`);
+`mean_gain` = mean over seeds with a 95% Student-t interval on the paired differences
+(`ci_low`, `ci_high` = mean ± t_{n−1} · sd / √n; a bootstrap over 3 seeds covers only about 76%;
+NaN with a single seed, too few for any interval);
 `val_gain` is the same on validation scores. The final choice is the source with the largest
 `val_gain` when it is above 0 (the choice never looks at test scores), else no intermediate task.
 """
@@ -25,7 +27,7 @@ def verify_sources(task, library, sources: list[str], n_seeds: int, budget_steps
                    progress) -> tuple[pd.DataFrame, str]:
     """`(table, choice)`: table rows `source, mean_gain, ci_low, ci_high, n_seeds, val_gain,
     transfer_score, baseline_score`, best `val_gain` first."""
-    from intertask.evaluation.statistics import bootstrap_ci
+    from intertask.evaluation.statistics import t_interval
     from intertask.recommend.recommend import target_config
     from intertask.training import RunSpec, train_packed
 
@@ -44,7 +46,7 @@ def verify_sources(task, library, sources: list[str], n_seeds: int, budget_steps
         runs = [results[f"{task.name}-from-{name}-seed{r}"] for r in seeds]
         gains = np.array([run.test_score - base[r].test_score for r, run in zip(seeds, runs)], dtype=float)
         val_gains = np.array([run.validation_score - base[r].validation_score for r, run in zip(seeds, runs)])
-        low, high = bootstrap_ci(gains)
+        low, high = t_interval(gains)
         rows.append({"source": name, "mean_gain": float(gains.mean()), "ci_low": float(low),
                      "ci_high": float(high), "n_seeds": len(seeds), "val_gain": float(val_gains.mean()),
                      "transfer_score": float(np.mean([run.test_score for run in runs])),

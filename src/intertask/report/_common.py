@@ -70,16 +70,19 @@ def wrap_name(name: str, width: int = 14) -> str:
     return "\n".join(lines)
 
 
-def mean_ci(values, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
-    """(mean, low, high) of the finite `values` with `evaluation.statistics.bootstrap_ci`; all NaN when none."""
+def mean_ci(values, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+            groups=None) -> tuple[float, float, float]:
+    """(mean, low, high) of the finite `values` with `evaluation.statistics.bootstrap_ci`,
+    resampling whole `groups` (one label per value, e.g. the target) when given; all NaN when none."""
     from intertask.evaluation.statistics import bootstrap_ci
 
     x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
+    keep = np.isfinite(x)
+    if not keep.any():
         return (float("nan"),) * 3
-    low, high = bootstrap_ci(x, n_boot=n_boot, alpha=1.0 - level, seed=seed)
-    return float(x.mean()), low, high
+    labels = None if groups is None else np.asarray(groups)[keep]
+    low, high = bootstrap_ci(x[keep], n_boot=n_boot, alpha=1.0 - level, seed=seed, groups=labels)
+    return float(x[keep].mean()), low, high
 
 
 def new_figure(width: float, height: float):

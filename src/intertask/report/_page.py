@@ -28,7 +28,7 @@ CAPTIONS = {
     ),
     "selector_comparison": (
         "Each dot is a selection method's mean over all target × seed cases with its 95% bootstrap "
-        "confidence interval. NDCG (higher is better) rewards putting the best sources first; Regret@k "
+        "confidence interval, which resamples whole targets (the seeds of a target are not independent). NDCG (higher is better) rewards putting the best sources first; Regret@k "
         "(lower is better) is the score, in % of the best source's, lost by picking among the method's "
         "top k instead of the true best. A method whose interval overlaps the dashed random line is not "
         "distinguishable from guessing on this study."
@@ -47,7 +47,7 @@ CAPTIONS = {
     ),
     "reasoning_comparison": (
         "The selector metrics split by target type, reasoning targets (red) against the rest (blue), "
-        "mean and 95% bootstrap CI over target × seed cases. The paper "
+        "mean and 95% bootstrap CI resampling targets. The paper "
         "reports prompt-based methods to be unreliable on reasoning targets; intervals that do not overlap "
         "show whether this study agrees."
     ),

@@ -41,7 +41,7 @@ METRIC_LABELS = {
     "ndcg": "NDCG (higher is better)",
     "ndcg_gain": "gain-based NDCG (higher is better)",
     "regret_at_k": "Regret@{k} (% of best score, lower is better)",
-    "top_k_score": "top-{k} score (%, higher is better)",
+    "top_k_score": "top-k score (%, higher is better)",
     "spearman": "Spearman ρ with ground truth (higher is better)",
     "kendall": "Kendall τ with ground truth (higher is better)",
 }
@@ -228,7 +228,9 @@ def selector_comparison(summary, k: int | None = None):
     axes[0].set_yticks(range(len(order)), order, fontsize=9)
     axes[0].set_ylabel("selection method")
     n = int(summary["n"].max())
-    fig.suptitle(f"How well each selector ranks sources (mean and 95% CI over {n} target × seed cases)")
+    targets = f" of {int(summary['n_targets'].max())} targets" if "n_targets" in summary else ""
+    fig.suptitle(f"How well each selector ranks sources (mean over {n} target × seed cases{targets}, "
+                 "95% CI resampling targets)")
     return fig
 
 
@@ -297,7 +299,7 @@ def snapshot_curve(curve, k: int | None = None):
 
 def reasoning_comparison(cases, tags, k: int | None = None):
     """Per method, NDCG and Regret@k on reasoning targets vs the other targets (mean and 95%
-    bootstrap CI over target × seed cases)."""
+    bootstrap CI resampling targets)."""
     require_columns(cases, CASES_COLUMNS, "evaluation cases")
     reasoning = reasoning_targets(tags)
     is_reasoning = cases["target"].astype(str).isin(reasoning)
@@ -314,7 +316,8 @@ def reasoning_comparison(cases, tags, k: int | None = None):
     axes = fig.subplots(1, 2, sharey=True)
     for ax, metric in zip(axes, ("ndcg", "regret_at_k")):
         for name, mask, color, offset in groups:
-            stats = [mean_ci(cases.loc[mask & (cases["method"].astype(str) == m), metric]) for m in methods]
+            rows = [cases[mask & (cases["method"].astype(str) == m)] for m in methods]
+            stats = [mean_ci(r[metric], groups=r["target"]) for r in rows]
             mean = np.array([s[0] for s in stats])
             err = np.array([[s[0] - s[1] for s in stats], [s[2] - s[0] for s in stats]]).clip(min=0)
             n_targets = cases.loc[mask, "target"].nunique()
@@ -330,5 +333,5 @@ def reasoning_comparison(cases, tags, k: int | None = None):
     axes[0].set_ylabel("selection method")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
-    fig.suptitle("Selectors on reasoning targets vs the rest (mean and 95% CI over target × seed cases)")
+    fig.suptitle("Selectors on reasoning targets vs the rest (mean and 95% CI resampling targets)")
     return fig

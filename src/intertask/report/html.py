@@ -20,7 +20,7 @@ from intertask.report._page import Rendered, atomic_write, figure_html, fmt, htm
 
 
 SUMMARY_NOTE = (
-    "Each cell: mean ±std over target × seed cases, [95% bootstrap CI] below; ↑ higher is better, "
+    "Each cell: mean ±std over target × seed cases, [95% bootstrap CI resampling targets] below; ↑ higher is better, "
     "↓ lower is better. Methods sorted by NDCG."
 )
 METRIC_ORDER = ("ndcg", "ndcg_gain", "regret_at_k", "top_k_score", "spearman", "kendall")
@@ -45,7 +45,7 @@ def summary_table(summary: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
 
 def _metric_header(metric: str, k: int | None) -> str:
     names = {"ndcg": "NDCG", "ndcg_gain": "gain NDCG", "regret_at_k": f"Regret@{k or 'k'}",
-             "top_k_score": f"top-{k or 'k'} score", "spearman": "Spearman", "kendall": "Kendall"}
+             "top_k_score": "top-k score", "spearman": "Spearman", "kendall": "Kendall"}
     arrow = " ↓" if metric.startswith("regret") else (" ↑" if metric in names else "")
     return names.get(metric, metric) + arrow
 

@@ -92,7 +92,7 @@ def ranking_figure(ranking, target_name: str = "target"):
 
 def verify_figure(verify, target_name: str = "target"):
     """Measured gain of each verified source over the no-transfer baseline (0 line), mean over
-    seeds with its 95% CI; green when the CI is above 0, red when below, grey when it spans 0."""
+    seeds with its 95% t-interval (none for one seed); green when the CI is above 0, red when below, grey when it spans 0."""
     require_columns(verify, VERIFY_COLUMNS, "verify table")
     rows = verify.sort_values("mean_gain", ascending=False).reset_index(drop=True)
     fig = new_figure(8.5, 1.8 + 0.45 * len(rows))
@@ -100,11 +100,11 @@ def verify_figure(verify, target_name: str = "target"):
     for i, row in rows.iterrows():
         low, high, mean = float(row["ci_low"]), float(row["ci_high"]), float(row["mean_gain"])
         color = "#2e8b57" if low > 0 else (REASONING_COLOR if high < 0 else "#777777")
-        ax.errorbar(
-            [mean], [i], xerr=[[max(mean - low, 0)], [max(high - mean, 0)]], fmt="o", color=color,
-            capsize=4, markersize=6,
-        )
-        ax.annotate(f"n={int(row['n_seeds'])} seeds", (high if np.isfinite(high) else mean, i),
+        interval = np.isfinite(low) and np.isfinite(high)  # one seed: too few for an interval
+        xerr = [[max(mean - low, 0)], [max(high - mean, 0)]] if interval else None
+        ax.errorbar([mean], [i], xerr=xerr, fmt="o", color=color, capsize=4, markersize=6)
+        note = f"n={int(row['n_seeds'])} seeds" + ("" if interval else ": too few for an interval")
+        ax.annotate(note, (high if interval else mean, i),
                     xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)
     ax.axvline(0, color="black", linestyle="--", linewidth=1, label="no-transfer baseline (gain 0)")
     ax.set_yticks(range(len(rows)), rows["source"].astype(str), fontsize=9)

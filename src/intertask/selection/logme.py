@@ -16,17 +16,46 @@ With the thin SVD F = U diag(s) Vᵀ (r = min(N, D) singular values) and z = U�
 is a sum over r terms: ‖m‖² = Σ (β s_i z_i / (α + β s_i²))², ‖F m − y‖² =
 Σ (α z_i / (α + β s_i²))² + (‖y‖² − ‖z‖²), log|A| = Σ log(α + β s_i²) + (D − r) log α.
 
-The score is L / N at the fixed point, averaged over the columns of the target matrix: one
+The fixed point usually converges within a few dozen updates; when it does not (often when
+features outnumber examples, D > N, where β can grow without bound and the updates crawl or
+cycle), the fit says so (`converged = False`) and falls back to maximising the evidence directly
+over t = α/β: for fixed t the best β is N / E(t) with E(t) = ‖F m − y‖² + t ‖m‖² (m depends on t
+only), so the profile evidence
+
+    L(t) = D/2 log t + N/2 log(N / E(t)) − N/2 − N/2 log 2π − 1/2 Σ_i log(t + s_i²) − (D − r)/2 log t
+
+is maximised over log t on a grid (steps of 0.5 across ±30 around log mean s²), refined by
+bounded Brent search. Both routes meet at the same maximum when the fixed point converges.
+
+The score is L / N at the maximum, averaged over the columns of the target matrix: one
 one-hot column per class for classification labels, the labels themselves for regression.
 Higher = the features explain the labels better.
 """
 
 from __future__ import annotations
 
+import logging
+from typing import NamedTuple
+
 import numpy as np
+from scipy import optimize
 
 from intertask.errors import IntertaskError
 from intertask.selection.base import Selector, TaskProfile
+
+log = logging.getLogger(__name__)
+GRID_HALF_WIDTH = 30.0  # the fallback searches log t within ± this of log mean s²
+GRID_STEP = 0.5
+
+
+class LogMEFit(NamedTuple):
+    """One fit per target column (arrays `[K]`, or floats from `logme_fit`): evidence / N, α, β,
+    and whether the fixed point converged (False: the profile-evidence maximum was used)."""
+
+    evidence: np.ndarray
+    alpha: np.ndarray
+    beta: np.ndarray
+    converged: np.ndarray
 
 
 def _targets(labels: np.ndarray) -> np.ndarray:
@@ -41,44 +70,107 @@ def _targets(labels: np.ndarray) -> np.ndarray:
     return np.eye(len(classes))[index]
 
 
-def _evidence_svd(s: np.ndarray, z: np.ndarray, y_sq: float, n: int, d: int,
-                  alpha: float, beta: float) -> tuple[float, float, float]:
-    """Evidence / N and the next (α, β) of the fixed point, from the SVD terms."""
-    s2 = s**2
-    denom = alpha + beta * s2
-    m_sq = float(np.sum((beta * s * z / denom) ** 2))
-    res_sq = float(np.sum((alpha * z / denom) ** 2) + max(y_sq - float(np.sum(z**2)), 0.0))
-    gamma = float(np.sum(beta * s2 / denom))
-    log_det = float(np.sum(np.log(denom)) + (d - len(s)) * np.log(alpha))
+def _terms(s: np.ndarray, z: np.ndarray, y_sq: np.ndarray, t: np.ndarray):
+    """‖m‖², ‖F m − y‖² and γ = Σ s²/(t + s²) per column at ratio t = α/β (m depends on t only):
+    s `[r]`, z `[r, K]`, y_sq `[K]`, t `[K]` -> three `[K]` arrays."""
+    s2 = (s**2)[:, None]
+    denom = t[None, :] + s2
+    m_sq = np.sum((s[:, None] * z / denom) ** 2, axis=0)
+    res_sq = np.sum((t[None, :] * z / denom) ** 2, axis=0) + np.maximum(y_sq - np.sum(z**2, axis=0), 0.0)
+    return m_sq, res_sq, np.sum(s2 / denom, axis=0)
+
+
+def _evidence(s, z, y_sq, n: int, d: int, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """L(α, β) / N per column (the module docstring's formula, in SVD terms)."""
+    m_sq, res_sq, _ = _terms(s, z, y_sq, alpha / beta)
+    log_det = np.sum(np.log(alpha[None, :] + beta[None, :] * (s**2)[:, None]), axis=0) + (d - len(s)) * np.log(alpha)
     evidence = (d / 2 * np.log(alpha) + n / 2 * np.log(beta) - n / 2 * np.log(2 * np.pi)
                 - beta / 2 * res_sq - alpha / 2 * m_sq - log_det / 2)
-    # floors keep log α, log β finite when F carries no signal (γ = 0) or fits y exactly
-    new_alpha = max(gamma / max(m_sq, 1e-300), 1e-100)
-    new_beta = max((n - gamma) / max(res_sq, 1e-300), 1e-100)
-    return evidence / n, new_alpha, new_beta
+    return evidence / n
 
 
-def logme_fit(features: np.ndarray, y: np.ndarray, max_iter: int = 100, tol: float = 1e-6
-              ) -> tuple[float, float, float]:
-    """Fixed-point (α, β) for one target column; returns (evidence / N, α, β).
+def _profile(s, z_col, y_sq_col, n: int, d: int, log_t: np.ndarray) -> np.ndarray:
+    """The profile evidence L(t) / N (β = N / E(t)) of one column at each `log_t` `[G]`."""
+    t = np.exp(log_t)
+    m_sq, res_sq, _ = _terms(s, np.repeat(z_col[:, None], len(t), axis=1), np.full(len(t), y_sq_col), t)
+    energy = np.maximum(res_sq + t * m_sq, 1e-300)
+    log_det = np.sum(np.log(t[None, :] + (s**2)[:, None]), axis=0) + (d - len(s)) * log_t
+    return (d / 2 * log_t + n / 2 * np.log(n / energy) - n / 2 - n / 2 * np.log(2 * np.pi) - log_det / 2) / n
 
-    features: `[N, D]`; y: `[N]`. Starts at α = β = 1 and stops when α/β changes by less than
-    `tol` (relative) or after `max_iter` updates.
-    """
+
+def _profile_max(s, z_col, y_sq_col, n: int, d: int) -> tuple[float, float, float]:
+    """(evidence / N, α, β) at the maximum of the profile evidence over log t (the fallback)."""
+    center = np.log(max(float(np.mean(s**2)), 1e-300))
+    grid = np.arange(center - GRID_HALF_WIDTH, center + GRID_HALF_WIDTH + GRID_STEP / 2, GRID_STEP)
+    best = grid[int(np.argmax(_profile(s, z_col, y_sq_col, n, d, grid)))]
+    found = optimize.minimize_scalar(lambda u: -_profile(s, z_col, y_sq_col, n, d, np.array([u]))[0],
+                                     bounds=(best - GRID_STEP, best + GRID_STEP), method="bounded")
+    log_t = float(found.x) if -found.fun >= _profile(s, z_col, y_sq_col, n, d, np.array([best]))[0] else best
+    t = np.exp(log_t)
+    m_sq, res_sq, _ = _terms(s, z_col[:, None], np.array([y_sq_col]), np.array([t]))
+    beta = n / max(float(res_sq[0] + t * m_sq[0]), 1e-300)
+    return float(_profile(s, z_col, y_sq_col, n, d, np.array([log_t]))[0]), t * beta, beta
+
+
+def _fit_columns(features: np.ndarray, targets: np.ndarray, max_iter: int, tol: float,
+                 fallback: bool = True) -> LogMEFit:
+    """Fit every column of `targets` `[N, K]` on `features` `[N, D]` with one SVD."""
     f = np.asarray(features, np.float64)
     n, d = f.shape
     u, s, _ = np.linalg.svd(f, full_matrices=False)
-    z = u.T @ y
-    y_sq = float(y @ y)
-    alpha, beta = 1.0, 1.0
+    z = u.T @ targets
+    y_sq = np.sum(targets**2, axis=0)
+    k = targets.shape[1]
+    alpha, beta = np.ones(k), np.ones(k)
+    converged = np.zeros(k, bool)
     for _ in range(max_iter):
-        _, new_alpha, new_beta = _evidence_svd(s, z, y_sq, n, d, alpha, beta)
-        converged = abs(new_alpha / new_beta - alpha / beta) <= tol * (alpha / beta)
-        alpha, beta = new_alpha, new_beta
-        if converged:
+        m_sq, res_sq, gamma = _terms(s, z, y_sq, alpha / beta)
+        # floors keep log α, log β finite when F carries no signal (γ = 0) or fits y exactly
+        new_alpha = np.maximum(gamma / np.maximum(m_sq, 1e-300), 1e-100)
+        new_beta = np.maximum((n - gamma) / np.maximum(res_sq, 1e-300), 1e-100)
+        step = np.abs(new_alpha / new_beta - alpha / beta) <= tol * (alpha / beta)
+        alpha = np.where(converged, alpha, new_alpha)
+        beta = np.where(converged, beta, new_beta)
+        converged |= step
+        if converged.all():
             break
-    evidence, _, _ = _evidence_svd(s, z, y_sq, n, d, alpha, beta)
-    return evidence, alpha, beta
+    evidence = _evidence(s, z, y_sq, n, d, alpha, beta)
+    if fallback:
+        for col in np.flatnonzero(~converged):
+            evidence[col], alpha[col], beta[col] = _profile_max(s, z[:, col], float(y_sq[col]), n, d)
+    return LogMEFit(evidence, alpha, beta, converged)
+
+
+def logme_fit(features: np.ndarray, y: np.ndarray, max_iter: int = 100, tol: float = 1e-6,
+              fallback: bool = True) -> LogMEFit:
+    """(evidence / N, α, β, converged) for one target column.
+
+    features: `[N, D]`; y: `[N]`. The fixed point starts at α = β = 1 and stops when α/β changes
+    by less than `tol` (relative): `converged`. After `max_iter` updates without that, the
+    profile-evidence maximum is returned instead (`fallback=False`: the last iterate).
+    """
+    fit = _fit_columns(features, np.asarray(y, np.float64)[:, None], max_iter, tol, fallback)
+    return LogMEFit(*(float(v[0]) if v.dtype.kind == "f" else bool(v[0]) for v in fit))
+
+
+def _check(f: np.ndarray, labels: np.ndarray) -> None:
+    if f.ndim != 2 or f.shape[0] < 2:
+        raise IntertaskError(f"logme: features must be [N, F] with N >= 2, got shape {f.shape}")
+    if labels.shape != (f.shape[0],):
+        raise IntertaskError(
+            f"logme: labels must be [N] = [{f.shape[0]}] like the features, got shape {labels.shape}"
+        )
+    if not np.all(np.isfinite(f)):
+        raise IntertaskError("logme: features contain NaN or infinite values")
+
+
+def logme_columns(features: np.ndarray, labels: np.ndarray, max_iter: int = 100,
+                  tol: float = 1e-6) -> LogMEFit:
+    """The per-column fits behind `logme_score` (arrays `[K]`), with their convergence."""
+    f = np.asarray(features, dtype=np.float64)
+    labels = np.asarray(labels)
+    _check(f, labels)
+    return _fit_columns(f, _targets(labels), max_iter, tol)
 
 
 def logme_score(features: np.ndarray, labels: np.ndarray, max_iter: int = 100,
@@ -94,24 +186,16 @@ def logme_score(features: np.ndarray, labels: np.ndarray, max_iter: int = 100,
     >>> logme_score(easy, y) > logme_score(rng.normal(size=(100, 2)), y)
     True
     """
-    f = np.asarray(features, dtype=np.float64)
-    labels = np.asarray(labels)
-    if f.ndim != 2 or f.shape[0] < 2:
-        raise IntertaskError(f"logme: features must be [N, F] with N >= 2, got shape {f.shape}")
-    if labels.shape != (f.shape[0],):
-        raise IntertaskError(
-            f"logme: labels must be [N] = [{f.shape[0]}] like the features, got shape {labels.shape}"
-        )
-    if not np.all(np.isfinite(f)):
-        raise IntertaskError("logme: features contain NaN or infinite values")
-    targets = _targets(labels)
-    return float(np.mean([logme_fit(f, targets[:, k], max_iter, tol)[0]
-                          for k in range(targets.shape[1])]))
+    return float(np.mean(logme_columns(features, labels, max_iter, tol).evidence))
 
 
 class LogMESelector(Selector):
     """score(s, t) = `logme_score(t.features(s.prompt), t.labels)`: how well the target's
-    training examples, read by the backbone through the source prompt, explain its labels."""
+    training examples, read by the backbone through the source prompt, explain its labels.
+
+    After `score`, `unconverged_` counts the (source, label column) fits whose fixed point did
+    not converge and used the profile-evidence maximum instead (a warning is logged).
+    """
 
     name = "logme"
     needs_target = ("features", "labels")
@@ -120,9 +204,17 @@ class LogMESelector(Selector):
         self.max_iter = max_iter
         self.tol = tol
 
+    def _source_features(self, index: int, target: TaskProfile) -> np.ndarray:
+        """`[N, F]` features of the target's examples as source `index` would read them."""
+        return target.features(self.sources_[index].prompt)
+
     def _score(self, target: TaskProfile) -> np.ndarray:
         labels = np.asarray(target.labels)
-        return np.array([
-            logme_score(target.features(source.prompt), labels, self.max_iter, self.tol)
-            for source in self.sources_
-        ])
+        fits = [logme_columns(self._source_features(i, target), labels, self.max_iter, self.tol)
+                for i in range(len(self.sources_))]
+        self.unconverged_ = int(sum(np.sum(~fit.converged) for fit in fits))
+        if self.unconverged_:
+            log.warning("%s: the LogME fixed point did not converge in %d updates for %d of %d fits on "
+                        "target %s; used the profile-evidence maximum", self.name, self.max_iter,
+                        self.unconverged_, sum(len(fit.converged) for fit in fits), target.name)
+        return np.array([float(np.mean(fit.evidence)) for fit in fits])

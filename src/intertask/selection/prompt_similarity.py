@@ -15,9 +15,9 @@ x̂_i = x_i / ‖x_i‖ (a zero token stays zero). Then, for a source S and a ta
   per prompt; score = cos(u(S), u(T)). Needs equal P. (Our reading of "mean over features":
   the paper's code averages the feature axis of the normalised prompt, then takes one cosine.)
 - `bigram`: b_k = [x̂_k ; x̂_{k+1}] (`[2H]`) for k = 0, stride, 2·stride, … ≤ P − 2; score =
-  mean_k cos(b_k(S), b_k(T)), position by position. Needs equal P. `stride=1` uses every
-  adjacent pair (`[P−1, 2H]`, our default); `stride=2` takes disjoint pairs (`[P/2, 2H]`),
-  which is what the paper's released code computes.
+  mean_k cos(b_k(S), b_k(T)), position by position. Needs equal P. `stride=2` (the default)
+  takes disjoint pairs (`[⌊P/2⌋, 2H]`), which is what the paper's released code computes;
+  `stride=1` uses every adjacent pair (`[P−1, 2H]`).
 - `max_pairwise`: mean_i max_j cos(Ŝ_i, T̂_j): for each source token its best-matching target
   token (a maximum inner product search), averaged over the source tokens. Lengths may differ.
 
@@ -94,7 +94,7 @@ class PromptIndex:
         mask = _normalize_inplace(unit, 1)
         return unit[0], mask[0]
 
-    def scores(self, target: np.ndarray, method: str, stride: int = 1) -> np.ndarray:
+    def scores(self, target: np.ndarray, method: str, stride: int = 2) -> np.ndarray:
         """Similarity `[S]` of every library prompt to `target` `[P_t, H]` under `method`."""
         if method not in METHODS:
             raise IntertaskError(f"unknown prompt similarity '{method}'{did_you_mean(method, METHODS)}")
@@ -148,7 +148,7 @@ class PromptIndex:
         return out
 
 
-def prompt_similarity(sources: np.ndarray, target: np.ndarray, method: str, stride: int = 1) -> np.ndarray:
+def prompt_similarity(sources: np.ndarray, target: np.ndarray, method: str, stride: int = 2) -> np.ndarray:
     """Similarity of each source prompt (`[S, P, H]`, or one `[P, H]`) to `target` `[P_t, H]`.
 
     Returns `[S]` (float64). See the module docstring for each `method`'s formula.
@@ -173,7 +173,7 @@ class PromptSimilaritySelector(Selector):
 
     needs_source = ("prompt",)
 
-    def __init__(self, method: str = "max_pairwise", step: int | None = None, stride: int = 1,
+    def __init__(self, method: str = "max_pairwise", step: int | None = None, stride: int = 2,
                  chunk_size: int = 128):
         self.method = method
         self.step = step
