@@ -11,7 +11,7 @@ import pytest
 from intertask.cli import run
 from intertask.errors import IntertaskError
 from intertask.recommend import build_library, load_library
-from intertask.recommend.library import FILES, vocabulary_counts
+from intertask.recommend.library import ESM_FILE, FILES, vocabulary_counts
 from intertask.selection.embedding_free import top_words
 from intertask.study.export import transfer_matrix
 from intertask.study.runner import run_study
@@ -65,8 +65,54 @@ def test_round_trip_from_store(study, library):
     np.testing.assert_allclose(sorted(lib.history["gain"]), sorted(matrix["gain"]))
     assert set(lib.target_embeddings) == {"toy_topic2", "toy_sentiment_travel"}
     manifest = json.loads((library / "manifest.json").read_text())
-    assert manifest["format_version"] == 1 and set(manifest["files"]) == set(FILES)
+    assert manifest["format_version"] == 1 and set(manifest["files"]) == set(FILES) | {ESM_FILE}
     assert manifest["history_targets"] == ["toy_sentiment_travel", "toy_topic2"]
+
+
+def _without_esm(library, tmp_path):
+    """A copy of `library` as a build before ESM-LogME wrote it, plus a manifest entry this
+    intertask does not know (which adding a file must keep)."""
+    copy = _copy(library, tmp_path)
+    (copy / ESM_FILE).unlink()
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["files"][ESM_FILE]
+    manifest["unknown_entry"] = {"kept": True}
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    return copy
+
+
+def test_esm_maps_built_and_added_to_an_old_library(library, tmp_path):
+    from intertask.backbones import load_backbone
+    from intertask.recommend.esm_maps import add_esm_maps, source_esm_map
+
+    built = load_library(library)
+    backbone = load_backbone("tiny-encoder")
+    for source in built.sources:
+        assert source.esm_map.shape == (33, 32) and source.profile().esm_map is source.esm_map
+        np.testing.assert_allclose(source.esm_map, source_esm_map(toy_task(source.name), backbone, source.prompt),
+                                   atol=1e-5)
+    old = _without_esm(library, tmp_path)
+    assert all(s.esm_map is None for s in load_library(old).sources)
+    assert run(["library", "show", str(old)]) == 0
+    add_esm_maps(old, backbone=backbone)
+    added = load_library(old)
+    for a, b in zip(added.sources, built.sources):
+        np.testing.assert_allclose(a.esm_map, b.esm_map, atol=1e-5)
+    manifest = json.loads((old / "manifest.json").read_text())
+    assert manifest["unknown_entry"] == {"kept": True} and ESM_FILE in manifest["files"]
+    assert sorted(p.name for p in old.iterdir()) == sorted(set(FILES) | {ESM_FILE, "manifest.json"})
+
+
+def test_corrupted_or_missing_esm_maps_are_refused(library, tmp_path):
+    copy = _copy(library, tmp_path)
+    data = bytearray((copy / ESM_FILE).read_bytes())
+    data[-1] ^= 0xFF
+    (copy / ESM_FILE).write_bytes(bytes(data))
+    with pytest.raises(IntertaskError, match=f"is corrupted: {ESM_FILE} does not match its checksum"):
+        load_library(copy)
+    (copy / ESM_FILE).unlink()
+    with pytest.raises(IntertaskError, match=f"is incomplete: {ESM_FILE} is missing"):
+        load_library(copy)
 
 
 def test_build_from_config_runs_sources_only(study, tmp_path):

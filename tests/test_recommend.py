@@ -86,6 +86,23 @@ def test_reasoning_target_warns_and_methods_subset(library_dir, encoder):
     assert any("reasoning-like" in w for w in rec.verdict["warnings"])
 
 
+def test_esm_logme_needs_the_librarys_maps(library_dir, encoder, tmp_path):
+    import shutil
+
+    from intertask.recommend.esm_maps import add_esm_maps
+
+    with pytest.raises(IntertaskError, match="has no embedding space maps for esm_logme; add them with "
+                                             "`intertask library add-esm"):
+        recommend("toy_topic2", library_dir=library_dir, methods=["esm_logme"], progress=False, backbone=encoder,
+                  **FAST)
+    with_maps = shutil.copytree(library_dir, tmp_path / "with_maps")
+    add_esm_maps(with_maps, backbone=encoder)
+    rec = recommend("toy_topic2", library_dir=with_maps, methods=["esm_logme", "logme"], progress=False,
+                    backbone=encoder, **FAST)
+    scores = rec.ranking.set_index("source")
+    assert scores["score_esm_logme"].notna().all() and scores["score_logme"].notna().all()
+
+
 def test_verify_measures_gains(library_dir, encoder):
     rec = recommend("toy_topic2", library_dir=library_dir, verify_k=2, verify_seeds=2, progress=False,
                     backbone=encoder, methods=["text_embedding", "data_size"], budget_steps=8, seeds=1)

@@ -8,7 +8,7 @@ from intertask.selection import SELECTORS, TaskProfile, make_selector
 from intertask.selection.embedding_free import top_words
 from intertask.selection.logme import logme_fit, logme_score
 
-EXPECTED_METHODS = {"random", "data_size", "vocab_overlap", "text_embedding", "logme",
+EXPECTED_METHODS = {"random", "data_size", "vocab_overlap", "text_embedding", "logme", "esm_logme",
                     "feature_mean", "flatten", "unigram", "bigram", "max_pairwise"}
 
 

@@ -40,6 +40,21 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"library written to {path}: {len(info['sources'])} sources, "
                    f"backbone {info['backbone']['name']}, {info['history_rows']} historical transfers")
 
+    @group.command("add-esm")
+    def add_esm_command(
+        path: Path = typer.Argument(..., help="Library directory."),
+        device: str = typer.Option("auto", help="Device for the backbone: auto | cpu | cuda | mps."),
+    ) -> None:
+        """Add ESM-LogME's embedding space maps to a library built without them (two backbone passes
+        over up to 512 texts per source)."""
+        from intertask.backbones import resolve_device
+        from intertask.progress import progress_bar
+        from intertask.recommend.esm_maps import add_esm_maps
+
+        with progress_bar(True) as callback:
+            written = add_esm_maps(path, device=resolve_device(device), progress=callback)
+        typer.echo(f"embedding space maps written to {written}")
+
     @group.command("show")
     def show_command(
         path: Path = typer.Argument(..., help="Library directory."),
@@ -70,3 +85,8 @@ def register(app: typer.Typer) -> None:
         targets = info["history_targets"]
         console.print(f"history: {info['history_rows']} transfers to {len(targets)} targets"
                       + (f" ({', '.join(targets)})" if targets else ""))
+        console.print("embedding space maps (esm_logme): " + ("yes" if info["esm_maps"] else
+                      f"none; add them with `intertask library add-esm {path}`"))
+        combination = info["combination"]
+        console.print("learned combination: " + ("none (recommend uses the equal-weight mean rank)" if combination is None
+                      else f"{'used' if combination['use'] else 'not used'}: {combination['reason']}"))

@@ -33,7 +33,7 @@ import pandas as pd
 from intertask.errors import IntertaskError, did_you_mean
 from intertask.progress import progress_bar
 
-DEFAULT_METHODS = ("random", "data_size", "vocab_overlap", "text_embedding", "logme", "feature_mean",
+DEFAULT_METHODS = ("random", "data_size", "vocab_overlap", "text_embedding", "logme", "esm_logme", "feature_mean",
                    "flatten", "unigram", "bigram", "max_pairwise")
 TEXT_ENCODER = "minilm"
 

@@ -1,8 +1,8 @@
 """`build_library`: a source library from a study store, or from a study config run first.
 
 From a store: every finished `source` run becomes one prompt of its source (one per source seed);
-the sources' text-embedding centroids and vocabularies are computed from their tasks (resolved by
-name with the study's task options); finished transfers become the history
+the sources' text-embedding centroids, vocabularies and embedding space maps (ESM-LogME) are
+computed from their tasks (resolved by name with the study's task options); finished transfers become the history
 (`transfer_matrix(store)`), and each historical target's centroid is computed when its task loads.
 From a TOML config: the study is run first (`run_study`) into `store_path` (default
 `<out_dir>/.store`, kept across rebuilds so an interrupted build resumes).
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from intertask.errors import IntertaskError
+from intertask.recommend.esm_maps import source_esm_map
 from intertask.recommend.library import (HISTORY_COLUMNS, Library, LibrarySource, check_library_out,
                                          vocabulary_counts, write_library)
 
@@ -91,6 +92,7 @@ def library_from_store(store_path, backbone=None, device: str = "cpu") -> Librar
             name=name, n_train=len(task.train), tags=tuple(task.tags), prompts=prompts, scores=scores,
             text_embedding=_centroid(task, backbone),
             vocabulary=vocabulary_counts(example_text(ex) for ex in task.train)))
+        sources[-1].esm_map = source_esm_map(task, backbone, sources[-1].prompt)
     history = pd.DataFrame(columns=HISTORY_COLUMNS)
     targets = {}
     if any(r["kind"] == "transfer" and r["status"] == "done" for r in store.rows()):

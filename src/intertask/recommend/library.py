@@ -11,9 +11,15 @@ Layout of a library directory (format version `FORMAT_VERSION`)::
     profiles.json          {source: {"n_train": int, "vocabulary": [[word, count], ...]}}: the
                            `VOCAB_SIZE` most frequent words of the source's training texts
     history.json           [{target, source, seed, score, baseline, gain}] historical transfers
+    esm_maps.safetensors   (optional) "esm/<source>" -> [H + 1, H] float32, the source's embedding
+                           space map for ESM-LogME (`intertask.recommend.esm_maps`)
+    combination.json       (optional) the selector combination learned from the history
+                           (`intertask.recommend.combination`)
 
 `build_library` writes the whole folder into a temporary sibling and renames it into place, so a
 crash never leaves a half library; `load_library` verifies every file's sha256 and the backbone.
+An optional file can be added to an existing library later (`add_library_file`): it is renamed
+into place, then manifest.json is rewritten with its checksum, keeping every other entry.
 """
 
 from __future__ import annotations
@@ -28,13 +34,16 @@ import numpy as np
 import pandas as pd
 
 from intertask.errors import IntertaskError
-from intertask.paths import make_folder
+from intertask.paths import atomic_output, make_folder
 from intertask.selection.base import TaskProfile
 from intertask.selection.embedding_free import ranked_words
 from intertask.study.store import sha256_file
 
 FORMAT_VERSION = 1
 FILES = ("prompts.safetensors", "profiles.safetensors", "profiles.json", "history.json")
+ESM_FILE = "esm_maps.safetensors"
+COMBINATION_FILE = "combination.json"
+OPTIONAL_FILES = (ESM_FILE, COMBINATION_FILE)
 VOCAB_SIZE = 2000
 HISTORY_COLUMNS = ["target", "source", "seed", "score", "baseline", "gain"]
 
@@ -55,6 +64,7 @@ class LibrarySource:
     scores: dict[int, float]  # seed -> validation score (0-100)
     text_embedding: np.ndarray  # [D]
     vocabulary: list[tuple[str, int]]
+    esm_map: np.ndarray | None = None  # [H + 1, H], the best seed's embedding space map
 
     @property
     def best_seed(self) -> int:
@@ -69,7 +79,7 @@ class LibrarySource:
         """The `TaskProfile` selectors read; texts are rebuilt from the word counts."""
         texts = [" ".join([word] * count) for word, count in self.vocabulary]
         return TaskProfile(name=self.name, n_train=self.n_train, texts=texts, tags=self.tags,
-                           prompt=self.prompt, text_embedding=self.text_embedding)
+                           prompt=self.prompt, text_embedding=self.text_embedding, esm_map=self.esm_map)
 
 
 @dataclass
@@ -81,6 +91,7 @@ class Library:
     history: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=HISTORY_COLUMNS))
     target_embeddings: dict[str, np.ndarray] = field(default_factory=dict)
     training: dict = field(default_factory=dict)  # the source runs' shared TrainConfig fields
+    combination: dict | None = None  # the learned selector combination (combination.json)
     created_at: str = ""
     intertask_version: str = ""
     path: Path | None = None
@@ -128,7 +139,44 @@ def _write_files(library: Library, folder: Path) -> dict[str, str]:
     (folder / "profiles.json").write_text(json.dumps(profiles, sort_keys=True))
     history = library.history[HISTORY_COLUMNS].to_dict(orient="records") if len(library.history) else []
     (folder / "history.json").write_text(json.dumps(history, indent=0))
-    return {name: sha256_file(folder / name) for name in FILES}
+    written = list(FILES)
+    if any(s.esm_map is not None for s in library.sources):
+        _write_esm_maps(library.sources, folder / ESM_FILE)
+        written.append(ESM_FILE)
+    if library.combination is not None:
+        (folder / COMBINATION_FILE).write_text(json.dumps(library.combination, indent=1, sort_keys=True))
+        written.append(COMBINATION_FILE)
+    return {name: sha256_file(folder / name) for name in written}
+
+
+def _write_esm_maps(sources: list[LibrarySource], path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    missing = [s.name for s in sources if s.esm_map is None]
+    if missing:
+        raise IntertaskError(f"every source needs an embedding space map, or none; missing: {', '.join(missing)}")
+    save_file({f"esm/{s.name}": np.ascontiguousarray(s.esm_map, dtype=np.float32) for s in sources}, str(path))
+
+
+def add_library_file(path: str | Path, name: str, write) -> Path:
+    """Add or replace the optional file `name` (one of `OPTIONAL_FILES`) of the library at `path`.
+
+    The library is verified first; `write(tmp)` writes the file to a temporary path, which is
+    renamed into place, then manifest.json is rewritten (atomically) with its checksum and every
+    other entry kept as it was. Returns the file's path.
+    """
+    if name not in OPTIONAL_FILES:
+        raise ValueError(f"{name!r} is not an optional library file")
+    load_library(path)
+    folder = Path(path)
+    with atomic_output(folder / name) as tmp:
+        write(tmp)
+        checksum = sha256_file(tmp)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"][name] = checksum
+    with atomic_output(folder / "manifest.json") as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return folder / name
 
 
 def check_library_out(out: Path) -> bool:
@@ -201,7 +249,7 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
     if backbone_name is not None and backbone.get("name") != backbone_name:
         raise IntertaskError(f"library {str(folder)!r} was built for backbone {backbone.get('name')!r}, not "
                              f"{backbone_name!r}; use a library built with {backbone_name!r} or that backbone")
-    for name in FILES:
+    for name in FILES + tuple(n for n in OPTIONAL_FILES if n in files):
         file = folder / name
         if not file.is_file():
             raise IntertaskError(f"library {str(folder)!r} is incomplete: {name} is missing; rebuild it")
@@ -223,12 +271,20 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
             vocabulary=[(w, int(c)) for w, c in profiles[entry["name"]]["vocabulary"]],
         ) for entry in manifest["sources"]]
         history = pd.DataFrame(json.loads((folder / "history.json").read_text()), columns=HISTORY_COLUMNS)
+        if ESM_FILE in files:
+            maps = load_file(str(folder / ESM_FILE))
+            for source in sources:
+                source.esm_map = maps[f"esm/{source.name}"]
+        combination = json.loads((folder / COMBINATION_FILE).read_text()) if COMBINATION_FILE in files else None
+    except SafetensorError:
+        raise IntertaskError(f"library {str(folder)!r}: a safetensors file is unreadable; rebuild it") from None
     except (KeyError, TypeError, ValueError):
         raise IntertaskError(f"library {str(folder)!r}: manifest.json does not match the library's files; "
                              "rebuild the library") from None
     targets = {k.split("/", 1)[1]: v for k, v in vectors.items() if k.startswith("target/")}
     return Library(backbone=backbone, sources=sources, history=history, target_embeddings=targets,
-                   training=manifest.get("training") or {}, created_at=manifest.get("created_at", ""),
+                   training=manifest.get("training") or {}, combination=combination,
+                   created_at=manifest.get("created_at", ""),
                    intertask_version=manifest.get("intertask_version", ""), path=folder)
 
 
@@ -247,4 +303,7 @@ def describe(library: Library) -> dict:
                     for s in library.sources],
         "history_rows": int(len(library.history)),
         "history_targets": sorted(library.history["target"].unique().tolist()) if len(library.history) else [],
+        "esm_maps": bool(library.sources) and all(s.esm_map is not None for s in library.sources),
+        "combination": None if library.combination is None else
+        {k: library.combination.get(k) for k in ("use", "reason")},
     }

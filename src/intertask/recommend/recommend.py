@@ -34,7 +34,7 @@ from intertask.recommend.verdict import make_verdict
 
 MIN_EXAMPLES = 20
 PROMPT_METHODS = ("max_pairwise", "feature_mean", "flatten", "unigram", "bigram")
-DEFAULT_METHODS = PROMPT_METHODS + ("text_embedding", "vocab_overlap", "data_size", "logme", "random")
+DEFAULT_METHODS = PROMPT_METHODS + ("text_embedding", "vocab_overlap", "data_size", "logme", "esm_logme", "random")
 REFERENCE_METHODS = ("random",)
 # Measured on the 2-core CPU (shared): 3 packed MiniLM runs (P = 20, length 64, batch 16) take
 # about 2-3 s per step, so 24 steps plus two evaluations of 100 examples take about two minutes.
@@ -148,7 +148,7 @@ def applicable_methods(task, methods=None) -> list[str]:
 
             make_selector(name)  # raises with "did you mean"
     if task.kind is TaskKind.MULTIPLE_CHOICE:
-        wanted = [m for m in wanted if m != "logme"]
+        wanted = [m for m in wanted if m not in ("logme", "esm_logme")]
     if not wanted:
         raise IntertaskError("no applicable selection method; --methods lists none that fit this target")
     return list(dict.fromkeys(wanted))
@@ -208,7 +208,7 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
     if budget < 1:
         raise IntertaskError(f"--budget-steps must be >= 1, got {budget_steps}")
     task = load_target(target_spec, text_column, label_column, progress=progress is not None)
-    methods = applicable_methods(task, methods)
+    chosen, methods = methods, applicable_methods(task, methods)
     if library_dir is None and not (default_library_dir() / "manifest.json").is_file():
         raise IntertaskError("the shipped source library is not built in this checkout; build it with `intertask "
                              "library build configs/library.toml --store stores/library --out "
@@ -218,6 +218,11 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
         library.sources = [s for s in library.sources if s.name != task.name]
         if not library.sources:
             raise IntertaskError(f"the library holds only the target {task.name!r} itself; use a larger library")
+    if "esm_logme" in methods and any(s.esm_map is None for s in library.sources):
+        if chosen:
+            raise IntertaskError(f"library {str(library.path)!r} has no embedding space maps for esm_logme; add "
+                                 f"them with `intertask library add-esm {library.path}` or leave esm_logme out")
+        methods.remove("esm_logme")  # a library built before ESM-LogME
     if verify_k > len(library.sources):
         raise IntertaskError(f"--verify {verify_k} exceeds the library's {len(library.sources)} sources")
     device = resolve_device(device)

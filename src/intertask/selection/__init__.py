@@ -12,6 +12,7 @@ from functools import partial
 from intertask.errors import IntertaskError, did_you_mean
 from intertask.selection.base import Selector, TaskProfile
 from intertask.selection.embedding_free import DataSizeSelector, RandomSelector, VocabOverlapSelector
+from intertask.selection.esm_logme import EsmLogMESelector
 from intertask.selection.logme import LogMESelector, logme_score
 from intertask.selection.prompt_similarity import (
     METHODS as PROMPT_METHODS,
@@ -26,6 +27,7 @@ SELECTORS = {
     "vocab_overlap": VocabOverlapSelector,
     "text_embedding": TextEmbeddingSelector,
     "logme": LogMESelector,
+    "esm_logme": EsmLogMESelector,
     **{m: partial(PromptSimilaritySelector, method=m) for m in PROMPT_METHODS},
 }
 

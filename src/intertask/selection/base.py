@@ -53,6 +53,7 @@ class TaskProfile:
     snapshots : `{step: [P, H]}` the target prompt at earlier training steps.
     prompt_steps : training steps behind `prompt` when it is a target snapshot (reported as
         `cost_["target_steps"]`); None when unknown or not applicable.
+    esm_map : `[H + 1, H]` a source's embedding space map (ESM-LogME), when precomputed.
     """
 
     name: str
@@ -65,6 +66,7 @@ class TaskProfile:
     features: Callable[[np.ndarray | None], np.ndarray] | None = None  # prompt -> [N, F]
     snapshots: dict[int, np.ndarray] = field(default_factory=dict)
     prompt_steps: int | None = None
+    esm_map: np.ndarray | None = None  # [H + 1, H]
 
 
 class Selector:

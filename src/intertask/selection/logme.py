@@ -12,7 +12,8 @@ F the `[N, D]` features. With A = α I + β FᵀF and m = β A⁻¹ Fᵀ y the e
 and α, β are set by the fixed point (MacKay): with σ_i the eigenvalues of FᵀF,
 γ = Σ_i β σ_i / (α + β σ_i), α ← γ / ‖m‖², β ← (N − γ) / ‖F m − y‖².
 
-With the thin SVD F = U diag(s) Vᵀ (r = min(N, D) singular values) and z = Uᵀ y every quantity
+With the thin SVD F = U diag(s) Vᵀ (r = min(N, D) singular values; for N ≤ D, U and s² come
+from the eigendecomposition of F Fᵀ, which is cheaper) and z = Uᵀ y every quantity
 is a sum over r terms: ‖m‖² = Σ (β s_i z_i / (α + β s_i²))², ‖F m − y‖² =
 Σ (α z_i / (α + β s_i²))² + (‖y‖² − ‖z‖²), log|A| = Σ log(α + β s_i²) + (D − r) log α.
 
@@ -25,7 +26,7 @@ only), so the profile evidence
     L(t) = D/2 log t + N/2 log(N / E(t)) − N/2 − N/2 log 2π − 1/2 Σ_i log(t + s_i²) − (D − r)/2 log t
 
 is maximised over log t on a grid (steps of 0.5 across ±30 around log mean s²), refined by
-bounded Brent search. Both routes meet at the same maximum when the fixed point converges.
+golden-section search, all columns at once. Both routes meet at the same maximum when the fixed point converges.
 
 The score is L / N at the maximum, averaged over the columns of the target matrix: one
 one-hot column per class for classification labels, the labels themselves for regression.
@@ -35,17 +36,17 @@ Higher = the features explain the labels better.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
-from scipy import optimize
-
 from intertask.errors import IntertaskError
 from intertask.selection.base import Selector, TaskProfile
 
 log = logging.getLogger(__name__)
 GRID_HALF_WIDTH = 30.0  # the fallback searches log t within ± this of log mean s²
 GRID_STEP = 0.5
+GOLDEN_STEPS = 40  # shrinks the ± GRID_STEP bracket by 0.618^40 ≈ 4e-9
 
 
 class LogMEFit(NamedTuple):
@@ -89,35 +90,54 @@ def _evidence(s, z, y_sq, n: int, d: int, alpha: np.ndarray, beta: np.ndarray) -
     return evidence / n
 
 
-def _profile(s, z_col, y_sq_col, n: int, d: int, log_t: np.ndarray) -> np.ndarray:
-    """The profile evidence L(t) / N (β = N / E(t)) of one column at each `log_t` `[G]`."""
-    t = np.exp(log_t)
-    m_sq, res_sq, _ = _terms(s, np.repeat(z_col[:, None], len(t), axis=1), np.full(len(t), y_sq_col), t)
-    energy = np.maximum(res_sq + t * m_sq, 1e-300)
-    log_det = np.sum(np.log(t[None, :] + (s**2)[:, None]), axis=0) + (d - len(s)) * log_t
+def _profile(s, z, y_sq, n: int, d: int, log_t: np.ndarray) -> np.ndarray:
+    """The profile evidence L(t) / N (β = N / E(t)) at `log_t` `[M, K]` for columns z `[r, K]`,
+    y_sq `[K]`: `[M, K]`."""
+    t = np.exp(log_t)[None]  # [1, M, K]
+    s2 = (s**2)[:, None, None]
+    denom = t + s2  # [r, M, K]
+    m_sq = np.sum((s[:, None, None] * z[:, None, :] / denom) ** 2, axis=0)
+    outside = np.maximum(y_sq - np.sum(z**2, axis=0), 0.0)
+    res_sq = np.sum((t * z[:, None, :] / denom) ** 2, axis=0) + outside
+    energy = np.maximum(res_sq + t[0] * m_sq, 1e-300)
+    log_det = np.sum(np.log(denom), axis=0) + (d - len(s)) * log_t
     return (d / 2 * log_t + n / 2 * np.log(n / energy) - n / 2 - n / 2 * np.log(2 * np.pi) - log_det / 2) / n
 
 
-def _profile_max(s, z_col, y_sq_col, n: int, d: int) -> tuple[float, float, float]:
-    """(evidence / N, α, β) at the maximum of the profile evidence over log t (the fallback)."""
+def _profile_max(s, z, y_sq, n: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(evidence / N, α, β) `[K]` at the maximum of the profile evidence over log t, for columns
+    z `[r, K]`: the best point of the grid, refined by golden-section search within ± one step."""
     center = np.log(max(float(np.mean(s**2)), 1e-300))
     grid = np.arange(center - GRID_HALF_WIDTH, center + GRID_HALF_WIDTH + GRID_STEP / 2, GRID_STEP)
-    best = grid[int(np.argmax(_profile(s, z_col, y_sq_col, n, d, grid)))]
-    found = optimize.minimize_scalar(lambda u: -_profile(s, z_col, y_sq_col, n, d, np.array([u]))[0],
-                                     bounds=(best - GRID_STEP, best + GRID_STEP), method="bounded")
-    log_t = float(found.x) if -found.fun >= _profile(s, z_col, y_sq_col, n, d, np.array([best]))[0] else best
+    values = _profile(s, z, y_sq, n, d, np.repeat(grid[:, None], z.shape[1], axis=1))
+    best = grid[np.argmax(values, axis=0)]
+    low, high = best - GRID_STEP, best + GRID_STEP
+    ratio = (np.sqrt(5) - 1) / 2
+    for _ in range(GOLDEN_STEPS):  # keep the bracket holding the larger of two inner points
+        a, b = high - ratio * (high - low), low + ratio * (high - low)
+        left = _profile(s, z, y_sq, n, d, np.vstack([a, b]))
+        keep_left = left[0] >= left[1]
+        low, high = np.where(keep_left, low, a), np.where(keep_left, b, high)
+    log_t = np.vstack([best, (low + high) / 2])
+    values = _profile(s, z, y_sq, n, d, log_t)
+    pick = np.argmax(values, axis=0)
+    log_t = log_t[pick, np.arange(z.shape[1])]
     t = np.exp(log_t)
-    m_sq, res_sq, _ = _terms(s, z_col[:, None], np.array([y_sq_col]), np.array([t]))
-    beta = n / max(float(res_sq[0] + t * m_sq[0]), 1e-300)
-    return float(_profile(s, z_col, y_sq_col, n, d, np.array([log_t]))[0]), t * beta, beta
+    m_sq, res_sq, _ = _terms(s, z, y_sq, t)
+    beta = n / np.maximum(res_sq + t * m_sq, 1e-300)
+    return values[pick, np.arange(z.shape[1])], t * beta, beta
 
 
 def _fit_columns(features: np.ndarray, targets: np.ndarray, max_iter: int, tol: float,
                  fallback: bool = True) -> LogMEFit:
-    """Fit every column of `targets` `[N, K]` on `features` `[N, D]` with one SVD."""
+    """Fit every column of `targets` `[N, K]` on `features` `[N, D]` with one decomposition."""
     f = np.asarray(features, np.float64)
     n, d = f.shape
-    u, s, _ = np.linalg.svd(f, full_matrices=False)
+    if n <= d:  # F Fᵀ = U diag(s²) Uᵀ: an [N, N] eigenproblem, cheaper than the SVD of a wide F
+        eigenvalues, u = np.linalg.eigh(f @ f.T)
+        s = np.sqrt(np.maximum(eigenvalues, 0.0))
+    else:
+        u, s, _ = np.linalg.svd(f, full_matrices=False)
     z = u.T @ targets
     y_sq = np.sum(targets**2, axis=0)
     k = targets.shape[1]
@@ -135,9 +155,9 @@ def _fit_columns(features: np.ndarray, targets: np.ndarray, max_iter: int, tol: 
         if converged.all():
             break
     evidence = _evidence(s, z, y_sq, n, d, alpha, beta)
-    if fallback:
-        for col in np.flatnonzero(~converged):
-            evidence[col], alpha[col], beta[col] = _profile_max(s, z[:, col], float(y_sq[col]), n, d)
+    if fallback and not converged.all():
+        stalled = ~converged
+        evidence[stalled], alpha[stalled], beta[stalled] = _profile_max(s, z[:, stalled], y_sq[stalled], n, d)
     return LogMEFit(evidence, alpha, beta, converged)
 
 
@@ -204,14 +224,14 @@ class LogMESelector(Selector):
         self.max_iter = max_iter
         self.tol = tol
 
-    def _source_features(self, index: int, target: TaskProfile) -> np.ndarray:
-        """`[N, F]` features of the target's examples as source `index` would read them."""
-        return target.features(self.sources_[index].prompt)
+    def _source_features(self, target: TaskProfile) -> Iterator[np.ndarray]:
+        """Per source, the `[N, F]` features of the target's examples as that source reads them."""
+        return (target.features(source.prompt) for source in self.sources_)
 
     def _score(self, target: TaskProfile) -> np.ndarray:
         labels = np.asarray(target.labels)
-        fits = [logme_columns(self._source_features(i, target), labels, self.max_iter, self.tol)
-                for i in range(len(self.sources_))]
+        fits = [logme_columns(features, labels, self.max_iter, self.tol)
+                for features in self._source_features(target)]
         self.unconverged_ = int(sum(np.sum(~fit.converged) for fit in fits))
         if self.unconverged_:
             log.warning("%s: the LogME fixed point did not converge in %d updates for %d of %d fits on "
