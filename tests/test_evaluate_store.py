@@ -183,3 +183,20 @@ def test_a_later_study_without_transfers_needs_study(store, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["config"]["study"] == "tiny-eval"
     assert run(["report", "--store", str(copy), "--study", "tiny-eval", "--out", str(tmp_path / "r")]) == 0
     assert (tmp_path / "r" / "report.html").is_file()
+
+
+def test_recommender_rows_leave_one_target_out(store, capsys):
+    evaluation = evaluate_store(store, methods=["random", "data_size", "text_embedding", "max_pairwise"], k=1,
+                                progress=False, n_boot=100, recommender=True)
+    cases = evaluation.cases
+    assert {"recommend", "recommend_learned", "expected_gain"} <= set(cases.method)
+    assert (cases.groupby("method").size() == len(TARGETS) * 2).all()
+    summary = evaluation.summary.set_index(["method", "metric"])
+    assert summary.loc[("recommend", "top1_gain"), "n_targets"] == len(TARGETS)
+    decision = evaluation.config["combination"]
+    assert isinstance(decision["use"], bool) and f"over {len(TARGETS)} targets" in decision["reason"]
+    assert run(["evaluate", "--store", str(store), "--methods", "data_size,text_embedding,random", "--k", "1",
+                "--recommender", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {"recommend", "recommend_learned"} <= {r["method"] for r in data["summary"]}
+    assert data["config"]["combination"]["metric"] == "ndcg"

@@ -113,6 +113,43 @@ def print_comparison(evaluation, against: str) -> None:
     Console(width=150).print(table)
 
 
+RECOMMENDER_FIRST = ("recommend_learned", "recommend", "expected_gain")
+
+
+def print_recommender(evaluation) -> None:
+    """`recommend`'s combinations beside every selector (leave-one-target-out), the metrics a user
+    feels: NDCG, Regret@k, and the top-1 source's gain over no transfer and over a random source."""
+    from rich.console import Console
+    from rich.table import Table
+
+    config = evaluation.config
+    k = config["k"]
+    summary = evaluation.summary.set_index(["method", "metric"])
+    methods = list(dict.fromkeys(evaluation.summary["method"]))
+    methods = [m for m in RECOMMENDER_FIRST if m in methods] + [m for m in methods if m not in RECOMMENDER_FIRST]
+    methods = [m for m in methods if "@" not in m]
+    n_targets = int(evaluation.cases["target"].nunique())
+    table = Table(title=f"recommend vs each selector, leave-one-target-out over {n_targets} targets "
+                        f"(95% CI resampling targets)")
+    columns = ("method", "NDCG ↑", f"Regret@{k} % ↓", "top-1 gain ↑", "top-1 gain vs random ↑", "cases (targets)")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
+    for method in methods:
+        cells = []
+        for metric, spec in (("ndcg", ".3f"), ("regret_at_k", ".2f"), ("top1_gain", "+.2f"),
+                             ("top1_gain_over_random", "+.2f")):
+            row = summary.loc[(method, metric)]
+            cells.append(f"{_fmt(row['mean'], spec)} {_ci(row, spec.lstrip('+'))}")
+        row = summary.loc[(method, "ndcg")]
+        table.add_row(method, *cells, f"{int(row['n'])} ({int(row['n_targets'])})")
+    console = Console(width=150)
+    console.print(table)
+    decision = config.get("combination")
+    if decision:
+        console.print(f"learned combination {'USED' if decision['use'] else 'not used'} by recommend: "
+                      f"{decision['reason']}")
+
+
 def _check_against(evaluation, against: str) -> None:
     from intertask.errors import IntertaskError, did_you_mean
 
@@ -138,12 +175,35 @@ def _write(out: Path, evaluation) -> None:
             evaluation.summary.to_csv(tmp, index=False)
 
 
+def _evaluate_library(library: Path, methods, budget_steps, target_runs: int, k: int, top_k: int, device: str,
+                      quiet: bool):
+    from intertask.backbones import resolve_device
+    from intertask.evaluation.recommender import evaluate_library
+    from intertask.progress import progress_bar
+
+    chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
+    with progress_bar(not quiet) as callback:
+        return evaluate_library(library, methods=chosen, budget_steps=budget_steps, runs=target_runs, k=k,
+                                top_k=top_k, device=resolve_device(device), progress=callback)
+
+
 def register(app: typer.Typer) -> None:
     """Add the `evaluate` command to `app`."""
 
     @app.command("evaluate")
     def evaluate_command(
-        store: Path = typer.Option(..., "--store", help="Study store directory (from `intertask study run`)."),
+        store: Optional[Path] = typer.Option(None, "--store", help="Study store directory (from `intertask study run`)."),
+        library: Optional[Path] = typer.Option(None, "--library", help="Evaluate recommend on this library's history "
+                                               "instead (leave-one-target-out; runs recommend's short target runs "
+                                               "for every historical target)."),
+        recommender: bool = typer.Option(False, "--recommender", help="With --store: add recommend's combinations "
+                                         "(equal-weight, learned, expected gain), scored leave-one-target-out."),
+        save_combination: bool = typer.Option(False, "--save-combination", help="With --library: store the learned "
+                                              "combination and its decision in the library (combination.json)."),
+        budget_steps: Optional[int] = typer.Option(None, "--budget-steps", help="With --library: steps of the short "
+                                                   "target runs (recommend's default 24)."),
+        target_runs: int = typer.Option(3, "--target-runs", min=1, help="With --library: short target runs per "
+                                        "historical target (recommend's --seeds)."),
         methods: Optional[str] = typer.Option(
             None, help="Comma-separated selection methods (default: all; max_pairwise@20 pins a snapshot step)."),
         k: int = typer.Option(3, "--k", min=1, help="k of Regret@k (the paper's script: 3)."),
@@ -157,29 +217,45 @@ def register(app: typer.Typer) -> None:
         against: Optional[str] = typer.Option(None, "--against", help="Pair every method with this one: win rate "
                                               "and difference with 95% CI (default: random, when evaluated)."),
     ) -> None:
-        """Score every selection method against the study's transfers: NDCG, Regret@k, top-k, cost."""
+        """Score every selection method against the study's transfers: NDCG, Regret@k, top-k, cost; with
+        --recommender or --library, also recommend's own combinations, leave-one-target-out."""
         from intertask.errors import IntertaskError
         from intertask.evaluation.from_store import evaluate_store, parse_methods
 
         if out is not None and out.suffix.lower() not in (".json", ".csv"):
             raise IntertaskError(f"--out {out} must end in .json or .csv")
-        chosen = parse_methods(methods) if methods else None
-        try:
-            seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
-        except ValueError:
-            raise IntertaskError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
-        evaluation = evaluate_store(store, methods=[c[0] for c in chosen] if chosen else None, k=k, top_k=top_k,
-                                    seeds=seed_list, max_texts=max_texts, progress=not as_json, device=device,
-                                    study=study)
+        if (store is None) == (library is None):
+            raise IntertaskError("give either --store (a study) or --library (a library's history), not both")
+        if save_combination and library is None:
+            raise IntertaskError("--save-combination needs --library: the combination is learned from its history")
+        if library is not None:
+            evaluation = _evaluate_library(library, methods, budget_steps, target_runs, k, top_k, device, as_json)
+        else:
+            chosen = parse_methods(methods) if methods else None
+            try:
+                seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
+            except ValueError:
+                raise IntertaskError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
+            evaluation = evaluate_store(store, methods=[c[0] for c in chosen] if chosen else None, k=k, top_k=top_k,
+                                        seeds=seed_list, max_texts=max_texts, progress=not as_json, device=device,
+                                        study=study, recommender=recommender)
         if against is not None:  # before anything is written or printed
             _check_against(evaluation, against)
         if out is not None:
             _write(out, evaluation)
+        if save_combination:
+            from intertask.evaluation.recommender import save_combination as save
+
+            saved = save(library, evaluation)
         if as_json:
             typer.echo(json.dumps(evaluation.to_dict(), indent=1))
         else:
             print_evaluation(evaluation)
             if against is not None or "random" in set(evaluation.cases["method"]):
                 print_comparison(evaluation, against or "random")
+            if evaluation.config.get("recommender"):
+                print_recommender(evaluation)
             if out is not None:
                 typer.echo(f"wrote {out}")
+            if save_combination:
+                typer.echo(f"wrote {saved}")

@@ -2,6 +2,7 @@
 (`statistics`), and the per-method table against a study's ground truth (`evaluate`)."""
 
 from intertask.evaluation.evaluate import (
+    HIGHER_IS_BETTER,
     METRICS,
     Evaluation,
     evaluate_predictions,
@@ -10,7 +11,6 @@ from intertask.evaluation.evaluate import (
     quality_by_steps,
 )
 from intertask.evaluation.ranking import (
-    HIGHER_IS_BETTER,
     kendall_score,
     ndcg_gain_score,
     ndcg_score,

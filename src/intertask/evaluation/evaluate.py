@@ -10,8 +10,9 @@ Inputs are plain DataFrames:
   method spent on that target and seed, the same on each of its rows) and `target_steps`.
 
 A case is one (method, target, seed). Every method must score exactly the sources the matrix
-has for every (target, seed) it has. Per case the metrics of `intertask.evaluation.ranking` are
-computed (`k` for Regret@k, `top_k` for the top-k score: the paper's script uses 3 and 2), then
+has for every (target, seed) it has. Per case the metrics of `intertask.evaluation.ranking` and
+the top-ranked source's gains (`top1_gain` over the baseline, `top1_gain_over_random` over the
+mean of all sources) are computed (`k` for Regret@k, `top_k` for the top-k score: the paper's script uses 3 and 2), then
 averaged over cases with a bootstrap interval that resamples whole targets by default (the seeds
 of one target share its difficulty, so they are not independent cases). NDCG and Regret need
 scores ≥ 0: a case with a negative score (regression targets score Pearson × 100) gets NaN for
@@ -30,7 +31,11 @@ from intertask.errors import IntertaskError
 from intertask.evaluation import ranking
 from intertask.evaluation.statistics import bootstrap_ci, paired_comparison, seed_consistency
 
-METRICS = ("ndcg", "ndcg_gain", "regret_at_k", "top_k_score", "spearman", "kendall")
+METRICS = ("ndcg", "ndcg_gain", "regret_at_k", "top_k_score", "spearman", "kendall", "top1_gain",
+           "top1_gain_over_random")
+# top1_gain: the top-ranked source's score − the no-transfer baseline; top1_gain_over_random: its
+# score − the mean score of all sources (what a uniformly random pick scores on average); points.
+HIGHER_IS_BETTER = {**ranking.HIGHER_IS_BETTER, "top1_gain": True, "top1_gain_over_random": True}
 KEYS = ["target", "seed", "source"]
 MATRIX_COLUMNS = ("target", "source", "seed", "score", "baseline", "gain")
 PREDICTION_COLUMNS = ("method", "target", "seed", "source", "predicted")
@@ -166,6 +171,7 @@ def _case_metrics(frame: pd.DataFrame, k: int, top_k: int) -> dict:
     frame = frame.sort_values("source")
     score, predicted = frame["score"].to_numpy(float), frame["predicted"].to_numpy(float)
     defined = score.min() >= 0
+    top1 = ranking.top_k_score(score, predicted, 1)  # ties at the top: their mean
     return {
         "n_sources": len(frame),
         "ndcg": ranking.ndcg_score(score, predicted) if defined else np.nan,
@@ -174,6 +180,8 @@ def _case_metrics(frame: pd.DataFrame, k: int, top_k: int) -> dict:
         "top_k_score": ranking.top_k_score(score, predicted, top_k),
         "spearman": ranking.spearman_score(score, predicted),
         "kendall": ranking.kendall_score(score, predicted),
+        "top1_gain": top1 - float(frame["baseline"].iloc[0]),
+        "top1_gain_over_random": top1 - float(score.mean()),
         "cost_seconds": float(frame["cost_seconds"].max()) if "cost_seconds" in frame else np.nan,
         "target_steps": float(frame["target_steps"].max()) if "target_steps" in frame else np.nan,
     }
@@ -187,7 +195,7 @@ def _summarise(cases: pd.DataFrame, config: dict, by: list[str]) -> pd.DataFrame
             ok = frame[np.isfinite(frame[metric].to_numpy(float))]
             values = ok[metric].to_numpy(float)
             row = dict(zip(by, key), metric=metric, n=len(values), n_targets=int(ok["target"].nunique()),
-                       n_undefined=len(frame) - len(values), higher_is_better=ranking.HIGHER_IS_BETTER[metric])
+                       n_undefined=len(frame) - len(values), higher_is_better=HIGHER_IS_BETTER[metric])
             if len(values):
                 groups = None if config["bootstrap"] == "case" else ok["target"].to_numpy()
                 low, high = bootstrap_ci(values, config["n_boot"], config["alpha"], config["seed"], groups)
@@ -259,7 +267,7 @@ def paired_table(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFrame:
             row = {"method_a": a, "method_b": b}
             if len(pair):
                 result = paired_comparison(
-                    pair[a].to_numpy(), pair[b].to_numpy(), ranking.HIGHER_IS_BETTER[metric],
+                    pair[a].to_numpy(), pair[b].to_numpy(), HIGHER_IS_BETTER[metric],
                     evaluation.config.get("n_boot", 2000), evaluation.config.get("alpha", 0.05),
                     evaluation.config.get("seed", 0), groups=_groups(evaluation, pair))
                 row.update(result, n_targets=int(pair["target"].nunique()))

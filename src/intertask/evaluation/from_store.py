@@ -98,13 +98,16 @@ def _ground_truth(store, seeds, study: str | None) -> pd.DataFrame:
 
 def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int = 256,
                    progress: bool = True, n_boot: int = 2000, snapshot_curve: bool = True,
-                   device: str = "cpu", study: str | None = None, top_k: int = 2):
+                   device: str = "cpu", study: str | None = None, top_k: int = 2, recommender: bool = False):
     """Evaluate `methods` (default `DEFAULT_METHODS`) on the study in `store` (a `Store` or path).
 
     Returns an `intertask.evaluation.evaluate.Evaluation` (k for Regret@k, top_k for top-k, `n_boot`
     bootstrap resamples, `tags` of the targets); `config` also records the backbone, text encoder and default snapshot step.
     `snapshot_curve` adds `<prompt method>@<step>` for every other snapshot step of the baselines.
     `study` names the store's study to evaluate (default: the latest run).
+    `recommender` adds `recommend`'s combinations scored leave-one-target-out
+    (`intertask.evaluation.recommender`) and the learned combination's decision in
+    `config["combination"]`.
     """
     from intertask.backbones import load_backbone
     from intertask.evaluation.evaluate import evaluate_predictions, prediction_rows
@@ -120,6 +123,10 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
     _check_k(k)
     _check_k(top_k)
     matrix = _ground_truth(store, seeds, study)
+    if recommender:
+        from intertask.evaluation.recommender import check_targets
+
+        check_targets(matrix["target"], f"study store {str(store.path)!r}")
     study = study or store.latest_study()
     runs = run_table(store, study)
     runs = runs[runs["finished"]]
@@ -197,8 +204,16 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
                 frames.append(rows)
     truth = matrix[["target", "source", "seed", "score", "baseline", "gain", "relative_gain"]]
     tags = {t: tuple(profiles[t].tags) for t in sorted(set(matrix["target"]))}
-    evaluation = evaluate_predictions(truth, pd.concat(frames, ignore_index=True), k=k, tags=tags, n_boot=n_boot,
-                                      top_k=top_k)
+    predictions = pd.concat(frames, ignore_index=True)
+    if recommender:
+        from intertask.evaluation.recommender import decide, recommender_predictions
+
+        embeddings = {t: profiles[t].text_embedding for t in tags}
+        rows, members = recommender_predictions(predictions, truth, embeddings)
+        predictions = pd.concat([predictions, rows], ignore_index=True)
+    evaluation = evaluate_predictions(truth, predictions, k=k, tags=tags, n_boot=n_boot, top_k=top_k)
+    if recommender:
+        evaluation.config.update(recommender=True, combination=decide(evaluation, members))
     evaluation.config.update(store=str(store.path), study=study, backbone=names[0], text_encoder=encoder.name,
                              default_target_steps=default_steps, max_texts=max_texts,
                              methods=[p[0] for p in parsed])

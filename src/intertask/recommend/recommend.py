@@ -10,7 +10,10 @@ Steps, top to bottom:
 3. **scores** — every applicable selector (`methods`) scores every library source; the prompt
    methods once per target seed, the others once.
 4. **aggregate** — rank aggregation (`intertask.recommend.ranking`): mean rank per method over
-   seeds, then mean over methods; `random` is reported as a reference but not aggregated.
+   seeds, then mean over methods; `random` is reported as a reference but not aggregated. When
+   the library carries a learned combination that beat this equal-weight one and every single
+   selector on held-out history targets, its score orders the sources instead
+   (`intertask.recommend.combination`); `stats["combination"]` says which was used and why.
 5. **trust** — agreement between methods, stability across seeds, expected gain and chance of
    negative transfer from the library's history, and the verdict (`verdict.make_verdict`).
 6. **verify** (optional, `verify_k > 0`) — real transfers of the top K sources
@@ -29,6 +32,7 @@ import pandas as pd
 from intertask.backbones import resolve_device
 from intertask.errors import IntertaskError
 from intertask.recommend import ranking as rk
+from intertask.recommend.combination import for_recommend
 from intertask.recommend.library import Library, default_library_dir, load_library
 from intertask.recommend.verdict import make_verdict
 
@@ -48,10 +52,10 @@ class Recommendation:
     """The result of `recommend()`: a ranking of library sources and how far to trust it.
 
     `ranking` has one row per source, best first: `source, combined_rank, mean_rank,
-    score_<method>` (mean over target seeds), `method_topk` (share of methods with the source in
-    their top k, `stats["top_k"]`, 3 for 9+ sources), `stability` (share of target seeds with it
-    in the top k), `similarity`
-    (text-embedding cosine to the target), `expected_gain`, `p_negative` (NaN without history).
+    learned_score` (only when the learned combination orders the sources), `score_<method>`
+    (mean over target seeds), `method_topk` (share of methods with the source in their top k,
+    `stats["top_k"]`, 3 for 9+ sources), `stability` (share of target seeds with it in the top
+    k), `similarity` (text-embedding cosine to the target), `expected_gain`, `p_negative` (NaN without history).
     `stats` holds the overall numbers, `verdict` the plain verdict, `verify` the verification
     table (or None) and `choice` its final choice.
     """
@@ -154,6 +158,17 @@ def applicable_methods(task, methods=None) -> list[str]:
     return list(dict.fromkeys(wanted))
 
 
+def library_methods(library: Library, methods: list[str], explicit: bool) -> list[str]:
+    """`methods` minus those the library cannot serve: esm_logme needs the sources' embedding space
+    maps (dropped from the defaults, an error when asked for by name)."""
+    if "esm_logme" in methods and any(s.esm_map is None for s in library.sources):
+        if explicit:
+            raise IntertaskError(f"library {str(library.path)!r} has no embedding space maps for esm_logme; add "
+                                 f"them with `intertask library add-esm {library.path}` or leave esm_logme out")
+        return [m for m in methods if m != "esm_logme"]  # a library built before ESM-LogME
+    return methods
+
+
 def target_config(library: Library, budget_steps: int, seed: int):
     """The `TrainConfig` of a short target run (and of the verification runs): the library's
     training settings (max length, batch size, learning rates, optimiser) with `budget_steps`."""
@@ -179,6 +194,20 @@ def _score_all(methods, library, target_profiles) -> dict[str, np.ndarray]:
     return scores
 
 
+def target_scores(task, library, methods, budget: int, seeds: int, backbone, device, progress):
+    """Steps 2-3: `seeds` short target runs of `budget` steps, packed, then every method's scores of
+    the library's sources. Returns `(scores {method: [R, S]}, profiles, run results)`."""
+    from intertask.selection.profiles import prompt_array, task_profile
+    from intertask.training import RunSpec, train_packed
+
+    specs = [RunSpec(f"{task.name}-target-seed{s}", task, target_config(library, budget, s)) for s in range(seeds)]
+    results = train_packed(specs, backbone, device, progress)
+    base = task_profile(task, backbone, seed=0, max_texts=MAX_PROFILE_TEXTS)  # texts embedded once
+    profiles = [dataclasses.replace(base, prompt=prompt_array(r.prompt), prompt_steps=r.best_step,
+                                    snapshots={k: prompt_array(v) for k, v in r.snapshots.items()}) for r in results]
+    return _score_all(methods, library, profiles), profiles, results
+
+
 def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | None = None, seeds: int = 3,
               verify_k: int = 0, verify_seeds: int = 3, progress=True, device: str = "auto",
               text_column: str | None = None, label_column: str | None = None,
@@ -191,8 +220,6 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
     Returns a `Recommendation`; raises `IntertaskError` for a bad target or library.
     """
     from intertask.backbones import load_backbone
-    from intertask.selection.profiles import prompt_array, task_profile
-    from intertask.training import RunSpec, train_packed
 
     if progress is True:
         from intertask.progress import progress_bar
@@ -218,11 +245,7 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
         library.sources = [s for s in library.sources if s.name != task.name]
         if not library.sources:
             raise IntertaskError(f"the library holds only the target {task.name!r} itself; use a larger library")
-    if "esm_logme" in methods and any(s.esm_map is None for s in library.sources):
-        if chosen:
-            raise IntertaskError(f"library {str(library.path)!r} has no embedding space maps for esm_logme; add "
-                                 f"them with `intertask library add-esm {library.path}` or leave esm_logme out")
-        methods.remove("esm_logme")  # a library built before ESM-LogME
+    methods = library_methods(library, methods, explicit=bool(chosen))
     if verify_k > len(library.sources):
         raise IntertaskError(f"--verify {verify_k} exceeds the library's {len(library.sources)} sources")
     device = resolve_device(device)
@@ -232,12 +255,7 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
         raise IntertaskError(f"library {str(library.path)!r} was built for backbone "
                              f"{library.backbone['name']!r}, not {backbone.name!r}")
     seed_list = list(range(seeds))
-    specs = [RunSpec(f"{task.name}-target-seed{s}", task, target_config(library, budget, s)) for s in seed_list]
-    results = train_packed(specs, backbone, device, progress)
-    base = task_profile(task, backbone, seed=0, max_texts=MAX_PROFILE_TEXTS)  # texts embedded once
-    profiles = [dataclasses.replace(base, prompt=prompt_array(r.prompt), prompt_steps=r.best_step,
-                                    snapshots={k: prompt_array(v) for k, v in r.snapshots.items()}) for r in results]
-    scores = _score_all(methods, library, profiles)
+    scores, profiles, results = target_scores(task, library, methods, budget, seeds, backbone, device, progress)
     recommendation = _assemble(task, library, methods, seed_list, budget, scores, profiles[0], results)
     if verify_k:
         from intertask.recommend.verify import verify_sources
@@ -254,7 +272,9 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
     names = library.source_names
     aggregated = {m: s for m, s in scores.items() if m not in REFERENCE_METHODS} or scores
     combined = rk.combined_scores(aggregated)
-    best_first = rk.order(combined, names)
+    gain, p_neg = rk.expected_gains(library.history, names, profile.text_embedding, library.target_embeddings)
+    learned, combination = for_recommend(library.combination, aggregated, gain)
+    best_first = rk.order(combined if learned is None else -learned, names)
     embeddings = np.vstack([s.text_embedding for s in library.sources])
     from intertask.selection.text_embedding import cosine_scores
 
@@ -263,8 +283,9 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
     top_sets = rk.top_k_sets(aggregated, k)
     method_topk = np.array([np.mean([i in top for top in top_sets.values()]) for i in range(len(names))])
     stability = rk.per_seed_top_k_share(aggregated, len(seed_list), k)
-    gain, p_neg = rk.expected_gains(library.history, names, profile.text_embedding, library.target_embeddings)
     table = {"source": names, "combined_rank": np.zeros(len(names), int), "mean_rank": combined}
+    if learned is not None:
+        table["learned_score"] = learned
     table.update({f"score_{m}": s.mean(axis=0) for m, s in scores.items()})
     table.update({"method_topk": method_topk, "stability": stability, "similarity": similarity,
                   "expected_gain": gain, "p_negative": p_neg})
@@ -281,7 +302,7 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
     prompt_scores = {m: s for m, s in aggregated.items() if m in PROMPT_METHODS}
     stats = {
         "method_agreement_spearman": rk.mean_pairwise_spearman([s.mean(axis=0) for s in aggregated.values()]),
-        "top_k": k, "method_topk_overlap": agreement, "method_topk_overlap_random95": agreement_random,
+        "combination": combination, "top_k": k, "method_topk_overlap": agreement, "method_topk_overlap_random95": agreement_random,
         "seed_stability_spearman": rk.seed_stability(prompt_scores),
         "target_validation_scores": val_scores, "chance_score": _chance_score(task),
         "seed_noise": noise, "n_train": len(task.train), "target_tags": list(task.tags),

@@ -1,0 +1,166 @@
+"""recommend's own answer scored leave-one-target-out: the combinations learn without seeing the
+held-out target, the fallback rule, the library's combination.json, and `evaluate --library`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from intertask.cli import run
+from intertask.errors import IntertaskError
+from intertask.evaluation.evaluate import evaluate_predictions
+from intertask.evaluation.recommender import decide, evaluate_library, recommender_predictions, save_combination
+from intertask.recommend import combination as comb
+
+SOURCES = [f"s{i}" for i in range(10)]
+
+
+def _study(n_targets=12, seed=0):
+    """Ground truth where gain = a + b per source, and three selectors: `sees_a` (a + noise),
+    `sees_b` (b + noise) and `backwards` (−gain). Combining the first two beats either alone; the
+    equal-weight mean rank is dragged down by `backwards`."""
+    rng = np.random.default_rng(seed)
+    truth, predictions = [], []
+    for t in range(n_targets):
+        a, b = rng.normal(size=10), rng.normal(size=10)
+        gain = 3 * (a + b)
+        baseline = 60.0 + rng.normal()
+        truth.append(pd.DataFrame({"target": f"t{t}", "source": SOURCES, "seed": 0, "score": baseline + gain,
+                                   "baseline": baseline, "gain": gain}))
+        for method, values in (("sees_a", a + 0.3 * rng.normal(size=10)), ("sees_b", b + 0.3 * rng.normal(size=10)),
+                               ("backwards", -gain), ("random", rng.normal(size=10))):
+            predictions.append(pd.DataFrame({"method": method, "target": f"t{t}", "seed": 0, "source": SOURCES,
+                                             "predicted": values}))
+    return pd.concat(truth, ignore_index=True), pd.concat(predictions, ignore_index=True)
+
+
+def _evaluate(matrix, predictions):
+    rows, members = recommender_predictions(predictions, matrix, embeddings={})
+    evaluation = evaluate_predictions(matrix, pd.concat([predictions, rows], ignore_index=True), n_boot=300)
+    return evaluation, members, rows
+
+
+def test_learned_combination_beats_its_parts_and_is_used():
+    matrix, predictions = _study()
+    evaluation, members, _ = _evaluate(matrix, predictions)
+    assert members == ["sees_a", "sees_b", "backwards"]
+    means = evaluation.summary[evaluation.summary.metric == "spearman"].set_index("method")["mean"]
+    assert means["recommend_learned"] > max(means["sees_a"], means["sees_b"]) + 0.1
+    assert means["recommend_learned"] > means["recommend"] + 0.3
+    decision = decide(evaluation, members)
+    assert decision["use"] and "beats the equal-weight combination and every single selector" in decision["reason"]
+    assert "over 12 targets" in decision["reason"]
+    top1 = evaluation.summary.set_index(["method", "metric"])
+    assert top1.loc[("recommend_learned", "top1_gain_over_random"), "mean"] > 0
+    assert top1.loc[("recommend_learned", "top1_gain"), "n_targets"] == 12
+
+
+def test_held_out_target_is_never_seen():
+    matrix, predictions = _study(n_targets=6)
+    _, _, rows = _evaluate(matrix, predictions)
+    changed = matrix.copy()
+    mask = changed.target == "t3"
+    changed.loc[mask, "gain"] = np.random.default_rng(9).permutation(changed.loc[mask, "gain"].to_numpy())
+    changed.loc[mask, "score"] = changed.loc[mask, "baseline"] + changed.loc[mask, "gain"]
+    _, _, again = _evaluate(changed, predictions)
+    t3 = (rows.target == "t3").to_numpy()
+    np.testing.assert_allclose(again.predicted[t3], rows.predicted[t3])  # its own truth plays no part
+    assert not np.allclose(again.predicted[~t3], rows.predicted[~t3])  # it trains the other folds
+
+
+def _summary(means: dict[str, float]) -> pd.DataFrame:
+    return pd.DataFrame([{"method": m, "metric": "ndcg", "mean": v, "ci_low": v - 0.1, "ci_high": v + 0.1,
+                          "n_targets": 10} for m, v in means.items()])
+
+
+@pytest.mark.parametrize("means, use, why", [
+    ({"recommend_learned": 0.80, "recommend": 0.75, "max_pairwise": 0.78, "logme": 0.70}, True,
+     "beats the equal-weight combination and every single selector"),
+    ({"recommend_learned": 0.74, "recommend": 0.75, "max_pairwise": 0.70}, False,
+     "does not beat the equal-weight combination"),
+    ({"recommend_learned": 0.77, "recommend": 0.75, "max_pairwise": 0.78, "logme": 0.70}, False,
+     "does not beat the best single selector, max_pairwise"),
+    ({"recommend_learned": 0.75, "recommend": 0.75, "max_pairwise": 0.70}, False,  # a tie is no win
+     "does not beat the equal-weight combination"),
+])
+def test_fallback_rule(means, use, why):
+    decided, reason = comb.choose(_summary(means), ["max_pairwise", "logme"])
+    assert decided is use and why in reason and "over 10 targets" in reason
+    if not use:
+        assert reason.endswith("recommend keeps the equal-weight mean rank")
+
+
+def test_recommend_follows_the_librarys_decision():
+    scores = {"a": np.array([[3.0, 2.0, 1.0]]), "b": np.array([[1.0, 2.0, 3.0]])}
+    model = {"features": ["a", "b", "expected_gain"], "weights": [0.0, 1.0, 0.0], "intercept": 0.0, "alpha": 1.0}
+    learned, why = comb.for_recommend({"use": True, "reason": "it beats ...", "model": model}, scores, np.zeros(3))
+    assert np.argsort(-learned).tolist() == [2, 1, 0] and why.startswith("learned combination")
+    assert comb.for_recommend({"use": False, "reason": "it does not beat X", "model": model}, scores,
+                              np.zeros(3)) == (None, "equal-weight mean rank; the library's learned combination "
+                                                     "is not used: it does not beat X")
+    none, why = comb.for_recommend({"use": True, "reason": "", "model": model}, {"a": scores["a"]}, np.zeros(3))
+    assert none is None and "weighs b, which did not run here" in why
+    assert comb.for_recommend(None, scores, np.zeros(3))[0] is None
+
+
+def test_one_target_is_too_few():
+    matrix, predictions = _study(n_targets=1)
+    with pytest.raises(IntertaskError, match="has 1 target\\(s\\); leave-one-target-out needs at least 2"):
+        recommender_predictions(predictions, matrix, {})
+
+
+# ---- a library's history, end to end on the tiny backbone ----------------------------------
+@pytest.fixture(scope="module")
+def library(tmp_path_factory, tiny_study_toml):
+    from intertask.recommend import build_library
+
+    root = tmp_path_factory.mktemp("study")
+    (root / "tiny.toml").write_text(tiny_study_toml(
+        name="tiny-loto", sources=["toy_sentiment_food", "toy_topic4", "toy_sentiment_travel"],
+        targets=["toy_topic2", "toy_parity", "toy_sentiment_travel"], target_seeds=(0,), steps=6,
+        snapshot_steps=None))
+    return build_library(root / "tiny.toml", root / "lib", with_history=True, progress=False)
+
+
+def test_evaluate_library_saves_a_combination_recommend_reads(library, tmp_path):
+    from intertask.recommend import load_library, recommend
+
+    copy = shutil.copytree(library, tmp_path / "lib")
+    evaluation = evaluate_library(copy, methods=["max_pairwise", "text_embedding", "data_size", "random"],
+                                  budget_steps=4, runs=2, n_boot=100)
+    methods = set(evaluation.cases.method)
+    assert {"recommend", "recommend_learned", "expected_gain", "max_pairwise", "random"} <= methods
+    assert set(evaluation.cases.target) == {"toy_topic2", "toy_parity", "toy_sentiment_travel"}
+    own = evaluation.cases[evaluation.cases.target == "toy_sentiment_travel"]
+    assert (own.n_sources == 2).all()  # the target is never its own source
+    decision = evaluation.config["combination"]
+    assert decision["model"]["features"] == ["max_pairwise", "text_embedding", "data_size", "expected_gain"]
+    assert decision["n_targets"] == 3 and isinstance(decision["use"], bool) and decision["reason"]
+    save_combination(copy, evaluation)
+    stored = load_library(copy).combination
+    assert stored["use"] == decision["use"] and stored["model"] == json.loads(json.dumps(decision["model"]))
+    rec = recommend("toy_topic2", library_dir=copy, methods=["max_pairwise", "text_embedding", "data_size"],
+                    budget_steps=4, seeds=1, progress=False)
+    assert rec.stats["combination"].startswith("learned combination" if decision["use"] else "equal-weight")
+    assert ("learned_score" in rec.ranking) is decision["use"]
+    with pytest.raises(IntertaskError, match="only an evaluation of this library's own history"):
+        save_combination(library, evaluation)
+
+
+def test_cli_evaluate_library(library, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")
+    copy = shutil.copytree(library, tmp_path / "lib")
+    assert run(["evaluate", "--library", str(copy), "--methods", "text_embedding,data_size,random",
+                "--budget-steps", "3", "--target-runs", "1", "--save-combination"]) == 0
+    out = capsys.readouterr().out
+    assert "recommend vs each selector, leave-one-target-out over 3 targets" in out
+    assert "learned combination" in out and "combination.json" in out
+    assert (copy / "combination.json").is_file()
+    assert run(["evaluate", "--library", str(copy), "--store", str(copy)]) == 2
+    assert "give either --store" in capsys.readouterr().err
+    assert run(["evaluate", "--store", str(copy), "--save-combination"]) == 2
+    assert "--save-combination needs --library" in capsys.readouterr().err
