@@ -173,3 +173,41 @@ def test_length_sorted_chunks_do_not_change_the_result(encoder, monkeypatch):
     for w, c in zip(whole, chunked):
         torch.testing.assert_close(w.prompt, c.prompt, atol=1e-4, rtol=1e-4)
         assert [v for _, v in w.history] == pytest.approx([v for _, v in c.history])
+
+
+def test_probe_head_starts_above_the_floor_and_is_checkpoint_zero(encoder):
+    """With head_init=probe the head is fitted on frozen features before any step: at step 0 the
+    run already separates the toy topics, and step 0 is evaluated and selectable on validation."""
+    task = toy_task("toy_topic4", 160, 80)
+    probe = _config(head_init="probe", steps=4, eval_every=4, prompt_lr=1e-6, head_lr=1e-6, max_eval_examples=80)
+    result = train_packed([RunSpec("p", task, probe)], encoder)[0]
+    random_head = train_packed([RunSpec("r", task, dataclasses.replace(probe, head_init="random"))], encoder)[0]
+    assert result.history[0][0] == 0 and random_head.history[0][0] == 4  # only the probe evaluates step 0
+    assert result.test_floor == pytest.approx(random_head.test_floor) and result.test_examples == 80
+    assert result.test_score >= result.test_floor + 20  # the probe learned; 4 tiny steps cannot move it
+    assert random_head.test_score < result.test_score - 15  # a random head at lr 1e-6 stays near chance
+
+
+def test_probe_is_shared_by_runs_with_the_same_start(encoder):
+    task = toy_task("toy_sentiment_food", 64, 24)
+    specs = [RunSpec(f"s{seed}", task, _config(head_init="probe", seed=seed, steps=4, eval_every=4),
+                     init_prompt=torch.ones(4, encoder.hidden_size)) for seed in (0, 1)]
+    first, second = train_packed(specs, encoder)
+    alone = train_packed(specs[1:], encoder)[0]
+    assert first.history[0] == second.history[0]  # same prompt and task: the same probe at step 0
+    torch.testing.assert_close(second.prompt, alone.prompt, atol=1e-4, rtol=1e-4)
+
+
+def test_class_weights_balance_a_skewed_task(encoder):
+    """Inverse-frequency weights w_c = N / (K n_c): the rare class weighs more."""
+    from intertask.training.objectives import Item, Objective
+
+    task = toy_task("toy_sentiment_food", 16, 8)
+    objective = Objective(task, encoder, 16)
+    objective.use_class_weights([Item((), None, g) for g in [0, 0, 0, 1]])
+    assert objective.class_weights.tolist() == pytest.approx([4 / 6, 2.0])
+    outputs = torch.zeros(4, encoder.hidden_size)
+    head = {"weight": torch.zeros(2, encoder.hidden_size), "bias": torch.tensor([1.0, 0.0])}
+    items = [Item((), None, g) for g in (0, 1)]
+    plain = Objective(task, encoder, 16).loss(outputs[:2], items, head)
+    assert objective.loss(outputs[:2], items, head) > plain  # the misclassified rare class weighs 2, the other 2/3

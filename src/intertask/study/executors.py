@@ -129,7 +129,8 @@ class _Driver:
                 self.store.put_failed(base, failures.get(run.run_id, "no result returned"))
                 continue
             metrics = {"test_metrics": result.test_metrics, "history": [list(h) for h in result.history],
-                       "snapshot_steps": sorted(int(s) for s in result.snapshots)}
+                       "snapshot_steps": sorted(int(s) for s in result.snapshots),
+                       "test_floor": result.test_floor, "test_examples": result.test_examples}
             row = {**base, "metrics_json": json.dumps(metrics, sort_keys=True),
                    "validation_score": result.validation_score, "test_score": result.test_score,
                    "best_step": result.best_step, "steps": result.steps, "train_seconds": result.seconds}

@@ -2,19 +2,28 @@
 
 `transfer_matrix(store)` has one row per finished transfer:
 
-    target, source, seed, score, baseline, gain, relative_gain, source_seed
+    target, source, seed, score, baseline, gain, relative_gain, source_seed,
+    floor, n_test, score_se, learned, baseline_learned
 
 * `score`    test main metric (0-100) of the target after transfer from `source`;
 * `baseline` test main metric of the no-transfer run on the same target and (target) `seed`;
 * `gain = score - baseline` (points); `relative_gain = gain / baseline * 100` (%, NaN when the
   baseline is missing or 0);
-* `source_seed` the seed of the source prompt (constant when the study has one source seed).
+* `source_seed` the seed of the source prompt (constant when the study has one source seed);
+* `floor`    the test score of the best constant prediction on the same test examples
+  (`intertask.tasks.metrics.floor_score`), `n_test` their number, `score_se` the binomial
+  standard error of `score` (points);
+* `learned` / `baseline_learned`: the transfer / the baseline cleared `floor` by
+  `LEARNED_MARGIN` points. A case whose baseline did not learn measures no transfer: evaluation
+  leaves it out and counts it. Runs from stores written before floors were recorded have a NaN
+  floor and count as not learned.
 
 Only finished runs (done, artifact intact) enter; failed runs are listed by `study_status`.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -23,8 +32,10 @@ import pandas as pd
 from intertask.errors import IntertaskError
 from intertask.paths import atomic_output
 from intertask.study.store import Store
+from intertask.tasks.metrics import binomial_se, learned
 
-MATRIX_COLUMNS = ("target", "source", "seed", "score", "baseline", "gain", "relative_gain", "source_seed")
+MATRIX_COLUMNS = ("target", "source", "seed", "score", "baseline", "gain", "relative_gain", "source_seed",
+                  "floor", "n_test", "score_se", "learned", "baseline_learned")
 FORMATS = ("csv", "parquet", "json")
 
 
@@ -70,16 +81,29 @@ def transfer_matrix(store: Store | str | Path, study: str | None = None) -> pd.D
     if runs.empty:
         return pd.DataFrame(columns=list(MATRIX_COLUMNS))
     runs = runs[runs["finished"]]
-    baselines = {(r.task, r.seed): r.test_score for r in runs[runs["kind"] == "baseline"].itertuples()}
+    floors = {r.run_id: run_floor(r.metrics_json) for r in runs.itertuples()}
+    baselines = {(r.task, r.seed): (r.test_score, floors[r.run_id][0])
+                 for r in runs[runs["kind"] == "baseline"].itertuples()}
     records = []
     for r in runs[runs["kind"] == "transfer"].itertuples():
-        baseline = baselines.get((r.task, r.seed), math.nan)
+        baseline, baseline_floor = baselines.get((r.task, r.seed), (math.nan, math.nan))
+        floor, n_test = floors[r.run_id]
         gain = r.test_score - baseline
         relative = gain / baseline * 100 if baseline and not math.isnan(baseline) else math.nan
         records.append((r.task, r.source_task, int(r.seed), float(r.test_score), baseline, gain, relative,
-                        int(r.source_seed)))
+                        int(r.source_seed), floor, n_test, binomial_se(r.test_score, n_test),
+                        learned(r.test_score, floor), learned(baseline, baseline_floor)))
     matrix = pd.DataFrame(records, columns=list(MATRIX_COLUMNS))
     return matrix.sort_values(["target", "seed", "source", "source_seed"], ignore_index=True)
+
+
+def run_floor(metrics_json: str | None) -> tuple[float, int]:
+    """(test floor, test examples) recorded in a run's `metrics_json`; (NaN, 0) when absent."""
+    try:
+        metrics = json.loads(metrics_json or "{}")
+        return float(metrics.get("test_floor", math.nan)), int(metrics.get("test_examples", 0))
+    except (TypeError, ValueError, AttributeError):
+        return math.nan, 0
 
 
 def export_study(store: Store | str | Path, out: str | Path, format: str | None = None,
