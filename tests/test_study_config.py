@@ -110,7 +110,7 @@ def test_offline_suite_config_is_the_design_grid():
     "options, message",
     [
         ('{ optimiser = "adamw" }', r"unknown TrainConfig field\(s\) optimiser"),
-        ("{ steps = 5 }", r"training.options sets 'steps', which the study sets itself"),
+        ("{ steps = 5 }", r"training options set 'steps', which the study sets itself"),
         ('{ optimizer = "sgd" }', r"TrainConfig.optimizer must be one of adamw \| adafactor"),
     ],
 )

@@ -9,6 +9,7 @@ A study is written as TOML (see `configs/*.toml`)::
     targets = ["trec_coarse"]
     source_seeds = [0]              # seeds of the source prompts
     target_seeds = [0, 1, 2]        # seeds of baselines and transfers (as in the paper)
+    transfer_source = "each_seed"   # each_seed | best_seed (transfer only from the source seed best on validation)
     pack_size = 16                  # runs trained together in one packed batch
 
     [training]                      # shared by every run
@@ -31,8 +32,11 @@ A study is written as TOML (see `configs/*.toml`)::
     learning_rate = 0.3
     snapshot_steps = [25, 50]       # baselines keep these early prompts (0 = the initial one)
 
-Each phase table may also override `batch_size` and `eval_every`. Transfers are the full
-product source × source_seed × target × target_seed; each starts from the source run's best prompt.
+Each phase table may also override `batch_size` and `eval_every`, and add `options` (further
+`TrainConfig` fields that override `training.options` for that phase, e.g. `head_init = "probe"`). Transfers are the full
+product source × source_seed × target × target_seed, each starting from the source run's best
+prompt; with `transfer_source = "best_seed"` only the source seed with the best validation score
+transfers (the others are trained and recorded: they measure the source's seed spread).
 `StudyConfig.from_toml` validates structure and values; `check_tasks` validates the task names
 against the registry; both raise `IntertaskError` with one line naming the key and the fix.
 """
@@ -47,6 +51,7 @@ from pathlib import Path
 
 from intertask.errors import IntertaskError, did_you_mean
 
+TRANSFER_SOURCES = ("each_seed", "best_seed")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -57,6 +62,7 @@ class PhaseConfig:
 
     `batch_size` / `eval_every` of None inherit the shared `[training]` values.
     `snapshot_steps`: steps at which baselines keep a copy of the prompt (target phase only).
+    `options`: `TrainConfig` fields for this phase only, over `training.options`.
     """
 
     steps: int
@@ -64,6 +70,7 @@ class PhaseConfig:
     batch_size: int | None = None
     eval_every: int | None = None
     snapshot_steps: tuple[int, ...] = ()
+    options: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,7 @@ class StudyConfig:
     device: str = "auto"
     source_seeds: tuple[int, ...] = (0,)
     target_seeds: tuple[int, ...] = (0, 1, 2)
+    transfer_source: str = "each_seed"
     pack_size: int = 16
     training: TrainingConfig = field(default_factory=TrainingConfig)
     task_options: dict = field(default_factory=dict)
@@ -139,6 +147,7 @@ class StudyConfig:
             device=_str(top, "device", where, "auto"),
             source_seeds=_seeds(top, "source_seeds", where, (0,)),
             target_seeds=_seeds(top, "target_seeds", where, (0, 1, 2)),
+            transfer_source=_str(top, "transfer_source", where, "each_seed"),
             pack_size=_int(top, "pack_size", where, "", 16),
             training=training,
             task_options=_task_options(top, where),
@@ -149,6 +158,9 @@ class StudyConfig:
     def _check(self, where: str) -> None:
         if not _NAME.match(self.name):
             raise IntertaskError(f"{where}: name {self.name!r} must be letters, digits, '_', '-' or '.'")
+        if self.transfer_source not in TRANSFER_SOURCES:
+            raise IntertaskError(f"{where}: transfer_source {self.transfer_source!r} is not one of "
+                                 f"{', '.join(TRANSFER_SOURCES)}")
         if not _DEVICE.match(self.device):
             raise IntertaskError(f"{where}: device {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
         unused = sorted(set(self.task_options) - set(self.sources) - set(self.targets))
@@ -213,7 +225,7 @@ class StudyConfig:
             data[key] = list(data[key])
         for phase in ("source_training", "target_training"):
             data[phase] = {k: (list(v) if isinstance(v, tuple) else v)
-                           for k, v in data[phase].items() if v is not None}
+                           for k, v in data[phase].items() if v is not None and v != {}}
         return json.loads(json.dumps(data, sort_keys=True))
 
     def to_json(self) -> str:
@@ -226,11 +238,11 @@ class StudyConfig:
 
 # ---- validation helpers ------------------------------------------------------------------
 _TOP_KEYS = (
-    "name", "backbone", "device", "sources", "targets", "source_seeds", "target_seeds",
+    "name", "backbone", "device", "sources", "targets", "source_seeds", "target_seeds", "transfer_source",
     "pack_size", "training", "source_training", "target_training", "task_options",
 )
 _TRAINING_KEYS = ("prompt_length", "max_length", "batch_size", "eval_every", "options")
-_PHASE_KEYS = ("steps", "learning_rate", "batch_size", "eval_every", "snapshot_steps")
+_PHASE_KEYS = ("steps", "learning_rate", "batch_size", "eval_every", "snapshot_steps", "options")
 
 
 def _check_keys(table, allowed, where: str, prefix: str) -> dict:
@@ -304,7 +316,11 @@ def _phase(top: dict, key: str, where: str) -> PhaseConfig:
         isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in snapshots
     ):
         raise IntertaskError(f"{where}: '{key}.snapshot_steps' must be a list of integers >= 0, got {snapshots!r}")
+    options = table.get("options", {})
+    if not isinstance(options, dict):
+        raise IntertaskError(f"{where}: '{key}.options' must be a table of TrainConfig fields")
     return PhaseConfig(
+        options=dict(options),
         steps=_int(table, "steps", where, f"{key}."),
         learning_rate=float(rate),
         batch_size=_int(table, "batch_size", where, f"{key}.") if "batch_size" in table else None,
