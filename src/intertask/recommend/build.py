@@ -25,7 +25,8 @@ from intertask.recommend.library import (HISTORY_COLUMNS, Library, LibrarySource
 log = logging.getLogger(__name__)
 MAX_EMBED_TEXTS = 512
 # TrainConfig fields of the source runs that a target run reuses (the rest is set per run).
-INHERITED = ("max_length", "batch_size", "prompt_lr", "head_lr", "optimizer", "init", "weight_decay", "grad_clip")
+INHERITED = ("max_length", "batch_size", "prompt_lr", "head_lr", "optimizer", "init", "weight_decay", "grad_clip",
+             "head_init", "class_weights")
 
 
 def _artifact_prompt(path: Path) -> np.ndarray:
@@ -98,7 +99,12 @@ def library_from_store(store_path, backbone=None, device: str = "cpu") -> Librar
         keys = [c for c in ("target", "source", "seed", "source_seed") if c in matrix]
         matrix = matrix.drop_duplicates(keys)
         matrix = matrix[matrix["source"].isin(by_task) & matrix["gain"].notna()]
-        history = matrix[HISTORY_COLUMNS].reset_index(drop=True)
+        not_learned = matrix[~matrix["baseline_learned"]]  # no transfer is measured where the baseline learned nothing
+        if len(not_learned):
+            cases = not_learned[["target", "seed"]].drop_duplicates()
+            log.warning("history leaves out %d (target, seed) case(s) whose baseline did not clear its floor: %s",
+                        len(cases), ", ".join(f"{t}/{s}" for t, s in cases.itertuples(index=False)))
+        history = matrix[matrix["baseline_learned"]][HISTORY_COLUMNS].reset_index(drop=True)
         for name in sorted(history["target"].unique()):
             try:
                 targets[name] = _centroid(load_task(name, options.get(name)), backbone)

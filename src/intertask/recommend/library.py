@@ -10,7 +10,8 @@ Layout of a library directory (format version `FORMAT_VERSION`)::
                            "target/<name>" -> [D] centroid of a historical target (when known)
     profiles.json          {source: {"n_train": int, "vocabulary": [[word, count], ...]}}: the
                            `VOCAB_SIZE` most frequent words of the source's training texts
-    history.json           [{target, source, seed, score, baseline, gain}] historical transfers
+    history.json           [{target, source, seed, score, baseline, gain, floor, learned}] historical
+                           transfers on (target, seed) cases whose baseline cleared its floor
 
 `build_library` writes the whole folder into a temporary sibling and renames it into place, so a
 crash never leaves a half library; `load_library` verifies every file's sha256 and the backbone.
@@ -36,7 +37,7 @@ from intertask.study.store import sha256_file
 FORMAT_VERSION = 1
 FILES = ("prompts.safetensors", "profiles.safetensors", "profiles.json", "history.json")
 VOCAB_SIZE = 2000
-HISTORY_COLUMNS = ["target", "source", "seed", "score", "baseline", "gain"]
+HISTORY_COLUMNS = ["target", "source", "seed", "score", "baseline", "gain", "floor", "learned"]
 
 
 def vocabulary_counts(texts, top_k: int = VOCAB_SIZE) -> list[tuple[str, int]]:
