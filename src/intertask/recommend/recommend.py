@@ -30,16 +30,14 @@ from intertask.backbones import resolve_device
 from intertask.errors import IntertaskError
 from intertask.recommend import ranking as rk
 from intertask.recommend.library import Library, default_library_dir, load_library
+from intertask.recommend.target_runs import DEFAULT_BUDGET_STEPS, target_config
 from intertask.recommend.verdict import make_verdict
+from intertask.recommend.verify import verify_sources
 
 MIN_EXAMPLES = 20
 PROMPT_METHODS = ("max_pairwise", "feature_mean", "flatten", "unigram", "bigram")
 DEFAULT_METHODS = PROMPT_METHODS + ("text_embedding", "vocab_overlap", "data_size", "logme", "random")
 REFERENCE_METHODS = ("random",)
-# Measured on the 2-core CPU (shared): 3 packed MiniLM runs (P = 20, length 64, batch 16) take
-# about 2-3 s per step, so 24 steps plus two evaluations of 100 examples take about two minutes.
-DEFAULT_BUDGET_STEPS = 24
-MAX_EVAL_EXAMPLES = 100  # validation/test examples per evaluation of a short run
 MAX_PROFILE_TEXTS = 128  # target texts for the text embedding and LogME (LogME reads them once per source)
 
 
@@ -154,18 +152,6 @@ def applicable_methods(task, methods=None) -> list[str]:
     return list(dict.fromkeys(wanted))
 
 
-def target_config(library: Library, budget_steps: int, seed: int):
-    """The `TrainConfig` of a short target run (and of the verification runs): the library's
-    training settings (max length, batch size, learning rates, optimiser) with `budget_steps`."""
-    from intertask.training import TrainConfig
-
-    inherited = {"max_length": 64, **library.training}
-    return TrainConfig(**inherited, backbone=library.backbone["name"],
-                       prompt_length=int(library.backbone["prompt_length"]), steps=budget_steps,
-                       eval_every=max(1, budget_steps // 2), seed=seed, max_eval_examples=MAX_EVAL_EXAMPLES,
-                       snapshot_steps=(budget_steps // 2, budget_steps))
-
-
 # ---- 2-3. short runs and scores -----------------------------------------------------------
 def _score_all(methods, library, target_profiles) -> dict[str, np.ndarray]:
     from intertask.selection import make_selector
@@ -235,8 +221,6 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
     scores = _score_all(methods, library, profiles)
     recommendation = _assemble(task, library, methods, seed_list, budget, scores, profiles[0], results)
     if verify_k:
-        from intertask.recommend.verify import verify_sources
-
         recommendation.verify, recommendation.choice = verify_sources(
             task, library, recommendation.ranking["source"].tolist()[:verify_k], verify_seeds, budget,
             backbone, device, progress)
