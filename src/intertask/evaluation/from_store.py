@@ -112,7 +112,7 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
     from intertask.selection import PROMPT_METHODS, make_selector
     from intertask.selection.profiles import prompt_array, task_profile
     from intertask.study.export import run_artifact, run_table
-    from intertask.study.plan import load_task
+    from intertask.tasks.registry import load_task
     from intertask.study.store import Store
 
     store = store if isinstance(store, Store) else Store(Path(store))

@@ -18,9 +18,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from intertask import __version__
+from intertask.backbones import load_backbone
 from intertask.errors import IntertaskError
+from intertask.paths import utc_now
 from intertask.recommend.library import (HISTORY_COLUMNS, Library, LibrarySource, check_library_out,
                                          vocabulary_counts, write_library)
+from intertask.selection.profiles import example_text, mean_embedding, prompt_array, sample_examples
+from intertask.study.config import StudyConfig
+from intertask.study.export import transfer_matrix
+from intertask.study.runner import run_study
+from intertask.study.store import Store
+from intertask.tasks.registry import load_task
+from intertask.training.artifacts import load_artifact
 
 log = logging.getLogger(__name__)
 MAX_EMBED_TEXTS = 512
@@ -29,9 +39,6 @@ INHERITED = ("max_length", "batch_size", "prompt_lr", "head_lr", "optimizer", "i
 
 
 def _artifact_prompt(path: Path) -> np.ndarray:
-    from intertask.selection.profiles import prompt_array
-    from intertask.training.artifacts import load_artifact
-
     return prompt_array(load_artifact(path).prompt)
 
 
@@ -47,21 +54,12 @@ def _task_options(store) -> dict:
 
 
 def _centroid(task, backbone) -> np.ndarray:
-    from intertask.selection.profiles import example_text, mean_embedding, sample_examples
-
     examples = sample_examples(task, max_texts=MAX_EMBED_TEXTS, seed=0)
     return mean_embedding(backbone, [example_text(ex) for ex in examples])
 
 
 def library_from_store(store_path, backbone=None, device: str = "cpu") -> Library:
     """Collect a `Library` (not yet written) from the study store at `store_path`."""
-    from intertask import __version__
-    from intertask.backbones import load_backbone
-    from intertask.study.export import transfer_matrix
-    from intertask.selection.profiles import example_text
-    from intertask.study.plan import load_task
-    from intertask.study.store import Store, utc_now
-
     store = Store(store_path)
     rows = [r for r in store.rows() if r["kind"] == "source" and store.artifact_ok(r)]
     if not rows:
@@ -125,13 +123,9 @@ def build_library(store_path_or_config, out_dir, store_path=None, device: str = 
     too), so the library also carries historical gains. Returns `out_dir`; nothing is written to
     `out_dir` on error.
     """
-    from intertask.study.config import StudyConfig
-
     check_library_out(Path(out_dir))  # before any training: a bad --out must not cost a study
     source = store_path_or_config
     if isinstance(source, StudyConfig) or (isinstance(source, (str, Path)) and Path(source).suffix == ".toml"):
-        from intertask.study.runner import run_study
-
         config = source if isinstance(source, StudyConfig) else StudyConfig.from_toml(source)
         if not with_history:
             config = dataclasses.replace(config, name=f"{config.name}-sources", targets=(), task_options={

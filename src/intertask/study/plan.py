@@ -21,6 +21,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from intertask import __version__
+from intertask.errors import IntertaskError
 from intertask.study.config import PhaseConfig, StudyConfig
 
 IDENTITY_VERSION = 1
@@ -58,8 +60,6 @@ class PlannedRun:
 def run_identity(kind: str, task: str, seed: int, backbone: str, train: dict,
                  source_run_id: str | None = None, task_options: dict | None = None) -> str:
     """sha256 hex of the canonical JSON of what determines a run (see module docstring)."""
-    from intertask import __version__
-
     payload = {
         "identity_version": IDENTITY_VERSION, "intertask": __version__, "kind": kind, "task": task,
         "seed": seed, "backbone": backbone, "train": train, "source_run_id": source_run_id,
@@ -74,8 +74,7 @@ _STUDY_FIELDS = ("backbone", "prompt_length", "max_length", "batch_size", "eval_
 
 def resolve_train_config(config: StudyConfig, phase: PhaseConfig, seed: int, snapshots: bool):
     """The `TrainConfig` of one run of `phase` with `seed` (every default filled in)."""
-    from intertask.errors import IntertaskError
-    from intertask.training import TrainConfig
+    from intertask.training import TrainConfig  # here, not at the top: planning a study needs no torch
 
     shared = config.training
     clash = sorted(set(shared.options) & set(_STUDY_FIELDS))
@@ -120,9 +119,3 @@ def plan_study(config: StudyConfig) -> list[PlannedRun]:
                  for t in config.targets for b in config.target_seeds for src in sources]
     return sources + baselines + transfers
 
-
-def load_task(name: str, options: dict | None = None):
-    """The validated `Task` called `name` (a registry name or a spec such as `hf:NAME:CONFIG`)."""
-    from intertask.tasks.registry import get_task
-
-    return get_task(name, progress=False, **(options or {}))
