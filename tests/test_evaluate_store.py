@@ -15,7 +15,8 @@ from intertask.errors import IntertaskError
 from intertask.evaluation import ndcg_score, quality_by_steps
 from intertask.evaluation.evaluate import paired_table
 from intertask.evaluation.from_store import evaluate_store
-from intertask.evaluation.from_store import DEFAULT_METHODS, parse_methods
+from intertask.evaluation.from_store import parse_methods
+from intertask.selection import SELECTORS
 from intertask.selection.prompt_similarity import prompt_similarity
 from intertask.study.export import run_artifact, run_table, transfer_matrix
 from intertask.study.runner import run_study
@@ -41,10 +42,10 @@ def evaluation(store):
 
 def test_every_method_is_evaluated_on_every_case(evaluation, store):
     methods = list(evaluation.summary["method"].unique())
-    assert methods[:len(DEFAULT_METHODS)] == list(DEFAULT_METHODS)
+    assert methods[:len(SELECTORS)] == list(SELECTORS)
     # the other snapshot step (0) and the final prompt (step 8) are evaluated besides the default (4)
     best = {int(s) for s in run_table(store).query("kind == 'baseline'")["steps"]} - {0, 4}
-    assert best == {8} and set(methods[len(DEFAULT_METHODS):]) == {f"{m}@{s}" for m in PROMPT for s in (0, 8)}
+    assert best == {8} and set(methods[len(SELECTORS):]) == {f"{m}@{s}" for m in PROMPT for s in (0, 8)}
     counts = evaluation.cases.groupby("method").size()
     assert (counts == len(TARGETS) * 2).all()
     cases = evaluation.cases

@@ -16,8 +16,9 @@ from intertask.cli import run
 from intertask.errors import IntertaskError
 from intertask.recommend import ranking as rk
 from intertask.recommend.library import Library, LibrarySource, vocabulary_counts, write_library
-from intertask.recommend.recommend import PROMPT_METHODS, recommend
+from intertask.recommend.recommend import recommend
 from intertask.recommend.verdict import make_verdict
+from intertask.selection import PROMPT_METHODS
 from intertask.selection.profiles import mean_embedding
 from intertask.tasks.toy import toy_task
 from intertask.training import RunSpec, TrainConfig, train_packed

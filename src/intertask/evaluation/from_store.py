@@ -32,19 +32,16 @@ import pandas as pd
 
 from intertask.errors import IntertaskError, did_you_mean
 from intertask.progress import progress_bar
+from intertask.selection import PROMPT_METHODS, SELECTORS, make_selector
 
-DEFAULT_METHODS = ("random", "data_size", "vocab_overlap", "text_embedding", "logme", "feature_mean",
-                   "flatten", "unigram", "bigram", "max_pairwise")
 TEXT_ENCODER = "minilm"
 
 
 def parse_methods(methods) -> list[tuple[str, str, int | None]]:
-    """`[(name, registry method, step or None)]` for `methods` (names or `"a,b"`; None = all
-    `DEFAULT_METHODS`). `<prompt method>@<step>` pins the target snapshot step."""
-    from intertask.selection import PROMPT_METHODS, SELECTORS
-
+    """`[(name, registry method, step or None)]` for `methods` (names or `"a,b"`; None = every
+    registered method). `<prompt method>@<step>` pins the target snapshot step."""
     if methods is None:
-        methods = DEFAULT_METHODS
+        methods = SELECTORS
     if isinstance(methods, str):
         methods = methods.split(",")
     names = [str(m).strip() for m in methods if str(m).strip()]
@@ -99,7 +96,7 @@ def _ground_truth(store, seeds, study: str | None) -> pd.DataFrame:
 def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int = 256,
                    progress: bool = True, n_boot: int = 2000, snapshot_curve: bool = True,
                    device: str = "cpu", study: str | None = None):
-    """Evaluate `methods` (default `DEFAULT_METHODS`) on the study in `store` (a `Store` or path).
+    """Evaluate `methods` (default: every registered one) on the study in `store` (a `Store` or path).
 
     Returns an `intertask.evaluation.evaluate.Evaluation` (k for Regret@k and top-k, `n_boot`
     bootstrap resamples, `tags` of the targets); `config` also records the backbone, text encoder and default snapshot step.
@@ -109,7 +106,6 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
     from intertask.backbones import load_backbone
     from intertask.evaluation.evaluate import evaluate_predictions, prediction_rows
     from intertask.evaluation.ranking import _check_k
-    from intertask.selection import PROMPT_METHODS, make_selector
     from intertask.selection.profiles import prompt_array, task_profile
     from intertask.study.export import run_artifact, run_table
     from intertask.tasks.registry import load_task

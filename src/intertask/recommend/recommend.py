@@ -33,11 +33,9 @@ from intertask.recommend.library import Library, default_library_dir, load_libra
 from intertask.recommend.target_runs import DEFAULT_BUDGET_STEPS, target_config
 from intertask.recommend.verdict import make_verdict
 from intertask.recommend.verify import verify_sources
+from intertask.selection import PROMPT_METHODS, REFERENCE_METHODS, make_selector, methods_for
 
 MIN_EXAMPLES = 20
-PROMPT_METHODS = ("max_pairwise", "feature_mean", "flatten", "unigram", "bigram")
-DEFAULT_METHODS = PROMPT_METHODS + ("text_embedding", "vocab_overlap", "data_size", "logme", "random")
-REFERENCE_METHODS = ("random",)
 MAX_PROFILE_TEXTS = 128  # target texts for the text embedding and LogME (LogME reads them once per source)
 
 
@@ -135,27 +133,15 @@ def _chance_score(task) -> float | None:
 
 
 def applicable_methods(task, methods=None) -> list[str]:
-    """`methods` (default: all) minus those that do not apply (LogME needs class or float labels)."""
-    from intertask.selection import SELECTORS
-    from intertask.tasks.task import TaskKind
-
-    wanted = list(methods) if methods else list(DEFAULT_METHODS)
-    for name in wanted:
-        if name not in SELECTORS:
-            from intertask.selection import make_selector
-
-            make_selector(name)  # raises with "did you mean"
-    if task.kind is TaskKind.MULTIPLE_CHOICE:
-        wanted = [m for m in wanted if m != "logme"]
+    """`methods` (default: all registered) that can score `task` (`selection.methods_for`)."""
+    wanted = methods_for(task.kind, methods or None)
     if not wanted:
         raise IntertaskError("no applicable selection method; --methods lists none that fit this target")
-    return list(dict.fromkeys(wanted))
+    return wanted
 
 
 # ---- 2-3. short runs and scores -----------------------------------------------------------
 def _score_all(methods, library, target_profiles) -> dict[str, np.ndarray]:
-    from intertask.selection import make_selector
-
     sources = library.profiles()
     scores = {}
     for name in methods:
