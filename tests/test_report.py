@@ -12,6 +12,7 @@ import pytest
 
 from intertask.cli import run
 from intertask.errors import IntertaskError
+from intertask.recommend.verdict import Evidence, make_verdict
 from intertask.report import figures, recommend_figures, write_recommendation_report, write_study_report
 from intertask.report._common import mean_ci, wrap_name
 from intertask.report._page import CAPTIONS
@@ -65,9 +66,8 @@ def recommendation():
         ranking[f"score_{method}"] = rng.random(len(SOURCES))
     ranking = ranking.assign(stability=rng.random(4), expected_gain=[1.0, np.nan, -0.5, 0.2],
                              p_negative=[0.1, np.nan, 0.7, 0.4])
-    verdict = dict(headline="Use clinc <first> & verify", warnings=["target is reasoning-like"],
-                   criteria=[dict(name="cheap signal", passed=True, detail="methods agree"),
-                             dict(name="stable", passed=False, detail="seeds disagree")])
+    verdict = make_verdict(Evidence(top_source="clinc <first> & co", agreement=0.8, agreement_random=0.5,
+                                    stability=0.2, similarity=0.7, reasoning_tag=True, n_seeds=3))
     verify = pd.DataFrame(dict(source=SOURCES[:2], mean_gain=[1.0, -0.4], ci_low=[0.2, -1.2],
                                ci_high=[1.8, 0.4], n_seeds=[3, 3]))
     return dict(ranking=ranking, verdict=verdict, verify=verify)
@@ -138,15 +138,15 @@ def test_recommendation_report(tmp_path, recommendation, suffix):
         assert sorted(embedded) == ["ranking", "verify"]
         for png in embedded.values():
             _assert_drawn(png)
-        assert "Use clinc &lt;first&gt; &amp; verify" in text and "<first>" not in text
+        assert "Leaning &#x27;clinc &lt;first&gt; &amp; co&#x27;" in text and "<first>" not in text
     else:
         for name in ("ranking", "verify"):
             png = tmp_path / f"rec_{name}.png"
             _assert_drawn(png.read_bytes())
             assert f"(rec_{name}.png)" in text
-        assert "Use clinc \\<first\\> & verify" in text
+        assert "Leaning 'clinc \\<first\\> & co'" in text
         assert "formal\\_fallacies\\_syllogisms\\_negation" in text
-    assert "target is reasoning-like" in text and "cheap signal" in text
+    assert "the target looks reasoning-like" in text and "cheap signal" in text
 
 
 def test_recommendation_without_verify_or_history(tmp_path, recommendation):
@@ -198,7 +198,7 @@ def test_bad_recommendation_inputs_write_nothing(tmp_path, recommendation):
                                     verify=recommendation["verify"].drop(columns="ci_low"))
     with pytest.raises(IntertaskError, match="must end in .html or .md"):
         write_recommendation_report(tmp_path / "c.pdf", "t", ranking, recommendation["verdict"])
-    with pytest.raises(IntertaskError, match="verdict must be a dict with keys headline"):
+    with pytest.raises(IntertaskError, match="verdict must be a Verdict \\(from make_verdict\\), got dict"):
         write_recommendation_report(tmp_path / "d.html", "t", ranking, {"headline": "x"})
     assert list(tmp_path.iterdir()) == []
 
