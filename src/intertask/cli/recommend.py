@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-
-def _fmt(value, spec: str = ".2f") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return format(value, spec)
+from intertask.formatting import fmt_number as _fmt
 
 
 KEY_METHODS = ("max_pairwise", "text_embedding", "logme", "vocab_overlap")
@@ -56,7 +51,7 @@ def print_recommendation(rec) -> None:
             vt.add_column(column, justify="left" if column == "source" else "right")
         for row in rec.verify.to_dict(orient="records"):
             vt.add_row(row["source"], _fmt(row["mean_gain"], "+.1f"),
-                       f"[{row['ci_low']:+.1f}, {row['ci_high']:+.1f}]", _fmt(row["val_gain"], "+.1f"),
+                       f"[{_fmt(row['ci_low'], '+.1f')}, {_fmt(row['ci_high'], '+.1f')}]", _fmt(row["val_gain"], "+.1f"),
                        str(row["n_seeds"]))
         console.print(vt)
         console.print(f"[bold]final choice: {rec.choice}[/bold]")

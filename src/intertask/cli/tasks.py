@@ -8,11 +8,12 @@ from typing import Optional
 
 import typer
 
+from intertask.formatting import fmt_number
 from intertask.tasks.task import SPLITS
 
 
 def _sizes(sizes: dict) -> str:
-    return " / ".join("-" if sizes[s] is None else str(sizes[s]) for s in SPLITS)
+    return " / ".join(fmt_number(sizes[s]) for s in SPLITS)
 
 
 def register(app: typer.Typer) -> None:

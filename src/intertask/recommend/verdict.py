@@ -21,13 +21,11 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from intertask.formatting import fmt_number
+
 STABLE_MIN = 0.5
 SIMILAR_MIN = 0.5
 NEAR_CHANCE = 5.0
-
-
-def _fmt(value, digits: int = 2) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
 @dataclass(frozen=True)
@@ -82,7 +80,7 @@ class Verdict:
 def _criteria(e: Evidence) -> tuple[Criterion, ...]:
     signal = e.agreement is not None and e.agreement_random is not None and e.agreement > e.agreement_random
     if e.stability is not None:
-        stability = (f"prompt rankings agree between target seeds: Spearman {_fmt(e.stability)} "
+        stability = (f"prompt rankings agree between target seeds: Spearman {fmt_number(e.stability, '.2f')} "
                      f"(needs ≥ {STABLE_MIN})")
     elif e.n_seeds < 2:
         stability = "only one target seed; run with --seeds 3 to measure stability"
@@ -90,11 +88,11 @@ def _criteria(e: Evidence) -> tuple[Criterion, ...]:
         stability = "no prompt-based method among --methods; stability is measured on them"
     return (
         Criterion("cheap signal", bool(signal),
-                  f"methods' top-{e.k} overlap {_fmt(e.agreement)} vs {_fmt(e.agreement_random)} "
-                  "for random rankings (95th percentile)"),
+                  f"methods' top-{e.k} overlap {fmt_number(e.agreement, '.2f')} vs "
+                  f"{fmt_number(e.agreement_random, '.2f')} for random rankings (95th percentile)"),
         Criterion("stable across seeds", e.stability is not None and e.stability >= STABLE_MIN, stability),
         Criterion("similar source", e.similarity is not None and e.similarity >= SIMILAR_MIN,
-                  f"text-embedding cosine of '{e.top_source}' to the target {_fmt(e.similarity)} "
+                  f"text-embedding cosine of '{e.top_source}' to the target {fmt_number(e.similarity, '.2f')} "
                   f"(needs ≥ {SIMILAR_MIN})"),
     )
 

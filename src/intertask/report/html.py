@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from intertask.errors import IntertaskError
+from intertask.formatting import fmt_number
 from intertask.paths import make_folder
 from intertask.report import figures as study_figures
 from intertask.report import recommend_figures
 from intertask.report._common import reasoning_targets, require_columns
-from intertask.report._page import Rendered, atomic_write, figure_html, fmt, html_table, page, render
+from intertask.report._page import Rendered, atomic_write, figure_html, html_table, page, render
 
 if TYPE_CHECKING:
     from intertask.recommend.verdict import Verdict
@@ -35,7 +36,7 @@ def summary_table(summary: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
     headed by the metric's name and direction (↑ higher is better, ↓ lower), plus n."""
     require_columns(summary, study_figures.SUMMARY_COLUMNS, "evaluation summary")
     cell = summary.apply(
-        lambda r: f"{fmt(r['mean'])} ±{fmt(r['std'])}\n[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", axis=1
+        lambda r: f"{fmt_number(r['mean'])} ±{fmt_number(r['std'])}\n[{fmt_number(r['ci_low'])}, {fmt_number(r['ci_high'])}]", axis=1
     )
     table = summary.assign(cell=cell).pivot_table(index="method", columns="metric", values="cell", aggfunc="first")
     order = summary[summary["metric"] == "ndcg"].sort_values("mean", ascending=False)["method"].tolist()
@@ -156,7 +157,7 @@ def _md_escape(text) -> str:
 def _md_table(df: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(_md_escape(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
     for row in df.itertuples(index=False, name=None):
-        lines.append("| " + " | ".join(_md_escape(fmt(v)) for v in row) + " |")
+        lines.append("| " + " | ".join(_md_escape(fmt_number(v)) for v in row) + " |")
     return "\n".join(lines)
 
 

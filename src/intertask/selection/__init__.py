@@ -72,7 +72,8 @@ def make_selector(name: str, **params) -> Selector:
 
 
 __all__ = [
-    "SELECTORS", "REFERENCE_METHODS", "Selector", "TaskProfile", "make_selector", "methods_for", "selector_class", "RandomSelector", "DataSizeSelector",
+    "SELECTORS", "REFERENCE_METHODS", "Selector", "TaskProfile", "make_selector", "methods_for", "selector_class",
+    "RandomSelector", "DataSizeSelector",
     "VocabOverlapSelector", "TextEmbeddingSelector", "LogMESelector", "logme_score",
     "PromptSimilaritySelector", "PromptIndex", "PROMPT_METHODS",
 ]
