@@ -13,7 +13,9 @@ import pytest
 from intertask.cli import run
 from intertask.errors import IntertaskError
 from intertask.recommend.verdict import Evidence, make_verdict
-from intertask.report import figures, recommend_figures, write_recommendation_report, write_study_report
+from intertask.evaluation.evaluate import evaluate_predictions
+from intertask.report import (_snapshot_curve, figures, recommend_figures, write_recommendation_report,
+                              write_study_report)
 from intertask.report._common import mean_ci, wrap_name
 from intertask.report._page import CAPTIONS
 
@@ -26,8 +28,10 @@ STUDY_FIGURES = [
 ]
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def study():
+    """A synthetic transfer matrix and what the evaluation code makes of it (cases, summary,
+    consistency, snapshot curve): the report is fed what the code produces."""
     rng = np.random.default_rng(0)
     rows = []
     for target in TARGETS:
@@ -39,23 +43,16 @@ def study():
                 rows.append(dict(target=target, source=source, seed=seed, score=score, baseline=baseline,
                                  gain=gain, relative_gain=gain / baseline * 100))
     matrix = pd.DataFrame(rows)
-    cases = pd.DataFrame([
-        dict(method=m, target=t, seed=s, ndcg=rng.uniform(0.7, 1), ndcg_gain=rng.uniform(0.2, 0.9),
-             regret_at_k=rng.uniform(0, 8), top_k_score=rng.uniform(60, 70), spearman=rng.uniform(-1, 1),
-             kendall=rng.uniform(-1, 1))
-        for m in METHODS for t in TARGETS for s in range(3)
-    ])
-    long = cases.melt(id_vars=["method", "target", "seed"], var_name="metric")
-    summary = long.groupby(["method", "metric"])["value"].agg(["mean", "std", "count"]).reset_index()
-    summary = summary.rename(columns={"count": "n"}).assign(ci_low=lambda d: d["mean"] - 0.1, ci_high=lambda d: d["mean"] + 0.1)
-    consistency = pd.DataFrame([
-        dict(target=t, seed_a=a, seed_b=b, spearman=rng.uniform(-1, 1)) for t in TARGETS for a, b in [(0, 1), (0, 2), (1, 2)]
-    ])
-    curve = pd.DataFrame([
-        dict(method=m, target_steps=steps, metric=metric, mean=rng.uniform(0.6, 0.9))
-        for m in METHODS[1:] for steps in (10, 20, 40) for metric in ("ndcg", "regret_at_k")
-    ]).assign(ci_low=lambda d: d["mean"] - 0.05, ci_high=lambda d: d["mean"] + 0.05)
-    return dict(matrix=matrix, cases=cases, summary=summary, consistency=consistency, curve=curve)
+    keys = matrix[["target", "seed", "source"]]
+    predictions = pd.concat(
+        [keys.assign(method=m, predicted=rng.random(len(keys)), target_steps=0.0) for m in METHODS[:2]]
+        + [keys.assign(method=f"{METHODS[2]}@{s}", predicted=rng.random(len(keys)), target_steps=float(s))
+           for s in (10, 20, 40)],
+        ignore_index=True,
+    )
+    evaluation = evaluate_predictions(matrix, predictions, k=2, tags=TAGS, n_boot=200)
+    return dict(matrix=matrix, cases=evaluation.cases, summary=evaluation.summary,
+                consistency=evaluation.consistency, curve=_snapshot_curve(evaluation))
 
 
 @pytest.fixture()
@@ -98,6 +95,8 @@ def test_study_report_embeds_every_figure_and_saves_pngs(tmp_path, study):
     page = path.read_text(encoding="utf-8")
     embedded = _embedded(page)
     assert sorted(embedded) == sorted(STUDY_FIGURES)
+    curve = study["curve"]  # only the method evaluated at several target steps has a curve
+    assert sorted(curve["method"].unique()) == ["max_pairwise"] and sorted(curve["target_steps"].unique()) == [10, 20, 40]
     for name, png in embedded.items():
         _assert_drawn(png)
         assert (path.parent / f"{name}.png").read_bytes() == png
@@ -217,26 +216,3 @@ def test_report_command(tmp_path, capsys):
     assert run(["report", "--store", str(tmp_path / "missing"), "--out", str(tmp_path / "out")]) == 2
     assert "no study store at" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
-
-
-def test_study_report_from_the_real_evaluation(tmp_path, study):
-    """The evaluation module's output feeds the report as is (schemas agree)."""
-    from intertask.evaluation.evaluate import evaluate_predictions
-    from intertask.report import _snapshot_curve
-
-    rng = np.random.default_rng(2)
-    keys = study["matrix"][["target", "seed", "source"]]
-    predictions = pd.concat(
-        [keys.assign(method=m, predicted=rng.random(len(keys)), target_steps=0.0) for m in ("random", "data_size")]
-        + [keys.assign(method=f"max_pairwise@{s}", predicted=rng.random(len(keys)), target_steps=float(s)) for s in (10, 20, 40)],
-        ignore_index=True,
-    )
-    evaluation = evaluate_predictions(study["matrix"], predictions, k=2, tags=TAGS, n_boot=200)
-    curve = _snapshot_curve(evaluation)
-    assert sorted(curve["method"].unique()) == ["max_pairwise"] and sorted(curve["target_steps"].unique()) == [10, 20, 40]
-    path = write_study_report(tmp_path, study["matrix"], evaluation.cases, evaluation.summary, TAGS,
-                              consistency=evaluation.consistency, snapshot_curve=curve, k=2)
-    embedded = _embedded(path.read_text(encoding="utf-8"))
-    assert sorted(embedded) == sorted(STUDY_FIGURES)
-    for png in embedded.values():
-        _assert_drawn(png)
