@@ -128,7 +128,9 @@ def test_cli_narrow_terminal_keeps_the_table_readable(library_dir, capsys, monke
     monkeypatch.setenv("COLUMNS", "80")
     assert run(["recommend", "--target", "toy_topic2", "--library", str(library_dir), "--budget-steps", "4",
                 "--seeds", "2", "--methods", "max_pairwise,data_size"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert captured.err == "" and lines[0].strip()  # not a terminal: no bar, no blank lines before the verdict
     assert max(len(line) for line in lines) <= 80
     assert all(any(name in line for line in lines) for name in SOURCES)
 
