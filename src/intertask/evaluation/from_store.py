@@ -29,11 +29,11 @@ import numpy as np
 import pandas as pd
 
 from intertask.backbones import load_backbone
-from intertask.errors import IntertaskError, did_you_mean
+from intertask.errors import IntertaskError
 from intertask.evaluation.evaluate import evaluate_predictions, prediction_rows
 from intertask.evaluation.ranking import _check_k
 from intertask.progress import progress_bar
-from intertask.selection import PROMPT_METHODS, SELECTORS, make_selector
+from intertask.selection import PROMPT_METHODS, SELECTORS, check_method, make_selector
 from intertask.selection.profiles import prompt_array, task_profile
 from intertask.study.export import StudyView, read_study
 from intertask.tasks.registry import load_task
@@ -54,9 +54,7 @@ def parse_methods(methods) -> list[tuple[str, str, int | None]]:
     parsed = []
     for name in dict.fromkeys(names):
         base, at, step = name.partition("@")
-        if base not in SELECTORS:
-            raise IntertaskError(f"unknown selection method '{base}'{did_you_mean(base, SELECTORS)}; "
-                                 f"choose from {', '.join(SELECTORS)}")
+        check_method(base)
         if at and (base not in PROMPT_METHODS or not step.isdigit()):
             raise IntertaskError(f"'{name}': only prompt methods ({', '.join(PROMPT_METHODS)}) take "
                                  "@<snapshot step>, e.g. max_pairwise@20")

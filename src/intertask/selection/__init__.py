@@ -35,7 +35,8 @@ SELECTORS = {
 }
 
 
-def _check_name(name: str) -> None:
+def check_method(name: str) -> None:
+    """Raise `IntertaskError` naming close registered names when `name` is not registered."""
     if name not in SELECTORS:
         raise IntertaskError(
             f"unknown selection method '{name}'{did_you_mean(name, SELECTORS)}; "
@@ -45,7 +46,7 @@ def _check_name(name: str) -> None:
 
 def selector_class(name: str) -> type[Selector]:
     """The `Selector` subclass registered under `name` (its class attributes are the method's facts)."""
-    _check_name(name)
+    check_method(name)
     factory = SELECTORS[name]
     return factory.func if isinstance(factory, partial) else factory
 
@@ -58,13 +59,13 @@ def methods_for(kind: TaskKind, methods=None) -> list[str]:
     that cannot score a target of `kind`; an unknown name raises with close names."""
     wanted = list(dict.fromkeys(methods if methods is not None else SELECTORS))
     for name in wanted:
-        _check_name(name)
+        check_method(name)
     return [name for name in wanted if TaskKind(kind) in selector_class(name).task_kinds]
 
 
 def make_selector(name: str, **params) -> Selector:
     """A new, unfitted selector registered under `name`, built with `params`."""
-    _check_name(name)
+    check_method(name)
     try:
         return SELECTORS[name](**params)
     except TypeError as err:
@@ -72,8 +73,7 @@ def make_selector(name: str, **params) -> Selector:
 
 
 __all__ = [
-    "SELECTORS", "REFERENCE_METHODS", "Selector", "TaskProfile", "make_selector", "methods_for", "selector_class",
-    "RandomSelector", "DataSizeSelector",
-    "VocabOverlapSelector", "TextEmbeddingSelector", "LogMESelector", "logme_score",
+    "SELECTORS", "REFERENCE_METHODS", "Selector", "TaskProfile", "check_method", "make_selector", "methods_for",
+    "selector_class", "RandomSelector", "DataSizeSelector", "VocabOverlapSelector", "TextEmbeddingSelector", "LogMESelector", "logme_score",
     "PromptSimilaritySelector", "PromptIndex", "PROMPT_METHODS",
 ]
