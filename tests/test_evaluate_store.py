@@ -15,9 +15,10 @@ from intertask.errors import IntertaskError
 from intertask.evaluation import ndcg_score, quality_by_steps
 from intertask.evaluation.evaluate import paired_table
 from intertask.evaluation.from_store import evaluate_store
-from intertask.evaluation.from_store import DEFAULT_METHODS, parse_methods
+from intertask.evaluation.from_store import parse_methods
+from intertask.selection import SELECTORS
 from intertask.selection.prompt_similarity import prompt_similarity
-from intertask.study.export import run_artifact, run_table, transfer_matrix
+from intertask.study.export import read_study, run_table
 from intertask.study.runner import run_study
 
 SOURCES = ["toy_sentiment_food", "toy_topic4", "toy_sentiment_travel"]
@@ -41,10 +42,10 @@ def evaluation(store):
 
 def test_every_method_is_evaluated_on_every_case(evaluation, store):
     methods = list(evaluation.summary["method"].unique())
-    assert methods[:len(DEFAULT_METHODS)] == list(DEFAULT_METHODS)
+    assert methods[:len(SELECTORS)] == list(SELECTORS)
     # the other snapshot step (0) and the final prompt (step 8) are evaluated besides the default (4)
     best = {int(s) for s in run_table(store).query("kind == 'baseline'")["steps"]} - {0, 4}
-    assert best == {8} and set(methods[len(DEFAULT_METHODS):]) == {f"{m}@{s}" for m in PROMPT for s in (0, 8)}
+    assert best == {8} and set(methods[len(SELECTORS):]) == {f"{m}@{s}" for m in PROMPT for s in (0, 8)}
     counts = evaluation.cases.groupby("method").size()
     assert (counts == len(TARGETS) * 2).all()
     cases = evaluation.cases
@@ -71,14 +72,14 @@ def test_costs_steps_tags_and_curve(evaluation):
 
 
 def test_max_pairwise_case_matches_a_direct_computation(evaluation, store):
-    runs = run_table(store)
-    matrix = transfer_matrix(store)
+    view = read_study(store)
+    runs, matrix = view.runs, view.matrix
     target, seed = "toy_topic2", 1
     truth = matrix[(matrix["target"] == target) & (matrix["seed"] == seed)].sort_values("source")
     sources = runs[runs["kind"] == "source"].set_index("task")["run_id"]
     baseline = runs[(runs["kind"] == "baseline") & (runs["task"] == target) & (runs["seed"] == seed)].iloc[0]
-    prompts = np.stack([run_artifact(store, sources[s]).prompt.numpy() for s in truth["source"]])
-    snapshot = run_artifact(store, baseline["run_id"]).snapshots[4].numpy()
+    prompts = np.stack([view.artifact(sources[s]).prompt.numpy() for s in truth["source"]])
+    snapshot = view.artifact(baseline["run_id"]).snapshots[4].numpy()
     predicted = prompt_similarity(prompts, snapshot, "max_pairwise")
     expected = ndcg_score(truth["score"].to_numpy(), predicted)
     case = evaluation.cases.query("method == 'max_pairwise' and target == @target and seed == @seed").iloc[0]

@@ -103,6 +103,19 @@ def test_cli_list_with_toy_tasks_skipping_conversion(capsys, monkeypatch):
     assert rows[0]["sizes"] == {"train": 64, "validation": 32, "test": 32} and rows[0]["role"] == "toy"
 
 
+def test_cli_list_shows_names_whole_on_80_columns_without_leading_blank_lines(capsys, monkeypatch):
+    from intertask.tasks import suite
+
+    monkeypatch.setattr(suite, "SUITE_NAMES", ())
+    monkeypatch.setenv("COLUMNS", "80")
+    assert run(["tasks", "list", "--toy"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].strip() == "tasks" and all(len(line) <= 80 for line in lines)
+    for name in TOY_TASKS:
+        assert any(line.startswith(f"│ {name} ") for line in lines), name
+    assert "intertask tasks show NAME" in lines[-1]
+
+
 @pytest.mark.slow
 def test_cli_prepare_then_list_json_has_the_22_real_tasks(capsys, home):
     assert run(["tasks", "prepare"]) == 0
@@ -121,4 +134,4 @@ def test_cli_prepare_then_list_json_has_the_22_real_tasks(capsys, home):
     assert rows["fever"]["tags"] == ["fact"]
     assert run(["tasks", "list"]) == 0
     table = capsys.readouterr().out
-    assert "clinc" in table and "5000 / 500 /" in table
+    assert "│ formal_fallacies_syllogisms_negation │ source │  5000 │" in table

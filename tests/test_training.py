@@ -115,19 +115,29 @@ def test_bucketing_is_a_function_of_the_seed():
 
 
 def test_multiple_choice_and_regression(encoder):
-    def ex(i):
-        return Example(f"good pizza {i}", i % 3, choices=("bad", "fine", "good"))
+    words = ("bad", "fine", "good")
 
-    mc = Task("mc", TaskKind.MULTIPLE_CHOICE, [ex(i) for i in range(12)], [ex(i) for i in range(6)],
-              [ex(i) for i in range(6)])
-    reg = Task("reg", TaskKind.REGRESSION, [Example("good " * (i % 4 + 1), float(i % 4)) for i in range(12)],
-               [Example("good", 1.0), Example("good good", 2.0)], [Example("good", 1.0), Example("good good", 2.0)],
-               metrics=("pearson",))
-    results = train_packed([RunSpec("mc", mc, _config(steps=4)), RunSpec("reg", reg, _config(steps=4))], encoder)
-    assert results[0].head["weight"].shape == (1, 32) and 0 <= results[0].test_score <= 100
-    assert "pearson" in results[1].test_metrics
-    for name in ("tiny-decoder", "tiny-t5"):
-        assert 0 <= train_packed([RunSpec("mc", mc, _config(name, steps=2))], load_backbone(name))[0].test_score <= 100
+    def ex(i):  # the right answer is always "good", at a rotating position among the choices
+        choices = words[i % 3:] + words[:i % 3]
+        return Example(f"pizza {i}", choices.index("good"), choices=choices)
+
+    mc = Task("mc", TaskKind.MULTIPLE_CHOICE, [ex(i) for i in range(30)], [ex(i) for i in range(9)],
+              [ex(i) for i in range(9)])
+
+    def lengths(n):  # the target is the number of words: the encoder's features carry it
+        return [Example("good " * (i % 4 + 1), float(i % 4)) for i in range(n)]
+
+    reg = Task("reg", TaskKind.REGRESSION, lengths(24), lengths(8), lengths(8), metrics=("pearson",))
+    frozen = _config(steps=4, eval_every=4, prompt_lr=1e-9, head_lr=1e-9)
+    trained, untrained, regression = train_packed(
+        [RunSpec("mc", mc, _config(steps=4, eval_every=4)), RunSpec("mc0", mc, frozen),
+         RunSpec("reg", reg, _config(steps=12, eval_every=4))], encoder)
+    assert trained.head["weight"].shape == (1, 32)  # one score per (text, choice) sequence
+    assert trained.test_score == 100.0 and untrained.test_score < 50  # it learns to pick "good"; chance is 33
+    assert regression.test_score == regression.test_metrics["pearson"] >= 90
+    for name in ("tiny-decoder", "tiny-t5"):  # text-to-text: the choice with the highest log-probability
+        score = train_packed([RunSpec("mc", mc, _config(name, steps=2))], load_backbone(name))[0].test_score
+        assert score * 9 / 100 == pytest.approx(round(score * 9 / 100)), score  # whole examples out of 9
 
 
 def test_bad_input(encoder):

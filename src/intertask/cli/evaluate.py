@@ -9,23 +9,23 @@ from typing import Optional
 
 import typer
 
+from intertask.formatting import MISSING, fmt_number
+
 
 def _fmt(value, spec: str = ".3f") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return format(value, spec)
+    return fmt_number(value, spec)
 
 
 def _pm(stats, spec: str = ".3f") -> str:
     """'mean ± std' of one summary row."""
     if stats is None or math.isnan(stats["mean"]):
-        return "-"
+        return MISSING
     return f"{_fmt(stats['mean'], spec)} ± {_fmt(stats['std'], spec)}"
 
 
 def _ci(stats, spec: str = ".3f") -> str:
     if stats is None or math.isnan(stats["mean"]):
-        return "-"
+        return MISSING
     return f"[{_fmt(stats['ci_low'], spec)}, {_fmt(stats['ci_high'], spec)}]"
 
 
@@ -42,7 +42,7 @@ def _method_table(summary, title: str, k: int):
         first = next(iter(rows.values()))
         ndcg, regret, top = rows.get("ndcg"), rows.get("regret_at_k"), rows.get("top_k_score")
         table.add_row(str(method), _pm(ndcg), _ci(ndcg), _pm(regret, ".2f"), _ci(regret, ".2f"),
-                      _fmt(top["mean"], ".2f") if top else "-", str(int(first["n"])),
+                      _fmt(top["mean"] if top else None, ".2f"), str(int(first["n"])),
                       _fmt(first["cost_seconds"], ".4f"), _fmt(first["target_steps"], ".0f"))
     return table
 

@@ -29,10 +29,9 @@ import numpy as np
 import pandas as pd
 
 from intertask.errors import IntertaskError
-from intertask.paths import make_folder
+from intertask.paths import make_folder, sha256_file
 from intertask.selection.base import TaskProfile
 from intertask.selection.embedding_free import ranked_words
-from intertask.study.store import sha256_file
 
 FORMAT_VERSION = 1
 FILES = ("prompts.safetensors", "profiles.safetensors", "profiles.json", "history.json")

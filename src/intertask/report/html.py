@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from intertask.errors import IntertaskError
+from intertask.formatting import fmt_number
 from intertask.paths import make_folder
 from intertask.report import figures as study_figures
 from intertask.report import recommend_figures
 from intertask.report._common import reasoning_targets, require_columns
-from intertask.report._page import Rendered, atomic_write, figure_html, fmt, html_table, page, render
+from intertask.report._page import Rendered, atomic_write, figure_html, html_table, page, render
+
+if TYPE_CHECKING:
+    from intertask.recommend.verdict import Verdict
 
 
 SUMMARY_NOTE = (
@@ -31,7 +36,7 @@ def summary_table(summary: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
     headed by the metric's name and direction (↑ higher is better, ↓ lower), plus n."""
     require_columns(summary, study_figures.SUMMARY_COLUMNS, "evaluation summary")
     cell = summary.apply(
-        lambda r: f"{fmt(r['mean'])} ±{fmt(r['std'])}\n[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", axis=1
+        lambda r: f"{fmt_number(r['mean'])} ±{fmt_number(r['std'])}\n[{fmt_number(r['ci_low'])}, {fmt_number(r['ci_high'])}]", axis=1
     )
     table = summary.assign(cell=cell).pivot_table(index="method", columns="metric", values="cell", aggfunc="first")
     order = summary[summary["metric"] == "ndcg"].sort_values("mean", ascending=False)["method"].tolist()
@@ -129,15 +134,6 @@ def _present(df, columns, what: str) -> bool:
     return df is not None and not require_columns(df, columns, what, allow_empty=True).empty
 
 
-def _check_verdict(verdict) -> None:
-    keys = ("headline", "criteria", "warnings")
-    if not isinstance(verdict, dict) or any(key not in verdict for key in keys):
-        raise IntertaskError(f"verdict must be a dict with keys {', '.join(keys)}")
-    for criterion in verdict["criteria"]:
-        if not isinstance(criterion, dict) or any(key not in criterion for key in ("name", "passed", "detail")):
-            raise IntertaskError(f"each verdict criterion needs name, passed, detail; got {criterion!r}")
-
-
 def _ranking_display(ranking: pd.DataFrame) -> pd.DataFrame:
     ranked = ranking.sort_values("combined_rank", kind="stable")
     columns = recommend_figures.score_columns(ranked)
@@ -161,23 +157,26 @@ def _md_escape(text) -> str:
 def _md_table(df: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(_md_escape(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
     for row in df.itertuples(index=False, name=None):
-        lines.append("| " + " | ".join(_md_escape(fmt(v)) for v in row) + " |")
+        lines.append("| " + " | ".join(_md_escape(fmt_number(v)) for v in row) + " |")
     return "\n".join(lines)
 
 
 def write_recommendation_report(
-    path, target_name: str, ranking: pd.DataFrame, verdict: dict, verify: pd.DataFrame | None = None
+    path, target_name: str, ranking: pd.DataFrame, verdict: Verdict, verify: pd.DataFrame | None = None
 ) -> Path:
     """Write a recommendation for `target_name`: a self-contained HTML file, or, when `path` ends
     in `.md`, Markdown with its PNGs next to it (`<stem>_ranking.png`, `<stem>_verify.png`).
 
     `ranking`: `source, combined_rank, score_<method>..., stability, expected_gain, p_negative`;
-    `verdict`: `{headline, criteria: [{name, passed, detail}], warnings}`; `verify` (optional):
+    `verdict`: a `Verdict` (`intertask.recommend.verdict.make_verdict`); `verify` (optional):
     `source, mean_gain, ci_low, ci_high, n_seeds`. Returns the report's path."""
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm", ".md"):
         raise IntertaskError(f"report path {path} must end in .html or .md")
-    _check_verdict(verdict)
+    from intertask.recommend.verdict import Verdict  # here: the recommend package loads torch
+
+    if not isinstance(verdict, Verdict):
+        raise IntertaskError(f"verdict must be a Verdict (from make_verdict), got {type(verdict).__name__}")
     table = _ranking_display(recommend_figures.ordered_ranking(ranking))
     rendered = [render("ranking", "Ranked sources", recommend_figures.ranking_figure, ranking, target_name)]
     if verify is not None:
@@ -190,12 +189,12 @@ def write_recommendation_report(
     title = f"Which intermediate task for {target_name}?"
     make_folder(path.parent, "--report")
     if path.suffix.lower() == ".md":
-        lines = [f"# {_md_escape(title)}", "", f"**{_md_escape(verdict['headline'])}**", ""]
+        lines = [f"# {_md_escape(title)}", "", f"**{_md_escape(verdict.headline)}**", ""]
         lines += [
-            f"- {'PASS' if c['passed'] else 'FAIL'} **{_md_escape(c['name'])}**: {_md_escape(c['detail'])}"
-            for c in verdict["criteria"]
+            f"- {'PASS' if c.passed else 'FAIL'} **{_md_escape(c.name)}**: {_md_escape(c.detail)}"
+            for c in verdict.criteria
         ]
-        lines += [""] + [f"> Warning: {_md_escape(w)}" for w in verdict["warnings"]]
+        lines += [""] + [f"> Warning: {_md_escape(w)}" for w in verdict.warnings]
         figures_md = [
             [f"## {fig.title}", "", f"![{fig.title}]({path.stem}_{fig.name}.png)", "", _md_escape(fig.caption), ""]
             for fig in rendered
@@ -206,15 +205,15 @@ def write_recommendation_report(
             atomic_write(path.with_name(f"{path.stem}_{fig.name}.png"), fig.png)
         atomic_write(path, "\n".join(lines).encode("utf-8"))
         return path
-    body = [f"<h1>{html.escape(title)}</h1>", f'<p class="headline">{html.escape(verdict["headline"])}</p>']
+    body = [f"<h1>{html.escape(title)}</h1>", f'<p class="headline">{html.escape(verdict.headline)}</p>']
     rows = "".join(
-        f'<tr><td class="{"pass" if c["passed"] else "fail"}">{"✓ pass" if c["passed"] else "✗ fail"}</td>'
-        f"<td>{html.escape(str(c['name']))}</td><td>{html.escape(str(c['detail']))}</td></tr>"
-        for c in verdict["criteria"]
+        f'<tr><td class="{"pass" if c.passed else "fail"}">{"✓ pass" if c.passed else "✗ fail"}</td>'
+        f"<td>{html.escape(c.name)}</td><td>{html.escape(c.detail)}</td></tr>"
+        for c in verdict.criteria
     )
     head = "<thead><tr><th></th><th>criterion</th><th>detail</th></tr></thead>"
     body.append(f"<table>{head}<tbody>{rows}</tbody></table>")
-    body += [f'<p class="warn">Warning: {html.escape(str(w))}</p>' for w in verdict["warnings"]]
+    body += [f'<p class="warn">Warning: {html.escape(w)}</p>' for w in verdict.warnings]
     body += [figure_html(rendered[0]), "<h2>All sources</h2>", html_table(table)]
     body += [figure_html(fig) for fig in rendered[1:]]
     if verify is None:

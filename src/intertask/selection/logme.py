@@ -27,6 +27,7 @@ import numpy as np
 
 from intertask.errors import IntertaskError
 from intertask.selection.base import Selector, TaskProfile
+from intertask.tasks.task import TaskKind
 
 
 def _targets(labels: np.ndarray) -> np.ndarray:
@@ -115,6 +116,7 @@ class LogMESelector(Selector):
 
     name = "logme"
     needs_target = ("features", "labels")
+    task_kinds = (TaskKind.CLASSIFICATION, TaskKind.REGRESSION)  # class or float labels; not choices
 
     def __init__(self, max_iter: int = 100, tol: float = 1e-6):
         self.max_iter = max_iter

@@ -21,8 +21,10 @@ import os
 from dataclasses import dataclass
 
 from intertask.backbones import resolve_device
-from intertask.study.plan import PlannedRun, load_task
-from intertask.study.store import Store, code_version, git_hash, utc_now
+from intertask.paths import utc_now
+from intertask.study.plan import PlannedRun
+from intertask.study.store import Store, code_version, git_hash
+from intertask.tasks.registry import load_task
 
 
 @dataclass

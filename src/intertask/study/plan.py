@@ -23,6 +23,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from intertask import __version__
+from intertask.errors import IntertaskError
 from intertask.study.config import PhaseConfig, StudyConfig
 
 IDENTITY_VERSION = 1
@@ -60,8 +62,6 @@ class PlannedRun:
 def run_identity(kind: str, task: str, seed: int, backbone: str, train: dict,
                  source_run_id: str | None = None, task_options: dict | None = None) -> str:
     """sha256 hex of the canonical JSON of what determines a run (see module docstring)."""
-    from intertask import __version__
-
     payload = {
         "identity_version": IDENTITY_VERSION, "intertask": __version__, "kind": kind, "task": task,
         "seed": seed, "backbone": backbone, "train": train, "source_run_id": source_run_id,
@@ -76,8 +76,7 @@ _STUDY_FIELDS = ("backbone", "prompt_length", "max_length", "batch_size", "eval_
 
 def resolve_train_config(config: StudyConfig, phase: PhaseConfig, seed: int, snapshots: bool):
     """The `TrainConfig` of one run of `phase` with `seed` (every default filled in)."""
-    from intertask.errors import IntertaskError
-    from intertask.training import TrainConfig
+    from intertask.training import TrainConfig  # here, not at the top: planning a study needs no torch
 
     shared = config.training
     clash = sorted((set(shared.options) | set(phase.options)) & set(_STUDY_FIELDS))
@@ -146,9 +145,3 @@ def best_source_seeds(sources: list[PlannedRun], rows: dict[str, dict]) -> dict[
             best[run.task] = key
     return {task: seed for task, (_, seed) in best.items()}
 
-
-def load_task(name: str, options: dict | None = None):
-    """The validated `Task` called `name` (a registry name or a spec such as `hf:NAME:CONFIG`)."""
-    from intertask.tasks.registry import get_task
-
-    return get_task(name, progress=False, **(options or {}))
