@@ -126,7 +126,7 @@ def _write_files(library: Library, folder: Path) -> dict[str, str]:
     profiles = {s.name: {"n_train": s.n_train, "vocabulary": [[w, int(c)] for w, c in s.vocabulary]}
                 for s in library.sources}
     (folder / "profiles.json").write_text(json.dumps(profiles, sort_keys=True))
-    history = library.history[HISTORY_COLUMNS].to_dict(orient="records") if len(library.history) else []
+    history = library.history.reindex(columns=HISTORY_COLUMNS).to_dict(orient="records") if len(library.history) else []
     (folder / "history.json").write_text(json.dumps(history, indent=0))
     return {name: sha256_file(folder / name) for name in FILES}
 
