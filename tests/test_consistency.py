@@ -50,6 +50,7 @@ def test_hand_checked_agreement_spearman_and_counts():
     between = result.between_settings.iloc[0]
     assert (between["setting_a"], between["setting_b"], between["n_targets"]) == ("s1", "s2", 2)
     assert between["spearman"] == pytest.approx(0.0)  # A reversed (−1), B identical (+1)
+    assert _row(result.between_settings, setting_a=ALL)[["spearman", "n_targets"]].tolist() == [pytest.approx(0.0), 2]
     assert result.targets["target"].tolist() == ["B", "A"]  # least consistent across seeds first
     assert _row(result.targets, target="A")["setting_spearman"] == pytest.approx(-1.0)
 

@@ -13,8 +13,8 @@ setting and target:
   mean scores over seeds of the sources both have.
 
 Every aggregate is a mean with a 95% percentile-bootstrap CI that resamples targets (the cells of one
-target are not independent), and says how many targets and cells it rests on; `by_setting` ends with the
-pool of all settings (`ALL`). `groups` (target → group,
+target are not independent), and says how many targets and cells it rests on; `by_setting` and
+`between_settings` end with the pool of all settings (`ALL`). `groups` (target → group,
 e.g. TaskWeb's categories) adds the same aggregates per group, to ask which kind of target is inconsistent.
 """
 
@@ -120,10 +120,12 @@ def consistency(matrix: pd.DataFrame, groups: dict[str, str] | None = None, n_bo
 
     pairs = _between_settings(cells)
     between = []
-    for (a, b), part in pairs.groupby(["setting_a", "setting_b"], sort=True):
-        low, high = bootstrap_ci(part["spearman"].to_numpy(float), n_boot=n_boot, seed=seed)
+    pooled = pairs.assign(setting_a=ALL, setting_b=ALL)
+    for (a, b), part in pd.concat([pairs, pooled]).groupby(["setting_a", "setting_b"], sort=False):
+        low, high = bootstrap_ci(part["spearman"].to_numpy(float), n_boot=n_boot, seed=seed,
+                                 groups=part["target"].to_numpy())
         between.append({"setting_a": a, "setting_b": b, "spearman": float(part["spearman"].mean()),
-                        "ci_low": low, "ci_high": high, "n_targets": len(part)})
+                        "ci_low": low, "ci_high": high, "n_targets": part["target"].nunique()})
     between = pd.DataFrame(between).reindex(columns=["setting_a", "setting_b", "spearman", "ci_low", "ci_high",
                                                      "n_targets"])
 
