@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from intertask.paths import make_folder
 from intertask.report import figures
 from intertask.report._common import figure_png
-from intertask.report._page import Rendered, atomic_write, figure_html, fmt, html_table, page
+from intertask.report._page import Rendered, figure_html, fmt, html_table, write_page
 from intertask.report.consistency_figures import consistency_figure
 from intertask.report.html import summary_table
 
@@ -82,12 +81,7 @@ def write_matrix_report(out_dir, matrix: pd.DataFrame, missing: pd.DataFrame, re
                  "target × seed</h3>", html_table(summary_table(evaluation.ours.summary, k)),
                  f"<h3>TaskWeb's: one case per target, seed-mean scores, gold order by {html.escape(gold)}</h3>",
                  html_table(_taskweb_table(evaluation.taskweb_summary)), figure_html(rendered[1])]
-    out_dir = make_folder(Path(out_dir), "--out")
-    for fig in rendered:
-        atomic_write(out_dir / f"{fig.name}.png", fig.png)
-    path = out_dir / "report.html"
-    atomic_write(path, page(title, "\n".join(body)))
-    return path
+    return write_page(out_dir, title, body, rendered)
 
 
 def build_matrix_report(matrix_path, out_dir, predictions=(), symmetric=(), setting: str | None = None,
