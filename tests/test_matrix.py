@@ -150,3 +150,20 @@ def test_restricted_unpickler_reads_arrays_and_refuses_code(tmp_path):
     with pytest.raises(IntertaskError, match="is not a readable pickle"):
         load_plain(evil)
     assert math.isfinite(load_plain(plain)["x"].sum())
+
+
+def test_import_table_command_writes_the_matrix_and_lists_holes(tmp_path, capsys):
+    from intertask.cli import run
+
+    source = tmp_path / "mine.csv"
+    _long().drop(index=[3]).to_csv(source, index=False)
+    out = tmp_path / "m.jsonl"
+    assert run(["import", "table", str(source), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "default: 11 of 12 target × source × seed cells; missing 1: a→t1 seed 1" in printed
+    assert "list them all with --missing FILE.csv" in printed
+    assert len(read_matrix(out)) == 11
+    assert run(["import", "table", str(source), "--out", str(tmp_path / "m.xlsx")]) == 2
+    assert "--out" in capsys.readouterr().err and not (tmp_path / "m.xlsx").exists()
+    assert run(["evaluate", "--matrix", str(out), "--methods", "random"]) == 2
+    assert "--methods, --seeds and --study go with --store" in capsys.readouterr().err

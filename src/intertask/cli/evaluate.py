@@ -157,7 +157,8 @@ def register(app: typer.Typer) -> None:
         targets: Optional[str] = typer.Option(None, "--targets", help="With --matrix: comma-separated targets "
                                               "(default: all)."),
     ) -> None:
-        """Score every selection method against the study's transfers: NDCG, Regret@k, top-k, cost."""
+        """Score selection methods against a study's transfers (--store) or a transfer matrix file (--matrix):
+        NDCG, Regret@k, top-k, cost; on a matrix also under TaskWeb's definitions."""
         from intertask.errors import IntertaskError
         from intertask.evaluation.from_store import evaluate_store, parse_methods
 
@@ -167,6 +168,10 @@ def register(app: typer.Typer) -> None:
             raise IntertaskError("give exactly one of --store (a study) and --matrix (a transfer matrix file)")
         if matrix is not None:
             from intertask.evaluation.from_matrix import evaluate_matrix_file
+
+            if methods or seeds or study:
+                raise IntertaskError("--methods, --seeds and --study go with --store; on a --matrix, methods come "
+                                     "from --predictions NAME=FILE")
 
             chosen = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
             evaluation = evaluate_matrix_file(matrix, predictions, symmetric, setting, chosen, k)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from intertask.paths import atomic_output
+from intertask.paths import atomic_output, make_folder
 from intertask.report._common import figure_png
 
 CAPTIONS = {
@@ -149,8 +149,6 @@ def page(title: str, body: str) -> bytes:
 def write_page(out_dir, title: str, body: list[str], rendered: list[Rendered]) -> Path:
     """Create the folder `out_dir` (named by --out), write each figure as `<name>.png` and then the page
     `report.html` around `body`; return the page's path."""
-    from intertask.paths import make_folder
-
     out_dir = make_folder(Path(out_dir), "--out")
     for fig in rendered:
         atomic_write(out_dir / f"{fig.name}.png", fig.png)
