@@ -59,7 +59,7 @@ def taskweb_label(mean_relative_gain, positive_share):
     """TaskWeb's transfer score of a (source, target) cell: 0.5 · PC + 0.5 · (0.2 · PM − 0.1), with PC the
     mean relative change as a fraction (`mean_relative_gain` / 100) and PM the share of positive seeds.
 
-    >>> round(taskweb_label(10.0, 1.0), 3)  # 0.5 · 0.1 + 0.5 · 0.1
+    >>> round(float(taskweb_label(10.0, 1.0)), 3)  # 0.5 · 0.1 + 0.5 · 0.1
     0.1
     """
     return 0.5 * np.asarray(mean_relative_gain, dtype=float) / 100 + 0.5 * (0.2 * np.asarray(positive_share, float) - 0.1)
