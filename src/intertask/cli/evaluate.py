@@ -58,7 +58,7 @@ def print_evaluation(evaluation) -> None:
     k = config["k"]
     console.print(_method_table(evaluation.summary, f"selection methods on {config.get('study', 'the study')} "
                                 f"({config.get('backbone', '?')}; one case = one target × seed; 95% CI by "
-                                f"bootstrap over cases)", k))
+                                f"bootstrap over {config.get('bootstrap', 'case')}s)", k))
     n_sources = int(evaluation.cases["n_sources"].min())
     if k >= n_sources:
         console.print(f"note: k = {k} ≥ the {n_sources} sources of a case, so Regret@{k} is 0 and top-{k} the "
@@ -135,7 +135,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("evaluate")
     def evaluate_command(
-        store: Path = typer.Option(..., "--store", help="Study store directory (from `intertask study run`)."),
+        store: Optional[Path] = typer.Option(None, "--store", help="Study store directory (from `intertask study run`)."),
         methods: Optional[str] = typer.Option(
             None, help="Comma-separated selection methods (default: all; max_pairwise@20 pins a snapshot step)."),
         k: int = typer.Option(3, "--k", min=1, help="k of Regret@k and top-k score."),
@@ -147,13 +147,50 @@ def register(app: typer.Typer) -> None:
         study: Optional[str] = typer.Option(None, "--study", help="Which study of the store (default: the latest run)."),
         against: Optional[str] = typer.Option(None, "--against", help="Pair every method with this one: win rate "
                                               "and difference with 95% CI (default: random, when evaluated)."),
+        matrix: Optional[Path] = typer.Option(None, "--matrix", help="Instead of --store: a transfer matrix file "
+                                              "(from `intertask import`); methods come from --predictions."),
+        predictions: list[str] = typer.Option([], "--predictions", help="With --matrix: NAME=FILE, a selector's "
+                                              "scores (target, source, score table or pickle); repeatable."),
+        symmetric: list[str] = typer.Option([], "--symmetric", help="With --matrix: score this --predictions NAME "
+                                            "by the mean of both directions (TaskWeb's LLM-similarity)."),
+        setting: Optional[str] = typer.Option(None, "--setting", help="With --matrix: the setting to evaluate."),
+        targets: Optional[str] = typer.Option(None, "--targets", help="With --matrix: comma-separated targets "
+                                              "(default: all)."),
     ) -> None:
-        """Score every selection method against the study's transfers: NDCG, Regret@k, top-k, cost."""
+        """Score selection methods against a study's transfers (--store) or a transfer matrix file (--matrix):
+        NDCG, Regret@k, top-k, cost; on a matrix also under TaskWeb's definitions."""
         from intertask.errors import IntertaskError
         from intertask.evaluation.from_store import evaluate_store, parse_methods
 
         if out is not None and out.suffix.lower() not in (".json", ".csv"):
             raise IntertaskError(f"--out {out} must end in .json or .csv")
+        if (store is None) == (matrix is None):
+            raise IntertaskError("give exactly one of --store (a study) and --matrix (a transfer matrix file)")
+        if matrix is not None:
+            from intertask.evaluation.from_matrix import evaluate_matrix_file
+
+            if methods or seeds or study:
+                raise IntertaskError("--methods, --seeds and --study go with --store; on a --matrix, methods come "
+                                     "from --predictions NAME=FILE")
+
+            chosen = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
+            evaluation = evaluate_matrix_file(matrix, predictions, symmetric, setting, chosen, k)
+            if against is not None:
+                _check_against(evaluation.ours, against)
+            if out is not None:
+                _write(out, evaluation)
+            if as_json:
+                typer.echo(json.dumps(evaluation.to_dict(), indent=1))
+                return
+            print_evaluation(evaluation.ours)
+            if against is not None or evaluation.ours.cases["method"].nunique() > 1:
+                print_comparison(evaluation.ours, against or "random")
+            print_taskweb(evaluation)
+            if out is not None:
+                typer.echo(f"wrote {out}")
+            return
+        if predictions or symmetric or setting or targets:
+            raise IntertaskError("--predictions, --symmetric, --setting and --targets go with --matrix, not --store")
         chosen = parse_methods(methods) if methods else None
         try:
             seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
@@ -174,3 +211,22 @@ def register(app: typer.Typer) -> None:
                 print_comparison(evaluation, against or "random")
             if out is not None:
                 typer.echo(f"wrote {out}")
+
+
+def print_taskweb(evaluation) -> None:
+    """The methods under TaskWeb's definitions: rank-gain NDCG and Regret@k over the mean of the top k."""
+    from rich.console import Console
+    from rich.table import Table
+
+    config = evaluation.config
+    k = config["k"]
+    gold = "TaskWeb's transfer label" if config["gold"] == "taskweb_label" else "the mean score (no per-cell gains)"
+    table = Table(title=f"under TaskWeb's definitions: one case = one target, seed-mean scores, gold order = {gold}; "
+                        "95% CI by bootstrap over targets")
+    for column in ("method", "NDCG (rank gain) ↑", "95% CI", f"Regret@{k} (mean of top {k}) % ↓", "95% CI ", "n"):
+        table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
+    for method, frame in evaluation.taskweb_summary.groupby("method", sort=False):
+        rows = {r["metric"]: r for r in frame.to_dict(orient="records")}
+        ndcg, regret = rows["ndcg_rank"], rows["regret_mean_at_k"]
+        table.add_row(str(method), _pm(ndcg), _ci(ndcg), _pm(regret, ".2f"), _ci(regret, ".2f"), str(int(ndcg["n"])))
+    Console(width=150).print(table)

@@ -120,7 +120,7 @@ def _check_frame(frame: pd.DataFrame, name: str, columns: tuple[str, ...], numer
 
 
 def _check_inputs(matrix: pd.DataFrame, predictions: pd.DataFrame, k) -> None:
-    _check_frame(matrix, "matrix", MATRIX_COLUMNS, ("score", "baseline", "gain"))
+    _check_frame(matrix, "matrix", MATRIX_COLUMNS, ("score",))  # a missing baseline is NaN: no gain metrics
     costs = tuple(c for c in COST_COLUMNS if c in getattr(predictions, "columns", ()))
     _check_frame(predictions, "predictions", PREDICTION_COLUMNS, ("predicted",) + costs)
     for name, frame, keys in (("matrix", matrix, KEYS), ("predictions", predictions, ["method"] + KEYS)):
@@ -157,10 +157,11 @@ def _match(method: str, pred: pd.DataFrame, matrix: pd.DataFrame) -> pd.DataFram
 def _case_metrics(frame: pd.DataFrame, k: int) -> dict:
     frame = frame.sort_values("source")
     score, predicted = frame["score"].to_numpy(float), frame["predicted"].to_numpy(float)
+    baseline = float(frame["baseline"].iloc[0])
     return {
         "n_sources": len(frame),
         "ndcg": ranking.ndcg_score(score, predicted),
-        "ndcg_gain": ranking.ndcg_gain_score(score, predicted, float(frame["baseline"].iloc[0])),
+        "ndcg_gain": ranking.ndcg_gain_score(score, predicted, baseline) if np.isfinite(baseline) else np.nan,
         "regret_at_k": ranking.regret_at_k(score, predicted, k),
         "top_k_score": ranking.top_k_score(score, predicted, k),
         "spearman": ranking.spearman_score(score, predicted),

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from intertask.formatting import fmt_number
-from intertask.paths import atomic_output
+from intertask.paths import atomic_output, make_folder
 from intertask.report._common import figure_png
 
 CAPTIONS = {
@@ -136,3 +136,14 @@ def page(title: str, body: str) -> bytes:
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{STYLE}</style></head><body>{body}</body></html>\n"
     ).encode("utf-8")
+
+
+def write_page(out_dir, title: str, body: list[str], rendered: list[Rendered]) -> Path:
+    """Create the folder `out_dir` (named by --out), write each figure as `<name>.png` and then the page
+    `report.html` around `body`; return the page's path."""
+    out_dir = make_folder(Path(out_dir), "--out")
+    for fig in rendered:
+        atomic_write(out_dir / f"{fig.name}.png", fig.png)
+    path = out_dir / "report.html"
+    atomic_write(path, page(title, "\n".join(body)))
+    return path

@@ -18,7 +18,7 @@ from intertask.paths import make_folder
 from intertask.report import figures as study_figures
 from intertask.report import recommend_figures
 from intertask.report._common import reasoning_targets, require_columns
-from intertask.report._page import Rendered, atomic_write, figure_html, html_table, page, render
+from intertask.report._page import Rendered, atomic_write, figure_html, html_table, page, render, write_page
 
 if TYPE_CHECKING:
     from intertask.recommend.verdict import Verdict
@@ -121,12 +121,7 @@ def write_study_report(
         else:
             body.append(f'<p class="note" id="{part[0]}">{html.escape(part[1])}</p>')
 
-    out_dir = make_folder(Path(out_dir), "--out")
-    for fig in rendered:
-        atomic_write(out_dir / f"{fig.name}.png", fig.png)
-    path = out_dir / "report.html"
-    atomic_write(path, page(title, "\n".join(body)))
-    return path
+    return write_page(out_dir, title, body, rendered)
 
 
 def _present(df, columns, what: str) -> bool:
