@@ -59,6 +59,10 @@ def print_evaluation(evaluation) -> None:
     console.print(_method_table(evaluation.summary, f"selection methods on {config.get('study', 'the study')} "
                                 f"({config.get('backbone', '?')}; one case = one target × seed; 95% CI by "
                                 f"bootstrap over {config.get('bootstrap', 'case')}s)", k))
+    floored = config.get("not_learned_cases") or []
+    if floored:
+        console.print(f"left out: {len(floored)} target × seed case(s) whose baseline did not clear its floor "
+                      f"(no transfer is measured there): {', '.join(f'{t}/{s}' for t, s in floored)}")
     n_sources = int(evaluation.cases["n_sources"].min())
     if k >= n_sources:
         console.print(f"note: k = {k} ≥ the {n_sources} sources of a case, so Regret@{k} is 0 and top-{k} the "

@@ -62,8 +62,9 @@ def parse_methods(methods) -> list[tuple[str, str, int | None]]:
     return parsed
 
 
-def _ground_truth(view: StudyView, seeds) -> pd.DataFrame:
-    """The view's transfer matrix, one source seed per source (its lowest), on `seeds` (None = all)."""
+def _ground_truth(view: StudyView, seeds) -> tuple[pd.DataFrame, list[tuple[str, int]]]:
+    """The view's transfer matrix, one source seed per source (its lowest), on `seeds` (None = all),
+    without the (target, seed) cases whose baseline did not clear its floor; and those cases."""
     matrix = view.matrix
     store = view.store
     if matrix.empty:
@@ -79,17 +80,24 @@ def _ground_truth(view: StudyView, seeds) -> pd.DataFrame:
         if matrix.empty:
             raise IntertaskError(f"store {str(store.path)!r} has no finished transfers with target seed(s) "
                                  f"{seeds}; leave --seeds out or pick seeds the study ran")
-    return matrix.reset_index(drop=True)
+    missing = matrix[matrix["baseline"].isna()]
+    if len(missing):
+        raise IntertaskError(f"target '{missing['target'].iloc[0]}' seed {missing['seed'].iloc[0]} has transfers but "
+                             "no finished baseline run; run `intertask study run` to finish the study")
+    floored = sorted({(t, int(s)) for t, s in matrix.loc[~matrix["baseline_learned"], ["target", "seed"]]
+                      .itertuples(index=False)})
+    matrix = matrix[matrix["baseline_learned"]]
+    if matrix.empty:
+        raise IntertaskError(f"no baseline of study {view.name!r} cleared its floor (the score of a constant "
+                             f"prediction): its {len(floored)} case(s) measure no transfer; train the targets "
+                             "longer or with head_init = \"probe\" (see configs/library.toml)")
+    return matrix.reset_index(drop=True), floored
 
 
 def _target_prompts(view: StudyView, runs: pd.DataFrame, cases, parsed) -> dict:
     """`{(target, seed): (prompt, snapshots, steps)}` from each case's baseline run: the snapshot at
     the earliest non-zero step (the run's best prompt counts as the snapshot at its last step)."""
     baselines = {(r.task, int(r.seed)): r for r in runs[runs["kind"] == "baseline"].itertuples()}
-    missing = [c for c in cases if c not in baselines]
-    if missing:
-        raise IntertaskError(f"target '{missing[0][0]}' seed {missing[0][1]} has transfers but no finished "
-                             "baseline run; run `intertask study run` to finish the study")
     prompts = {}
     for target, seed in cases:
         row = baselines[(target, seed)]
@@ -146,7 +154,7 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
     parsed = parse_methods(methods)
     _check_k(k)
     view = store if isinstance(store, StudyView) else read_study(store, study)
-    matrix = _ground_truth(view, seeds)
+    matrix, not_learned = _ground_truth(view, seeds)
     runs = view.runs[view.runs["finished"]]
     names = sorted(runs["backbone"].unique())
     if len(names) != 1:
@@ -191,5 +199,5 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
     evaluation = evaluate_predictions(truth, pd.concat(frames, ignore_index=True), k=k, tags=tags, n_boot=n_boot)
     evaluation.config.update(store=str(view.store.path), study=view.name, backbone=names[0],
                              text_encoder=encoder.name, default_target_steps=default_steps, max_texts=max_texts,
-                             methods=[p[0] for p in parsed])
+                             methods=[p[0] for p in parsed], not_learned_cases=[list(c) for c in not_learned])
     return evaluation
