@@ -114,6 +114,16 @@ def test_study_report_says_what_is_missing_instead_of_a_figure(tmp_path, study):
     assert not (tmp_path / "snapshot_curve.png").exists()
 
 
+def test_study_report_leaves_out_cases_whose_baseline_did_not_learn(tmp_path, study):
+    matrix = study["matrix"].assign(baseline_learned=True)
+    floored = (matrix["target"] == TARGETS[0]) & (matrix["seed"] == 1)
+    matrix.loc[floored, "baseline_learned"] = False
+    page = write_study_report(tmp_path, matrix, study["cases"], study["summary"], TAGS, k=3).read_text(encoding="utf-8")
+    n = len(matrix) - int(floored.sum())
+    assert f"= {n} transfers" in page
+    assert f"Left out of every number and figure: 1 target × seed case(s)" in page and f"{TARGETS[0]}/1" in page
+
+
 def test_heatmap_annotates_each_cell_and_strips_draw_each_target(study):
     heat = figures.gain_heatmap(study["matrix"], TAGS)
     cells = [t.get_text() for t in heat.axes[0].texts]

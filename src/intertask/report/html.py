@@ -55,7 +55,7 @@ def _metric_header(metric: str, k: int | None) -> str:
     return names.get(metric, metric) + arrow
 
 
-def _overview(matrix: pd.DataFrame, reasoning: set[str]) -> str:
+def _overview(matrix: pd.DataFrame, reasoning: set[str], floored: list[tuple[str, int]]) -> str:
     means = matrix.groupby("source")["relative_gain"].mean().sort_values(ascending=False)
     negative = float((matrix["gain"] < 0).mean() * 100)
     items = [
@@ -66,6 +66,9 @@ def _overview(matrix: pd.DataFrame, reasoning: set[str]) -> str:
         f"{negative:.0f}% of transfers scored below their no-transfer baseline (negative transfer).",
         "Reasoning targets: " + (", ".join(sorted(reasoning & set(matrix["target"].astype(str)))) or "none tagged") + ".",
     ]
+    if floored:
+        items.append(f"Left out of every number and figure: {len(floored)} target × seed case(s) whose baseline "
+                     f"did not clear its floor, so they measure no transfer ({', '.join(f'{t}/{s}' for t, s in floored)}).")
     return "<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
 
 
@@ -85,6 +88,11 @@ def write_study_report(
     note instead of a figure. Raises `IntertaskError` naming any missing column before writing."""
     reasoning = reasoning_targets(tags)
     require_columns(matrix, study_figures.MATRIX_COLUMNS, "transfer matrix")
+    floored: list[tuple[str, int]] = []
+    if "baseline_learned" in matrix:  # a study's matrix: cases whose baseline learned nothing measure no transfer
+        learned = matrix["baseline_learned"].astype(bool)
+        floored = sorted({(str(t), int(s)) for t, s in matrix.loc[~learned, ["target", "seed"]].itertuples(index=False)})
+        matrix = matrix[learned]
     require_columns(evaluation_cases, study_figures.CASES_COLUMNS, "evaluation cases")
     table = summary_table(evaluation_summary, k)
     has_consistency = _present(consistency, study_figures.CONSISTENCY_COLUMNS, "consistency table")
@@ -112,7 +120,7 @@ def write_study_report(
     ]
     rendered = [part for part in sections if isinstance(part, Rendered)]
 
-    body = [f"<h1>{html.escape(title)}</h1>", "<h2>Overview</h2>", _overview(matrix, reasoning)]
+    body = [f"<h1>{html.escape(title)}</h1>", "<h2>Overview</h2>", _overview(matrix, reasoning, floored)]
     body += ["<h2>Selection methods</h2>", f"<p>{html.escape(SUMMARY_NOTE)}</p>", html_table(table)]
     body.append("<h2>Figures</h2>")
     for part in sections:
