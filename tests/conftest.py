@@ -12,11 +12,13 @@ TINY_TARGETS = ("toy_sentiment_travel", "toy_topic2")
 
 def tiny_study_toml(name: str = "tiny", sources=TINY_SOURCES, targets=TINY_TARGETS, source_seeds=(0,),
                     target_seeds=(0, 1), steps: int = 8, eval_every: int = 4, learning_rate: float = 0.3,
-                    snapshot_steps=(4,), pack_size: int | None = None, target_steps: int | None = None) -> str:
+                    snapshot_steps=(4,), pack_size: int | None = None, target_steps: int | None = None,
+                    target_options: str = "") -> str:
     """The TOML text of a study on toy tasks and `tiny-encoder` (prompt_length 4, max_length 32, batch_size 8).
 
     `steps` and `learning_rate` apply to source and target training alike; `target_steps` overrides the
     target's steps. `pack_size=None` or `snapshot_steps=None` leave the key out (the config's default).
+    `target_options` is the TOML inline table of the target phase's `options`, e.g. '{ head_init = "probe" }'.
     """
     pack = "" if pack_size is None else f"pack_size = {pack_size}\n"
     snapshots = "" if snapshot_steps is None else f"snapshot_steps = {json.dumps(list(snapshot_steps))}\n"
@@ -42,7 +44,8 @@ learning_rate = {learning_rate}
 [target_training]
 steps = {steps if target_steps is None else target_steps}
 learning_rate = {learning_rate}
-{snapshots}"""
+{snapshots}{f"options = {target_options}" if target_options else ""}
+"""
 
 
 @pytest.fixture(name="tiny_study_toml", scope="session")

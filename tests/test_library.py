@@ -29,7 +29,7 @@ def study(tmp_path_factory, tiny_study_toml):
     config = root / "tiny.toml"
     config.write_text(tiny_study_toml(sources=SOURCES, targets=["toy_topic2", "toy_sentiment_travel"],
                                       source_seeds=(0, 1), steps=8, target_steps=4, learning_rate=0.05,
-                                      snapshot_steps=None))
+                                      snapshot_steps=None, target_options='{ head_init = "probe" }'))
     run_study(config, root / "store", progress=False)
     return config, root / "store"
 
@@ -41,6 +41,22 @@ def library(study, tmp_path_factory):
 
 def _copy(library, tmp_path):
     return shutil.copytree(library, tmp_path / "copy")
+
+
+def test_history_leaves_out_cases_whose_baseline_did_not_learn(tmp_path, tiny_study_toml):
+    """Random heads at a tiny learning rate stay at the floor on some (target, seed) cases: their
+    transfers measure nothing, so the library's history leaves them out."""
+    config = tmp_path / "tiny.toml"
+    config.write_text(tiny_study_toml(sources=SOURCES[:2], targets=["toy_topic2", "toy_sentiment_travel"],
+                                      steps=4, learning_rate=0.05, snapshot_steps=None))
+    run_study(config, tmp_path / "store", progress=False)
+    matrix = transfer_matrix(tmp_path / "store")
+    assert 0 < (~matrix["baseline_learned"]).sum() < len(matrix)
+    history = load_library(build_library(tmp_path / "store", tmp_path / "lib")).history
+    learned = matrix[matrix["baseline_learned"]]
+    assert sorted(zip(history["target"], history["seed"], history["source"])) == \
+        sorted(zip(learned["target"], learned["seed"], learned["source"]))
+    assert history["learned"].dtype == bool and (history["floor"] > 0).all()
 
 
 def test_round_trip_from_store(study, library):
@@ -61,6 +77,7 @@ def test_round_trip_from_store(study, library):
         texts = [ex.text for ex in toy_task(source.name).train]
         assert top_words(source.profile().texts, 50) == top_words(texts, 50)
     matrix = transfer_matrix(store)
+    assert matrix["baseline_learned"].all()  # probe heads: every toy baseline clears its floor
     assert len(lib.history) == len(matrix) == 3 * 2 * 2 * 2
     np.testing.assert_allclose(sorted(lib.history["gain"]), sorted(matrix["gain"]))
     assert set(lib.target_embeddings) == {"toy_topic2", "toy_sentiment_travel"}

@@ -8,6 +8,7 @@ import pytest
 
 from intertask.backbones import load_backbone
 from intertask.selection import make_selector
+from intertask.selection.logme import logme_score
 from intertask.selection.profiles import mean_embedding, sample_examples, task_profile
 from intertask.tasks.toy import toy_task
 
@@ -49,13 +50,22 @@ def test_text_backbone_is_used_for_embeddings(encoder):
 
 
 def test_profiles_feed_the_selectors(encoder):
-    sources = [task_profile(toy_task(n), encoder, prompt=np.eye(4, 32, dtype=np.float32) * (i + 1))
-               for i, n in enumerate(["toy_topic4", "toy_sentiment_food"])]
-    target = task_profile(toy_task("toy_topic2"), encoder, prompt=np.eye(4, 32, dtype=np.float32))
-    for name in ("text_embedding", "vocab_overlap", "logme", "max_pairwise", "data_size"):
-        scores = make_selector(name).fit(sources).score(target)
-        assert scores.shape == (2,) and np.all(np.isfinite(scores))
-    overlap = make_selector("vocab_overlap").fit(sources).score(target)
+    same, other = np.eye(4, 32, dtype=np.float32), np.eye(4, 32, k=4, dtype=np.float32)
+    sources = [task_profile(toy_task("toy_topic4", n_train=60), encoder, prompt=same * 2),
+               task_profile(toy_task("toy_sentiment_food", n_train=90), encoder, prompt=other)]
+    target = task_profile(toy_task("toy_topic2"), encoder, prompt=same)
+
+    def scores(name):
+        return make_selector(name).fit(sources).score(target)
+
+    np.testing.assert_array_equal(scores("data_size"), [60, 90])
+    cosine = [float(s.text_embedding @ target.text_embedding
+                    / np.linalg.norm(s.text_embedding) / np.linalg.norm(target.text_embedding)) for s in sources]
+    np.testing.assert_allclose(scores("text_embedding"), cosine, rtol=1e-5)
+    np.testing.assert_allclose(scores("max_pairwise"), [1.0, 0.0], atol=1e-6)  # the same rows (scaled), then orthogonal
+    direct = [logme_score(target.features(s.prompt), target.labels) for s in sources]
+    np.testing.assert_allclose(scores("logme"), direct)
+    overlap = scores("vocab_overlap")
     assert overlap[0] > overlap[1]  # the topic source shares the target's topic words
 
 

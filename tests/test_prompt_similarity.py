@@ -148,4 +148,5 @@ def test_docstring_examples():
 
     from intertask.selection import prompt_similarity as module
 
-    assert doctest.testmod(module).failed == 0
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0  # examples exist and hold

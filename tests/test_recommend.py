@@ -16,8 +16,9 @@ from intertask.cli import run
 from intertask.errors import IntertaskError
 from intertask.recommend import ranking as rk
 from intertask.recommend.library import Library, LibrarySource, vocabulary_counts, write_library
-from intertask.recommend.recommend import PROMPT_METHODS, recommend
-from intertask.recommend.verdict import make_verdict
+from intertask.recommend.recommend import recommend
+from intertask.recommend.verdict import Evidence, make_verdict
+from intertask.selection import PROMPT_METHODS
 from intertask.selection.profiles import mean_embedding
 from intertask.tasks.toy import toy_task
 from intertask.training import RunSpec, TrainConfig, train_packed
@@ -70,8 +71,8 @@ def test_recommend_end_to_end(library_dir, encoder):
     # the history makes the sentiment sources gain on average, the others lose
     gains = dict(zip(ranking["source"], ranking["expected_gain"]))
     assert gains["toy_sentiment_food"] > 0 > gains["toy_topic4"]
-    assert [c["name"] for c in rec.verdict["criteria"]] == ["cheap signal", "stable across seeds", "similar source"]
-    assert rec.verdict["headline"] and rec.stats["seed_stability_spearman"] is not None
+    assert [c.name for c in rec.verdict.criteria] == ["cheap signal", "stable across seeds", "similar source"]
+    assert rec.verdict.headline and rec.stats["seed_stability_spearman"] is not None
     assert len(rec.stats["target_validation_scores"]) == 2
     data = json.loads(json.dumps(rec.to_dict()))
     assert data["target"] == "toy_topic2" and len(data["ranking"]) == 4 and data["verify"] is None
@@ -83,7 +84,7 @@ def test_reasoning_target_warns_and_methods_subset(library_dir, encoder):
     assert rec.methods == ["max_pairwise", "text_embedding"]
     assert sorted(rec.ranking["source"]) == sorted(set(SOURCES) - {"toy_parity"})  # not its own source
     assert not any(c.startswith("score_logme") for c in rec.ranking.columns)
-    assert any("reasoning-like" in w for w in rec.verdict["warnings"])
+    assert any("reasoning-like" in w for w in rec.verdict.warnings)
 
 
 def test_esm_logme_needs_the_librarys_maps(library_dir, encoder, tmp_path):
@@ -112,9 +113,9 @@ def test_verify_measures_gains(library_dir, encoder):
     assert (verify["n_seeds"] == 2).all()
     np.testing.assert_allclose(verify["mean_gain"], verify["transfer_score"] - verify["baseline_score"], atol=1e-9)
     assert rec.choice in set(verify["source"]) | {"(no intermediate task)"}
-    assert any("history already holds" in w for w in rec.verdict["warnings"])  # toy_topic2 is in the history
+    assert any("history already holds" in w for w in rec.verdict.warnings)  # toy_topic2 is in the history
     assert rec.stats["seed_stability_spearman"] is None
-    assert "one target seed" in rec.verdict["criteria"][1]["detail"]
+    assert "one target seed" in rec.verdict.criteria[1].detail
 
 
 def test_cli_json_and_report(library_dir, tmp_path, capsys):
@@ -145,7 +146,9 @@ def test_cli_narrow_terminal_keeps_the_table_readable(library_dir, capsys, monke
     monkeypatch.setenv("COLUMNS", "80")
     assert run(["recommend", "--target", "toy_topic2", "--library", str(library_dir), "--budget-steps", "4",
                 "--seeds", "2", "--methods", "max_pairwise,data_size"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert captured.err == "" and lines[0].strip()  # not a terminal: no bar, no blank lines before the verdict
     assert max(len(line) for line in lines) <= 80
     assert all(any(name in line for line in lines) for name in SOURCES)
 
@@ -241,20 +244,27 @@ def test_expected_gain_weights_similar_targets():
     assert rk.history_noise(history, np.array([1.0, 0.0]), centroids) == pytest.approx(np.std([50, 52], ddof=1))
 
 
+def _verdict(agreement=0.9, agreement_random=0.5, stability=0.8, similarity=0.9, **more):
+    return make_verdict(Evidence("src", agreement=agreement, agreement_random=agreement_random,
+                                 stability=stability, similarity=similarity, **more))
+
+
 def test_verdict_criteria_and_warnings():
-    good = make_verdict("src", agreement=0.9, agreement_random=0.5, stability=0.8, similarity=0.9,
-                        target_score=80.0, chance_score=50.0, top_expected_gain=3.0, noise=1.0)
-    assert all(c["passed"] for c in good["criteria"]) and good["warnings"] == []
-    assert good["headline"].startswith("Use 'src'")
-    bad = make_verdict("src", agreement=0.2, agreement_random=0.5, stability=None, similarity=0.1,
-                       reasoning_tag=True, top_expected_gain=0.5, noise=2.0)
-    assert not any(c["passed"] for c in bad["criteria"]) and bad["headline"].startswith("No reliable cheap signal")
-    assert len(bad["warnings"]) == 2 and "within the seed noise" in bad["warnings"][1]
-    near_chance = make_verdict("src", 0.9, 0.5, 0.8, 0.9, target_score=52.0, chance_score=50.0)
-    assert "near chance" in near_chance["warnings"][0]
-    no_prompt = make_verdict("src", 0.9, 0.5, None, 0.9, n_seeds=3)
-    losing = make_verdict("src", 0.9, 0.5, 0.8, 0.9, best_expected_gain=-1.2)
-    assert any("no source is expected to help" in w and "-1.2" in w for w in losing["warnings"])
-    assert not any("expected to help" in w for w in make_verdict("src", 0.9, 0.5, 0.8, 0.9,
-                                                                  best_expected_gain=0.4)["warnings"])
-    assert "no prompt-based method" in no_prompt["criteria"][1]["detail"]
+    good = _verdict(target_score=80.0, chance_score=50.0, top_expected_gain=3.0, noise=1.0)
+    assert all(c.passed for c in good.criteria) and good.warnings == ()
+    assert good.headline.startswith("Use 'src'")
+    bad = _verdict(agreement=0.2, stability=None, similarity=0.1, reasoning_tag=True, top_expected_gain=0.5,
+                   noise=2.0)
+    assert not any(c.passed for c in bad.criteria) and bad.headline.startswith("No reliable cheap signal")
+    assert len(bad.warnings) == 2 and "within the seed noise" in bad.warnings[1]
+    assert _verdict(stability=0.1).headline.startswith("Leaning 'src'")
+    assert _verdict(stability=0.1, similarity=0.1).headline.startswith("Weak evidence for 'src'")
+    near_chance = _verdict(target_score=52.0, chance_score=50.0)
+    assert "near chance" in near_chance.warnings[0]
+    no_prompt = _verdict(stability=None, n_seeds=3)
+    losing = _verdict(best_expected_gain=-1.2)
+    assert any("no source is expected to help" in w and "-1.2" in w for w in losing.warnings)
+    assert not any("expected to help" in w for w in _verdict(best_expected_gain=0.4).warnings)
+    assert "no prompt-based method" in no_prompt.criteria[1].detail
+    assert good.to_dict()["criteria"][0] == {"name": "cheap signal", "passed": True,
+                                             "detail": good.criteria[0].detail}

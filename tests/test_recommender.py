@@ -122,7 +122,7 @@ def library(tmp_path_factory, tiny_study_toml):
     (root / "tiny.toml").write_text(tiny_study_toml(
         name="tiny-loto", sources=["toy_sentiment_food", "toy_topic4", "toy_sentiment_travel"],
         targets=["toy_topic2", "toy_parity", "toy_sentiment_travel"], target_seeds=(0,), steps=6,
-        snapshot_steps=None))
+        snapshot_steps=None, target_options='{ head_init = "probe" }'))
     return build_library(root / "tiny.toml", root / "lib", with_history=True, progress=False)
 
 
@@ -161,6 +161,6 @@ def test_cli_evaluate_library(library, tmp_path, capsys, monkeypatch):
     assert "learned combination" in out and "combination.json" in out
     assert (copy / "combination.json").is_file()
     assert run(["evaluate", "--library", str(copy), "--store", str(copy)]) == 2
-    assert "give either --store" in capsys.readouterr().err
+    assert "give exactly one of --store" in capsys.readouterr().err
     assert run(["evaluate", "--store", str(copy), "--save-combination"]) == 2
     assert "--save-combination needs --library" in capsys.readouterr().err

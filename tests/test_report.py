@@ -12,7 +12,10 @@ import pytest
 
 from intertask.cli import run
 from intertask.errors import IntertaskError
-from intertask.report import figures, recommend_figures, write_recommendation_report, write_study_report
+from intertask.recommend.verdict import Evidence, make_verdict
+from intertask.evaluation.evaluate import evaluate_predictions
+from intertask.report import (_snapshot_curve, figures, recommend_figures, write_recommendation_report,
+                              write_study_report)
 from intertask.report._common import mean_ci, wrap_name
 from intertask.report._page import CAPTIONS
 
@@ -25,8 +28,10 @@ STUDY_FIGURES = [
 ]
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def study():
+    """A synthetic transfer matrix and what the evaluation code makes of it (cases, summary,
+    consistency, snapshot curve): the report is fed what the code produces."""
     rng = np.random.default_rng(0)
     rows = []
     for target in TARGETS:
@@ -38,23 +43,16 @@ def study():
                 rows.append(dict(target=target, source=source, seed=seed, score=score, baseline=baseline,
                                  gain=gain, relative_gain=gain / baseline * 100))
     matrix = pd.DataFrame(rows)
-    cases = pd.DataFrame([
-        dict(method=m, target=t, seed=s, ndcg=rng.uniform(0.7, 1), ndcg_gain=rng.uniform(0.2, 0.9),
-             regret_at_k=rng.uniform(0, 8), top_k_score=rng.uniform(60, 70), spearman=rng.uniform(-1, 1),
-             kendall=rng.uniform(-1, 1))
-        for m in METHODS for t in TARGETS for s in range(3)
-    ])
-    long = cases.melt(id_vars=["method", "target", "seed"], var_name="metric")
-    summary = long.groupby(["method", "metric"])["value"].agg(["mean", "std", "count"]).reset_index()
-    summary = summary.rename(columns={"count": "n"}).assign(ci_low=lambda d: d["mean"] - 0.1, ci_high=lambda d: d["mean"] + 0.1)
-    consistency = pd.DataFrame([
-        dict(target=t, seed_a=a, seed_b=b, spearman=rng.uniform(-1, 1)) for t in TARGETS for a, b in [(0, 1), (0, 2), (1, 2)]
-    ])
-    curve = pd.DataFrame([
-        dict(method=m, target_steps=steps, metric=metric, mean=rng.uniform(0.6, 0.9))
-        for m in METHODS[1:] for steps in (10, 20, 40) for metric in ("ndcg", "regret_at_k")
-    ]).assign(ci_low=lambda d: d["mean"] - 0.05, ci_high=lambda d: d["mean"] + 0.05)
-    return dict(matrix=matrix, cases=cases, summary=summary, consistency=consistency, curve=curve)
+    keys = matrix[["target", "seed", "source"]]
+    predictions = pd.concat(
+        [keys.assign(method=m, predicted=rng.random(len(keys)), target_steps=0.0) for m in METHODS[:2]]
+        + [keys.assign(method=f"{METHODS[2]}@{s}", predicted=rng.random(len(keys)), target_steps=float(s))
+           for s in (10, 20, 40)],
+        ignore_index=True,
+    )
+    evaluation = evaluate_predictions(matrix, predictions, k=2, tags=TAGS, n_boot=200)
+    return dict(matrix=matrix, cases=evaluation.cases, summary=evaluation.summary,
+                consistency=evaluation.consistency, curve=_snapshot_curve(evaluation))
 
 
 @pytest.fixture()
@@ -65,9 +63,8 @@ def recommendation():
         ranking[f"score_{method}"] = rng.random(len(SOURCES))
     ranking = ranking.assign(stability=rng.random(4), expected_gain=[1.0, np.nan, -0.5, 0.2],
                              p_negative=[0.1, np.nan, 0.7, 0.4])
-    verdict = dict(headline="Use clinc <first> & verify", warnings=["target is reasoning-like"],
-                   criteria=[dict(name="cheap signal", passed=True, detail="methods agree"),
-                             dict(name="stable", passed=False, detail="seeds disagree")])
+    verdict = make_verdict(Evidence(top_source="clinc <first> & co", agreement=0.8, agreement_random=0.5,
+                                    stability=0.2, similarity=0.7, reasoning_tag=True, n_seeds=3))
     verify = pd.DataFrame(dict(source=SOURCES[:2], mean_gain=[1.0, -0.4], ci_low=[0.2, -1.2],
                                ci_high=[1.8, 0.4], n_seeds=[3, 3]))
     return dict(ranking=ranking, verdict=verdict, verify=verify)
@@ -98,6 +95,8 @@ def test_study_report_embeds_every_figure_and_saves_pngs(tmp_path, study):
     page = path.read_text(encoding="utf-8")
     embedded = _embedded(page)
     assert sorted(embedded) == sorted(STUDY_FIGURES)
+    curve = study["curve"]  # only the method evaluated at several target steps has a curve
+    assert sorted(curve["method"].unique()) == ["max_pairwise"] and sorted(curve["target_steps"].unique()) == [10, 20, 40]
     for name, png in embedded.items():
         _assert_drawn(png)
         assert (path.parent / f"{name}.png").read_bytes() == png
@@ -113,6 +112,16 @@ def test_study_report_says_what_is_missing_instead_of_a_figure(tmp_path, study):
     assert sorted(_embedded(page)) == ["gain_heatmap", "reasoning_comparison", "selector_comparison", "transfer_strips"]
     assert "No snapshot curve" in page and "No seed consistency to show" in page
     assert not (tmp_path / "snapshot_curve.png").exists()
+
+
+def test_study_report_leaves_out_cases_whose_baseline_did_not_learn(tmp_path, study):
+    matrix = study["matrix"].assign(baseline_learned=True)
+    floored = (matrix["target"] == TARGETS[0]) & (matrix["seed"] == 1)
+    matrix.loc[floored, "baseline_learned"] = False
+    page = write_study_report(tmp_path, matrix, study["cases"], study["summary"], TAGS, k=3).read_text(encoding="utf-8")
+    n = len(matrix) - int(floored.sum())
+    assert f"= {n} transfers" in page
+    assert f"Left out of every number and figure: 1 target × seed case(s)" in page and f"{TARGETS[0]}/1" in page
 
 
 def test_heatmap_annotates_each_cell_and_strips_draw_each_target(study):
@@ -138,15 +147,15 @@ def test_recommendation_report(tmp_path, recommendation, suffix):
         assert sorted(embedded) == ["ranking", "verify"]
         for png in embedded.values():
             _assert_drawn(png)
-        assert "Use clinc &lt;first&gt; &amp; verify" in text and "<first>" not in text
+        assert "Leaning &#x27;clinc &lt;first&gt; &amp; co&#x27;" in text and "<first>" not in text
     else:
         for name in ("ranking", "verify"):
             png = tmp_path / f"rec_{name}.png"
             _assert_drawn(png.read_bytes())
             assert f"(rec_{name}.png)" in text
-        assert "Use clinc \\<first\\> & verify" in text
+        assert "Leaning 'clinc \\<first\\> & co'" in text
         assert "formal\\_fallacies\\_syllogisms\\_negation" in text
-    assert "target is reasoning-like" in text and "cheap signal" in text
+    assert "the target looks reasoning-like" in text and "cheap signal" in text
 
 
 def test_recommendation_without_verify_or_history(tmp_path, recommendation):
@@ -198,7 +207,7 @@ def test_bad_recommendation_inputs_write_nothing(tmp_path, recommendation):
                                     verify=recommendation["verify"].drop(columns="ci_low"))
     with pytest.raises(IntertaskError, match="must end in .html or .md"):
         write_recommendation_report(tmp_path / "c.pdf", "t", ranking, recommendation["verdict"])
-    with pytest.raises(IntertaskError, match="verdict must be a dict with keys headline"):
+    with pytest.raises(IntertaskError, match="verdict must be a Verdict \\(from make_verdict\\), got dict"):
         write_recommendation_report(tmp_path / "d.html", "t", ranking, {"headline": "x"})
     assert list(tmp_path.iterdir()) == []
 
@@ -217,26 +226,3 @@ def test_report_command(tmp_path, capsys):
     assert run(["report", "--store", str(tmp_path / "missing"), "--out", str(tmp_path / "out")]) == 2
     assert "no study store at" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
-
-
-def test_study_report_from_the_real_evaluation(tmp_path, study):
-    """The evaluation module's output feeds the report as is (schemas agree)."""
-    from intertask.evaluation.evaluate import evaluate_predictions
-    from intertask.report import _snapshot_curve
-
-    rng = np.random.default_rng(2)
-    keys = study["matrix"][["target", "seed", "source"]]
-    predictions = pd.concat(
-        [keys.assign(method=m, predicted=rng.random(len(keys)), target_steps=0.0) for m in ("random", "data_size")]
-        + [keys.assign(method=f"max_pairwise@{s}", predicted=rng.random(len(keys)), target_steps=float(s)) for s in (10, 20, 40)],
-        ignore_index=True,
-    )
-    evaluation = evaluate_predictions(study["matrix"], predictions, k=2, tags=TAGS, n_boot=200)
-    curve = _snapshot_curve(evaluation)
-    assert sorted(curve["method"].unique()) == ["max_pairwise"] and sorted(curve["target_steps"].unique()) == [10, 20, 40]
-    path = write_study_report(tmp_path, study["matrix"], evaluation.cases, evaluation.summary, TAGS,
-                              consistency=evaluation.consistency, snapshot_curve=curve, k=2)
-    embedded = _embedded(path.read_text(encoding="utf-8"))
-    assert sorted(embedded) == sorted(STUDY_FIGURES)
-    for png in embedded.values():
-        _assert_drawn(png)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from intertask.errors import IntertaskError
-from intertask.selection import SELECTORS, TaskProfile, make_selector
+from intertask.selection import REFERENCE_METHODS, SELECTORS, TaskProfile, make_selector, methods_for
 from intertask.selection.embedding_free import top_words
 from intertask.selection.logme import logme_fit, logme_score
 
@@ -30,6 +30,16 @@ def test_registry_has_every_method_and_suggests_names():
         make_selector("max_pairwse")
     with pytest.raises(IntertaskError, match="bad parameters for method 'random'"):
         make_selector("random", sed=3)
+
+
+def test_registry_says_which_methods_fit_a_target_kind():
+    assert methods_for("classification") == list(SELECTORS)
+    # both LogMEs need class or float labels
+    assert methods_for("multiple_choice") == [m for m in SELECTORS if m not in ("logme", "esm_logme")]
+    assert methods_for("multiple_choice", ["logme", "random", "random"]) == ["random"]
+    with pytest.raises(IntertaskError, match=r"unknown selection method 'logmee' \(did you mean: logme"):
+        methods_for("regression", ["logmee"])
+    assert REFERENCE_METHODS == ("random",)
 
 
 def test_score_before_fit_and_bad_pools_raise():
@@ -197,7 +207,8 @@ def test_docstring_examples():
     from intertask.selection import base, embedding_free, logme
 
     for module in (base, embedding_free, logme):
-        assert doctest.testmod(module).failed == 0
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__  # examples exist and hold
 
 
 def test_logme_errors():

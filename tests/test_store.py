@@ -11,7 +11,8 @@ import time
 import pytest
 
 from intertask.errors import IntertaskError
-from intertask.study.store import Store, sha256_file
+from intertask.paths import sha256_file
+from intertask.study.store import Store
 
 
 def row(run_id: str, **extra) -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from intertask.errors import IntertaskError
-from intertask.study.config import StudyConfig
+from intertask.study.config import PhaseConfig, StudyConfig, TrainingConfig
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -52,13 +52,13 @@ def test_json_round_trip(tmp_path, tiny):
         (('targets = ["toy_sentiment_travel"]', 'targets = ["toy_topic2", "toy_topic2"]'),
          r"'targets' lists toy_topic2 more than once"),
         (("pack_size = 4", "pack_size = 0"), r"'pack_size' must be an integer >= 1, got 0"),
-        (('device = "cpu"', 'device = "gpu"'), r"device 'gpu' is not one of auto, cpu"),
+        (('device = "cpu"', 'device = "gpu"'), r"'device' must be one of auto, cpu, cuda, cuda:N, mps, got 'gpu'"),
         (("snapshot_steps = [4]", "snapshot_steps = [40]"), r"'target_training.snapshot_steps' \[40\] exceed its 8"),
         (("learning_rate = 0.3\n\n[target", "learning_rate = -1\n\n[target"),
          r"'source_training.learning_rate' must be a number > 0"),
         (("learning_rate = 0.3\n\n[target", "\n[target"), r"'source_training.learning_rate' is missing"),
         (("eval_every = 4", "eval_every = 50"), r"evaluates every 50 steps but trains only 8"),
-        (('name = "tiny"', 'name = "my study"'), r"name 'my study' must be letters"),
+        (('name = "tiny"', 'name = "my study"'), r"'name' must be letters, digits, '_', '-' or '.', got 'my study'"),
         (('name = "tiny"\n', ""), r"missing required key 'name'"),
     ],
 )
@@ -67,6 +67,38 @@ def test_validation_errors_name_the_key(tmp_path, edit, message, tiny):
     assert old in tiny
     with pytest.raises(IntertaskError, match=message):
         StudyConfig.from_toml(write(tmp_path, tiny.replace(old, new, 1)))
+
+
+def _in_code(**changes):
+    values = dict(name="coded", sources=("toy_topic4",), targets=("toy_topic2",),
+                  source_training=PhaseConfig(steps=8, learning_rate=0.3),
+                  target_training=PhaseConfig(steps=8, learning_rate=0.3), training=TrainingConfig(eval_every=4))
+    return StudyConfig(**{**values, **changes})
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: _in_code(source_training=PhaseConfig(steps=-5, learning_rate=0.3)), r"^'steps' must be an integer >= 1, got -5"),
+        (lambda: _in_code(pack_size=0), r"^'pack_size' must be an integer >= 1, got 0"),
+        (lambda: _in_code(device="gpu9"), r"^'device' must be one of auto, cpu, cuda, cuda:N, mps, got 'gpu9'"),
+        (lambda: _in_code(sources=()), r"^'sources' is empty"),
+        (lambda: _in_code(target_seeds=(0, 0)), r"^'target_seeds' repeats a seed: \[0, 0\]"),
+        (lambda: _in_code(training=TrainingConfig(eval_every=50)), r"^'source_training' evaluates every 50 steps"),
+        (lambda: _in_code(task_options={"toy_topic9": {}}), r"^'task_options' has options for 'toy_topic9'"),
+        (lambda: TrainingConfig(max_length=0), r"^'max_length' must be an integer >= 1, got 0"),
+    ],
+)
+def test_configs_built_in_code_check_their_values(build, message):
+    with pytest.raises(IntertaskError, match=message):
+        build()
+
+
+def test_config_built_in_code_normalises_and_allows_a_sources_only_study():
+    config = _in_code(targets=(), sources=["toy_topic4"], target_training=PhaseConfig(8, 1, snapshot_steps=[4, 2, 4]))
+    assert config.sources == ("toy_topic4",) and config.targets == ()
+    assert config.target_training.snapshot_steps == (2, 4) and config.target_training.learning_rate == 1.0
+    assert StudyConfig.from_json(config.to_json()) == config
 
 
 def test_missing_file_and_bad_toml(tmp_path):
@@ -110,7 +142,7 @@ def test_offline_suite_config_is_the_design_grid():
     "options, message",
     [
         ('{ optimiser = "adamw" }', r"unknown TrainConfig field\(s\) optimiser"),
-        ("{ steps = 5 }", r"training.options sets 'steps', which the study sets itself"),
+        ("{ steps = 5 }", r"training options set 'steps', which the study sets itself"),
         ('{ optimizer = "sgd" }', r"TrainConfig.optimizer must be one of adamw \| adafactor"),
     ],
 )

@@ -12,7 +12,7 @@ import pytest
 from intertask.cli import run
 from intertask.errors import IntertaskError
 from intertask.study.config import StudyConfig
-from intertask.study.export import MATRIX_COLUMNS, run_artifact, run_table, transfer_matrix
+from intertask.study.export import MATRIX_COLUMNS, read_study, run_table, transfer_matrix
 from intertask.study.plan import plan_study
 from intertask.study.runner import run_study, study_status
 from intertask.study.store import Store
@@ -68,10 +68,10 @@ def test_study_trains_every_run_and_the_matrix_is_consistent(finished):
         assert stored.started_at <= stored.finished_at and stored.code_version.startswith("intertask")
     baseline_id = rows.index[rows["kind"] == "baseline"][0]
     assert json.loads(rows.loc[baseline_id].metrics_json)["snapshot_steps"] == [0, 8]
-    artifact = run_artifact(store, baseline_id)
+    artifact = read_study(store).artifact(baseline_id)
     assert sorted(artifact.snapshots) == [0, 8] and tuple(artifact.prompt.shape) == (4, 32)
-    with pytest.raises(IntertaskError, match="is not finished in store"):
-        run_artifact(store, "0" * 64)
+    with pytest.raises(IntertaskError, match=r"run 000000000000 is not finished in study .*; run `intertask study run`"):
+        read_study(store).artifact("0" * 64)
 
 
 def test_run_ids_hash_everything_that_determines_a_run(tmp_path, tiny):

@@ -17,7 +17,7 @@ def home(tmp_path, monkeypatch):
 
 def test_suite_has_twelve_sources_and_ten_targets():
     roles = [SUITE[n].role for n in SUITE_NAMES]
-    assert len(SUITE_NAMES) == 22 and roles.count("source") == 12 and roles.count("target") == 10
+    assert len(SUITE_NAMES) == 25 and roles.count("source") == 12 and roles.count("target") == 13
     assert {"causal_judgment", "epistemic_reasoning", "formal_fallacies_syllogisms_negation"} <= {
         n for n in SUITE_NAMES if "reasoning" in SUITE[n].tags}
 

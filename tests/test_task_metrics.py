@@ -64,3 +64,38 @@ def test_length_mismatch_and_empty():
         compute_metrics(["accuracy"], [0, 1], [0])
     with pytest.raises(IntertaskError, match="zero examples"):
         compute_metrics(["accuracy"], [], [])
+
+
+def test_floor_is_the_best_constant_prediction():
+    from intertask.tasks.metrics import floor_score
+
+    gold = [0] * 6 + [1] * 3 + [2]
+    assert floor_score("accuracy", gold) == pytest.approx(60.0)
+    # macro-F1 of always predicting the majority class: F1 = 2*0.6/1.6 over 3 present classes
+    assert floor_score("macro_f1", gold) == pytest.approx(100 * (2 * 0.6 / 1.6) / 3)
+    assert floor_score("accuracy", [1, 1, 0], choices=4) == pytest.approx(200 / 3)
+    assert floor_score("pearson", [0.1, 0.5, 2.0]) == 0.0
+    with pytest.raises(IntertaskError, match="zero examples"):
+        floor_score("accuracy", [])
+
+
+def test_a_constant_predictor_is_not_learned():
+    from intertask.tasks.metrics import LEARNED_MARGIN, compute_metrics, floor_score, learned
+
+    gold = [0, 1, 1, 0, 1, 1, 1, 0, 1, 1]
+    for metric in ("accuracy", "macro_f1"):
+        floor = floor_score(metric, gold)
+        for constant in (0, 1):
+            score = compute_metrics([metric], gold, [constant] * len(gold))[metric]
+            assert score <= floor and not learned(score, floor)
+        assert learned(compute_metrics([metric], gold, gold)[metric], floor)
+    assert learned(70.0 + LEARNED_MARGIN, 70.0) and not learned(70.0 + LEARNED_MARGIN - 0.1, 70.0)
+    assert not learned(float("nan"), 50.0) and not learned(90.0, float("nan"))
+
+
+def test_binomial_standard_error():
+    from intertask.tasks.metrics import binomial_se
+
+    assert binomial_se(50.0, 100) == pytest.approx(5.0)
+    assert binomial_se(100.0, 10) == 0.0
+    assert math.isnan(binomial_se(50.0, 0))

@@ -103,16 +103,29 @@ def test_cli_list_with_toy_tasks_skipping_conversion(capsys, monkeypatch):
     assert rows[0]["sizes"] == {"train": 64, "validation": 32, "test": 32} and rows[0]["role"] == "toy"
 
 
+def test_cli_list_shows_names_whole_on_80_columns_without_leading_blank_lines(capsys, monkeypatch):
+    from intertask.tasks import suite
+
+    monkeypatch.setattr(suite, "SUITE_NAMES", ())
+    monkeypatch.setenv("COLUMNS", "80")
+    assert run(["tasks", "list", "--toy"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].strip() == "tasks" and all(len(line) <= 80 for line in lines)
+    for name in TOY_TASKS:
+        assert any(line.startswith(f"│ {name} ") for line in lines), name
+    assert "intertask tasks show NAME" in lines[-1]
+
+
 @pytest.mark.slow
-def test_cli_prepare_then_list_json_has_the_22_real_tasks(capsys, home):
+def test_cli_prepare_then_list_json_has_the_25_real_tasks(capsys, home):
     assert run(["tasks", "prepare"]) == 0
-    assert "22 suite tasks ready" in capsys.readouterr().out
+    assert "25 suite tasks ready" in capsys.readouterr().out
     assert run(["tasks", "list", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert list(rows) == list(SUITE_NAMES)
     sources = [r for r in rows.values() if r["role"] == "source"]
     targets = [r for r in rows.values() if r["role"] == "target"]
-    assert len(sources) == 12 and len(targets) == 10
+    assert len(sources) == 12 and len(targets) == 13
     assert all(r["sizes"]["train"] <= 500 and r["sizes"]["validation"] <= 200 for r in targets)
     assert all(2000 <= r["sizes"]["train"] <= 5000 for r in sources)
     assert rows["clinc"]["n_labels"] == 150 and rows["banking"]["n_labels"] == 77
@@ -121,4 +134,4 @@ def test_cli_prepare_then_list_json_has_the_22_real_tasks(capsys, home):
     assert rows["fever"]["tags"] == ["fact"]
     assert run(["tasks", "list"]) == 0
     table = capsys.readouterr().out
-    assert "clinc" in table and "5000 / 500 /" in table
+    assert "│ formal_fallacies_syllogisms_negation │ source │  5000 │" in table

@@ -115,19 +115,29 @@ def test_bucketing_is_a_function_of_the_seed():
 
 
 def test_multiple_choice_and_regression(encoder):
-    def ex(i):
-        return Example(f"good pizza {i}", i % 3, choices=("bad", "fine", "good"))
+    words = ("bad", "fine", "good")
 
-    mc = Task("mc", TaskKind.MULTIPLE_CHOICE, [ex(i) for i in range(12)], [ex(i) for i in range(6)],
-              [ex(i) for i in range(6)])
-    reg = Task("reg", TaskKind.REGRESSION, [Example("good " * (i % 4 + 1), float(i % 4)) for i in range(12)],
-               [Example("good", 1.0), Example("good good", 2.0)], [Example("good", 1.0), Example("good good", 2.0)],
-               metrics=("pearson",))
-    results = train_packed([RunSpec("mc", mc, _config(steps=4)), RunSpec("reg", reg, _config(steps=4))], encoder)
-    assert results[0].head["weight"].shape == (1, 32) and 0 <= results[0].test_score <= 100
-    assert "pearson" in results[1].test_metrics
-    for name in ("tiny-decoder", "tiny-t5"):
-        assert 0 <= train_packed([RunSpec("mc", mc, _config(name, steps=2))], load_backbone(name))[0].test_score <= 100
+    def ex(i):  # the right answer is always "good", at a rotating position among the choices
+        choices = words[i % 3:] + words[:i % 3]
+        return Example(f"pizza {i}", choices.index("good"), choices=choices)
+
+    mc = Task("mc", TaskKind.MULTIPLE_CHOICE, [ex(i) for i in range(30)], [ex(i) for i in range(9)],
+              [ex(i) for i in range(9)])
+
+    def lengths(n):  # the target is the number of words: the encoder's features carry it
+        return [Example("good " * (i % 4 + 1), float(i % 4)) for i in range(n)]
+
+    reg = Task("reg", TaskKind.REGRESSION, lengths(24), lengths(8), lengths(8), metrics=("pearson",))
+    frozen = _config(steps=4, eval_every=4, prompt_lr=1e-9, head_lr=1e-9)
+    trained, untrained, regression = train_packed(
+        [RunSpec("mc", mc, _config(steps=4, eval_every=4)), RunSpec("mc0", mc, frozen),
+         RunSpec("reg", reg, _config(steps=12, eval_every=4))], encoder)
+    assert trained.head["weight"].shape == (1, 32)  # one score per (text, choice) sequence
+    assert trained.test_score == 100.0 and untrained.test_score < 50  # it learns to pick "good"; chance is 33
+    assert regression.test_score == regression.test_metrics["pearson"] >= 90
+    for name in ("tiny-decoder", "tiny-t5"):  # text-to-text: the choice with the highest log-probability
+        score = train_packed([RunSpec("mc", mc, _config(name, steps=2))], load_backbone(name))[0].test_score
+        assert score * 9 / 100 == pytest.approx(round(score * 9 / 100)), score  # whole examples out of 9
 
 
 def test_bad_input(encoder):
@@ -173,3 +183,41 @@ def test_length_sorted_chunks_do_not_change_the_result(encoder, monkeypatch):
     for w, c in zip(whole, chunked):
         torch.testing.assert_close(w.prompt, c.prompt, atol=1e-4, rtol=1e-4)
         assert [v for _, v in w.history] == pytest.approx([v for _, v in c.history])
+
+
+def test_probe_head_starts_above_the_floor_and_is_checkpoint_zero(encoder):
+    """With head_init=probe the head is fitted on frozen features before any step: at step 0 the
+    run already separates the toy topics, and step 0 is evaluated and selectable on validation."""
+    task = toy_task("toy_topic4", 160, 80)
+    probe = _config(head_init="probe", steps=4, eval_every=4, prompt_lr=1e-6, head_lr=1e-6, max_eval_examples=80)
+    result = train_packed([RunSpec("p", task, probe)], encoder)[0]
+    random_head = train_packed([RunSpec("r", task, dataclasses.replace(probe, head_init="random"))], encoder)[0]
+    assert result.history[0][0] == 0 and random_head.history[0][0] == 4  # only the probe evaluates step 0
+    assert result.test_floor == pytest.approx(random_head.test_floor) and result.test_examples == 80
+    assert result.test_score >= result.test_floor + 20  # the probe learned; 4 tiny steps cannot move it
+    assert random_head.test_score < result.test_score - 15  # a random head at lr 1e-6 stays near chance
+
+
+def test_probe_is_shared_by_runs_with_the_same_start(encoder):
+    task = toy_task("toy_sentiment_food", 64, 24)
+    specs = [RunSpec(f"s{seed}", task, _config(head_init="probe", seed=seed, steps=4, eval_every=4),
+                     init_prompt=torch.ones(4, encoder.hidden_size)) for seed in (0, 1)]
+    first, second = train_packed(specs, encoder)
+    alone = train_packed(specs[1:], encoder)[0]
+    assert first.history[0] == second.history[0]  # same prompt and task: the same probe at step 0
+    torch.testing.assert_close(second.prompt, alone.prompt, atol=1e-4, rtol=1e-4)
+
+
+def test_class_weights_balance_a_skewed_task(encoder):
+    """Inverse-frequency weights w_c = N / (K n_c): the rare class weighs more."""
+    from intertask.training.objectives import Item, Objective
+
+    task = toy_task("toy_sentiment_food", 16, 8)
+    objective = Objective(task, encoder, 16)
+    objective.use_class_weights([Item((), None, g) for g in [0, 0, 0, 1]])
+    assert objective.class_weights.tolist() == pytest.approx([4 / 6, 2.0])
+    outputs = torch.zeros(4, encoder.hidden_size)
+    head = {"weight": torch.zeros(2, encoder.hidden_size), "bias": torch.tensor([1.0, 0.0])}
+    items = [Item((), None, g) for g in (0, 1)]
+    plain = Objective(task, encoder, 16).loss(outputs[:2], items, head)
+    assert objective.loss(outputs[:2], items, head) > plain  # the misclassified rare class weighs 2, the other 2/3

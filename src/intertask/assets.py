@@ -108,13 +108,16 @@ def _file_url(dist: Distribution) -> str:
 
 def _download(url: str, out, label: str) -> str:
     """Stream `url` into the open file `out` with a progress bar; return the sha256 hex digest."""
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
     digest = hashlib.sha256()
+    console = Console(stderr=True)  # on a terminal only: piped output gets no bar and no blank line
     try:
         with urllib.request.urlopen(url, timeout=60) as response, Progress(
             "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-            TransferSpeedColumn(), TimeRemainingColumn(), transient=True,
+            TransferSpeedColumn(), TimeRemainingColumn(), transient=True, console=console,
+            disable=not console.is_terminal,
         ) as progress:
             bar = progress.add_task(f"downloading {label}", total=int(response.headers.get("Content-Length") or 0))
             while chunk := response.read(1 << 20):

@@ -1,12 +1,17 @@
-"""Where intertask keeps downloaded and converted data; the folders and files users name.
+"""Where intertask keeps downloaded and converted data; the folders and files users name; how
+files are written (atomically), checked (sha256) and stamped (UTC time).
 
 `cache_dir()` is `$INTERTASK_HOME` when set, else `~/.cache/intertask`. Nothing is written
 at import time; callers create the sub-folders they need.
 """
 
 import contextlib
+import hashlib
 import os
+from datetime import datetime, timezone
 from pathlib import Path
+
+from intertask.errors import IntertaskError
 
 
 def cache_dir() -> Path:
@@ -17,8 +22,6 @@ def cache_dir() -> Path:
 def make_folder(path: Path, flag: str) -> Path:
     """`mkdir -p path` for a folder the user named with `flag` (e.g. "--out"); a path blocked by a
     file or not writable is the user's mistake: one `IntertaskError` line, not a traceback."""
-    from intertask.errors import IntertaskError
-
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -39,3 +42,17 @@ def atomic_output(path: Path):
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 hex digest of the file's bytes (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def utc_now() -> str:
+    """The current time as an ISO-8601 UTC string (seconds), as stores and libraries record it."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

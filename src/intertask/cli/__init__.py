@@ -28,9 +28,9 @@ def _root() -> None:
 
 
 def _register_commands() -> None:
-    from intertask.cli import evaluate, library, recommend, report, study, tasks, train
+    from intertask.cli import consistency, evaluate, imports, library, recommend, report, study, tasks, train
 
-    for module in (tasks, train, study, evaluate, library, recommend, report):
+    for module in (tasks, train, study, imports, evaluate, consistency, library, recommend, report):
         module.register(app)
 
 

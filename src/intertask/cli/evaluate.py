@@ -9,23 +9,23 @@ from typing import Optional
 
 import typer
 
+from intertask.formatting import MISSING, fmt_number
+
 
 def _fmt(value, spec: str = ".3f") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return format(value, spec)
+    return fmt_number(value, spec)
 
 
 def _pm(stats, spec: str = ".3f") -> str:
     """'mean ± std' of one summary row."""
     if stats is None or math.isnan(stats["mean"]):
-        return "-"
+        return MISSING
     return f"{_fmt(stats['mean'], spec)} ± {_fmt(stats['std'], spec)}"
 
 
 def _ci(stats, spec: str = ".3f") -> str:
     if stats is None or math.isnan(stats["mean"]):
-        return "-"
+        return MISSING
     return f"[{_fmt(stats['ci_low'], spec)}, {_fmt(stats['ci_high'], spec)}]"
 
 
@@ -43,7 +43,7 @@ def _method_table(summary, title: str, k: int, top_k: int):
         first = next(iter(rows.values()))
         ndcg, regret, top = rows.get("ndcg"), rows.get("regret_at_k"), rows.get("top_k_score")
         table.add_row(str(method), _pm(ndcg), _ci(ndcg), _pm(regret, ".2f"), _ci(regret, ".2f"),
-                      _fmt(top["mean"], ".2f") if top else "-", f"{int(first['n'])} ({int(first['n_targets'])})",
+                      _fmt(top["mean"] if top else None, ".2f"), f"{int(first['n'])} ({int(first['n_targets'])})",
                       _fmt(first["cost_seconds"], ".4f"), _fmt(first["target_steps"], ".0f"))
     return table
 
@@ -61,6 +61,10 @@ def print_evaluation(evaluation) -> None:
     console.print(_method_table(evaluation.summary, f"selection methods on {config.get('study', 'the study')} "
                                 f"({config.get('backbone', '?')}; one case = one target × seed; 95% CI by "
                                 f"bootstrap resampling {over})", k, top_k))
+    floored = config.get("not_learned_cases") or []
+    if floored:
+        console.print(f"left out: {len(floored)} target × seed case(s) whose baseline did not clear its floor "
+                      f"(no transfer is measured there): {', '.join(f'{t}/{s}' for t, s in floored)}")
     n_sources = int(evaluation.cases["n_sources"].min())
     if k >= n_sources:
         console.print(f"note: k = {k} ≥ the {n_sources} sources of a case, so Regret@{k} is 0 for every "
@@ -216,18 +220,56 @@ def register(app: typer.Typer) -> None:
         study: Optional[str] = typer.Option(None, "--study", help="Which study of the store (default: the latest run)."),
         against: Optional[str] = typer.Option(None, "--against", help="Pair every method with this one: win rate "
                                               "and difference with 95% CI (default: random, when evaluated)."),
+        matrix: Optional[Path] = typer.Option(None, "--matrix", help="Instead of --store: a transfer matrix file "
+                                              "(from `intertask import`); methods come from --predictions."),
+        predictions: list[str] = typer.Option([], "--predictions", help="With --matrix: NAME=FILE, a selector's "
+                                              "scores (target, source, score table or pickle); repeatable."),
+        symmetric: list[str] = typer.Option([], "--symmetric", help="With --matrix: score this --predictions NAME "
+                                            "by the mean of both directions (TaskWeb's LLM-similarity)."),
+        setting: Optional[str] = typer.Option(None, "--setting", help="With --matrix: the setting to evaluate."),
+        targets: Optional[str] = typer.Option(None, "--targets", help="With --matrix: comma-separated targets "
+                                              "(default: all)."),
     ) -> None:
-        """Score every selection method against the study's transfers: NDCG, Regret@k, top-k, cost; with
-        --recommender or --library, also recommend's own combinations, leave-one-target-out."""
+        """Score selection methods against a study's transfers (--store), a library's history (--library)
+        or a transfer matrix file (--matrix): NDCG, Regret@k, top-k, cost; with --recommender or --library,
+        also recommend's own combinations, leave-one-target-out; on a matrix also under TaskWeb's definitions."""
         from intertask.errors import IntertaskError
         from intertask.evaluation.from_store import evaluate_store, parse_methods
 
         if out is not None and out.suffix.lower() not in (".json", ".csv"):
             raise IntertaskError(f"--out {out} must end in .json or .csv")
-        if (store is None) == (library is None):
-            raise IntertaskError("give either --store (a study) or --library (a library's history), not both")
+        if sum(x is not None for x in (store, library, matrix)) != 1:
+            raise IntertaskError("give exactly one of --store (a study), --library (a library's history) and "
+                                 "--matrix (a transfer matrix file)")
+        if recommender and store is None:
+            raise IntertaskError("--recommender goes with --store; --library always scores recommend's combinations")
         if save_combination and library is None:
             raise IntertaskError("--save-combination needs --library: the combination is learned from its history")
+        if matrix is not None:
+            from intertask.evaluation.from_matrix import evaluate_matrix_file
+
+            if methods or seeds or study:
+                raise IntertaskError("--methods, --seeds and --study go with --store; on a --matrix, methods come "
+                                     "from --predictions NAME=FILE")
+
+            chosen = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
+            evaluation = evaluate_matrix_file(matrix, predictions, symmetric, setting, chosen, k, top_k=top_k)
+            if against is not None:
+                _check_against(evaluation.ours, against)
+            if out is not None:
+                _write(out, evaluation)
+            if as_json:
+                typer.echo(json.dumps(evaluation.to_dict(), indent=1))
+                return
+            print_evaluation(evaluation.ours)
+            if against is not None or evaluation.ours.cases["method"].nunique() > 1:
+                print_comparison(evaluation.ours, against or "random")
+            print_taskweb(evaluation)
+            if out is not None:
+                typer.echo(f"wrote {out}")
+            return
+        if predictions or symmetric or setting or targets:
+            raise IntertaskError("--predictions, --symmetric, --setting and --targets go with --matrix, not --store")
         if library is not None:
             evaluation = _evaluate_library(library, methods, budget_steps, target_runs, k, top_k, device, as_json)
         else:
@@ -259,3 +301,22 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"wrote {out}")
             if save_combination:
                 typer.echo(f"wrote {saved}")
+
+
+def print_taskweb(evaluation) -> None:
+    """The methods under TaskWeb's definitions: rank-gain NDCG and Regret@k over the mean of the top k."""
+    from rich.console import Console
+    from rich.table import Table
+
+    config = evaluation.config
+    k = config["k"]
+    gold = "TaskWeb's transfer label" if config["gold"] == "taskweb_label" else "the mean score (no per-cell gains)"
+    table = Table(title=f"under TaskWeb's definitions: one case = one target, seed-mean scores, gold order = {gold}; "
+                        "95% CI by bootstrap over targets")
+    for column in ("method", "NDCG (rank gain) ↑", "95% CI", f"Regret@{k} (mean of top {k}) % ↓", "95% CI ", "n"):
+        table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
+    for method, frame in evaluation.taskweb_summary.groupby("method", sort=False):
+        rows = {r["metric"]: r for r in frame.to_dict(orient="records")}
+        ndcg, regret = rows["ndcg_rank"], rows["regret_mean_at_k"]
+        table.add_row(str(method), _pm(ndcg), _ci(ndcg), _pm(regret, ".2f"), _ci(regret, ".2f"), str(int(ndcg["n"])))
+    Console(width=150).print(table)

@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from intertask.formatting import fmt_number
+
 
 def register(app: typer.Typer) -> None:
     """Add the `library` command group (build, show) to `app`."""
@@ -79,7 +81,7 @@ def register(app: typer.Typer) -> None:
         for column in ("source", "train examples", "tags", "seeds", "best val score"):
             table.add_column(column, justify="left" if column in ("source", "tags") else "right")
         for s in info["sources"]:
-            score = "-" if s["best_score"] is None else f"{s['best_score']:.1f}"
+            score = fmt_number(s["best_score"], ".1f")
             table.add_row(s["name"], str(s["n_train"]), ", ".join(s["tags"]), ",".join(map(str, s["seeds"])), score)
         console.print(table)
         targets = info["history_targets"]

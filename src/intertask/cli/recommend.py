@@ -9,11 +9,7 @@ from typing import Optional
 
 import typer
 
-
-def _fmt(value, spec: str = ".2f") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return format(value, spec)
+from intertask.formatting import fmt_number as _fmt
 
 
 KEY_METHODS = ("max_pairwise", "text_embedding", "logme", "vocab_overlap")
@@ -23,7 +19,7 @@ def _verify_ci(row) -> str:
     """The verified gain's interval, or why there is none (one seed gives no interval)."""
     if row["ci_low"] is None or math.isnan(row["ci_low"]):
         return "too few seeds for an interval"
-    return f"[{row['ci_low']:+.1f}, {row['ci_high']:+.1f}]"
+    return f"[{_fmt(row['ci_low'], '+.1f')}, {_fmt(row['ci_high'], '+.1f')}]"
 
 
 def print_recommendation(rec) -> None:
@@ -33,11 +29,11 @@ def print_recommendation(rec) -> None:
 
     console = Console()
     verdict = rec.verdict
-    console.print(f"[bold]{verdict['headline']}[/bold]")
-    for c in verdict["criteria"]:
-        mark = "[green]PASS[/green]" if c["passed"] else "[red]FAIL[/red]"
-        console.print(f"  {mark} {c['name']}: {c['detail']}")
-    for warning in verdict["warnings"]:
+    console.print(f"[bold]{verdict.headline}[/bold]")
+    for c in verdict.criteria:
+        mark = "[green]PASS[/green]" if c.passed else "[red]FAIL[/red]"
+        console.print(f"  {mark} {c.name}: {c.detail}")
+    for warning in verdict.warnings:
         console.print(f"  [yellow]warning[/yellow]: {warning}")
     console.print(f"  order: {rec.stats['combination']}")
     # Method scores only where the terminal has room; every score is in --json and --report.
@@ -90,7 +86,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Rank the library's source tasks for TARGET and say how far to trust the ranking."""
         from intertask.errors import IntertaskError
-        from intertask.progress import progress_bar
         from intertask.recommend import recommend
 
         if report is not None and report.suffix.lower() not in (".md", ".html", ".htm"):
@@ -98,10 +93,9 @@ def register(app: typer.Typer) -> None:
         if report is not None and any(p.exists() and not p.is_dir() for p in report.parents):
             raise IntertaskError(f"--report {report}: a file stands where its folder should be; choose another path")
         chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
-        with progress_bar(not as_json) as callback:
-            rec = recommend(target, library_dir=library, methods=chosen, budget_steps=budget_steps, seeds=seeds,
-                            verify_k=verify, verify_seeds=verify_seeds, progress=callback or False,
-                            device=device, text_column=text_column, label_column=label_column)
+        rec = recommend(target, library_dir=library, methods=chosen, budget_steps=budget_steps, seeds=seeds,
+                        verify_k=verify, verify_seeds=verify_seeds, progress=not as_json,
+                        device=device, text_column=text_column, label_column=label_column)
         if report is not None:
             from intertask.report.html import write_recommendation_report
 

@@ -8,11 +8,12 @@ from typing import Optional
 
 import typer
 
+from intertask.formatting import fmt_number
 from intertask.tasks.task import SPLITS
 
 
 def _sizes(sizes: dict) -> str:
-    return " / ".join("-" if sizes[s] is None else str(sizes[s]) for s in SPLITS)
+    return " / ".join(fmt_number(sizes[s]) for s in SPLITS)
 
 
 def register(app: typer.Typer) -> None:
@@ -25,8 +26,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
         toy: bool = typer.Option(False, "--toy", help="Include the synthetic toy tasks."),
     ) -> None:
-        """List the offline suite (and toy tasks): source, sizes per split, labels, tags.
+        """List the offline suite (and toy tasks): name, role, training examples, labels, tags.
 
+        Names are shown whole; `intertask tasks show NAME` gives the source, every split and examples.
         The suite is converted from the cached package archives on first use (a few seconds).
         """
         from intertask.tasks.registry import list_tasks
@@ -38,13 +40,15 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title="tasks (sizes: train / validation / test)")
-        for column in ("name", "role", "source", "sizes", "labels", "tags"):
-            table.add_column(column, overflow="fold")
+        table = Table(title="tasks", caption="details of one: intertask tasks show NAME", caption_justify="left")
+        table.add_column("name", no_wrap=True)
+        table.add_column("role", no_wrap=True)
+        table.add_column("train", justify="right", no_wrap=True)
+        table.add_column("labels", justify="right", no_wrap=True)
+        table.add_column("tags", overflow="fold")
         for row in rows:
-            table.add_row(row["name"], row["role"], row["source"], _sizes(row["sizes"]),
-                          "-" if row["n_labels"] is None else str(row["n_labels"]) if row["n_labels"] else "choices",
-                          ", ".join(row["tags"]))
+            labels = "choices" if row["n_labels"] == 0 else fmt_number(row["n_labels"])
+            table.add_row(row["name"], row["role"], fmt_number(row["sizes"]["train"]), labels, ", ".join(row["tags"]))
         Console().print(table)
 
     @group.command("show")

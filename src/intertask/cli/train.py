@@ -14,58 +14,6 @@ from typing import Optional
 import typer
 
 
-def train_one(task: str, seed: int = 0, backbone: str = "minilm", init_from: Optional[Path] = None,
-              out: Optional[Path] = None, device: str = "auto", show_progress: bool = True, **config):
-    """Train one prompt (the API call behind `intertask train`); returns the `RunResult`.
-
-    Checks everything (backbone, prompt file, task) before training; writes `out` only at the end.
-    """
-    from intertask.backbones import load_backbone, resolve_device
-    from intertask.errors import IntertaskError
-    from intertask.tasks.registry import get_task
-    from intertask.training import RunSpec, TrainConfig, train_packed
-    from intertask.training.artifacts import load_artifact, save_artifact
-
-    if out is not None:
-        out = Path(out)
-        if out.suffix != ".safetensors" or out.is_dir():
-            raise IntertaskError(f"--out {out} must be a file name ending in .safetensors")
-        blocked = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
-        if blocked is not None:
-            raise IntertaskError(f"--out {out}: {blocked} is a file, not a folder; choose another --out")
-    target = get_task(task)  # a misspelt task fails before the (slow) backbone loads
-    device = resolve_device(device)
-    model = load_backbone(backbone, device=device)
-    init = load_artifact(init_from, expect_backbone=model.name) if init_from is not None else None
-    if init is not None and config.get("prompt_length") is None:
-        config["prompt_length"] = init.prompt.shape[0]
-    settings = {k: v for k, v in config.items() if v is not None}
-    cfg = TrainConfig(backbone=model.name, seed=seed, **settings)
-    spec = RunSpec(f"{task}-seed{seed}", target, cfg, init_prompt=None if init is None else init.prompt)
-    if show_progress:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
-
-        console = Console(stderr=True)  # the bar goes to stderr, only on a terminal; scores go to stdout
-        with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), TimeRemainingColumn(), transient=True, console=console,
-                      disable=not console.is_terminal) as bar:
-            handle = bar.add_task(f"training {task} (seed {seed})", total=cfg.steps)
-
-            def progress(event: str, done: int, total: int) -> None:
-                if event == "train":
-                    bar.update(handle, completed=done, total=total)
-                else:
-                    bar.update(handle, description=f"testing {task}")
-
-            result = train_packed([spec], model, device=device, progress=progress)[0]
-    else:
-        result = train_packed([spec], model, device=device)[0]
-    if out is not None:
-        save_artifact(out, result, model.name)
-    return result
-
-
 def register(app: typer.Typer) -> None:
     """Add `train` and the `prompts` group (show, export) to `app`."""
 
@@ -87,10 +35,14 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the result row as JSON."),
     ) -> None:
         """Prompt-tune one task on a frozen backbone; print validation and test scores."""
-        result = train_one(task, seed=seed, backbone=backbone, init_from=init_from, out=out, device=device,
-                           show_progress=not as_json, steps=steps, prompt_length=prompt_length,
-                           batch_size=batch_size, prompt_lr=prompt_lr, head_lr=head_lr, eval_every=eval_every,
-                           patience=patience)
+        from intertask.progress import progress_bar
+        from intertask.training.single_run import train_one
+
+        with progress_bar(not as_json) as callback:
+            result = train_one(task, seed=seed, backbone=backbone, init_from=init_from, out=out, device=device,
+                               progress=callback, steps=steps, prompt_length=prompt_length,
+                               batch_size=batch_size, prompt_lr=prompt_lr, head_lr=head_lr,
+                               eval_every=eval_every, patience=patience)
         row = result.to_row()
         row["out"] = None if out is None else str(out)
         if as_json:

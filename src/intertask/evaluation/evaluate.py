@@ -131,7 +131,7 @@ def _check_frame(frame: pd.DataFrame, name: str, columns: tuple[str, ...], numer
 
 
 def _check_inputs(matrix: pd.DataFrame, predictions: pd.DataFrame, k, top_k) -> None:
-    _check_frame(matrix, "matrix", MATRIX_COLUMNS, ("score", "baseline", "gain"))
+    _check_frame(matrix, "matrix", MATRIX_COLUMNS, ("score",))  # a missing baseline is NaN: no gain metrics
     costs = tuple(c for c in COST_COLUMNS if c in getattr(predictions, "columns", ()))
     _check_frame(predictions, "predictions", PREDICTION_COLUMNS, ("predicted",) + costs)
     for name, frame, keys in (("matrix", matrix, KEYS), ("predictions", predictions, ["method"] + KEYS)):
@@ -170,17 +170,18 @@ def _case_metrics(frame: pd.DataFrame, k: int, top_k: int) -> dict:
     """The metrics of one case; NDCG and Regret are NaN when a score is negative (undefined)."""
     frame = frame.sort_values("source")
     score, predicted = frame["score"].to_numpy(float), frame["predicted"].to_numpy(float)
+    baseline = float(frame["baseline"].iloc[0])
     defined = score.min() >= 0
     top1 = ranking.top_k_score(score, predicted, 1)  # ties at the top: their mean
     return {
         "n_sources": len(frame),
         "ndcg": ranking.ndcg_score(score, predicted) if defined else np.nan,
-        "ndcg_gain": ranking.ndcg_gain_score(score, predicted, float(frame["baseline"].iloc[0])),
+        "ndcg_gain": ranking.ndcg_gain_score(score, predicted, baseline) if np.isfinite(baseline) else np.nan,
         "regret_at_k": ranking.regret_at_k(score, predicted, k) if defined else np.nan,
         "top_k_score": ranking.top_k_score(score, predicted, top_k),
         "spearman": ranking.spearman_score(score, predicted),
         "kendall": ranking.kendall_score(score, predicted),
-        "top1_gain": top1 - float(frame["baseline"].iloc[0]),
+        "top1_gain": top1 - baseline,  # NaN without a baseline
         "top1_gain_over_random": top1 - float(score.mean()),
         "cost_seconds": float(frame["cost_seconds"].max()) if "cost_seconds" in frame else np.nan,
         "target_steps": float(frame["target_steps"].max()) if "target_steps" in frame else np.nan,

@@ -1,16 +1,18 @@
 """Evaluate selection methods on a study store: profiles from its runs, truth from its transfers.
 
-`evaluate_store(store)`:
+`evaluate_store(store)` reads the study once (`intertask.study.export.read_study`):
 
-- ground truth: `intertask.study.export.transfer_matrix(store)` (the latest study), one case per
-  (target, target seed) with the scores of every source's transfer;
-- sources: each source run's trained prompt (`run_artifact(...).prompt`, `[P, H]`) and its task;
+- ground truth: the study's transfer matrix (`StudyView.matrix`), one case per (target, target
+  seed) with the scores of every source's transfer;
+- sources: each source run's trained prompt (`StudyView.artifact(run_id).prompt`, `[P, H]`) and its task;
 - targets, per (target, seed): the baseline run of that target and seed; its snapshot at the
   earliest non-zero step is the "briefly trained target prompt" the prompt methods compare with
   (the run's final, best prompt counts as the snapshot at its last step, `steps`);
 - text embeddings: mean sentence embedding of up to `max_texts` training examples, with the
   study's backbone when it is an encoder, else MiniLM; computed once per task per call;
 - LogME: the target's sampled examples read by the study's backbone through each source prompt.
+- ESM-LogME: the target's base features carried by each source's map, fitted on the source's own
+  examples (base features against those read through its prompt).
 
 Besides each prompt method at the default step, every other snapshot step `s` that all baselines
 have (the final prompt counting as step `steps`) is evaluated as `<method>@<s>`, so `quality_by_steps(evaluation)` gives quality vs target steps.
@@ -22,29 +24,31 @@ training a prompt method needed.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from intertask.errors import IntertaskError, did_you_mean
+from intertask.backbones import load_backbone
+from intertask.errors import IntertaskError
+from intertask.evaluation.evaluate import evaluate_predictions, prediction_rows
+from intertask.evaluation.ranking import _check_k
+from intertask.evaluation.recommender import check_targets, decide, recommender_predictions
 from intertask.progress import progress_bar
+from intertask.selection import PROMPT_METHODS, SELECTORS, check_method, make_selector
+from intertask.selection.profiles import prompt_array, task_profile
+from intertask.study.export import StudyView, read_study
+from intertask.tasks.registry import load_task
 
-DEFAULT_METHODS = ("random", "data_size", "vocab_overlap", "text_embedding", "logme", "esm_logme", "feature_mean",
-                   "flatten", "unigram", "bigram", "max_pairwise")
 TEXT_ENCODER = "minilm"
 
 
 def parse_methods(methods) -> list[tuple[str, str, int | None]]:
-    """`[(name, registry method, step or None)]` for `methods` (names or `"a,b"`; None = all
-    `DEFAULT_METHODS`). `<prompt method>@<step>` pins the target snapshot step."""
-    from intertask.selection import PROMPT_METHODS, SELECTORS
-
+    """`[(name, registry method, step or None)]` for `methods` (names or `"a,b"`; None = every
+    registered method). `<prompt method>@<step>` pins the target snapshot step."""
     if methods is None:
-        methods = DEFAULT_METHODS
+        methods = SELECTORS
     if isinstance(methods, str):
         methods = methods.split(",")
     names = [str(m).strip() for m in methods if str(m).strip()]
@@ -53,9 +57,7 @@ def parse_methods(methods) -> list[tuple[str, str, int | None]]:
     parsed = []
     for name in dict.fromkeys(names):
         base, at, step = name.partition("@")
-        if base not in SELECTORS:
-            raise IntertaskError(f"unknown selection method '{base}'{did_you_mean(base, SELECTORS)}; "
-                                 f"choose from {', '.join(SELECTORS)}")
+        check_method(base)
         if at and (base not in PROMPT_METHODS or not step.isdigit()):
             raise IntertaskError(f"'{name}': only prompt methods ({', '.join(PROMPT_METHODS)}) take "
                                  "@<snapshot step>, e.g. max_pairwise@20")
@@ -63,26 +65,14 @@ def parse_methods(methods) -> list[tuple[str, str, int | None]]:
     return parsed
 
 
-def _task_options(store, study: str) -> dict:
-    for row in store.studies():
-        if row["name"] == study:
-            try:
-                return json.loads(row["config_json"]).get("task_options") or {}
-            except (json.JSONDecodeError, AttributeError):
-                return {}
-    return {}
-
-
-def _ground_truth(store, seeds, study: str | None) -> pd.DataFrame:
-    from intertask.study.export import transfer_matrix
-
-    if not store.exists():
-        raise IntertaskError(f"no study store at {str(store.path)!r}; run `intertask study run CONFIG "
-                             f"--store {store.path}` first")
-    matrix = transfer_matrix(store, study)
+def _ground_truth(view: StudyView, seeds) -> tuple[pd.DataFrame, list[tuple[str, int]]]:
+    """The view's transfer matrix, one source seed per source (its lowest), on `seeds` (None = all),
+    without the (target, seed) cases whose baseline did not clear its floor; and those cases."""
+    matrix = view.matrix
+    store = view.store
     if matrix.empty:
         names = ", ".join(s["name"] for s in store.studies())
-        raise IntertaskError(f"study {study or store.latest_study()!r} in store {str(store.path)!r} has no finished "
+        raise IntertaskError(f"study {view.name!r} in store {str(store.path)!r} has no finished "
                              f"transfer runs to evaluate against; finish it with `intertask study run CONFIG "
                              f"--store {store.path}`, or choose another study with --study (the store holds: {names})")
     # one source seed per (target, seed, source): the lowest, so the matrix has one row per source
@@ -93,59 +83,28 @@ def _ground_truth(store, seeds, study: str | None) -> pd.DataFrame:
         if matrix.empty:
             raise IntertaskError(f"store {str(store.path)!r} has no finished transfers with target seed(s) "
                                  f"{seeds}; leave --seeds out or pick seeds the study ran")
-    return matrix.reset_index(drop=True)
+    missing = matrix[matrix["baseline"].isna()]
+    if len(missing):
+        raise IntertaskError(f"target '{missing['target'].iloc[0]}' seed {missing['seed'].iloc[0]} has transfers but "
+                             "no finished baseline run; run `intertask study run` to finish the study")
+    floored = sorted({(t, int(s)) for t, s in matrix.loc[~matrix["baseline_learned"], ["target", "seed"]]
+                      .itertuples(index=False)})
+    matrix = matrix[matrix["baseline_learned"]]
+    if matrix.empty:
+        raise IntertaskError(f"no baseline of study {view.name!r} cleared its floor (the score of a constant "
+                             f"prediction): its {len(floored)} case(s) measure no transfer; train the targets "
+                             "longer or with head_init = \"probe\" (see configs/library.toml)")
+    return matrix.reset_index(drop=True), floored
 
 
-def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int = 256,
-                   progress: bool = True, n_boot: int = 2000, snapshot_curve: bool = True,
-                   device: str = "cpu", study: str | None = None, top_k: int = 2, recommender: bool = False):
-    """Evaluate `methods` (default `DEFAULT_METHODS`) on the study in `store` (a `Store` or path).
-
-    Returns an `intertask.evaluation.evaluate.Evaluation` (k for Regret@k, top_k for top-k, `n_boot`
-    bootstrap resamples, `tags` of the targets); `config` also records the backbone, text encoder and default snapshot step.
-    `snapshot_curve` adds `<prompt method>@<step>` for every other snapshot step of the baselines.
-    `study` names the store's study to evaluate (default: the latest run).
-    `recommender` adds `recommend`'s combinations scored leave-one-target-out
-    (`intertask.evaluation.recommender`) and the learned combination's decision in
-    `config["combination"]`.
-    """
-    from intertask.backbones import load_backbone
-    from intertask.evaluation.evaluate import evaluate_predictions, prediction_rows
-    from intertask.evaluation.ranking import _check_k
-    from intertask.selection import PROMPT_METHODS, make_selector
-    from intertask.selection.profiles import prompt_array, task_profile
-    from intertask.study.export import run_artifact, run_table
-    from intertask.study.plan import load_task
-    from intertask.study.store import Store
-
-    store = store if isinstance(store, Store) else Store(Path(store))
-    parsed = parse_methods(methods)
-    _check_k(k)
-    _check_k(top_k)
-    matrix = _ground_truth(store, seeds, study)
-    if recommender:
-        from intertask.evaluation.recommender import check_targets
-
-        check_targets(matrix["target"], f"study store {str(store.path)!r}")
-    study = study or store.latest_study()
-    runs = run_table(store, study)
-    runs = runs[runs["finished"]]
-    options = _task_options(store, study)
-    names = sorted(runs["backbone"].unique())
-    if len(names) != 1:
-        raise IntertaskError(f"store {str(store.path)!r} mixes backbones {', '.join(names)}; evaluate one at a time")
-
-    sources = {(r.task, int(r.seed)): r.run_id for r in runs[runs["kind"] == "source"].itertuples()}
+def _target_prompts(view: StudyView, runs: pd.DataFrame, cases, parsed) -> dict:
+    """`{(target, seed): (prompt, snapshots, steps)}` from each case's baseline run: the snapshot at
+    the earliest non-zero step (the run's best prompt counts as the snapshot at its last step)."""
     baselines = {(r.task, int(r.seed)): r for r in runs[runs["kind"] == "baseline"].itertuples()}
-    cases = sorted({(t, int(s)) for t, s in zip(matrix["target"], matrix["seed"])})
-    missing = [c for c in cases if c not in baselines]
-    if missing:
-        raise IntertaskError(f"target '{missing[0][0]}' seed {missing[0][1]} has transfers but no finished "
-                             "baseline run; run `intertask study run` to finish the study")
-    prompts, steps_seen = {}, []
+    prompts = {}
     for target, seed in cases:
         row = baselines[(target, seed)]
-        artifact = run_artifact(store, row.run_id)
+        artifact = view.artifact(row.run_id)
         snapshots = {int(s): prompt_array(p) for s, p in artifact.snapshots.items()}
         final = int(row.steps or 0)  # the run's best prompt, after all its training steps, ends the curve
         if final > 0 and final not in snapshots:
@@ -155,12 +114,64 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
             prompt, steps = snapshots[nonzero[0]], nonzero[0]
         else:  # no snapshot and no training steps: the untrained prompt
             prompt, steps = prompt_array(artifact.prompt), 0
-        steps_seen.append(set(snapshots))
         prompts[(target, seed)] = (prompt, snapshots, steps)
         for name, _, step in parsed:
             if step is not None and step not in snapshots:
                 raise IntertaskError(f"'{name}': baseline of target '{target}' seed {seed} has snapshots "
                                      f"at {sorted(snapshots) or 'no steps'}, not {step}")
+    return prompts
+
+
+def _source_prompts(view: StudyView, runs: pd.DataFrame, matrix: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each source's trained prompt `[P, H]`, from its run with the matrix's source seed."""
+    sources = {(r.task, int(r.seed)): r.run_id for r in runs[runs["kind"] == "source"].itertuples()}
+    source_seed = matrix.groupby("source")["source_seed"].first()
+    prompts = {}
+    for name in sorted(set(matrix["source"])):
+        key = (name, int(source_seed[name]))
+        if key not in sources:
+            raise IntertaskError(f"source '{name}' seed {key[1]} has transfers but no finished source run")
+        prompts[name] = prompt_array(view.artifact(sources[key]).prompt)
+    return prompts
+
+
+def _snapshot_methods(parsed, target_prompts: dict, default_steps: list[int]) -> list:
+    """`<prompt method>@<step>` for every snapshot step all baselines share besides the default ones."""
+    shared = set.intersection(*(set(snapshots) for _, snapshots, _ in target_prompts.values()))
+    extra = [(f"{name}@{s}", base, s) for name, base, step in parsed
+             if base in PROMPT_METHODS and step is None for s in sorted(shared) if s not in default_steps]
+    seen = {p[0] for p in parsed}
+    return [e for e in extra if e[0] not in seen]
+
+
+def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int = 256,
+                   progress: bool = True, n_boot: int = 2000, snapshot_curve: bool = True,
+                   device: str = "cpu", study: str | None = None, top_k: int = 2, recommender: bool = False):
+    """Evaluate `methods` (default: every registered one) on a study: `store` is a `StudyView`
+    (`read_study`), a `Store` or a store path, whose `study` (default: the latest run) is read once.
+
+    Returns an `intertask.evaluation.evaluate.Evaluation` (k for Regret@k, top_k for top-k, `n_boot`
+    bootstrap resamples, `tags` of the targets); `config` also records the backbone, text encoder and default snapshot step.
+    `snapshot_curve` adds `<prompt method>@<step>` for every other snapshot step of the baselines.
+    `recommender` adds `recommend`'s combinations scored leave-one-target-out
+    (`intertask.evaluation.recommender`) and the learned combination's decision in
+    `config["combination"]`.
+    """
+    parsed = parse_methods(methods)
+    _check_k(k)
+    _check_k(top_k)
+    view = store if isinstance(store, StudyView) else read_study(store, study)
+    matrix, not_learned = _ground_truth(view, seeds)
+    if recommender:
+        check_targets(matrix["target"], f"study store {str(view.store.path)!r}")
+    runs = view.runs[view.runs["finished"]]
+    names = sorted(runs["backbone"].unique())
+    if len(names) != 1:
+        raise IntertaskError(f"store {str(view.store.path)!r} mixes backbones {', '.join(names)}; "
+                             "evaluate one at a time")
+    cases = sorted({(t, int(s)) for t, s in zip(matrix["target"], matrix["seed"])})
+    target_prompts = _target_prompts(view, runs, cases, parsed)
+    source_prompts = _source_prompts(view, runs, matrix)
     backbone = load_backbone(names[0], device=device)  # slow for real models: after every cheap check
     encoder = backbone if backbone.kind == "encoder" else load_backbone(TEXT_ENCODER, device=device)
     tasks = sorted(set(matrix["source"]) | set(matrix["target"]))
@@ -170,34 +181,24 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
         for i, name in enumerate(tasks):  # one text embedding per task, shared by its source and target roles
             tick("task profiles", i + 1, len(tasks))
             start = time.perf_counter()
-            profiles[name] = task_profile(load_task(name, options.get(name)), backbone, text_backbone=encoder,
-                                          max_texts=max_texts, seed=0)
+            profiles[name] = task_profile(load_task(name, view.task_options.get(name)), backbone,
+                                          text_backbone=encoder, max_texts=max_texts, seed=0)
             embed_seconds[name] = time.perf_counter() - start
-        source_seed = matrix.groupby("source")["source_seed"].first()
-        source_profiles = {}
-        for name in sorted(set(matrix["source"])):
-            key = (name, int(source_seed[name]))
-            if key not in sources:
-                raise IntertaskError(f"source '{name}' seed {key[1]} has transfers but no finished source run")
-            source_profiles[name] = replace(profiles[name], prompt=prompt_array(run_artifact(store, sources[key]).prompt))
+        sources = {name: replace(profiles[name], prompt=prompt) for name, prompt in source_prompts.items()}
         targets = {case: replace(profiles[case[0]], prompt=prompt, snapshots=snapshots, prompt_steps=steps)
-                   for case, (prompt, snapshots, steps) in prompts.items()}
+                   for case, (prompt, snapshots, steps) in target_prompts.items()}
         default_steps = sorted({p.prompt_steps for p in targets.values()})
         if snapshot_curve:
-            extra = [(f"{name}@{s}", base, s) for name, base, step in parsed
-                     if base in PROMPT_METHODS and step is None for s in sorted(set.intersection(*steps_seen))
-                     if s not in default_steps]
-            parsed = parsed + [e for e in extra if e[0] not in {p[0] for p in parsed}]
-
+            parsed = parsed + _snapshot_methods(parsed, target_prompts, default_steps)
         frames = []
         for m, (name, base, step) in enumerate(parsed):
-            params = {"step": step} if step is not None else {}
-            fitted = {}
             tick("selectors", m + 1, len(parsed))
+            fitted = {}
             for target, seed in cases:
                 pool = tuple(sorted(matrix.loc[(matrix["target"] == target) & (matrix["seed"] == seed), "source"]))
                 if pool not in fitted:
-                    fitted[pool] = make_selector(base, **params).fit([source_profiles[s] for s in pool])
+                    params = {"step": step} if step is not None else {}
+                    fitted[pool] = make_selector(base, **params).fit([sources[s] for s in pool])
                 rows = prediction_rows(fitted[pool], targets[(target, seed)], seed, method=name)
                 if base == "text_embedding":
                     rows["cost_seconds"] += embed_seconds[target]
@@ -206,15 +207,13 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
     tags = {t: tuple(profiles[t].tags) for t in sorted(set(matrix["target"]))}
     predictions = pd.concat(frames, ignore_index=True)
     if recommender:
-        from intertask.evaluation.recommender import decide, recommender_predictions
-
         embeddings = {t: profiles[t].text_embedding for t in tags}
         rows, members = recommender_predictions(predictions, truth, embeddings)
         predictions = pd.concat([predictions, rows], ignore_index=True)
     evaluation = evaluate_predictions(truth, predictions, k=k, tags=tags, n_boot=n_boot, top_k=top_k)
     if recommender:
         evaluation.config.update(recommender=True, combination=decide(evaluation, members))
-    evaluation.config.update(store=str(store.path), study=study, backbone=names[0], text_encoder=encoder.name,
-                             default_target_steps=default_steps, max_texts=max_texts,
-                             methods=[p[0] for p in parsed])
+    evaluation.config.update(store=str(view.store.path), study=view.name, backbone=names[0],
+                             text_encoder=encoder.name, default_target_steps=default_steps, max_texts=max_texts,
+                             methods=[p[0] for p in parsed], not_learned_cases=[list(c) for c in not_learned])
     return evaluation

@@ -18,7 +18,7 @@ from intertask.errors import IntertaskError
 
 HIGHER_IS_BETTER = {
     "ndcg": True, "ndcg_gain": True, "regret_at_k": False, "top_k_score": True,
-    "spearman": True, "kendall": True,
+    "spearman": True, "kendall": True, "ndcg_rank": True, "regret_mean_at_k": False,
 }
 
 
@@ -213,3 +213,48 @@ def kendall_score(true_scores, predicted) -> float:
     0.3333
     """
     return _correlation(stats.kendalltau, true_scores, predicted)
+
+
+def ndcg_rank_score(gold, predicted) -> float:
+    """NDCG with gains from the gold rank, as TaskWeb (Kim et al., EMNLP 2023) computes it.
+
+    Sort the n sources by `gold` descending (ties keep their input order); the source at gold rank
+    r = 0, 1, … has relevance n − r and gain 2^(n − r) − 1. DCG = Σ_i gain_i / log2(i + 2) over the
+    order of `predicted`, NDCG = DCG / DCG of the gold order. Only the gold order matters, not how far
+    apart the gold values are; ties in `predicted` are averaged as in `ndcg_score`. n ≤ 1000.
+
+    Reference: TaskWeb: Selecting Better Source Tasks for Multi-task NLP, https://arxiv.org/abs/2305.13256.
+
+    >>> # gains 7, 3, 1 met in reverse: (1 + 3/log2(3) + 7/2) / (7 + 3/log2(3) + 1/2)
+    >>> round(ndcg_rank_score([3, 2, 1], [1, 2, 3]), 4)
+    0.6806
+    """
+    gold, predicted = _check_pair(gold, predicted, "gold")
+    n = len(gold)
+    if n > 1000:
+        raise IntertaskError(f"rank gains 2^n overflow beyond 1000 sources, got {n}")
+    gains = np.empty(n)
+    gains[np.argsort(-gold, kind="stable")] = np.exp2(np.arange(n, 0, -1)) - 1.0
+    return _ndcg(gains, predicted)
+
+
+def regret_mean_at_k(true_scores, predicted, k: int = 5, gold=None) -> float:
+    """Regret@k over the mean of the top k, as TaskWeb computes it; lower is better.
+
+    (mean true score of the k best sources − mean true score of the k ranked highest by `predicted`)
+    / the former × 100. The k best are the k highest by `gold` (default: `true_scores` itself, so the
+    regret is ≥ 0); TaskWeb picks them by its transfer label and values them by the mean score, so
+    its regret can be negative. Top-k ties are handled as in `top_k_score`. A negative true score has
+    no relative loss: NaN.
+
+    >>> round(regret_mean_at_k([70, 80, 90], [3, 2, 1], k=2), 4)  # (85 − 75) / 85 × 100
+    11.7647
+    """
+    true, predicted = _check_pair(true_scores, predicted, "true_scores")
+    gold = true if gold is None else _check_pair(gold, predicted, "gold")[0]
+    if true.min() < 0:
+        return float("nan")
+    best = top_k_score(true, gold, k)
+    if best == 0:  # every score 0: nothing lost; else the gold top k alone scored 0: undefined
+        return 0.0 if true.max() == 0 else float("nan")
+    return float((best - top_k_score(true, predicted, k)) / best * 100.0)

@@ -32,14 +32,13 @@ import pandas as pd
 from intertask.errors import IntertaskError
 from intertask.recommend import combination as comb
 from intertask.recommend import ranking as rk
+from intertask.selection import REFERENCE_METHODS
 
 HISTORY_COLUMNS = ["target", "source", "seed", "gain"]
 
 
 def _members(methods) -> list[str]:
     """The selectors a combination combines: not the reference `random`, not snapshot variants."""
-    from intertask.recommend.recommend import REFERENCE_METHODS
-
     return [m for m in dict.fromkeys(methods) if "@" not in m and m not in REFERENCE_METHODS]
 
 
@@ -95,8 +94,8 @@ def evaluate_library(library_dir=None, methods=None, budget_steps: int | None = 
     from intertask.backbones import load_backbone
     from intertask.evaluation.evaluate import evaluate_predictions
     from intertask.recommend.library import default_library_dir, load_library
-    from intertask.recommend.recommend import (DEFAULT_BUDGET_STEPS, applicable_methods, library_methods,
-                                               target_scores)
+    from intertask.recommend.recommend import applicable_methods, library_methods, target_scores
+    from intertask.recommend.target_runs import DEFAULT_BUDGET_STEPS
     from intertask.tasks.registry import get_task
 
     library = load_library(library_dir or default_library_dir())

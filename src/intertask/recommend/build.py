@@ -1,9 +1,10 @@
 """`build_library`: a source library from a study store, or from a study config run first.
 
-From a store: every finished `source` run becomes one prompt of its source (one per source seed);
-the sources' text-embedding centroids, vocabularies and embedding space maps (ESM-LogME) are
-computed from their tasks (resolved by name with the study's task options); finished transfers become the history
-(`transfer_matrix(store)`), and each historical target's centroid is computed when its task loads.
+From a store (each of its studies read once, `read_study`): every finished `source` run becomes
+one prompt of its source (one per source seed); the sources' text-embedding centroids,
+vocabularies and embedding space maps (ESM-LogME) are computed from their tasks (resolved by name
+with the studies' task options); finished transfers (the studies' transfer matrices) become the
+history, and each historical target's centroid is computed when its task loads.
 From a TOML config: the study is run first (`run_study`) into `store_path` (default
 `<out_dir>/.store`, kept across rebuilds so an interrupted build resumes).
 """
@@ -18,53 +19,41 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from intertask import __version__
+from intertask.backbones import load_backbone
 from intertask.errors import IntertaskError
+from intertask.paths import utc_now
 from intertask.recommend.esm_maps import source_esm_map
 from intertask.recommend.library import (HISTORY_COLUMNS, Library, LibrarySource, check_library_out,
                                          vocabulary_counts, write_library)
+from intertask.selection.profiles import example_text, mean_embedding, prompt_array, sample_examples
+from intertask.study.config import StudyConfig
+from intertask.study.export import read_study
+from intertask.study.runner import run_study
+from intertask.study.store import Store
+from intertask.tasks.registry import load_task
 
 log = logging.getLogger(__name__)
 MAX_EMBED_TEXTS = 512
 # TrainConfig fields of the source runs that a target run reuses (the rest is set per run).
-INHERITED = ("max_length", "batch_size", "prompt_lr", "head_lr", "optimizer", "init", "weight_decay", "grad_clip")
-
-
-def _artifact_prompt(path: Path) -> np.ndarray:
-    from intertask.selection.profiles import prompt_array
-    from intertask.training.artifacts import load_artifact
-
-    return prompt_array(load_artifact(path).prompt)
-
-
-def _task_options(store) -> dict:
-    """Per-task loading options of the store's studies (later studies win)."""
-    options: dict = {}
-    for study in store.studies():
-        try:
-            options.update(json.loads(study["config_json"]).get("task_options") or {})
-        except (json.JSONDecodeError, AttributeError):
-            continue
-    return options
+INHERITED = ("max_length", "batch_size", "prompt_lr", "head_lr", "optimizer", "init", "weight_decay", "grad_clip",
+             "head_init", "class_weights")
 
 
 def _centroid(task, backbone) -> np.ndarray:
-    from intertask.selection.profiles import example_text, mean_embedding, sample_examples
-
     examples = sample_examples(task, max_texts=MAX_EMBED_TEXTS, seed=0)
     return mean_embedding(backbone, [example_text(ex) for ex in examples])
 
 
 def library_from_store(store_path, backbone=None, device: str = "cpu") -> Library:
     """Collect a `Library` (not yet written) from the study store at `store_path`."""
-    from intertask import __version__
-    from intertask.backbones import load_backbone
-    from intertask.study.export import transfer_matrix
-    from intertask.selection.profiles import example_text
-    from intertask.study.plan import load_task
-    from intertask.study.store import Store, utc_now
-
-    store = Store(store_path)
-    rows = [r for r in store.rows() if r["kind"] == "source" and store.artifact_ok(r)]
+    views = [read_study(store_path, s["name"]) for s in Store(store_path).studies()]  # each read once
+    options, where, rows = {}, {}, {}
+    for view in views:  # later studies win
+        options.update(view.task_options)
+        for row in view.runs[view.runs["finished"] & (view.runs["kind"] == "source")].to_dict(orient="records"):
+            where[row["run_id"]], rows[row["run_id"]] = view, row
+    rows = list(rows.values())
     if not rows:
         raise IntertaskError(f"store {str(store_path)!r} holds no finished source runs; run the study first "
                              "(`intertask study run CONFIG --store PATH`)")
@@ -74,14 +63,14 @@ def library_from_store(store_path, backbone=None, device: str = "cpu") -> Librar
                              "a library belongs to one backbone")
     if backbone is None:
         backbone = load_backbone(backbones[0], device=device)
-    options = _task_options(store)
     by_task: dict[str, list[dict]] = {}
     for row in rows:
         by_task.setdefault(row["task"], []).append(row)
     sources, shape = [], None
     for name in sorted(by_task):
         task = load_task(name, options.get(name))
-        prompts = {int(r["seed"]): _artifact_prompt(store.artifact_path(r["run_id"])) for r in by_task[name]}
+        prompts = {int(r["seed"]): prompt_array(where[r["run_id"]].artifact(r["run_id"]).prompt)
+                   for r in by_task[name]}
         scores = {int(r["seed"]): float(r["validation_score"]) for r in by_task[name]}
         shapes = {p.shape for p in prompts.values()} | ({shape} if shape else set())
         if len(shapes) != 1:
@@ -95,12 +84,17 @@ def library_from_store(store_path, backbone=None, device: str = "cpu") -> Librar
         sources[-1].esm_map = source_esm_map(task, backbone, sources[-1].prompt)
     history = pd.DataFrame(columns=HISTORY_COLUMNS)
     targets = {}
-    if any(r["kind"] == "transfer" and r["status"] == "done" for r in store.rows()):
-        matrix = pd.concat([transfer_matrix(store, study=s["name"]) for s in store.studies()], ignore_index=True)
+    if any(not view.matrix.empty for view in views):
+        matrix = pd.concat([view.matrix for view in views], ignore_index=True)
         keys = [c for c in ("target", "source", "seed", "source_seed") if c in matrix]
         matrix = matrix.drop_duplicates(keys)
         matrix = matrix[matrix["source"].isin(by_task) & matrix["gain"].notna()]
-        history = matrix[HISTORY_COLUMNS].reset_index(drop=True)
+        not_learned = matrix[~matrix["baseline_learned"]]  # no transfer is measured where the baseline learned nothing
+        if len(not_learned):
+            cases = not_learned[["target", "seed"]].drop_duplicates()
+            log.warning("history leaves out %d (target, seed) case(s) whose baseline did not clear its floor: %s",
+                        len(cases), ", ".join(f"{t}/{s}" for t, s in cases.itertuples(index=False)))
+        history = matrix[matrix["baseline_learned"]][HISTORY_COLUMNS].reset_index(drop=True)
         for name in sorted(history["target"].unique()):
             try:
                 targets[name] = _centroid(load_task(name, options.get(name)), backbone)
@@ -127,13 +121,9 @@ def build_library(store_path_or_config, out_dir, store_path=None, device: str = 
     too), so the library also carries historical gains. Returns `out_dir`; nothing is written to
     `out_dir` on error.
     """
-    from intertask.study.config import StudyConfig
-
     check_library_out(Path(out_dir))  # before any training: a bad --out must not cost a study
     source = store_path_or_config
     if isinstance(source, StudyConfig) or (isinstance(source, (str, Path)) and Path(source).suffix == ".toml"):
-        from intertask.study.runner import run_study
-
         config = source if isinstance(source, StudyConfig) else StudyConfig.from_toml(source)
         if not with_history:
             config = dataclasses.replace(config, name=f"{config.name}-sources", targets=(), task_options={

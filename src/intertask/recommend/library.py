@@ -10,7 +10,8 @@ Layout of a library directory (format version `FORMAT_VERSION`)::
                            "target/<name>" -> [D] centroid of a historical target (when known)
     profiles.json          {source: {"n_train": int, "vocabulary": [[word, count], ...]}}: the
                            `VOCAB_SIZE` most frequent words of the source's training texts
-    history.json           [{target, source, seed, score, baseline, gain}] historical transfers
+    history.json           [{target, source, seed, score, baseline, gain, floor, learned}] historical
+                           transfers on (target, seed) cases whose baseline cleared its floor
     esm_maps.safetensors   (optional) "esm/<source>" -> [H + 1, H] float32, the source's embedding
                            space map for ESM-LogME (`intertask.recommend.esm_maps`)
     combination.json       (optional) the selector combination learned from the history
@@ -34,10 +35,9 @@ import numpy as np
 import pandas as pd
 
 from intertask.errors import IntertaskError
-from intertask.paths import atomic_output, make_folder
+from intertask.paths import atomic_output, make_folder, sha256_file
 from intertask.selection.base import TaskProfile
 from intertask.selection.embedding_free import ranked_words
-from intertask.study.store import sha256_file
 
 FORMAT_VERSION = 1
 FILES = ("prompts.safetensors", "profiles.safetensors", "profiles.json", "history.json")
@@ -45,7 +45,7 @@ ESM_FILE = "esm_maps.safetensors"
 COMBINATION_FILE = "combination.json"
 OPTIONAL_FILES = (ESM_FILE, COMBINATION_FILE)
 VOCAB_SIZE = 2000
-HISTORY_COLUMNS = ["target", "source", "seed", "score", "baseline", "gain"]
+HISTORY_COLUMNS = ["target", "source", "seed", "score", "baseline", "gain", "floor", "learned"]
 
 
 def vocabulary_counts(texts, top_k: int = VOCAB_SIZE) -> list[tuple[str, int]]:
@@ -137,7 +137,7 @@ def _write_files(library: Library, folder: Path) -> dict[str, str]:
     profiles = {s.name: {"n_train": s.n_train, "vocabulary": [[w, int(c)] for w, c in s.vocabulary]}
                 for s in library.sources}
     (folder / "profiles.json").write_text(json.dumps(profiles, sort_keys=True))
-    history = library.history[HISTORY_COLUMNS].to_dict(orient="records") if len(library.history) else []
+    history = library.history.reindex(columns=HISTORY_COLUMNS).to_dict(orient="records") if len(library.history) else []
     (folder / "history.json").write_text(json.dumps(history, indent=0))
     written = list(FILES)
     if any(s.esm_map is not None for s in library.sources):

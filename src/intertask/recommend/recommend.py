@@ -29,21 +29,23 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from intertask.backbones import resolve_device
+from intertask.backbones import load_backbone, resolve_device
 from intertask.errors import IntertaskError
+from intertask.progress import progress_bar
 from intertask.recommend import ranking as rk
 from intertask.recommend.combination import for_recommend
 from intertask.recommend.library import Library, default_library_dir, load_library
-from intertask.recommend.verdict import make_verdict
+from intertask.recommend.target_runs import DEFAULT_BUDGET_STEPS, target_config
+from intertask.recommend.verdict import Evidence, Verdict, make_verdict
+from intertask.recommend.verify import verify_sources
+from intertask.selection import PROMPT_METHODS, REFERENCE_METHODS, make_selector, methods_for
+from intertask.selection.profiles import prompt_array, task_profile
+from intertask.selection.text_embedding import cosine_scores
+from intertask.tasks.registry import get_task
+from intertask.tasks.task import Task, TaskKind
+from intertask.training import RunSpec, train_packed
 
 MIN_EXAMPLES = 20
-PROMPT_METHODS = ("max_pairwise", "feature_mean", "flatten", "unigram", "bigram")
-DEFAULT_METHODS = PROMPT_METHODS + ("text_embedding", "vocab_overlap", "data_size", "logme", "esm_logme", "random")
-REFERENCE_METHODS = ("random",)
-# Measured on the 2-core CPU (shared): 3 packed MiniLM runs (P = 20, length 64, batch 16) take
-# about 2-3 s per step, so 24 steps plus two evaluations of 100 examples take about two minutes.
-DEFAULT_BUDGET_STEPS = 24
-MAX_EVAL_EXAMPLES = 100  # validation/test examples per evaluation of a short run
 MAX_PROFILE_TEXTS = 128  # target texts for the text embedding and LogME (LogME reads them once per source)
 
 
@@ -67,7 +69,7 @@ class Recommendation:
     seeds: list[int]
     budget_steps: int
     ranking: pd.DataFrame
-    verdict: dict
+    verdict: Verdict
     stats: dict = field(default_factory=dict)
     verify: pd.DataFrame | None = None
     choice: str | None = None
@@ -86,7 +88,7 @@ class Recommendation:
         return {
             "target": self.target, "library": self.library, "backbone": self.backbone,
             "methods": list(self.methods), "seeds": list(self.seeds), "budget_steps": self.budget_steps,
-            "verdict": self.verdict, "stats": _plain(self.stats), "ranking": clean(self.ranking),
+            "verdict": self.verdict.to_dict(), "stats": _plain(self.stats), "ranking": clean(self.ranking),
             "verify": clean(self.verify), "choice": self.choice,
         }
 
@@ -107,9 +109,6 @@ def _plain(value):
 def load_target(spec, text_column: str | None = None, label_column: str | None = None,
                 progress: bool = True):
     """Resolve and check the target; raise `IntertaskError` naming the problem and the fix."""
-    from intertask.tasks.registry import get_task
-    from intertask.tasks.task import Task, TaskKind
-
     if isinstance(spec, Task):
         task = spec
     else:
@@ -129,8 +128,6 @@ def load_target(spec, text_column: str | None = None, label_column: str | None =
 
 
 def _chance_score(task) -> float | None:
-    from intertask.tasks.task import TaskKind
-
     if task.main_metric != "accuracy":
         return None
     if task.kind is TaskKind.CLASSIFICATION and task.num_labels:
@@ -141,21 +138,11 @@ def _chance_score(task) -> float | None:
 
 
 def applicable_methods(task, methods=None) -> list[str]:
-    """`methods` (default: all) minus those that do not apply (LogME needs class or float labels)."""
-    from intertask.selection import SELECTORS
-    from intertask.tasks.task import TaskKind
-
-    wanted = list(methods) if methods else list(DEFAULT_METHODS)
-    for name in wanted:
-        if name not in SELECTORS:
-            from intertask.selection import make_selector
-
-            make_selector(name)  # raises with "did you mean"
-    if task.kind is TaskKind.MULTIPLE_CHOICE:
-        wanted = [m for m in wanted if m not in ("logme", "esm_logme")]
+    """`methods` (default: all registered) that can score `task` (`selection.methods_for`)."""
+    wanted = methods_for(task.kind, methods or None)
     if not wanted:
         raise IntertaskError("no applicable selection method; --methods lists none that fit this target")
-    return list(dict.fromkeys(wanted))
+    return wanted
 
 
 def library_methods(library: Library, methods: list[str], explicit: bool) -> list[str]:
@@ -169,22 +156,8 @@ def library_methods(library: Library, methods: list[str], explicit: bool) -> lis
     return methods
 
 
-def target_config(library: Library, budget_steps: int, seed: int):
-    """The `TrainConfig` of a short target run (and of the verification runs): the library's
-    training settings (max length, batch size, learning rates, optimiser) with `budget_steps`."""
-    from intertask.training import TrainConfig
-
-    inherited = {"max_length": 64, **library.training}
-    return TrainConfig(**inherited, backbone=library.backbone["name"],
-                       prompt_length=int(library.backbone["prompt_length"]), steps=budget_steps,
-                       eval_every=max(1, budget_steps // 2), seed=seed, max_eval_examples=MAX_EVAL_EXAMPLES,
-                       snapshot_steps=(budget_steps // 2, budget_steps))
-
-
 # ---- 2-3. short runs and scores -----------------------------------------------------------
 def _score_all(methods, library, target_profiles) -> dict[str, np.ndarray]:
-    from intertask.selection import make_selector
-
     sources = library.profiles()
     scores = {}
     for name in methods:
@@ -197,15 +170,26 @@ def _score_all(methods, library, target_profiles) -> dict[str, np.ndarray]:
 def target_scores(task, library, methods, budget: int, seeds: int, backbone, device, progress):
     """Steps 2-3: `seeds` short target runs of `budget` steps, packed, then every method's scores of
     the library's sources. Returns `(scores {method: [R, S]}, profiles, run results)`."""
-    from intertask.selection.profiles import prompt_array, task_profile
-    from intertask.training import RunSpec, train_packed
-
     specs = [RunSpec(f"{task.name}-target-seed{s}", task, target_config(library, budget, s)) for s in range(seeds)]
     results = train_packed(specs, backbone, device, progress)
     base = task_profile(task, backbone, seed=0, max_texts=MAX_PROFILE_TEXTS)  # texts embedded once
     profiles = [dataclasses.replace(base, prompt=prompt_array(r.prompt), prompt_steps=r.best_step,
                                     snapshots={k: prompt_array(v) for k, v in r.snapshots.items()}) for r in results]
     return _score_all(methods, library, profiles), profiles, results
+
+
+def _open_library(library_dir, task) -> Library:
+    """The library at `library_dir` (default: the shipped one) without a source named like the target."""
+    if library_dir is None and not (default_library_dir() / "manifest.json").is_file():
+        raise IntertaskError("the shipped source library is not built in this checkout; build it with `intertask "
+                             "library build configs/library.toml --store stores/library --out "
+                             "src/intertask/library/minilm-offline-suite` or pass --library DIR")
+    library = load_library(library_dir or default_library_dir())
+    if task.name in library.source_names:  # a task is no intermediate task for itself
+        library.sources = [s for s in library.sources if s.name != task.name]
+        if not library.sources:
+            raise IntertaskError(f"the library holds only the target {task.name!r} itself; use a larger library")
+    return library
 
 
 def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | None = None, seeds: int = 3,
@@ -219,32 +203,15 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
     `backbone` (optional) is an already loaded backbone of the library's kind.
     Returns a `Recommendation`; raises `IntertaskError` for a bad target or library.
     """
-    from intertask.backbones import load_backbone
-
-    if progress is True:
-        from intertask.progress import progress_bar
-
-        with progress_bar(True) as callback:
-            return recommend(target_spec, library_dir, methods, budget_steps, seeds, verify_k, verify_seeds,
-                             callback, device, text_column, label_column, backbone)
-    progress = progress or None
     start = time.perf_counter()
     if seeds < 1 or verify_k < 0 or verify_seeds < 1:
         raise IntertaskError("--seeds and --verify-seeds must be >= 1 and --verify >= 0")
     budget = DEFAULT_BUDGET_STEPS if budget_steps is None else int(budget_steps)
     if budget < 1:
         raise IntertaskError(f"--budget-steps must be >= 1, got {budget_steps}")
-    task = load_target(target_spec, text_column, label_column, progress=progress is not None)
+    task = load_target(target_spec, text_column, label_column, progress=bool(progress))
     chosen, methods = methods, applicable_methods(task, methods)
-    if library_dir is None and not (default_library_dir() / "manifest.json").is_file():
-        raise IntertaskError("the shipped source library is not built in this checkout; build it with `intertask "
-                             "library build configs/library.toml --store stores/library --out "
-                             "src/intertask/library/minilm-offline-suite` or pass --library DIR")
-    library = load_library(library_dir or default_library_dir())
-    if task.name in library.source_names:  # a task is no intermediate task for itself
-        library.sources = [s for s in library.sources if s.name != task.name]
-        if not library.sources:
-            raise IntertaskError(f"the library holds only the target {task.name!r} itself; use a larger library")
+    library = _open_library(library_dir, task)
     methods = library_methods(library, methods, explicit=bool(chosen))
     if verify_k > len(library.sources):
         raise IntertaskError(f"--verify {verify_k} exceeds the library's {len(library.sources)} sources")
@@ -255,14 +222,14 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
         raise IntertaskError(f"library {str(library.path)!r} was built for backbone "
                              f"{library.backbone['name']!r}, not {backbone.name!r}")
     seed_list = list(range(seeds))
-    scores, profiles, results = target_scores(task, library, methods, budget, seeds, backbone, device, progress)
-    recommendation = _assemble(task, library, methods, seed_list, budget, scores, profiles[0], results)
-    if verify_k:
-        from intertask.recommend.verify import verify_sources
-
-        recommendation.verify, recommendation.choice = verify_sources(
-            task, library, recommendation.ranking["source"].tolist()[:verify_k], verify_seeds, budget,
-            backbone, device, progress)
+    with progress_bar(progress is True) as bar:
+        callback = bar if progress is True else (progress or None)
+        scores, profiles, results = target_scores(task, library, methods, budget, seeds, backbone, device, callback)
+        recommendation = _assemble(task, library, methods, seed_list, budget, scores, profiles[0], results)
+        if verify_k:
+            recommendation.verify, recommendation.choice = verify_sources(
+                task, library, recommendation.ranking["source"].tolist()[:verify_k], verify_seeds, budget,
+                backbone, device, callback)
     recommendation.stats["seconds"] = time.perf_counter() - start
     return recommendation
 
@@ -276,8 +243,6 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
     learned, combination = for_recommend(library.combination, aggregated, gain)
     best_first = rk.order(combined if learned is None else -learned, names)
     embeddings = np.vstack([s.text_embedding for s in library.sources])
-    from intertask.selection.text_embedding import cosine_scores
-
     similarity = cosine_scores(embeddings.astype(np.float64), profile.text_embedding.astype(np.float64))
     k = rk.top_k_for(len(names))
     top_sets = rk.top_k_sets(aggregated, k)
@@ -309,7 +274,7 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
         "history_targets": sorted(library.history["target"].unique().tolist()) if len(library.history) else [],
     }
     top = ranking.iloc[0]
-    verdict = make_verdict(
+    verdict = make_verdict(Evidence(
         top_source=str(top["source"]), k=k, n_seeds=len(seed_list), agreement=agreement, agreement_random=agreement_random,
         stability=stats["seed_stability_spearman"], similarity=float(top["similarity"]),
         reasoning_tag="reasoning" in task.tags, target_score=float(np.mean(val_scores)),
@@ -317,7 +282,7 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
         top_expected_gain=None if np.isnan(top["expected_gain"]) else float(top["expected_gain"]),
         noise=noise, history_has_target=task.name in stats["history_targets"],
         best_expected_gain=None if ranking["expected_gain"].isna().all() else float(ranking["expected_gain"].max()),
-    )
+    ))
     return Recommendation(target=task.name, library=str(library.path), backbone=library.backbone["name"],
                           methods=list(methods), seeds=seed_list, budget_steps=budget, ranking=ranking,
                           verdict=verdict, stats=stats)

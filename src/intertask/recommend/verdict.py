@@ -19,85 +19,122 @@ source's expected gain is positive (the history says transfer to such targets te
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
+
+from intertask.formatting import fmt_number
 
 STABLE_MIN = 0.5
 SIMILAR_MIN = 0.5
 NEAR_CHANCE = 5.0
 
 
-def _fmt(value, digits: int = 2) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+@dataclass(frozen=True)
+class Evidence:
+    """What the verdict weighs; None where a number could not be measured.
 
-
-def make_verdict(
-    top_source: str,
-    agreement: float | None,
-    agreement_random: float | None,
-    stability: float | None,
-    similarity: float | None,
-    reasoning_tag: bool = False,
-    target_score: float | None = None,
-    chance_score: float | None = None,
-    top_expected_gain: float | None = None,
-    noise: float | None = None,
-    history_has_target: bool = False,
-    best_expected_gain: float | None = None,
-    k: int = 3,
-    n_seeds: int = 1,
-) -> dict:
-    """The verdict dict `{headline, criteria: [{name, passed, detail}], warnings: [..]}`.
-
-    `agreement`/`agreement_random` are the observed and the random 95th-percentile top-`k` overlap,
-    `stability` the seed Spearman, `similarity` the top source's text-embedding cosine,
-    `target_score`/`chance_score` the target's short-run validation score and chance (0-100),
-    `top_expected_gain`/`noise` the top source's expected gain and the seed standard deviation,
-    `best_expected_gain` the largest expected gain of any source (None without history),
-    `k` the top-k of the agreement, `n_seeds` the number of target seeds.
+    `agreement`/`agreement_random`: the methods' observed and the random 95th-percentile top-`k`
+    overlap; `stability`: the seed Spearman of the prompt methods; `similarity`: the top source's
+    text-embedding cosine; `target_score`/`chance_score`: the target's short-run validation score
+    and chance (0-100); `top_expected_gain`/`noise`: the top source's expected gain and the seed
+    standard deviation (points); `best_expected_gain`: the largest expected gain of any source
+    (None without history); `n_seeds`: the number of target seeds.
     """
-    signal = agreement is not None and agreement_random is not None and agreement > agreement_random
-    stable = stability is not None and stability >= STABLE_MIN
-    similar = similarity is not None and similarity >= SIMILAR_MIN
-    criteria = [
-        {"name": "cheap signal", "passed": bool(signal),
-         "detail": f"methods' top-{k} overlap {_fmt(agreement)} vs {_fmt(agreement_random)} "
-                   "for random rankings (95th percentile)"},
-        {"name": "stable across seeds", "passed": bool(stable),
-         "detail": (f"prompt rankings agree between target seeds: Spearman {_fmt(stability)} "
-                    f"(needs ≥ {STABLE_MIN})") if stability is not None
-         else ("only one target seed; run with --seeds 3 to measure stability" if n_seeds < 2
-               else "no prompt-based method among --methods; stability is measured on them")},
-        {"name": "similar source", "passed": bool(similar),
-         "detail": f"text-embedding cosine of '{top_source}' to the target {_fmt(similarity)} "
-                   f"(needs ≥ {SIMILAR_MIN})"},
-    ]
-    warnings = []
-    near_chance = (target_score is not None and chance_score is not None
-                   and target_score <= chance_score + NEAR_CHANCE)
-    if reasoning_tag or near_chance:
-        why = "it is tagged 'reasoning'" if reasoning_tag else (
-            f"its short-run validation score {target_score:.1f} is near chance ({chance_score:.1f})")
-        warnings.append(f"the target looks reasoning-like ({why}); task selection was found "
-                        "unreliable on such targets, verify with --verify 3")
-    if top_expected_gain is not None and noise is not None and not math.isnan(top_expected_gain) \
-            and abs(top_expected_gain) <= noise:
-        warnings.append(f"the top expected gain ({top_expected_gain:+.1f} points) is within the seed "
-                        f"noise (±{noise:.1f}); the benefit may not be real")
-    if best_expected_gain is not None and not math.isnan(best_expected_gain) and best_expected_gain <= 0:
-        warnings.append(f"no source is expected to help: past transfers to similar targets lost on average "
-                        f"(best expected gain {best_expected_gain:+.1f} points); training on the target alone "
-                        "is the safe default")
-    if history_has_target:
-        warnings.append("the library's history already holds measured transfers to a task of this "
-                        "name; expected gains lean on those measurements")
-    passed = sum(c["passed"] for c in criteria)
-    if passed == 3:
-        headline = f"Use '{top_source}': the methods agree, the choice is stable, and it resembles your data."
-    elif signal and passed == 2:
-        headline = (f"Leaning '{top_source}': the methods agree, but not every check passed; "
-                    "confirm with --verify 3.")
-    elif signal:
-        headline = f"Weak evidence for '{top_source}'; confirm with --verify 3 before spending compute."
+
+    top_source: str
+    agreement: float | None = None
+    agreement_random: float | None = None
+    stability: float | None = None
+    similarity: float | None = None
+    reasoning_tag: bool = False
+    target_score: float | None = None
+    chance_score: float | None = None
+    top_expected_gain: float | None = None
+    noise: float | None = None
+    history_has_target: bool = False
+    best_expected_gain: float | None = None
+    k: int = 3
+    n_seeds: int = 1
+
+
+@dataclass(frozen=True)
+class Criterion:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A headline, the criteria (each passed or not, with the numbers behind it), and warnings."""
+
+    headline: str
+    criteria: tuple[Criterion, ...]
+    warnings: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        """`{headline, criteria: [{name, passed, detail}], warnings: [...]}` (JSON-ready)."""
+        return {"headline": self.headline, "criteria": [asdict(c) for c in self.criteria],
+                "warnings": list(self.warnings)}
+
+
+def _criteria(e: Evidence) -> tuple[Criterion, ...]:
+    signal = e.agreement is not None and e.agreement_random is not None and e.agreement > e.agreement_random
+    if e.stability is not None:
+        stability = (f"prompt rankings agree between target seeds: Spearman {fmt_number(e.stability, '.2f')} "
+                     f"(needs ≥ {STABLE_MIN})")
+    elif e.n_seeds < 2:
+        stability = "only one target seed; run with --seeds 3 to measure stability"
     else:
-        headline = (f"No reliable cheap signal: the methods agree no better than chance. '{top_source}' "
+        stability = "no prompt-based method among --methods; stability is measured on them"
+    return (
+        Criterion("cheap signal", bool(signal),
+                  f"methods' top-{e.k} overlap {fmt_number(e.agreement, '.2f')} vs "
+                  f"{fmt_number(e.agreement_random, '.2f')} for random rankings (95th percentile)"),
+        Criterion("stable across seeds", e.stability is not None and e.stability >= STABLE_MIN, stability),
+        Criterion("similar source", e.similarity is not None and e.similarity >= SIMILAR_MIN,
+                  f"text-embedding cosine of '{e.top_source}' to the target {fmt_number(e.similarity, '.2f')} "
+                  f"(needs ≥ {SIMILAR_MIN})"),
+    )
+
+
+def _warnings(e: Evidence) -> tuple[str, ...]:
+    found = []
+    near_chance = (e.target_score is not None and e.chance_score is not None
+                   and e.target_score <= e.chance_score + NEAR_CHANCE)
+    if e.reasoning_tag or near_chance:
+        why = "it is tagged 'reasoning'" if e.reasoning_tag else (
+            f"its short-run validation score {e.target_score:.1f} is near chance ({e.chance_score:.1f})")
+        found.append(f"the target looks reasoning-like ({why}); task selection was found "
+                     "unreliable on such targets, verify with --verify 3")
+    gain = e.top_expected_gain
+    if gain is not None and e.noise is not None and not math.isnan(gain) and abs(gain) <= e.noise:
+        found.append(f"the top expected gain ({gain:+.1f} points) is within the seed "
+                     f"noise (±{e.noise:.1f}); the benefit may not be real")
+    best = e.best_expected_gain
+    if best is not None and not math.isnan(best) and best <= 0:
+        found.append(f"no source is expected to help: past transfers to similar targets lost on average "
+                     f"(best expected gain {best:+.1f} points); training on the target alone "
+                     "is the safe default")
+    if e.history_has_target:
+        found.append("the library's history already holds measured transfers to a task of this "
+                     "name; expected gains lean on those measurements")
+    return tuple(found)
+
+
+def make_verdict(evidence: Evidence) -> Verdict:
+    """The verdict on `evidence`: the criteria and warnings of the module docstring, and a
+    headline that says how far to trust the top source."""
+    criteria = _criteria(evidence)
+    top = evidence.top_source
+    signal = criteria[0].passed
+    passed = sum(c.passed for c in criteria)
+    if passed == len(criteria):
+        headline = f"Use '{top}': the methods agree, the choice is stable, and it resembles your data."
+    elif signal and passed == len(criteria) - 1:
+        headline = f"Leaning '{top}': the methods agree, but not every check passed; confirm with --verify 3."
+    elif signal:
+        headline = f"Weak evidence for '{top}'; confirm with --verify 3 before spending compute."
+    else:
+        headline = (f"No reliable cheap signal: the methods agree no better than chance. '{top}' "
                     "ranks first, but run --verify 3 (or train on the target alone).")
-    return {"headline": headline, "criteria": criteria, "warnings": warnings}
+    return Verdict(headline, criteria, _warnings(evidence))

@@ -19,6 +19,10 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from intertask.evaluation.statistics import t_interval
+from intertask.recommend.target_runs import target_config
+from intertask.training import RunSpec, train_packed
+
 NO_TRANSFER = "(no intermediate task)"
 EVAL_EXAMPLES = 500  # validation/test examples per evaluation (the short ranking runs use fewer)
 
@@ -27,10 +31,6 @@ def verify_sources(task, library, sources: list[str], n_seeds: int, budget_steps
                    progress) -> tuple[pd.DataFrame, str]:
     """`(table, choice)`: table rows `source, mean_gain, ci_low, ci_high, n_seeds, val_gain,
     transfer_score, baseline_score`, best `val_gain` first."""
-    from intertask.evaluation.statistics import t_interval
-    from intertask.recommend.recommend import target_config
-    from intertask.training import RunSpec, train_packed
-
     def config(seed: int):
         return dataclasses.replace(target_config(library, budget_steps, seed), max_eval_examples=EVAL_EXAMPLES)
 

@@ -17,40 +17,16 @@ import pandas as pd
 
 from intertask.errors import IntertaskError
 from intertask.report.html import write_recommendation_report, write_study_report
+from intertask.study.export import read_study
 
 __all__ = ["build_study_report", "write_recommendation_report", "write_study_report"]
 
 
-def _part(result, name: str):
-    """Field `name` of an evaluation result, whether it is a mapping or an object; None if absent."""
-    if isinstance(result, dict):
-        return result.get(name)
-    return getattr(result, name, None)
-
-
-def _target_tags(targets) -> dict[str, tuple[str, ...]]:
-    """Tags of the suite's and the toy tasks among `targets` (read from their specs, no data
-    loaded); other targets get none."""
-    from intertask.tasks.suite import SUITE
-    from intertask.tasks.toy import TOY_TASKS, toy_task
-
-    tags = {}
-    for name in sorted({str(t) for t in targets}):
-        if name in SUITE:
-            tags[name] = tuple(SUITE[name].tags)
-        elif name in TOY_TASKS:
-            tags[name] = tuple(toy_task(name).tags)
-    return tags
-
-
 def _snapshot_curve(evaluation) -> pd.DataFrame | None:
-    """`method, target_steps, metric, mean, ci_low, ci_high` from the evaluation: its own
-    `snapshot_curve` if it has one, else `quality_by_steps` for NDCG and Regret@k, keeping the
-    methods evaluated at two or more target training steps. None when there is nothing to draw."""
-    curve = _part(evaluation, "snapshot_curve")
-    if curve is not None:
-        return curve
-    from intertask.evaluation.evaluate import quality_by_steps
+    """`method, target_steps, metric, mean, ci_low, ci_high`: `quality_by_steps` of the evaluation
+    for NDCG and Regret@k, keeping the methods evaluated at two or more target training steps.
+    None when there is nothing to draw."""
+    from intertask.evaluation.evaluate import quality_by_steps  # here: evaluation loads torch
 
     frames = [
         quality_by_steps(evaluation, metric).rename(columns={"family": "method"}).assign(metric=metric)
@@ -63,35 +39,27 @@ def _snapshot_curve(evaluation) -> pd.DataFrame | None:
 
 
 def build_study_report(store_path, out_dir, k: int = 3, study: str | None = None) -> Path:
-    """Evaluate the study in the store at `store_path` (Regret@k and top-k with `k`) and write its
-    report to `out_dir/report.html`; return that path.
+    """Evaluate the study in the store at `store_path` (Regret@k with `k`, the top-k score with the
+    default top-2) and write its report to `out_dir/report.html`; return that path.
 
-    Reads the ground truth with `intertask.study.export.transfer_matrix(store)` and the evaluation
-    with `intertask.evaluation.from_store.evaluate_store(store, k=k)`, whose result carries `cases`,
-    `summary`, `consistency` and, when available, `snapshot_curve` and the targets' `tags`.
+    Reads the study once (`intertask.study.export.read_study`): its transfer matrix is the ground
+    truth, and `intertask.evaluation.from_store.evaluate_store(view, k=k)` evaluates the same view;
+    the targets' tags are those of their tasks.
     """
-    store_path = Path(store_path)
     if k < 1:
         raise IntertaskError(f"k must be at least 1, got {k}")
-    if not store_path.exists():
-        raise IntertaskError(
-            f"no study store at {store_path}; run `intertask study run CONFIG --store {store_path}` first"
-        )
-    from intertask.evaluation.from_store import evaluate_store
-    from intertask.study.export import transfer_matrix
-    from intertask.study.store import Store
+    from intertask.evaluation.from_store import evaluate_store  # here: evaluation loads torch
 
-    store = Store(store_path)
-    matrix = transfer_matrix(store, study)
-    evaluation = evaluate_store(store, k=k, study=study)
+    view = read_study(store_path, study)
+    evaluation = evaluate_store(view, k=k)
     return write_study_report(
         out_dir,
-        matrix,
-        _part(evaluation, "cases"),
-        _part(evaluation, "summary"),
-        tags=_part(evaluation, "tags") or _target_tags(matrix["target"]),
-        consistency=_part(evaluation, "consistency"),
+        view.matrix,
+        evaluation.cases,
+        evaluation.summary,
+        tags=evaluation.tags,
+        consistency=evaluation.consistency,
         snapshot_curve=_snapshot_curve(evaluation),
-        title=f"intertask study report: {store_path.name}",
+        title=f"intertask study report: {Path(store_path).name}",
         k=k,
     )

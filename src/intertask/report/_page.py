@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from intertask.paths import atomic_output
+from intertask.formatting import fmt_number
+from intertask.paths import atomic_output, make_folder
 from intertask.report._common import figure_png
 
 CAPTIONS = {
@@ -103,24 +104,15 @@ def atomic_write(path: Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
-def fmt(value) -> str:
-    """A number as short text (3 decimals under 1, else 2; NaN as an en dash); others as str."""
-    if isinstance(value, (float, np.floating)):
-        if not np.isfinite(value):
-            return "–"
-        return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
-    return str(value)
-
-
 def html_table(df: pd.DataFrame) -> str:
     """An HTML table of `df`, every cell escaped (a newline becomes a line break), numbers right-aligned."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     rows = []
     for row in df.itertuples(index=False, name=None):
         cells = "".join(
-            f'<td class="num">{html.escape(fmt(v))}</td>'
+            f'<td class="num">{html.escape(fmt_number(v))}</td>'
             if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
-            else f"<td>{html.escape(fmt(v)).replace(chr(10), '<br>')}</td>"
+            else f"<td>{html.escape(fmt_number(v)).replace(chr(10), '<br>')}</td>"
             for v in row
         )
         rows.append(f"<tr>{cells}</tr>")
@@ -144,3 +136,14 @@ def page(title: str, body: str) -> bytes:
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{STYLE}</style></head><body>{body}</body></html>\n"
     ).encode("utf-8")
+
+
+def write_page(out_dir, title: str, body: list[str], rendered: list[Rendered]) -> Path:
+    """Create the folder `out_dir` (named by --out), write each figure as `<name>.png` and then the page
+    `report.html` around `body`; return the page's path."""
+    out_dir = make_folder(Path(out_dir), "--out")
+    for fig in rendered:
+        atomic_write(out_dir / f"{fig.name}.png", fig.png)
+    path = out_dir / "report.html"
+    atomic_write(path, page(title, "\n".join(body)))
+    return path

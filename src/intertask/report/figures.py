@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from intertask.errors import IntertaskError
+from intertask.formatting import MISSING
 from intertask.report._common import (
     OTHER_COLOR,
     REASONING_COLOR,
@@ -113,7 +114,7 @@ def gain_heatmap(matrix, tags=None):
         for j in range(len(targets)):
             m, s = values[i, j], std.iat[i, j]
             if not np.isfinite(m):
-                ax.text(j, i, "n/a", ha="center", va="center", fontsize=7, color="#555555")
+                ax.text(j, i, MISSING, ha="center", va="center", fontsize=7, color="#555555")
                 continue
             text = f"{m:+.1f}" + (f"\n±{s:.1f}" if np.isfinite(s) else "")
             color = "white" if abs(m) > 0.6 * limit else "black"

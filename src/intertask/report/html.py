@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from intertask.errors import IntertaskError
+from intertask.formatting import fmt_number
 from intertask.paths import make_folder
 from intertask.report import figures as study_figures
 from intertask.report import recommend_figures
 from intertask.report._common import reasoning_targets, require_columns
-from intertask.report._page import Rendered, atomic_write, figure_html, fmt, html_table, page, render
+from intertask.report._page import Rendered, atomic_write, figure_html, html_table, page, render, write_page
+
+if TYPE_CHECKING:
+    from intertask.recommend.verdict import Verdict
 
 
 SUMMARY_NOTE = (
@@ -31,7 +36,7 @@ def summary_table(summary: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
     headed by the metric's name and direction (↑ higher is better, ↓ lower), plus n."""
     require_columns(summary, study_figures.SUMMARY_COLUMNS, "evaluation summary")
     cell = summary.apply(
-        lambda r: f"{fmt(r['mean'])} ±{fmt(r['std'])}\n[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", axis=1
+        lambda r: f"{fmt_number(r['mean'])} ±{fmt_number(r['std'])}\n[{fmt_number(r['ci_low'])}, {fmt_number(r['ci_high'])}]", axis=1
     )
     table = summary.assign(cell=cell).pivot_table(index="method", columns="metric", values="cell", aggfunc="first")
     order = summary[summary["metric"] == "ndcg"].sort_values("mean", ascending=False)["method"].tolist()
@@ -50,7 +55,7 @@ def _metric_header(metric: str, k: int | None) -> str:
     return names.get(metric, metric) + arrow
 
 
-def _overview(matrix: pd.DataFrame, reasoning: set[str]) -> str:
+def _overview(matrix: pd.DataFrame, reasoning: set[str], floored: list[tuple[str, int]]) -> str:
     means = matrix.groupby("source")["relative_gain"].mean().sort_values(ascending=False)
     negative = float((matrix["gain"] < 0).mean() * 100)
     items = [
@@ -61,6 +66,9 @@ def _overview(matrix: pd.DataFrame, reasoning: set[str]) -> str:
         f"{negative:.0f}% of transfers scored below their no-transfer baseline (negative transfer).",
         "Reasoning targets: " + (", ".join(sorted(reasoning & set(matrix["target"].astype(str)))) or "none tagged") + ".",
     ]
+    if floored:
+        items.append(f"Left out of every number and figure: {len(floored)} target × seed case(s) whose baseline "
+                     f"did not clear its floor, so they measure no transfer ({', '.join(f'{t}/{s}' for t, s in floored)}).")
     return "<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
 
 
@@ -80,6 +88,11 @@ def write_study_report(
     note instead of a figure. Raises `IntertaskError` naming any missing column before writing."""
     reasoning = reasoning_targets(tags)
     require_columns(matrix, study_figures.MATRIX_COLUMNS, "transfer matrix")
+    floored: list[tuple[str, int]] = []
+    if "baseline_learned" in matrix:  # a study's matrix: cases whose baseline learned nothing measure no transfer
+        learned = matrix["baseline_learned"].astype(bool)
+        floored = sorted({(str(t), int(s)) for t, s in matrix.loc[~learned, ["target", "seed"]].itertuples(index=False)})
+        matrix = matrix[learned]
     require_columns(evaluation_cases, study_figures.CASES_COLUMNS, "evaluation cases")
     table = summary_table(evaluation_summary, k)
     has_consistency = _present(consistency, study_figures.CONSISTENCY_COLUMNS, "consistency table")
@@ -107,7 +120,7 @@ def write_study_report(
     ]
     rendered = [part for part in sections if isinstance(part, Rendered)]
 
-    body = [f"<h1>{html.escape(title)}</h1>", "<h2>Overview</h2>", _overview(matrix, reasoning)]
+    body = [f"<h1>{html.escape(title)}</h1>", "<h2>Overview</h2>", _overview(matrix, reasoning, floored)]
     body += ["<h2>Selection methods</h2>", f"<p>{html.escape(SUMMARY_NOTE)}</p>", html_table(table)]
     body.append("<h2>Figures</h2>")
     for part in sections:
@@ -116,26 +129,12 @@ def write_study_report(
         else:
             body.append(f'<p class="note" id="{part[0]}">{html.escape(part[1])}</p>')
 
-    out_dir = make_folder(Path(out_dir), "--out")
-    for fig in rendered:
-        atomic_write(out_dir / f"{fig.name}.png", fig.png)
-    path = out_dir / "report.html"
-    atomic_write(path, page(title, "\n".join(body)))
-    return path
+    return write_page(out_dir, title, body, rendered)
 
 
 def _present(df, columns, what: str) -> bool:
     """True when the optional table `df` is given and has rows; checks its columns when given."""
     return df is not None and not require_columns(df, columns, what, allow_empty=True).empty
-
-
-def _check_verdict(verdict) -> None:
-    keys = ("headline", "criteria", "warnings")
-    if not isinstance(verdict, dict) or any(key not in verdict for key in keys):
-        raise IntertaskError(f"verdict must be a dict with keys {', '.join(keys)}")
-    for criterion in verdict["criteria"]:
-        if not isinstance(criterion, dict) or any(key not in criterion for key in ("name", "passed", "detail")):
-            raise IntertaskError(f"each verdict criterion needs name, passed, detail; got {criterion!r}")
 
 
 def _ranking_display(ranking: pd.DataFrame) -> pd.DataFrame:
@@ -161,23 +160,26 @@ def _md_escape(text) -> str:
 def _md_table(df: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(_md_escape(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
     for row in df.itertuples(index=False, name=None):
-        lines.append("| " + " | ".join(_md_escape(fmt(v)) for v in row) + " |")
+        lines.append("| " + " | ".join(_md_escape(fmt_number(v)) for v in row) + " |")
     return "\n".join(lines)
 
 
 def write_recommendation_report(
-    path, target_name: str, ranking: pd.DataFrame, verdict: dict, verify: pd.DataFrame | None = None
+    path, target_name: str, ranking: pd.DataFrame, verdict: Verdict, verify: pd.DataFrame | None = None
 ) -> Path:
     """Write a recommendation for `target_name`: a self-contained HTML file, or, when `path` ends
     in `.md`, Markdown with its PNGs next to it (`<stem>_ranking.png`, `<stem>_verify.png`).
 
     `ranking`: `source, combined_rank, score_<method>..., stability, expected_gain, p_negative`;
-    `verdict`: `{headline, criteria: [{name, passed, detail}], warnings}`; `verify` (optional):
+    `verdict`: a `Verdict` (`intertask.recommend.verdict.make_verdict`); `verify` (optional):
     `source, mean_gain, ci_low, ci_high, n_seeds`. Returns the report's path."""
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm", ".md"):
         raise IntertaskError(f"report path {path} must end in .html or .md")
-    _check_verdict(verdict)
+    from intertask.recommend.verdict import Verdict  # here: the recommend package loads torch
+
+    if not isinstance(verdict, Verdict):
+        raise IntertaskError(f"verdict must be a Verdict (from make_verdict), got {type(verdict).__name__}")
     table = _ranking_display(recommend_figures.ordered_ranking(ranking))
     rendered = [render("ranking", "Ranked sources", recommend_figures.ranking_figure, ranking, target_name)]
     if verify is not None:
@@ -190,12 +192,12 @@ def write_recommendation_report(
     title = f"Which intermediate task for {target_name}?"
     make_folder(path.parent, "--report")
     if path.suffix.lower() == ".md":
-        lines = [f"# {_md_escape(title)}", "", f"**{_md_escape(verdict['headline'])}**", ""]
+        lines = [f"# {_md_escape(title)}", "", f"**{_md_escape(verdict.headline)}**", ""]
         lines += [
-            f"- {'PASS' if c['passed'] else 'FAIL'} **{_md_escape(c['name'])}**: {_md_escape(c['detail'])}"
-            for c in verdict["criteria"]
+            f"- {'PASS' if c.passed else 'FAIL'} **{_md_escape(c.name)}**: {_md_escape(c.detail)}"
+            for c in verdict.criteria
         ]
-        lines += [""] + [f"> Warning: {_md_escape(w)}" for w in verdict["warnings"]]
+        lines += [""] + [f"> Warning: {_md_escape(w)}" for w in verdict.warnings]
         figures_md = [
             [f"## {fig.title}", "", f"![{fig.title}]({path.stem}_{fig.name}.png)", "", _md_escape(fig.caption), ""]
             for fig in rendered
@@ -206,15 +208,15 @@ def write_recommendation_report(
             atomic_write(path.with_name(f"{path.stem}_{fig.name}.png"), fig.png)
         atomic_write(path, "\n".join(lines).encode("utf-8"))
         return path
-    body = [f"<h1>{html.escape(title)}</h1>", f'<p class="headline">{html.escape(verdict["headline"])}</p>']
+    body = [f"<h1>{html.escape(title)}</h1>", f'<p class="headline">{html.escape(verdict.headline)}</p>']
     rows = "".join(
-        f'<tr><td class="{"pass" if c["passed"] else "fail"}">{"✓ pass" if c["passed"] else "✗ fail"}</td>'
-        f"<td>{html.escape(str(c['name']))}</td><td>{html.escape(str(c['detail']))}</td></tr>"
-        for c in verdict["criteria"]
+        f'<tr><td class="{"pass" if c.passed else "fail"}">{"✓ pass" if c.passed else "✗ fail"}</td>'
+        f"<td>{html.escape(c.name)}</td><td>{html.escape(c.detail)}</td></tr>"
+        for c in verdict.criteria
     )
     head = "<thead><tr><th></th><th>criterion</th><th>detail</th></tr></thead>"
     body.append(f"<table>{head}<tbody>{rows}</tbody></table>")
-    body += [f'<p class="warn">Warning: {html.escape(str(w))}</p>' for w in verdict["warnings"]]
+    body += [f'<p class="warn">Warning: {html.escape(w)}</p>' for w in verdict.warnings]
     body += [figure_html(rendered[0]), "<h2>All sources</h2>", html_table(table)]
     body += [figure_html(fig) for fig in rendered[1:]]
     if verify is None:

@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 
 from intertask.errors import IntertaskError
+from intertask.tasks.task import TaskKind
 
 # What `TaskProfile` field a requirement names, and how to say it in an error.
 _NEEDS = {
@@ -71,11 +72,17 @@ class TaskProfile:
 
 class Selector:
     """Base class: subclasses set `name`, `needs_source`, `needs_target`, and implement
-    `_fit(sources)` (optional) and `_score(target) -> np.ndarray [n_sources]`."""
+    `_fit(sources)` (optional) and `_score(target) -> np.ndarray [n_sources]`.
+
+    `task_kinds` are the kinds of target the method can score (default: all); `reference` marks
+    a yardstick (random) that is reported beside the others but never aggregated with them.
+    """
 
     name: str = ""
     needs_source: tuple[str, ...] = ()
     needs_target: tuple[str, ...] = ()
+    task_kinds: tuple[TaskKind, ...] = tuple(TaskKind)
+    reference: bool = False
 
     def fit(self, sources: list[TaskProfile]) -> "Selector":
         """Remember the pool of sources (`sources_`, `source_names_`); returns self."""

@@ -29,6 +29,7 @@ class RandomSelector(Selector):
     """
 
     name = "random"
+    reference = True
 
     def __init__(self, seed: int = 0):
         self.seed = seed

@@ -42,6 +42,7 @@ from typing import NamedTuple
 import numpy as np
 from intertask.errors import IntertaskError
 from intertask.selection.base import Selector, TaskProfile
+from intertask.tasks.task import TaskKind
 
 log = logging.getLogger(__name__)
 GRID_HALF_WIDTH = 30.0  # the fallback searches log t within ± this of log mean s²
@@ -219,6 +220,7 @@ class LogMESelector(Selector):
 
     name = "logme"
     needs_target = ("features", "labels")
+    task_kinds = (TaskKind.CLASSIFICATION, TaskKind.REGRESSION)  # class or float labels; not choices
 
     def __init__(self, max_iter: int = 100, tol: float = 1e-6):
         self.max_iter = max_iter

@@ -13,6 +13,7 @@ _EXPORTS = {
     "StudyConfig": "config", "PlannedRun": "plan", "plan_study": "plan", "Store": "store",
     "LocalExecutor": "executors", "RayExecutor": "executors", "run_study": "runner",
     "study_status": "runner", "transfer_matrix": "export", "run_table": "export", "export_study": "export",
+    "read_study": "export", "StudyView": "export",
 }
 __all__ = sorted(_EXPORTS)
 

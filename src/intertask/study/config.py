@@ -9,6 +9,7 @@ A study is written as TOML (see `configs/*.toml`)::
     targets = ["trec_coarse"]
     source_seeds = [0]              # seeds of the source prompts
     target_seeds = [0, 1, 2]        # seeds of baselines and transfers (as in the paper)
+    transfer_source = "each_seed"   # each_seed | best_seed (transfer only from the source seed best on validation)
     pack_size = 16                  # runs trained together in one packed batch
 
     [training]                      # shared by every run
@@ -31,24 +32,49 @@ A study is written as TOML (see `configs/*.toml`)::
     learning_rate = 0.3
     snapshot_steps = [25, 50]       # baselines keep these early prompts (0 = the initial one)
 
-Each phase table may also override `batch_size` and `eval_every`. Transfers are the full
-product source × source_seed × target × target_seed; each starts from the source run's best prompt.
-`StudyConfig.from_toml` validates structure and values; `check_tasks` validates the task names
-against the registry; both raise `IntertaskError` with one line naming the key and the fix.
+Each phase table may also override `batch_size` and `eval_every`, and add `options` (further
+`TrainConfig` fields over `training.options`, for that phase only, e.g. `head_init = "probe"`).
+Transfers are the full product source × source_seed × target × target_seed, each starting from
+the source run's best prompt; with `transfer_source = "best_seed"` only each source's seed with the
+best validation score transfers (the other seeds are trained and recorded: the source's seed spread).
+The config classes check their values when built, from TOML or in code (`__post_init__`);
+`StudyConfig.from_toml` also rejects unknown keys, and `check_tasks` checks the task names against
+the registry; each raises `IntertaskError` with one line naming the key and the fix.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from intertask.errors import IntertaskError, did_you_mean
+from intertask.tasks.registry import known_names
 
+TRANSFER_SOURCES = ("each_seed", "best_seed")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class ConfigError(IntertaskError):
+    """A bad value in a study config: `key` names the setting (dotted inside a table)."""
+
+    def __init__(self, key: str, problem: str):
+        self.key, self.problem = key, problem
+        super().__init__(f"'{key}' {problem}")
+
+
+@contextlib.contextmanager
+def _inside(table: str):
+    """Re-raise a `ConfigError` of a nested config with its table's name in front of the key."""
+    try:
+        yield
+    except ConfigError as err:
+        raise ConfigError(f"{table}.{err.key}", err.problem) from None
 
 
 @dataclass(frozen=True)
@@ -57,6 +83,7 @@ class PhaseConfig:
 
     `batch_size` / `eval_every` of None inherit the shared `[training]` values.
     `snapshot_steps`: steps at which baselines keep a copy of the prompt (target phase only).
+    `options`: `TrainConfig` fields for this phase only, over `training.options`.
     """
 
     steps: int
@@ -64,6 +91,23 @@ class PhaseConfig:
     batch_size: int | None = None
     eval_every: int | None = None
     snapshot_steps: tuple[int, ...] = ()
+    options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _positive_int(self.steps, "steps")
+        rate = self.learning_rate
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < math.inf:
+            raise ConfigError("learning_rate", f"must be a number > 0, got {rate!r}")
+        object.__setattr__(self, "learning_rate", float(rate))
+        for key in ("batch_size", "eval_every"):
+            if getattr(self, key) is not None:
+                _positive_int(getattr(self, key), key)
+        object.__setattr__(self, "snapshot_steps", tuple(sorted(set(_int_list(self.snapshot_steps, "snapshot_steps")))))
+        late = [s for s in self.snapshot_steps if s > self.steps]
+        if late:
+            raise ConfigError("snapshot_steps", f"{late} exceed its {self.steps} steps")
+        if not isinstance(self.options, dict):
+            raise ConfigError("options", "must be a table of TrainConfig fields")
 
 
 @dataclass(frozen=True)
@@ -76,10 +120,21 @@ class TrainingConfig:
     eval_every: int = 50
     options: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        for key in ("prompt_length", "max_length", "batch_size", "eval_every"):
+            _positive_int(getattr(self, key), key)
+        if not isinstance(self.options, dict):
+            raise ConfigError("options", "must be a table of TrainConfig fields")
+
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """A whole study: the grid (sources × targets × seeds) and how each run trains."""
+    """A whole study: the grid (sources × targets × seeds) and how each run trains.
+
+    Every value is checked when the config is built, from TOML or in code; a bad one raises
+    `ConfigError` naming its key. `targets` may be empty: a sources-only study (what
+    `intertask library build` runs) trains the source prompts alone.
+    """
 
     name: str
     sources: tuple[str, ...]
@@ -90,9 +145,50 @@ class StudyConfig:
     device: str = "auto"
     source_seeds: tuple[int, ...] = (0,)
     target_seeds: tuple[int, ...] = (0, 1, 2)
+    transfer_source: str = "each_seed"
     pack_size: int = 16
     training: TrainingConfig = field(default_factory=TrainingConfig)
     task_options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise ConfigError("name", f"must be letters, digits, '_', '-' or '.', got {self.name!r}")
+        if not isinstance(self.backbone, str) or not self.backbone.strip():
+            raise ConfigError("backbone", f"must be a non-empty string, got {self.backbone!r}")
+        if not isinstance(self.device, str) or not _DEVICE.match(self.device):
+            raise ConfigError("device", f"must be one of auto, cpu, cuda, cuda:N, mps, got {self.device!r}")
+        object.__setattr__(self, "sources", _task_names(self.sources, "sources", allow_empty=False))
+        object.__setattr__(self, "targets", _task_names(self.targets, "targets", allow_empty=True))
+        for key in ("source_seeds", "target_seeds"):
+            seeds = _int_list(getattr(self, key), key)
+            if not seeds:
+                raise ConfigError(key, "is empty; give at least one seed")
+            if len(set(seeds)) != len(seeds):
+                raise ConfigError(key, f"repeats a seed: {list(seeds)}")
+            object.__setattr__(self, key, seeds)
+        if self.transfer_source not in TRANSFER_SOURCES:
+            raise ConfigError("transfer_source", f"must be one of {', '.join(TRANSFER_SOURCES)}, "
+                                                 f"got {self.transfer_source!r}")
+        _positive_int(self.pack_size, "pack_size")
+        for key, kind in (("source_training", PhaseConfig), ("target_training", PhaseConfig),
+                          ("training", TrainingConfig)):
+            if not isinstance(getattr(self, key), kind):
+                raise ConfigError(key, f"must be a {kind.__name__}, got {type(getattr(self, key)).__name__}")
+        if self.source_training.snapshot_steps:
+            raise ConfigError("source_training.snapshot_steps", "is not used; snapshots belong to target_training")
+        for key in ("source_training", "target_training"):
+            phase = getattr(self, key)
+            eval_every = phase.eval_every or self.training.eval_every
+            if eval_every > phase.steps:
+                raise ConfigError(key, f"evaluates every {eval_every} steps but trains only {phase.steps}; "
+                                       "lower eval_every or raise steps")
+        options = self.task_options
+        if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+            raise ConfigError("task_options", 'must hold one table per task, e.g. [task_options."hf:glue:rte"]')
+        unused = sorted(set(options) - set(self.sources) - set(self.targets))
+        if unused:
+            raise ConfigError("task_options", f"has options for {unused[0]!r}, which is neither a source nor a target")
+        object.__setattr__(self, "task_options", {name: dict(value) for name, value in options.items()})
 
     # ---- loading -------------------------------------------------------------------------
     @classmethod
@@ -111,68 +207,29 @@ class StudyConfig:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "study config") -> "StudyConfig":
-        """Build from plain data (parsed TOML or `to_dict()` output), validating every key."""
-        if not isinstance(data, dict):
-            raise IntertaskError(f"{where}: expected a table of settings")
-        top = _check_keys(data, _TOP_KEYS, where, "")
-        for required in ("name", "sources", "targets", "source_training", "target_training"):
-            if required not in top:
-                raise IntertaskError(f"{where}: missing required key {required!r}")
-        shared = _check_keys(top.get("training", {}), _TRAINING_KEYS, where, "training.")
-        options = shared.get("options", {})
-        if not isinstance(options, dict):
-            raise IntertaskError(f"{where}: 'training.options' must be a table of TrainConfig fields")
-        training = TrainingConfig(
-            prompt_length=_int(shared, "prompt_length", where, "training.", 20),
-            max_length=_int(shared, "max_length", where, "training.", 64),
-            batch_size=_int(shared, "batch_size", where, "training.", 16),
-            eval_every=_int(shared, "eval_every", where, "training.", 50),
-            options=dict(options),
-        )
-        config = cls(
-            name=_str(top, "name", where),
-            sources=_names(top, "sources", where),
-            targets=_names(top, "targets", where),
-            source_training=_phase(top, "source_training", where),
-            target_training=_phase(top, "target_training", where),
-            backbone=_str(top, "backbone", where, "minilm"),
-            device=_str(top, "device", where, "auto"),
-            source_seeds=_seeds(top, "source_seeds", where, (0,)),
-            target_seeds=_seeds(top, "target_seeds", where, (0, 1, 2)),
-            pack_size=_int(top, "pack_size", where, "", 16),
-            training=training,
-            task_options=_task_options(top, where),
-        )
-        config._check(where)
-        return config
-
-    def _check(self, where: str) -> None:
-        if not _NAME.match(self.name):
-            raise IntertaskError(f"{where}: name {self.name!r} must be letters, digits, '_', '-' or '.'")
-        if not _DEVICE.match(self.device):
-            raise IntertaskError(f"{where}: device {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
-        unused = sorted(set(self.task_options) - set(self.sources) - set(self.targets))
-        if unused:
-            raise IntertaskError(
-                f"{where}: task_options for {unused[0]!r}, which is neither a source nor a target"
-            )
-        if self.source_training.snapshot_steps:
-            raise IntertaskError(
-                f"{where}: 'source_training.snapshot_steps' is not used; snapshots belong to target_training"
-            )
-        for phase_name in ("source_training", "target_training"):
-            phase = getattr(self, phase_name)
-            eval_every = phase.eval_every or self.training.eval_every
-            if eval_every > phase.steps:
-                raise IntertaskError(
-                    f"{where}: '{phase_name}' evaluates every {eval_every} steps but trains only "
-                    f"{phase.steps}; lower eval_every or raise steps"
-                )
-            late = [s for s in phase.snapshot_steps if s > phase.steps]
-            if late:
-                raise IntertaskError(
-                    f"{where}: '{phase_name}.snapshot_steps' {late} exceed its {phase.steps} steps"
-                )
+        """Build from plain data (parsed TOML or `to_dict()` output); errors start with `where`."""
+        try:
+            if not isinstance(data, dict):
+                raise IntertaskError("expected a table of settings")
+            top = _check_keys(data, _TOP_KEYS, "")
+            for required in ("name", "sources", "targets", "source_training", "target_training"):
+                if required not in top:
+                    raise IntertaskError(f"missing required key {required!r}")
+            with _inside("training"):
+                training = TrainingConfig(**_check_keys(top.get("training", {}), _TRAINING_KEYS, "training."))
+            phases = {}
+            for key in ("source_training", "target_training"):
+                table = _check_keys(top[key], _PHASE_KEYS, f"{key}.")
+                for required in ("steps", "learning_rate"):
+                    if required not in table:
+                        raise ConfigError(f"{key}.{required}", f"is missing; add e.g. {required} = "
+                                                               f"{_EXAMPLES[required]} to [{key}]")
+                with _inside(key):
+                    phases[key] = PhaseConfig(**table)
+            rest = {k: v for k, v in top.items() if k not in phases and k != "training"}
+            return cls(**rest, **phases, training=training)
+        except IntertaskError as err:
+            raise IntertaskError(f"{where}: {err}") from None
 
     # ---- views ---------------------------------------------------------------------------
     def warnings(self) -> list[str]:
@@ -194,8 +251,6 @@ class StudyConfig:
         Names containing ':' or '/' are dataset specs or paths, resolved when the study runs.
         `known` defaults to the registry's names.
         """
-        from intertask.tasks.registry import known_names
-
         known = list(known) if known is not None else list(known_names())
         for key in ("sources", "targets"):
             for name in getattr(self, key):
@@ -213,7 +268,7 @@ class StudyConfig:
             data[key] = list(data[key])
         for phase in ("source_training", "target_training"):
             data[phase] = {k: (list(v) if isinstance(v, tuple) else v)
-                           for k, v in data[phase].items() if v is not None}
+                           for k, v in data[phase].items() if v is not None and v != {}}
         return json.loads(json.dumps(data, sort_keys=True))
 
     def to_json(self) -> str:
@@ -226,88 +281,50 @@ class StudyConfig:
 
 # ---- validation helpers ------------------------------------------------------------------
 _TOP_KEYS = (
-    "name", "backbone", "device", "sources", "targets", "source_seeds", "target_seeds",
+    "name", "backbone", "device", "sources", "targets", "source_seeds", "target_seeds", "transfer_source",
     "pack_size", "training", "source_training", "target_training", "task_options",
 )
 _TRAINING_KEYS = ("prompt_length", "max_length", "batch_size", "eval_every", "options")
-_PHASE_KEYS = ("steps", "learning_rate", "batch_size", "eval_every", "snapshot_steps")
+_PHASE_KEYS = ("steps", "learning_rate", "batch_size", "eval_every", "snapshot_steps", "options")
+_EXAMPLES = {"steps": 300, "learning_rate": 0.1}
 
 
-def _check_keys(table, allowed, where: str, prefix: str) -> dict:
+def _check_keys(table, allowed, prefix: str) -> dict:
     if not isinstance(table, dict):
-        raise IntertaskError(f"{where}: '{prefix.rstrip('.')}' must be a table")
+        raise IntertaskError(f"'{prefix.rstrip('.')}' must be a table")
     for key in table:
         if key not in allowed:
             raise IntertaskError(
-                f"{where}: unknown key '{prefix}{key}'{did_you_mean(key, allowed)}; "
-                f"allowed: {', '.join(allowed)}"
+                f"unknown key '{prefix}{key}'{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}"
             )
     return table
 
 
-def _int(table: dict, key: str, where: str, prefix: str, default=None, minimum: int = 1) -> int:
-    value = table.get(key, default)
-    if value is None:
-        raise IntertaskError(f"{where}: missing required key '{prefix}{key}'")
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise IntertaskError(f"{where}: '{prefix}{key}' must be an integer >= {minimum}, got {value!r}")
-    return value
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _str(table: dict, key: str, where: str, default=None) -> str:
-    value = table.get(key, default)
-    if not isinstance(value, str) or not value.strip():
-        raise IntertaskError(f"{where}: {key!r} must be a non-empty string, got {value!r}")
-    return value
+def _positive_int(value, key: str) -> None:
+    if not _is_int(value) or value < 1:
+        raise ConfigError(key, f"must be an integer >= 1, got {value!r}")
 
 
-def _names(table: dict, key: str, where: str) -> tuple[str, ...]:
-    value = table.get(key)
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise IntertaskError(f"{where}: {key!r} must be a list of task names, got {value!r}")
-    if not value:
-        raise IntertaskError(f"{where}: {key!r} is empty; list at least one task")
+def _int_list(value, key: str) -> tuple[int, ...]:
+    """`value` (a list or tuple of integers >= 0) as a tuple."""
+    if not isinstance(value, (list, tuple)) or not all(_is_int(v) and v >= 0 for v in value):
+        raise ConfigError(key, f"must be a list of integers >= 0, got {value!r}")
+    return tuple(value)
+
+
+def _task_names(value, key: str, allow_empty: bool) -> tuple[str, ...]:
+    """`value` (a list or tuple of distinct task names) as a tuple."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(key, f"must be a list of task names, got {value!r}")
+    if not value and not allow_empty:
+        raise ConfigError(key, "is empty; list at least one task")
     dupes = sorted({v for v in value if value.count(v) > 1})
     if dupes:
-        raise IntertaskError(f"{where}: {key!r} lists {', '.join(dupes)} more than once")
+        raise ConfigError(key, f"lists {', '.join(dupes)} more than once")
     return tuple(value)
-
-
-def _seeds(table: dict, key: str, where: str, default) -> tuple[int, ...]:
-    value = table.get(key, list(default))
-    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
-                                             for v in value):
-        raise IntertaskError(f"{where}: {key!r} must be a list of integers >= 0, got {value!r}")
-    if not value:
-        raise IntertaskError(f"{where}: {key!r} is empty; give at least one seed")
-    if len(set(value)) != len(value):
-        raise IntertaskError(f"{where}: {key!r} repeats a seed: {value}")
-    return tuple(value)
-
-
-def _task_options(top: dict, where: str) -> dict:
-    options = top.get("task_options", {})
-    if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
-        raise IntertaskError(f"{where}: 'task_options' must hold one table per task, e.g. [task_options.\"hf:glue:rte\"]")
-    return {name: dict(value) for name, value in options.items()}
-
-
-def _phase(top: dict, key: str, where: str) -> PhaseConfig:
-    table = _check_keys(top[key], _PHASE_KEYS, where, f"{key}.")
-    rate = table.get("learning_rate")
-    if rate is None:
-        raise IntertaskError(f"{where}: '{key}.learning_rate' is missing; add e.g. learning_rate = 0.1 to [{key}]")
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
-        raise IntertaskError(f"{where}: '{key}.learning_rate' must be a number > 0, got {rate!r}")
-    snapshots = table.get("snapshot_steps", [])
-    if not isinstance(snapshots, list) or not all(
-        isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in snapshots
-    ):
-        raise IntertaskError(f"{where}: '{key}.snapshot_steps' must be a list of integers >= 0, got {snapshots!r}")
-    return PhaseConfig(
-        steps=_int(table, "steps", where, f"{key}."),
-        learning_rate=float(rate),
-        batch_size=_int(table, "batch_size", where, f"{key}.") if "batch_size" in table else None,
-        eval_every=_int(table, "eval_every", where, f"{key}.") if "eval_every" in table else None,
-        snapshot_steps=tuple(sorted(set(snapshots))),
-    )
+_PHASE_KEYS = ("steps", "learning_rate", "batch_size", "eval_every", "snapshot_steps", "options")
+_EXAMPLES = {"steps": 300, "learning_rate": 0.1}

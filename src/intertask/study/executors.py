@@ -21,8 +21,10 @@ import os
 from dataclasses import dataclass
 
 from intertask.backbones import resolve_device
-from intertask.study.plan import PlannedRun, load_task
-from intertask.study.store import Store, code_version, git_hash, utc_now
+from intertask.paths import utc_now
+from intertask.study.plan import PlannedRun
+from intertask.study.store import Store, code_version, git_hash
+from intertask.tasks.registry import load_task
 
 
 @dataclass
@@ -129,7 +131,8 @@ class _Driver:
                 self.store.put_failed(base, failures.get(run.run_id, "no result returned"))
                 continue
             metrics = {"test_metrics": result.test_metrics, "history": [list(h) for h in result.history],
-                       "snapshot_steps": sorted(int(s) for s in result.snapshots)}
+                       "snapshot_steps": sorted(int(s) for s in result.snapshots),
+                       "test_floor": result.test_floor, "test_examples": result.test_examples}
             row = {**base, "metrics_json": json.dumps(metrics, sort_keys=True),
                    "validation_score": result.validation_score, "test_score": result.test_score,
                    "best_step": result.best_step, "steps": result.steps, "train_seconds": result.seconds}

@@ -7,7 +7,9 @@ For a `StudyConfig` with sources S, targets T, source seeds A and target seeds B
                               `snapshot_steps` prompts (target_training settings);
 * transfer runs    S × A × T × B   train on the target starting from the source run's best
                               prompt (target_training settings, no snapshots); each depends on
-                              its source run.
+                              its source run. With `transfer_source = "best_seed"` only S × T × B:
+                              from each source's seed with the best validation score, known once
+                              the source runs have finished (`best_source_seeds`).
 
 A run's identity is `sha256` of the canonical JSON of everything that determines its result:
 kind, task, seed, backbone, the resolved `TrainConfig` (defaults filled in), the source run's id
@@ -21,6 +23,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from intertask import __version__
+from intertask.errors import IntertaskError
 from intertask.study.config import PhaseConfig, StudyConfig
 
 IDENTITY_VERSION = 1
@@ -58,8 +62,6 @@ class PlannedRun:
 def run_identity(kind: str, task: str, seed: int, backbone: str, train: dict,
                  source_run_id: str | None = None, task_options: dict | None = None) -> str:
     """sha256 hex of the canonical JSON of what determines a run (see module docstring)."""
-    from intertask import __version__
-
     payload = {
         "identity_version": IDENTITY_VERSION, "intertask": __version__, "kind": kind, "task": task,
         "seed": seed, "backbone": backbone, "train": train, "source_run_id": source_run_id,
@@ -74,17 +76,17 @@ _STUDY_FIELDS = ("backbone", "prompt_length", "max_length", "batch_size", "eval_
 
 def resolve_train_config(config: StudyConfig, phase: PhaseConfig, seed: int, snapshots: bool):
     """The `TrainConfig` of one run of `phase` with `seed` (every default filled in)."""
-    from intertask.errors import IntertaskError
-    from intertask.training import TrainConfig
+    from intertask.training import TrainConfig  # here, not at the top: planning a study needs no torch
 
     shared = config.training
-    clash = sorted(set(shared.options) & set(_STUDY_FIELDS))
+    clash = sorted((set(shared.options) | set(phase.options)) & set(_STUDY_FIELDS))
     if clash:
         raise IntertaskError(
-            f"training.options sets {clash[0]!r}, which the study sets itself; use the study's own key instead"
+            f"training options set {clash[0]!r}, which the study sets itself; use the study's own key instead"
         )
     return TrainConfig.from_dict({
         **shared.options,
+        **phase.options,
         "backbone": config.backbone,
         "prompt_length": shared.prompt_length,
         "max_length": shared.max_length,
@@ -110,19 +112,36 @@ def _planned(config: StudyConfig, kind: str, task: str, seed: int, phase: PhaseC
     )
 
 
-def plan_study(config: StudyConfig) -> list[PlannedRun]:
-    """All runs of the study in a dependency-respecting order: sources, baselines, transfers."""
+def plan_study(config: StudyConfig, best_seeds: dict[str, int] | None = None) -> list[PlannedRun]:
+    """All runs of the study in a dependency-respecting order: sources, baselines, transfers.
+
+    Transfers of one (target, source) are adjacent, so a pack shares their initial prompts. With
+    `transfer_source = "best_seed"`, transfers come only from `best_seeds[source]`, and none are
+    planned until `best_seeds` is given.
+    """
     sources = [_planned(config, "source", s, a, config.source_training)
                for s in config.sources for a in config.source_seeds]
     baselines = [_planned(config, "baseline", t, b, config.target_training)
                  for t in config.targets for b in config.target_seeds]
+    if config.transfer_source == "best_seed":
+        transferred = [src for src in sources if best_seeds and best_seeds.get(src.task) == src.seed]
+    else:
+        transferred = sources
     transfers = [_planned(config, "transfer", t, b, config.target_training, source=src)
-                 for t in config.targets for b in config.target_seeds for src in sources]
+                 for t in config.targets for src in transferred for b in config.target_seeds]
     return sources + baselines + transfers
 
 
-def load_task(name: str, options: dict | None = None):
-    """The validated `Task` called `name` (a registry name or a spec such as `hf:NAME:CONFIG`)."""
-    from intertask.tasks.registry import get_task
+def best_source_seeds(sources: list[PlannedRun], rows: dict[str, dict]) -> dict[str, int] | None:
+    """`{source task: seed}` of the finished source run with the best validation score (lowest seed
+    on ties), or None while any source run in `sources` has no finished row in `rows`."""
+    best: dict[str, tuple[float, int]] = {}
+    for run in sources:
+        row = rows.get(run.run_id)
+        if row is None or row.get("status") != "done":
+            return None
+        key = (-float(row["validation_score"]), run.seed)
+        if run.task not in best or key < best[run.task]:
+            best[run.task] = key
+    return {task: seed for task, (_, seed) in best.items()}
 
-    return get_task(name, progress=False, **(options or {}))

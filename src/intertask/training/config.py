@@ -23,6 +23,11 @@ class PromptInit(str, Enum):
     RANDOM = "random"  # N(0, std of the embedding matrix)
 
 
+class HeadInit(str, Enum):
+    RANDOM = "random"  # N(0, 0.02) weights, zero bias
+    PROBE = "probe"  # a linear probe (logistic / ridge regression) on the frozen features through the initial prompt
+
+
 class OptimizerName(str, Enum):
     ADAMW = "adamw"
     ADAFACTOR = "adafactor"  # as in the paper (Lester et al. 2021), fixed learning rate, no relative step
@@ -36,6 +41,11 @@ class TrainConfig:
     prompt_length: int = field(default=20, metadata={"help": "Soft-prompt tokens P (the paper: 100; 20 is fast on CPU)."})
     init: PromptInit = field(default=PromptInit.VOCAB, metadata={
         "help": "Prompt initialisation when no init_prompt is given: vocab | random."})
+    head_init: HeadInit = field(default=HeadInit.RANDOM, metadata={
+        "help": "Task-head initialisation (encoders): random | probe (fit on the train split's frozen features, "
+                "then evaluated at step 0 like any checkpoint)."})
+    class_weights: bool = field(default=False, metadata={
+        "help": "Weight the classification loss (and the probe) by inverse class frequency in the train split."})
     steps: int = field(default=300, metadata={"help": "Optimiser steps (upper bound with early stopping)."})
     batch_size: int = field(default=16, metadata={"help": "Training examples per step and run."})
     prompt_lr: float = field(default=0.03, metadata={"help": "Learning rate of the soft prompt."})
@@ -57,6 +67,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.init = _enum(PromptInit, self.init, "init")
         self.optimizer = _enum(OptimizerName, self.optimizer, "optimizer")
+        self.head_init = _enum(HeadInit, self.head_init, "head_init")
         self.snapshot_steps = tuple(sorted({int(s) for s in self.snapshot_steps}))
         if not isinstance(self.backbone, str) or not self.backbone:
             raise IntertaskError(f"TrainConfig.backbone must be a backbone name, got {self.backbone!r}")
@@ -134,7 +145,9 @@ class RunResult:
     `test_metrics` are measured with the prompt and head of `best_step`. `prompt` is that
     prompt `[P, H]`, `head` its head tensors, `snapshots` `{step: [P, H]}`, `history`
     `[(step, validation_score)]`, `steps` the steps trained, `seconds` the wall time until the
-    run finished (shared with the runs packed alongside it).
+    run finished (shared with the runs packed alongside it). `test_floor` is the main metric of
+    the best constant prediction on the same test examples (`intertask.tasks.metrics.floor_score`)
+    and `test_examples` their number; a run that did not clear its floor learned nothing.
     """
 
     run_id: str
@@ -151,6 +164,8 @@ class RunResult:
     head: dict = field(default_factory=dict)  # name -> torch.Tensor
     snapshots: dict = field(default_factory=dict)  # step -> torch.Tensor [P, H]
     history: list = field(default_factory=list)  # [(step, validation_score)]
+    test_floor: float = float("nan")
+    test_examples: int = 0
 
     def to_row(self) -> dict:
         """Scalars only: ids, scores, timings, `test_<metric>` and the config as JSON."""

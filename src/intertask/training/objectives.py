@@ -8,6 +8,10 @@ using the run's own head tensors. The packed trainer only moves requests and out
 - encoder, regression: y = pooled @ w.T + b (`w [1, H]`), mean squared error.
 - encoder, multiple choice: one sequence `(text, choice)` per choice, score_c = pooled_c @ w.T + b,
   cross-entropy over the example's choices.
+- class weights (optional, classification): cross-entropy weighted by w_c = N / (K n_c) from the
+  train split's class counts n_c.
+- probe (encoders, classification and regression): the head fitted in closed form or by L-BFGS on
+  frozen pooled features, logistic regression (L2, C = 1) or ridge (alpha = 1), as the starting head.
 - decoder / seq2seq (classification or multiple choice): train on the gold answer,
   loss = mean over examples of -log p(gold) / |gold tokens|; predict the candidate (label name or
   choice) with the highest summed log-probability.
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -53,6 +58,47 @@ class Objective:
             self.head_shapes = {"weight": (1, hidden), "bias": (1,)}
         self._label_answers = (backbone.tokenize_answers(list(task.labels))
                                if self.text_to_text and task.kind is TaskKind.CLASSIFICATION else None)
+        self.class_weights: torch.Tensor | None = None  # [K], set by `use_class_weights`
+
+    def use_class_weights(self, items: list[Item]) -> None:
+        """Weight the classification loss by w_c = N / (K n_c) over `items` (absent classes: weight 1)."""
+        if self.task.kind is not TaskKind.CLASSIFICATION:
+            return
+        counts = np.bincount([item.gold for item in items], minlength=self.task.num_labels).astype(float)
+        weights = np.where(counts > 0, len(items) / (self.task.num_labels * np.maximum(counts, 1)), 1.0)
+        self.class_weights = torch.tensor(weights, dtype=torch.float32)
+
+    @property
+    def can_probe(self) -> bool:
+        """Whether `probe` can fit this head (encoder classification or regression)."""
+        return not self.text_to_text and self.task.kind is not TaskKind.MULTIPLE_CHOICE
+
+    def probe(self, features: np.ndarray, items: list[Item]) -> dict[str, torch.Tensor]:
+        """A head fitted on frozen `features` `[N, H]` of `items`: logistic regression (multinomial,
+        L-BFGS, C = 1, class-weighted when `class_weights` is set) or ridge regression (alpha = 1).
+
+        Classes absent from `items` get zero weights and a bias 10 below the lowest fitted one.
+        """
+        from sklearn.linear_model import LogisticRegression, Ridge
+
+        gold = np.array([item.gold for item in items])
+        if self.task.kind is TaskKind.REGRESSION:
+            ridge = Ridge(alpha=1.0).fit(features, gold)
+            return {"weight": torch.tensor(ridge.coef_[None], dtype=torch.float32),
+                    "bias": torch.tensor([ridge.intercept_], dtype=torch.float32)}
+        classes = np.unique(gold)
+        weight = np.zeros((self.task.num_labels, features.shape[1]))
+        bias = np.zeros(self.task.num_labels)
+        if len(classes) > 1:
+            balanced = "balanced" if self.class_weights is not None else None
+            model = LogisticRegression(C=1.0, max_iter=1000, class_weight=balanced).fit(features, gold)
+            coef, intercept = model.coef_, model.intercept_
+            if len(classes) == 2:  # sklearn gives one row for class 1 vs 0: split it symmetrically
+                coef, intercept = np.vstack([-coef, coef]) / 2, np.array([-intercept[0], intercept[0]]) / 2
+            weight[classes], bias[classes] = coef, intercept
+        absent = np.setdiff1d(np.arange(self.task.num_labels), classes)
+        bias[absent] = bias[classes].min() - 10.0
+        return {"weight": torch.tensor(weight, dtype=torch.float32), "bias": torch.tensor(bias, dtype=torch.float32)}
 
     # ------------------------------------------------------------------ examples -> items
 
@@ -105,7 +151,8 @@ class Objective:
         kind = self.task.kind
         if kind is TaskKind.CLASSIFICATION:
             gold = torch.tensor([item.gold for item in items], device=outputs.device)
-            return F.cross_entropy(self._scores(outputs, head), gold)
+            weights = None if self.class_weights is None else self.class_weights.to(outputs.device)
+            return F.cross_entropy(self._scores(outputs, head), gold, weight=weights)
         if kind is TaskKind.REGRESSION:
             gold = torch.tensor([item.gold for item in items], device=outputs.device, dtype=torch.float32)
             return F.mse_loss(self._scores(outputs, head).squeeze(-1), gold)

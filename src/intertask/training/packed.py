@@ -25,6 +25,7 @@ Usage:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -33,7 +34,8 @@ import numpy as np
 import torch
 
 from intertask.errors import IntertaskError
-from intertask.training.config import OptimizerName, PromptInit, RunResult, RunSpec, TrainConfig
+from intertask.tasks.task import TaskKind
+from intertask.training.config import HeadInit, OptimizerName, PromptInit, RunResult, RunSpec, TrainConfig
 from intertask.training.objectives import Item, Objective, run_backbone
 
 POOL_BATCHES = 8  # length bucketing: sort this many batches' worth of examples at a time
@@ -99,6 +101,16 @@ def _main_metric(task, gold: list, predicted: list) -> dict[str, float]:
     return compute_metrics(list(task.metrics), gold, predicted)
 
 
+def _floor(run: "_Run") -> float:
+    """The main metric of the best constant prediction on the run's test examples."""
+    from intertask.tasks.metrics import floor_score
+
+    task, items = run.spec.task, run.eval_items["test"]
+    choices = {TaskKind.CLASSIFICATION: lambda: task.num_labels, TaskKind.REGRESSION: lambda: None,
+               TaskKind.MULTIPLE_CHOICE: lambda: max(len(i.candidates or i.sequences) for i in items)}[task.kind]()
+    return floor_score(task.metrics[0], [item.gold for item in items], choices)
+
+
 @dataclass
 class _Run:
     """The live state of one run inside `train_packed`."""
@@ -144,6 +156,8 @@ def _setup_run(spec: RunSpec, backbone, device: str) -> _Run:
             raise IntertaskError(f"task {task.name!r} has an empty {split} split")
     objective = Objective(task, backbone, cfg.max_length)
     train_items = objective.prepare(task.train)
+    if cfg.class_weights:
+        objective.use_class_weights(train_items)
     eval_items = {s: objective.prepare(task.split(s)[:cfg.max_eval_examples]) for s in ("validation", "test")}
     prompt = torch.nn.Parameter(initial_prompt(backbone, cfg, spec.init_prompt, spec.run_id).to(device))
     gen = torch.Generator().manual_seed(cfg.seed + 1)
@@ -189,6 +203,31 @@ def _evaluate(runs: list[_Run], states: list[tuple], split: str, backbone, autoc
     return scores
 
 
+def _fit_probe_heads(runs: list[_Run], backbone, autocast) -> None:
+    """Replace each run's random head by a linear probe on its train split's frozen features
+    (read through the run's initial prompt), in one packed no-grad pass. Runs that share task,
+    settings and initial prompt (one transfer over several target seeds) share one probe."""
+    groups: dict[tuple, list[_Run]] = {}
+    for run in runs:
+        prompt_bytes = run.prompt.detach().cpu().numpy().tobytes()
+        key = (run.spec.task.name, run.config.max_length, run.config.class_weights, hashlib.sha1(prompt_bytes).digest())
+        groups.setdefault(key, []).append(run)
+    requests, prompts, sizes = [], [], []
+    for first, *_ in groups.values():
+        reqs = first.objective.requests(first.train_items, train=False)
+        requests += reqs
+        prompts += [first.prompt.detach()] * len(reqs)
+        sizes.append(len(reqs))
+    with torch.no_grad(), autocast():
+        features = run_backbone(backbone, prompts, requests, chunk=EVAL_SEQUENCES).float().cpu().numpy()
+    for group, feats in zip(groups.values(), np.split(features, np.cumsum(sizes)[:-1])):
+        fitted = group[0].objective.probe(feats.astype(np.float64), group[0].train_items)
+        for run in group:
+            with torch.no_grad():
+                for name, tensor in fitted.items():
+                    run.head[name].copy_(tensor.to(run.head[name].device))
+
+
 # ---------------------------------------------------------------------------- the loop
 
 
@@ -219,6 +258,13 @@ def train_packed(specs: list[RunSpec], backbone, device: str = "cpu",
     for run in runs:
         if 0 in run.config.snapshot_steps:
             run.snapshots[0] = run.prompt.detach().cpu().clone()
+    probed = [run for run in runs if run.config.head_init is HeadInit.PROBE and run.objective.can_probe]
+    if probed:  # the probe is a checkpoint of its own: step 0, chosen on validation like any other
+        _fit_probe_heads(probed, backbone, autocast)
+        for run, metrics in zip(probed, _evaluate(probed, [r.state() for r in probed], "validation", backbone, autocast)):
+            score = metrics[run.spec.task.metrics[0]]
+            run.history.append((0, score))
+            run.best = (score, 0, *run.state())
     total = max(run.config.steps for run in runs)
 
     for step in range(1, total + 1):
@@ -286,5 +332,6 @@ def train_packed(specs: list[RunSpec], backbone, device: str = "cpu",
             test_metrics={k: float(v) for k, v in metrics.items()}, steps=run.step,
             seconds=run.seconds or time.perf_counter() - start, prompt=prompt.cpu(),
             head={k: v.cpu() for k, v in head.items()}, snapshots=run.snapshots, history=run.history,
+            test_floor=_floor(run), test_examples=len(run.eval_items["test"]),
         ))
     return results

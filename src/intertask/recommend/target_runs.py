@@ -1,0 +1,22 @@
+"""How recommend trains on the target: the `TrainConfig` of its short ranking runs and of the
+`--verify` transfers, both inherited from the library's source runs."""
+
+from __future__ import annotations
+
+from intertask.recommend.library import Library
+from intertask.training import TrainConfig
+
+# Measured on the 2-core CPU (shared): 3 packed MiniLM runs (P = 20, length 64, batch 16) take
+# about 2-3 s per step, so 24 steps plus two evaluations of 100 examples take about two minutes.
+DEFAULT_BUDGET_STEPS = 24
+MAX_EVAL_EXAMPLES = 100  # validation/test examples per evaluation of a short run
+
+
+def target_config(library: Library, budget_steps: int, seed: int) -> TrainConfig:
+    """The `TrainConfig` of a short target run (and of the verification runs): the library's
+    training settings (max length, batch size, learning rates, optimiser) with `budget_steps`."""
+    inherited = {"max_length": 64, **library.training}
+    return TrainConfig(**inherited, backbone=library.backbone["name"],
+                       prompt_length=int(library.backbone["prompt_length"]), steps=budget_steps,
+                       eval_every=max(1, budget_steps // 2), seed=seed, max_eval_examples=MAX_EVAL_EXAMPLES,
+                       snapshot_steps=(budget_steps // 2, budget_steps))

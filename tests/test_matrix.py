@@ -1,0 +1,169 @@
+"""Transfer matrices from long tables, selector scores from files, and the restricted unpickler."""
+
+import math
+import os
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from intertask.errors import IntertaskError
+from intertask.matrix.predictions import read_named, read_predictions
+from intertask.matrix.safe_pickle import load_plain
+from intertask.matrix.table import COLUMNS, missing_cells, read_matrix, select, write_matrix
+
+
+def _long(with_baseline=True):
+    rows = []
+    for target, base in (("t1", 50.0), ("t2", 80.0)):
+        for seed in (0, 1):
+            for i, source in enumerate(("a", "b", "c")):
+                row = {"target": target, "source": source, "seed": seed, "score": base + i - 1 + seed}
+                if with_baseline:
+                    row["baseline"] = base + 0.5
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_long_table_round_trip_and_cell_summaries(tmp_path, suffix):
+    path = tmp_path / f"in{suffix}"
+    write_matrix(_long(), path)  # any frame with the required columns writes as it is
+    matrix = read_matrix(path)
+    assert list(matrix.columns) == list(COLUMNS) and set(matrix["setting"]) == {"default"}
+    cell = matrix[(matrix.target == "t1") & (matrix.source == "b")]
+    # scores 50 and 51 against baseline 50.5: one seed below, one above
+    assert cell["gain"].tolist() == [-0.5, 0.5]
+    assert cell["positive_share"].tolist() == [0.5, 0.5]
+    assert cell["mean_relative_gain"].iloc[0] == pytest.approx(0.0)
+    again = tmp_path / f"again{suffix}"
+    write_matrix(matrix, again)
+    pd.testing.assert_frame_equal(read_matrix(again), matrix, check_dtype=False)
+
+
+def test_no_baseline_keeps_published_cell_summaries_and_reports_holes(tmp_path):
+    table = _long(with_baseline=False).assign(setting="s", mean_relative_gain=2.0, positive_share=0.75)
+    table.loc[0, "score"] = np.nan  # a failed run: dropped and reported, never filled
+    table = table.drop(index=[5])
+    path = tmp_path / "m.csv"
+    table.to_csv(path, index=False)
+    matrix = read_matrix(path)
+    assert matrix["baseline"].isna().all() and matrix["gain"].isna().all()
+    assert (matrix["positive_share"] == 0.75).all() and (matrix["mean_relative_gain"] == 2.0).all()
+    holes = missing_cells(matrix)
+    assert sorted(map(tuple, holes[["target", "source", "seed"]].to_numpy().tolist())) == [("t1", "a", 0), ("t1", "c", 1)]
+
+
+def test_long_table_mistakes_are_one_line_errors(tmp_path):
+    def check(frame, match, name="bad.csv"):
+        path = tmp_path / name
+        frame.to_csv(path, index=False)
+        with pytest.raises(IntertaskError, match=match):
+            read_matrix(path)
+
+    check(_long().drop(columns="seed"), r"lacks column\(s\) \['seed'\]")
+    check(pd.concat([_long(), _long().iloc[[0]]]), "more than one row for setting 'default', target 't1', source 'a', seed 0")
+    check(_long().assign(seed=0.5), "column 'seed' must hold integers")
+    check(_long().assign(score="high"), "column 'score' must hold numbers; got 'high'")
+    shifted = _long()
+    shifted.loc[0, "baseline"] = 1.0
+    check(shifted, "baseline differs between the rows of setting 'default', target 't1', seed 0")
+    check(_long().assign(positive_share=2.0), r"positive_share' must lie in \[0, 1\]")
+    with pytest.raises(IntertaskError, match="must end in .parquet, .csv, .jsonl"):
+        read_matrix(tmp_path / "m.xlsx")
+    with pytest.raises(IntertaskError, match="no file"):
+        read_matrix(tmp_path / "absent.csv")
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet")
+    with pytest.raises(IntertaskError, match="cannot read .*broken.parquet"):
+        read_matrix(tmp_path / "broken.parquet")
+    with pytest.raises(IntertaskError, match="does not exist"):
+        write_matrix(_long(), tmp_path / "nowhere" / "m.csv")
+
+
+def test_select_one_setting_and_targets():
+    matrix = pd.concat([_long().assign(setting="t5l"), _long().assign(setting="t5s")])
+    from intertask.matrix.table import from_long_table
+
+    matrix = from_long_table(matrix)
+    with pytest.raises(IntertaskError, match=r"2 settings \(t5l, t5s\); choose one with --setting"):
+        select(matrix)
+    with pytest.raises(IntertaskError, match="no setting 't5' .*did you mean"):
+        select(matrix, "t5")
+    with pytest.raises(IntertaskError, match="target 't3' is not in setting 't5l'"):
+        select(matrix, "t5l", ["t3"])
+    assert set(select(matrix, "t5s", ["t2"])["target"]) == {"t2"}
+
+
+def test_predictions_from_pickles_and_tables(tmp_path):
+    nested = tmp_path / "roe.p"
+    nested.write_bytes(pickle.dumps({"t1": {"a": np.float64(0.3), "b": 0.1}, "t2": {"a": 1, "b": 2}}))
+    frame = read_predictions(nested)
+    assert frame.to_dict("list") == {"target": ["t1", "t1", "t2", "t2"], "source": ["a", "b", "a", "b"],
+                                     "predicted": [0.3, 0.1, 1.0, 2.0]}
+    pairs = tmp_path / "llm.pkl"  # {(source, target): (score, details)}, as TaskWeb's LLM-similarity file
+    pairs.write_bytes(pickle.dumps({("a", "b"): (1.0, (0.5, 0.5)), ("b", "a"): (3.0, (0, 0)), ("c", "b"): (5.0,)}))
+    one_way = read_predictions(pairs).set_index(["target", "source"])["predicted"]
+    assert one_way[("b", "a")] == 1.0 and one_way[("a", "b")] == 3.0
+    both = read_predictions(pairs, symmetric=True).set_index(["target", "source"])["predicted"]
+    assert both[("b", "a")] == 2.0 and both[("a", "b")] == 2.0 and both[("b", "c")] == 5.0
+    table = tmp_path / "size.csv"
+    pd.DataFrame({"target": ["t1"], "source": ["a"], "score": [7]}).to_csv(table, index=False)
+    assert read_named([f"size={table}", f"llm={pairs}"], symmetric=["llm"])["size"]["predicted"].tolist() == [7.0]
+
+    with pytest.raises(IntertaskError, match="must be NAME=FILE"):
+        read_named([str(table)])
+    with pytest.raises(IntertaskError, match="--symmetric 'roe' is not a --predictions name"):
+        read_named([f"size={table}"], symmetric=["roe"])
+    bad = tmp_path / "bad.p"
+    bad.write_bytes(pickle.dumps({"t1": {"a": "high"}}))
+    with pytest.raises(IntertaskError, match="score of .* must be a finite number, got 'high'"):
+        read_predictions(bad)
+    bad.write_bytes(pickle.dumps([1, 2]))
+    with pytest.raises(IntertaskError, match="must hold a non-empty dict of scores, got list"):
+        read_predictions(bad)
+    with pytest.raises(IntertaskError, match="must end in"):
+        read_predictions(tmp_path / "scores.txt")
+
+
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_restricted_unpickler_reads_arrays_and_refuses_code(tmp_path):
+    plain = tmp_path / "plain.p"
+    for protocol in (2, 4, 5):
+        plain.write_bytes(pickle.dumps({"x": np.arange(3.0), "y": np.float32(2), "s": {1}}, protocol=protocol))
+        loaded = load_plain(plain)
+        assert loaded["x"].tolist() == [0.0, 1.0, 2.0] and loaded["y"] == 2 and loaded["s"] == {1}
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.p"
+    evil.write_bytes(pickle.dumps({"t1": {"a": _RunsCode(marker)}}))
+    with pytest.raises(IntertaskError, match=r"refusing to unpickle .*evil.p': it calls (posix|os)\.system"):
+        load_plain(evil)
+    assert not marker.exists()
+    evil.write_bytes(pickle.dumps({"t1": {"a": 1.0}})[:-5])
+    with pytest.raises(IntertaskError, match="is not a readable pickle"):
+        load_plain(evil)
+    assert math.isfinite(load_plain(plain)["x"].sum())
+
+
+def test_import_table_command_writes_the_matrix_and_lists_holes(tmp_path, capsys):
+    from intertask.cli import run
+
+    source = tmp_path / "mine.csv"
+    _long().drop(index=[3]).to_csv(source, index=False)
+    out = tmp_path / "m.jsonl"
+    assert run(["import", "table", str(source), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "default: 11 of 12 target × source × seed cells; missing 1: a→t1 seed 1" in printed
+    assert "list them all with --missing FILE.csv" in printed
+    assert len(read_matrix(out)) == 11
+    assert run(["import", "table", str(source), "--out", str(tmp_path / "m.xlsx")]) == 2
+    assert "--out" in capsys.readouterr().err and not (tmp_path / "m.xlsx").exists()
+    assert run(["evaluate", "--matrix", str(out), "--methods", "random"]) == 2
+    assert "--methods, --seeds and --study go with --store" in capsys.readouterr().err
