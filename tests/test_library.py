@@ -64,7 +64,8 @@ def test_round_trip_from_store(study, library):
     lib = load_library(library, backbone_name="tiny-encoder")
     assert lib.source_names == sorted(SOURCES)
     assert lib.backbone == {"name": "tiny-encoder", "hidden_size": 32, "prompt_length": 4}
-    assert lib.training["max_length"] == 32 and lib.training["prompt_lr"] == 0.05  # reused by target runs
+    # recommend's target runs reuse the study's target phase, probe head included
+    assert lib.training["max_length"] == 32 and lib.training["prompt_lr"] == 0.05 and lib.training["head_init"] == "probe"
     rows = {(r["task"], r["seed"]): r for r in store.rows() if r["kind"] == "source"}
     for source in lib.sources:
         assert sorted(source.prompts) == [0, 1] and source.n_train == len(toy_task(source.name).train)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import importlib
 import json
 
 import numpy as np
@@ -52,7 +53,8 @@ def library_dir(tmp_path_factory, encoder):
                             for t in ("toy_topic2", "hist_other") for n in SOURCES for s in range(3)])
     centroids = {"toy_topic2": mean_embedding(encoder, [ex.text for ex in toy_task("toy_topic2").train])}
     library = Library(backbone={"name": "tiny-encoder", "hidden_size": 32, "prompt_length": 4}, sources=sources,
-                      history=history, target_embeddings=centroids, created_at="now", intertask_version="test")
+                      history=history, target_embeddings=centroids, training={"head_init": "probe"},
+                      created_at="now", intertask_version="test")
     return write_library(library, tmp_path_factory.mktemp("lib") / "tiny")
 
 
@@ -268,3 +270,24 @@ def test_verdict_criteria_and_warnings():
     assert "no prompt-based method" in no_prompt.criteria[1].detail
     assert good.to_dict()["criteria"][0] == {"name": "cheap signal", "passed": True,
                                              "detail": good.criteria[0].detail}
+
+
+def test_verdict_says_when_the_short_target_runs_did_not_learn():
+    unlearned = _verdict(n_seeds=3, learned_seeds=0)
+    assert unlearned.headline.startswith("The target did not learn in its short runs")
+    assert "--budget-steps" in unlearned.headline and "left out" in unlearned.headline
+    partly = _verdict(n_seeds=3, learned_seeds=1)
+    assert partly.headline.startswith("Use 'src'") and any("only 1 of 3 target seeds" in w for w in partly.warnings)
+    assert not any("target seeds cleared" in w for w in _verdict(n_seeds=3, learned_seeds=3).warnings)
+
+
+def test_short_runs_at_their_floor_leave_the_prompt_methods_out(library_dir, encoder, monkeypatch):
+    """When no short run clears its floor, the combined ranking rests on the other methods only."""
+    module = importlib.import_module("intertask.recommend.recommend")  # the package re-exports a function of that name
+    monkeypatch.setattr(module, "learned", lambda score, floor: False)
+    rec = recommend("toy_topic2", library_dir=library_dir, progress=False, backbone=encoder,
+                    methods=["max_pairwise", "text_embedding", "data_size"], **FAST)
+    assert rec.stats["target_runs_learned"] == 0 and len(rec.stats["target_test_floors"]) == 2
+    assert rec.verdict.headline.startswith("The target did not learn")
+    ranks = {m: rk.ranks_of(rec.ranking[f"score_{m}"].to_numpy()) for m in ("text_embedding", "data_size")}
+    np.testing.assert_allclose(rec.ranking["mean_rank"], (ranks["text_embedding"] + ranks["data_size"]) / 2)

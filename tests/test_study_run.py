@@ -74,6 +74,33 @@ def test_study_trains_every_run_and_the_matrix_is_consistent(finished):
         read_study(store).artifact("0" * 64)
 
 
+def test_matrix_records_each_runs_floor(finished):
+    matrix = transfer_matrix(finished[1])
+    for row in matrix.itertuples():  # toy targets are balanced binary / 2-topic tasks: floors near 50
+        assert 40 <= row.floor <= 70 and row.n_test > 0
+        assert row.learned == (row.score >= row.floor + 5) and row.score_se > 0
+
+
+def test_best_seed_sources_transfer_and_the_others_are_kept(tmp_path, tiny_study_toml):
+    """transfer_source = best_seed: every source seed trains; only the seed best on validation
+    (lowest on ties) transfers, planned once the source runs have finished."""
+    config = tmp_path / "best.toml"
+    config.write_text(tiny_study_toml(sources=SOURCES, targets=TARGETS[:1], source_seeds=(0, 1, 2), steps=8,
+                                      target_steps=4, snapshot_steps=None).replace(
+                                          'device = "cpu"', 'device = "cpu"\ntransfer_source = "best_seed"'))
+    study = StudyConfig.from_toml(config)
+    assert [r.kind for r in plan_study(study)].count("transfer") == 0  # not before the sources are known
+    summary = run_study(config, tmp_path / "store", progress=False)
+    assert summary["by_kind"]["source"]["done"] == 6 and summary["by_kind"]["transfer"]["done"] == 2 * 2
+    assert summary["trained"] == 6 + 2 + 4
+    runs = run_table(tmp_path / "store")
+    sources = runs[runs["kind"] == "source"]
+    for source, group in sources.groupby("task"):
+        best = group.sort_values(["validation_score", "seed"], ascending=[False, True]).iloc[0]
+        assert set(transfer_matrix(tmp_path / "store").query("source == @source")["source_seed"]) == {best.seed}
+    assert run_study(config, tmp_path / "store", progress=False)["trained"] == 0  # resumes to the same plan
+
+
 def test_run_ids_hash_everything_that_determines_a_run(tmp_path, tiny):
     base = StudyConfig.from_toml(tiny(tmp_path))
     ids = {r.run_id for r in plan_study(base)}

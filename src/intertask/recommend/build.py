@@ -29,13 +29,14 @@ from intertask.recommend.library import (HISTORY_COLUMNS, Library, LibrarySource
 from intertask.selection.profiles import example_text, mean_embedding, prompt_array, sample_examples
 from intertask.study.config import StudyConfig
 from intertask.study.export import read_study
+from intertask.study.plan import resolve_train_config
 from intertask.study.runner import run_study
 from intertask.study.store import Store
 from intertask.tasks.registry import load_task
 
 log = logging.getLogger(__name__)
 MAX_EMBED_TEXTS = 512
-# TrainConfig fields of the source runs that a target run reuses (the rest is set per run).
+# TrainConfig fields of the study's target phase that recommend's target runs reuse (the rest is set per run).
 INHERITED = ("max_length", "batch_size", "prompt_lr", "head_lr", "optimizer", "init", "weight_decay", "grad_clip",
              "head_init", "class_weights")
 
@@ -43,6 +44,18 @@ INHERITED = ("max_length", "batch_size", "prompt_lr", "head_lr", "optimizer", "i
 def _centroid(task, backbone) -> np.ndarray:
     examples = sample_examples(task, max_texts=MAX_EMBED_TEXTS, seed=0)
     return mean_embedding(backbone, [example_text(ex) for ex in examples])
+
+
+def _target_training(store: Store, source_row: dict) -> dict:
+    """The `INHERITED` settings of the latest study's target phase (what its baselines and
+    transfers trained with), for recommend's own target runs; the source run's settings when the
+    store holds no readable study config."""
+    try:
+        config = StudyConfig.from_json(store.studies()[-1]["config_json"])
+        settings = resolve_train_config(config, config.target_training, seed=0, snapshots=False).to_dict()
+    except (IndexError, KeyError, ValueError, IntertaskError):
+        settings = json.loads(source_row.get("config_json") or "{}")
+    return {k: settings[k] for k in INHERITED if k in settings}
 
 
 def library_from_store(store_path, backbone=None, device: str = "cpu") -> Library:
@@ -100,11 +113,7 @@ def library_from_store(store_path, backbone=None, device: str = "cpu") -> Librar
                 targets[name] = _centroid(load_task(name, options.get(name)), backbone)
             except IntertaskError as err:
                 log.warning("no text-embedding centroid for historical target %s: %s", name, err)
-    try:
-        config = json.loads(rows[0]["config_json"])
-    except (TypeError, json.JSONDecodeError):
-        config = {}
-    training = {k: config[k] for k in INHERITED if k in config}
+    training = _target_training(Store(store_path), rows[0])
     return Library(backbone={"name": backbones[0], "hidden_size": int(shape[1]), "prompt_length": int(shape[0])},
                    sources=sources, history=history, target_embeddings=targets, training=training,
                    created_at=utc_now(),

@@ -205,5 +205,5 @@ def for_recommend(combination: dict | None, scores: dict[str, np.ndarray],
     missing = [f for f in model["features"] if f != EXPECTED_GAIN and f not in scores]
     if missing:
         return None, (f"equal-weight mean rank; the learned combination weighs {', '.join(missing)}, "
-                      "which did not run here")
+                      "which did not run here or were left out")
     return predict(model, scores, expected_gain), f"learned combination: {combination['reason']}"

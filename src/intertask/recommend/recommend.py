@@ -41,6 +41,7 @@ from intertask.recommend.verify import verify_sources
 from intertask.selection import PROMPT_METHODS, REFERENCE_METHODS, make_selector, methods_for
 from intertask.selection.profiles import prompt_array, task_profile
 from intertask.selection.text_embedding import cosine_scores
+from intertask.tasks.metrics import learned
 from intertask.tasks.registry import get_task
 from intertask.tasks.task import Task, TaskKind
 from intertask.training import RunSpec, train_packed
@@ -237,11 +238,14 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
 # ---- 4-5. aggregate and trust -------------------------------------------------------------
 def _assemble(task, library, methods, seed_list, budget, scores, profile, results) -> Recommendation:
     names = library.source_names
+    learned_seeds = sum(learned(r.test_score, r.test_floor) for r in results)
     aggregated = {m: s for m, s in scores.items() if m not in REFERENCE_METHODS} or scores
+    if learned_seeds == 0:  # prompts of runs that learned nothing say nothing about the target
+        aggregated = {m: s for m, s in aggregated.items() if m not in PROMPT_METHODS} or aggregated
     combined = rk.combined_scores(aggregated)
     gain, p_neg = rk.expected_gains(library.history, names, profile.text_embedding, library.target_embeddings)
-    learned, combination = for_recommend(library.combination, aggregated, gain)
-    best_first = rk.order(combined if learned is None else -learned, names)
+    learned_scores, combination = for_recommend(library.combination, aggregated, gain)
+    best_first = rk.order(combined if learned_scores is None else -learned_scores, names)
     embeddings = np.vstack([s.text_embedding for s in library.sources])
     similarity = cosine_scores(embeddings.astype(np.float64), profile.text_embedding.astype(np.float64))
     k = rk.top_k_for(len(names))
@@ -249,8 +253,8 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
     method_topk = np.array([np.mean([i in top for top in top_sets.values()]) for i in range(len(names))])
     stability = rk.per_seed_top_k_share(aggregated, len(seed_list), k)
     table = {"source": names, "combined_rank": np.zeros(len(names), int), "mean_rank": combined}
-    if learned is not None:
-        table["learned_score"] = learned
+    if learned_scores is not None:
+        table["learned_score"] = learned_scores
     table.update({f"score_{m}": s.mean(axis=0) for m, s in scores.items()})
     table.update({"method_topk": method_topk, "stability": stability, "similarity": similarity,
                   "expected_gain": gain, "p_negative": p_neg})
@@ -270,12 +274,14 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
         "combination": combination, "top_k": k, "method_topk_overlap": agreement, "method_topk_overlap_random95": agreement_random,
         "seed_stability_spearman": rk.seed_stability(prompt_scores),
         "target_validation_scores": val_scores, "chance_score": _chance_score(task),
+        "target_test_floors": [float(r.test_floor) for r in results], "target_runs_learned": learned_seeds,
         "seed_noise": noise, "n_train": len(task.train), "target_tags": list(task.tags),
         "history_targets": sorted(library.history["target"].unique().tolist()) if len(library.history) else [],
     }
     top = ranking.iloc[0]
     verdict = make_verdict(Evidence(
-        top_source=str(top["source"]), k=k, n_seeds=len(seed_list), agreement=agreement, agreement_random=agreement_random,
+        top_source=str(top["source"]), k=k, n_seeds=len(seed_list), learned_seeds=learned_seeds,
+        agreement=agreement, agreement_random=agreement_random,
         stability=stats["seed_stability_spearman"], similarity=float(top["similarity"]),
         reasoning_tag="reasoning" in task.tags, target_score=float(np.mean(val_scores)),
         chance_score=stats["chance_score"],

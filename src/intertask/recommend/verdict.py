@@ -37,7 +37,8 @@ class Evidence:
     text-embedding cosine; `target_score`/`chance_score`: the target's short-run validation score
     and chance (0-100); `top_expected_gain`/`noise`: the top source's expected gain and the seed
     standard deviation (points); `best_expected_gain`: the largest expected gain of any source
-    (None without history); `n_seeds`: the number of target seeds.
+    (None without history); `n_seeds`: the number of target seeds; `learned_seeds`: how many of
+    their short runs cleared the floor of a constant prediction (None when not checked).
     """
 
     top_source: str
@@ -54,6 +55,7 @@ class Evidence:
     best_expected_gain: float | None = None
     k: int = 3
     n_seeds: int = 1
+    learned_seeds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,9 @@ def _warnings(e: Evidence) -> tuple[str, ...]:
             f"its short-run validation score {e.target_score:.1f} is near chance ({e.chance_score:.1f})")
         found.append(f"the target looks reasoning-like ({why}); task selection was found "
                      "unreliable on such targets, verify with --verify 3")
+    if e.learned_seeds is not None and 0 < e.learned_seeds < e.n_seeds:
+        found.append(f"only {e.learned_seeds} of {e.n_seeds} target seeds cleared the floor of a constant "
+                     "prediction in the short runs; the prompt-based scores rest on those seeds' prompts")
     gain = e.top_expected_gain
     if gain is not None and e.noise is not None and not math.isnan(gain) and abs(gain) <= e.noise:
         found.append(f"the top expected gain ({gain:+.1f} points) is within the seed "
@@ -128,7 +133,11 @@ def make_verdict(evidence: Evidence) -> Verdict:
     top = evidence.top_source
     signal = criteria[0].passed
     passed = sum(c.passed for c in criteria)
-    if passed == len(criteria):
+    if evidence.learned_seeds == 0:
+        headline = (f"The target did not learn in its short runs: no seed beat a constant prediction, so the "
+                    f"prompt-based methods have nothing to go on and are left out. '{top}' ranks first on the "
+                    "other methods; train longer (--budget-steps) or label more examples, then ask again.")
+    elif passed == len(criteria):
         headline = f"Use '{top}': the methods agree, the choice is stable, and it resembles your data."
     elif signal and passed == len(criteria) - 1:
         headline = f"Leaning '{top}': the methods agree, but not every check passed; confirm with --verify 3."
