@@ -205,7 +205,7 @@ def register(app: typer.Typer) -> None:
         save_combination: bool = typer.Option(False, "--save-combination", help="With --library: store the learned "
                                               "combination and its decision in the library (combination.json)."),
         budget_steps: Optional[int] = typer.Option(None, "--budget-steps", help="With --library: steps of the short "
-                                                   "target runs (recommend's default 24)."),
+                                                   "target runs (default: recommend's)."),
         target_runs: int = typer.Option(3, "--target-runs", min=1, help="With --library: short target runs per "
                                         "historical target (recommend's --seeds)."),
         methods: Optional[str] = typer.Option(

@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
         label_column: Optional[str] = typer.Option(None, help="Column with the label (files and hf: only)."),
         library: Optional[Path] = typer.Option(None, help="Source library directory (default: the shipped MiniLM library)."),
         methods: Optional[str] = typer.Option(None, help="Comma-separated selection methods (default: all that apply)."),
-        budget_steps: Optional[int] = typer.Option(None, help="Training steps of the short target runs (default 24)."),
+        budget_steps: Optional[int] = typer.Option(None, help="Training steps of the short target runs (default 16, as in the library history)."),
         seeds: int = typer.Option(3, help="Target seeds of the short runs (stability needs >= 2)."),
         verify: int = typer.Option(0, "--verify", help="Verify the top K sources with real transfers."),
         verify_seeds: int = typer.Option(3, help="Seeds per verified transfer and baseline."),

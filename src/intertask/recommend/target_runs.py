@@ -6,9 +6,9 @@ from __future__ import annotations
 from intertask.recommend.library import Library
 from intertask.training import TrainConfig
 
-# Measured on the 2-core CPU (shared): 3 packed MiniLM runs (P = 20, length 64, batch 16) take
-# about 2-3 s per step, so 24 steps plus two evaluations of 100 examples take about two minutes.
-DEFAULT_BUDGET_STEPS = 24
+# The shipped library's target protocol (configs/library.toml): a probe head, then 16 steps; with
+# a snapshot at 8 steps, as in the library's history.
+DEFAULT_BUDGET_STEPS = 16
 MAX_EVAL_EXAMPLES = 100  # validation/test examples per evaluation of a short run
 
 
