@@ -29,7 +29,7 @@ from typing import Callable, Iterator
 
 from intertask import __version__
 from intertask.errors import IntertaskError
-from intertask.paths import sha256_file, utc_now
+from intertask.paths import check_output_file, make_folder, sha256_file, utc_now
 
 SCHEMA_VERSION = 1
 RUN_COLUMNS = (
@@ -114,7 +114,7 @@ class Store:
         """Hold the store's exclusive writer lock (and create the store) for the `with` block."""
         if self.path.exists() and not self.path.is_dir():
             raise IntertaskError(f"--store {str(self.path)!r} is a file; give a directory for the study store")
-        self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(self.artifacts_dir, "--store")
         handle = open(self.lock_path, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -188,7 +188,7 @@ class Store:
     def put_done(self, row: dict, write_artifact: Callable[[Path], None]) -> None:
         """Write the artifact with `write_artifact(tmp_path)`, publish it, then commit `row` as done."""
         self._require_writer()
-        final = self.artifact_path(row["run_id"])
+        final = check_output_file(self.artifact_path(row["run_id"]), "--store")
         tmp = final.with_name(f"{row['run_id']}.tmp{os.getpid()}.safetensors")
         try:
             write_artifact(tmp)

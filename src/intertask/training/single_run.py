@@ -10,6 +10,7 @@ from pathlib import Path
 
 from intertask.backbones import load_backbone, resolve_device
 from intertask.errors import IntertaskError
+from intertask.paths import check_output_file
 from intertask.tasks.registry import get_task
 from intertask.training.artifacts import load_artifact, save_artifact
 from intertask.training.config import RunResult, RunSpec, TrainConfig
@@ -20,10 +21,7 @@ def _check_out(out: Path) -> Path:
     out = Path(out)
     if out.suffix != ".safetensors" or out.is_dir():
         raise IntertaskError(f"--out {out} must be a file name ending in .safetensors")
-    blocked = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
-    if blocked is not None:
-        raise IntertaskError(f"--out {out}: {blocked} is a file, not a folder; choose another --out")
-    return out
+    return check_output_file(out, "--out")
 
 
 def train_one(task: str, seed: int = 0, backbone: str = "minilm", init_from: Path | None = None,
