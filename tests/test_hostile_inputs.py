@@ -112,3 +112,55 @@ def test_prompt_export_to_a_file_or_below_one_is_one_line(tmp_path, capsys, prom
         assert run(["prompts", "export", str(prompt_file), "--out", str(out)]) == 2
         one_error_line(capsys, "afile")
     assert (tmp_path / "afile").read_text() == "x"
+
+
+# ---- 2. a failed `study run` changes nothing ------------------------------------------------
+def _config_variant(tmp_path, tiny_config, old: str, new: str):
+    path = tmp_path / "variant.toml"
+    text = tiny_config.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+BAD_STUDIES = [
+    ('backbone = "tiny-encoder"', 'backbone = "{tmp}"', "cannot load backbone"),
+    ('targets = ["toy_topic2"]', 'targets = ["../../no/such/file.csv"]', "'../../no/such/file.csv' does not exist"),
+    ('targets = ["toy_topic2"]', 'targets = ["hf:../../x"]', "'../../x' does not exist"),
+    ("eval_every = 2\n", 'eval_every = 2\noptions = { weight_decay = "x" }\n', "weight_decay must be a number"),
+    ("prompt_length = 4", "prompt_length = 600", "prompt_length 600 + max_length 32 exceed the 512 positions"),
+    ("target_seeds = [0]", "target_seeds = [4294967296]", "target_seeds"),
+]
+
+
+@pytest.mark.parametrize("old, new, said", BAD_STUDIES)
+def test_a_study_that_cannot_start_leaves_no_store(tmp_path, capsys, tiny_config, old, new, said):
+    config = _config_variant(tmp_path, tiny_config, old, new.replace("{tmp}", str(tmp_path)))
+    assert run(["study", "run", str(config), "--store", str(tmp_path / "store")]) == 2
+    one_error_line(capsys, said)
+    assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize("old, new, said", BAD_STUDIES[:1] + BAD_STUDIES[3:5])
+def test_a_failed_start_keeps_the_recorded_plan(tmp_path, capsys, tiny_config, finished_store, old, new, said):
+    import shutil
+
+    from intertask.study.runner import study_status
+    from intertask.study.store import Store
+
+    store = tmp_path / "store"
+    shutil.copytree(finished_store, store)
+    before, status = Store(store).plan(), study_status(store)
+    config = _config_variant(tmp_path, tiny_config, old, new.replace("{tmp}", str(tmp_path)))
+    assert run(["study", "run", str(config), "--store", str(store)]) == 2
+    one_error_line(capsys, said)
+    assert Store(store).plan() == before and study_status(store) == status
+
+
+def test_failed_runs_make_study_run_exit_non_zero(tmp_path, capsys, tiny_config):
+    bad = tmp_path / "one_label.csv"
+    bad.write_text("text,label\n" + "".join(f"sentence {i},yes\n" for i in range(40)))
+    config = _config_variant(tmp_path, tiny_config, 'targets = ["toy_topic2"]', f'targets = ["{bad}"]')
+    assert run(["study", "run", str(config), "--store", str(tmp_path / "store"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "error: 2 of 3 runs failed" in err and "Traceback" not in err

@@ -64,6 +64,10 @@ def register(app: typer.Typer) -> None:
 
         summary = run_study(config, store, executor=executor.value, progress=not quiet, ray_address=ray_address)
         _print_summary(summary)
+        if summary["failed"]:
+            typer.echo(f"error: {summary['failed']} of {summary['total']} runs failed (see above); fix the cause "
+                       "and run the same command again to retry them", err=True)
+            raise typer.Exit(1)
 
     @group.command("status")
     def status_command(

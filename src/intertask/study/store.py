@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -114,6 +115,31 @@ class Store:
         """Hold the store's exclusive writer lock (and create the store) for the `with` block."""
         if self.path.exists() and not self.path.is_dir():
             raise IntertaskError(f"--store {str(self.path)!r} is a file; give a directory for the study store")
+        fresh = not self.path.exists()
+        try:
+            handle = self._lock(command)
+            try:
+                conn = self._connect(write=True)
+                with conn:
+                    conn.executescript(_SCHEMA)
+                    conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                conn.close()
+            except BaseException:
+                self._unlock(handle)
+                raise
+        except BaseException:
+            if fresh:  # a store that could not even be set up is not left behind
+                shutil.rmtree(self.path, ignore_errors=True)
+            raise
+        try:
+            for stale in self.artifacts_dir.glob("*.tmp*"):
+                stale.unlink()
+            yield self
+        finally:
+            self._unlock(handle)
+
+    def _lock(self, command: str):
+        """Create the store's folders and take the exclusive writer lock; return the lock's handle."""
         make_folder(self.artifacts_dir, "--store")
         handle = open(self.lock_path, "a+")
         try:
@@ -137,20 +163,13 @@ class Store:
                                  "command": command, "since": utc_now()}))
         handle.flush()
         self._lock_handle = handle
-        try:
-            conn = self._connect(write=True)
-            with conn:
-                conn.executescript(_SCHEMA)
-                conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            conn.close()
-            for stale in self.artifacts_dir.glob("*.tmp*"):
-                stale.unlink()
-            yield self
-        finally:
-            self._lock_handle = None
-            handle.seek(0)
-            handle.truncate()
-            handle.close()
+        return handle
+
+    def _unlock(self, handle) -> None:
+        self._lock_handle = None
+        handle.seek(0)
+        handle.truncate()
+        handle.close()
 
     def _require_writer(self) -> None:
         if self._lock_handle is None:

@@ -42,6 +42,7 @@ def train_one(task: str, seed: int = 0, backbone: str = "minilm", init_from: Pat
         config["prompt_length"] = init.prompt.shape[0]
     settings = {k: v for k, v in config.items() if v is not None}
     cfg = TrainConfig(backbone=model.name, seed=seed, **settings)
+    model.check_fits(cfg.prompt_length, cfg.max_length)
     spec = RunSpec(f"{task}-seed{seed}", target, cfg, init_prompt=None if init is None else init.prompt)
     result = train_packed([spec], model, device=device, progress=progress)[0]
     if out is not None:
