@@ -164,3 +164,59 @@ def test_failed_runs_make_study_run_exit_non_zero(tmp_path, capsys, tiny_config)
     assert run(["study", "run", str(config), "--store", str(tmp_path / "store"), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "error: 2 of 3 runs failed" in err and "Traceback" not in err
+
+
+# ---- 3. a damaged store --------------------------------------------------------------------
+def _damage(db, how: str) -> None:
+    data = db.read_bytes()
+    if how == "truncated":
+        db.write_bytes(data[:1000])
+    elif how == "empty":
+        db.write_bytes(b"")
+    elif how == "header":
+        db.write_bytes(b"garbage garbage!" + data[16:])
+    elif how == "pages":
+        db.write_bytes(data[:4096] + os.urandom(len(data) - 4096))
+
+
+@pytest.mark.parametrize("how", ["truncated", "empty", "header", "pages"])
+def test_a_damaged_store_is_one_line_in_every_command(tmp_path, capsys, finished_store, tiny_config, how):
+    import hashlib
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(finished_store, store)
+    for extra in ("study.sqlite-wal", "study.sqlite-shm"):
+        (store / extra).unlink(missing_ok=True)
+    db = store / "study.sqlite"
+    _damage(db, how)
+    digest = hashlib.sha256(db.read_bytes()).hexdigest()
+    commands = [["study", "status", "--store", str(store)],
+                ["study", "export", "--store", str(store), "--out", str(tmp_path / "m.csv")],
+                ["evaluate", "--store", str(store), "--methods", "data_size"],
+                ["report", "--store", str(store), "--out", str(tmp_path / "rep")]]
+    if how != "empty":  # `study run` on a 0-byte database makes a new one: that is fine
+        commands.append(["study", "run", str(tiny_config), "--store", str(store), "--quiet"])
+    for argv in commands:
+        code = run(argv)
+        err = capsys.readouterr().err
+        lines = [line for line in err.splitlines() if not line.startswith("note: ")]
+        assert code == 2 and len(lines) == 1 and "Traceback" not in err, (argv, err)
+        assert "study.sqlite" in lines[0] and ("damaged" in lines[0] or "no study" in lines[0]), (argv, err)
+    assert run(["study", "check", "--store", str(store)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("damaged: ") and "Traceback" not in out
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == digest  # nothing changed it
+    assert not (tmp_path / "m.csv").exists() and not (tmp_path / "rep").exists()
+
+
+def test_study_check_passes_an_intact_store_and_names_a_lost_artifact(tmp_path, capsys, finished_store):
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(finished_store, store)
+    assert run(["study", "check", "--store", str(store)]) == 0
+    assert "is intact: 1 studies, 3 runs" in capsys.readouterr().out
+    next((store / "artifacts").iterdir()).unlink()
+    assert run(["study", "check", "--store", str(store)]) == 1
+    assert "is missing or altered; `intertask study run` redoes it" in capsys.readouterr().out

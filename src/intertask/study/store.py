@@ -39,6 +39,7 @@ RUN_COLUMNS = (
     "train_seconds", "started_at", "finished_at", "artifact_sha256", "code_version", "git_hash", "error",
 )
 PLAN_COLUMNS = ("run_id", "kind", "task", "source_task", "source_run_id", "seed", "source_seed", "config_json")
+_TABLES = ("meta", "runs", "studies", "plan")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -102,13 +103,28 @@ class Store:
             conn.execute("PRAGMA query_only = 1")
         return conn
 
+    def _database_error(self, err: sqlite3.DatabaseError) -> IntertaskError:
+        """One line for an SQLite failure: a full or failing disk, or a damaged database file."""
+        if err.sqlite_errorcode in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR) or "disk is full" in str(err):
+            return IntertaskError(f"--store {str(self.path)!r}: cannot write {self.db_path.name} ({err}); free space and "
+                                  "run the same command again (finished runs are kept)")
+        return IntertaskError(f"store database {str(self.db_path)!r} is damaged ({err}); `intertask study check "
+                              f"--store {self.path}` reports what is wrong; restore it from a backup or use a new --store")
+
     @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect(write=False)
+    def _database(self, write: bool) -> Iterator[sqlite3.Connection]:
+        """A connection for the `with` block; an SQLite failure in it becomes one `IntertaskError` line."""
         try:
-            yield conn
-        finally:
-            conn.close()
+            conn = self._connect(write=write)
+            try:
+                yield conn
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as err:
+            raise self._database_error(err) from None
+
+    def _read(self):
+        return self._database(write=False)
 
     @contextlib.contextmanager
     def writer(self, command: str = "intertask study run") -> Iterator["Store"]:
@@ -119,11 +135,9 @@ class Store:
         try:
             handle = self._lock(command)
             try:
-                conn = self._connect(write=True)
-                with conn:
+                with self._database(write=True) as conn, conn:
                     conn.executescript(_SCHEMA)
                     conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                conn.close()
             except BaseException:
                 self._unlock(handle)
                 raise
@@ -178,8 +192,7 @@ class Store:
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         self._require_writer()
-        conn = self._connect(write=True)
-        try:
+        with self._database(write=True) as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -187,8 +200,6 @@ class Store:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-        finally:
-            conn.close()
 
     # ---- writing -------------------------------------------------------------------------
     def artifact_path(self, run_id: str) -> Path:
@@ -273,6 +284,29 @@ class Store:
             known = ", ".join(s["name"] for s in self.studies())
             raise IntertaskError(f"store {str(self.path)!r} has no study {study!r}; it holds: {known}")
         return rows
+
+    def check(self) -> dict:
+        """A read-only health check: SQLite's `integrity_check`, the tables, and each finished run's
+        artifact. Returns `{"store", "problems": [one line each], "runs", "studies"}`; never writes."""
+        problems, runs, studies = [], 0, 0
+        conn = None
+        try:
+            conn = self._connect(write=False)  # a missing store is an error, not a finding
+            problems += [f"database: {r[0]}" for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            problems += [f"database: table {name!r} is missing" for name in sorted(set(_TABLES) - tables)]
+        except sqlite3.DatabaseError as err:
+            problems.append(f"database {str(self.db_path)!r}: {err}")
+        finally:
+            if conn is not None:
+                conn.close()
+        if not problems:
+            rows = self.rows()
+            runs, studies = len(rows), len(self.studies())
+            problems += [f"artifact of run {r['run_id'][:12]} ({r['kind']} {r['task']} seed {r['seed']}) is missing or "
+                         "altered; `intertask study run` redoes it" for r in rows
+                         if r["status"] == "done" and not self.artifact_ok(r)]
+        return {"store": str(self.path), "problems": problems, "runs": runs, "studies": studies}
 
     def artifact_ok(self, row: dict) -> bool:
         """True when `row` is done and its artifact exists with the recorded sha256."""
