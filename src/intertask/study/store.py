@@ -120,6 +120,8 @@ class Store:
                 yield conn
             finally:
                 conn.close()
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
+            raise  # intertask's own mistake, not the file's: keep the traceback
         except sqlite3.DatabaseError as err:
             raise self._database_error(err) from None
 
