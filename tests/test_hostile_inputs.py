@@ -220,3 +220,87 @@ def test_study_check_passes_an_intact_store_and_names_a_lost_artifact(tmp_path, 
     next((store / "artifacts").iterdir()).unlink()
     assert run(["study", "check", "--store", str(store)]) == 1
     assert "is missing or altered; `intertask study run` redoes it" in capsys.readouterr().out
+
+
+# ---- 4. data values and input files -------------------------------------------------------
+def _rows(n=40, label=lambda i: ["pos", "neg"][i % 2], text=lambda i: f"sentence number {i}"):
+    return [{"text": text(i), "label": label(i)} for i in range(n)]
+
+
+def _jsonl(path, rows):
+    import json
+
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _csv(path, rows, columns=("text", "label")):
+    path.write_text(",".join(columns) + "\n" + "".join(f"{r['text']},{r['label']}\n" for r in rows))
+    return path
+
+
+BAD_DATA = [
+    ("nan.csv", lambda p: _csv(p, _rows(label=lambda i: "nan" if i == 7 else i % 2)), "train row 8 has a missing (NaN)"),
+    ("inf.csv", lambda p: _csv(p, _rows(label=lambda i: "inf" if i == 3 else i % 2)), "train row 4 has a missing (NaN) or infinite"),
+    ("list.jsonl", lambda p: _jsonl(p, _rows(label=lambda i: ["pos"] if i == 5 else "neg")), "train row 6 has a list, not a single value in 'label'"),
+    ("nulllabel.jsonl", lambda p: _jsonl(p, _rows(label=lambda i: None if i == 2 else "neg")), "train row 3 has no value in 'label'"),
+    ("nulltext.jsonl", lambda p: _jsonl(p, _rows(text=lambda i: None if i == 9 else "x")), "train row 10 has no value in 'text'"),
+    ("empty_texts.csv", lambda p: _csv(p, _rows(text=lambda i: " ")), "has no usable text (every train text is empty)"),
+]
+
+
+@pytest.mark.parametrize("name, make, said", BAD_DATA)
+@pytest.mark.parametrize("command", ["train", "tasks show"])
+def test_bad_data_values_are_one_line(tmp_path, capsys, name, make, said, command):
+    path = make(tmp_path / name)
+    argv = (["train", "--task", str(path), "--backbone", "tiny-encoder", "--steps", "1", "--device", "cpu"]
+            if command == "train" else ["tasks", "show", str(path)])
+    assert run(argv) == 2
+    one_error_line(capsys, said)
+
+
+def test_recommend_and_train_share_the_empty_text_check(tmp_path):
+    from intertask.recommend.recommend import load_target
+    from intertask.tasks.registry import get_task
+
+    path = _csv(tmp_path / "empty.csv", _rows(text=lambda i: ""))
+    for load in (get_task, load_target):
+        with pytest.raises(IntertaskError, match="'empty' has no usable text"):
+            load(str(path))
+
+
+@pytest.mark.parametrize("options, said", [({"text_column": "label"}, "text_column and label_column are both 'label'"),
+                                           ({"text_column": ""}, "text_column is empty; name a column")])
+def test_column_options_that_cannot_work(tmp_path, options, said):
+    from intertask.tasks.loaders import load_file
+
+    with pytest.raises(IntertaskError, match=said):
+        load_file(_csv(tmp_path / "ok.csv", _rows()), **options)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "devzero"])
+def test_non_regular_input_files_are_refused_up_front(tmp_path, capsys, kind):
+    path = tmp_path / "data.csv"
+    if kind == "fifo":
+        os.mkfifo(path)  # no writer: reading it would block forever
+    else:
+        path.symlink_to("/dev/zero")  # reading it would never end
+    assert run(["tasks", "show", str(path)]) == 2
+    one_error_line(capsys, "is not a regular file")
+
+
+def test_input_size_is_bounded(tmp_path, monkeypatch):
+    from intertask.tasks import loaders
+
+    monkeypatch.setattr(loaders, "MAX_INPUT_BYTES", 100)
+    with pytest.raises(IntertaskError, match="intertask reads data files up to"):
+        loaders.read_records(_csv(tmp_path / "big.csv", _rows()))
+
+
+def test_messages_never_echo_a_file_that_is_not_a_table(tmp_path, capsys):
+    secret = tmp_path / "shadow"
+    secret.write_text("root:*:20228:0:99999:7:::\ndaemon:*:20228:0:99999:7:::\n")
+    (tmp_path / "s.csv").symlink_to(secret)
+    assert run(["tasks", "show", str(tmp_path / "s.csv")]) == 2
+    err = one_error_line(capsys, "does not look like a header")
+    assert "root" not in err and "99999" not in err
