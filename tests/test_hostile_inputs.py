@@ -304,3 +304,39 @@ def test_messages_never_echo_a_file_that_is_not_a_table(tmp_path, capsys):
     assert run(["tasks", "show", str(tmp_path / "s.csv")]) == 2
     err = one_error_line(capsys, "does not look like a header")
     assert "root" not in err and "99999" not in err
+
+
+# ---- 5. options ----------------------------------------------------------------------------
+TRAIN = ["train", "--task", "toy_topic2", "--backbone", "tiny-encoder", "--steps", "1", "--device", "cpu"]
+
+
+@pytest.mark.parametrize("extra, said", [
+    (["--seed", "-1"], "TrainConfig.seed must be in [0, 4294967295], got -1"),
+    (["--seed", "99999999999999999999"], "TrainConfig.seed must be in [0, 4294967295]"),
+    (["--device", "tpu"], "unknown device 'tpu'; use auto, cpu, cuda, cuda:N or mps"),
+    (["--prompt-length", "600"], "prompt_length 600 + max_length 128 exceed the 512 positions of backbone 'tiny-encoder'"),
+    (["--steps", "abc"], "Invalid value for '--steps'"),
+    (["--text-column", "text"], "No such option: --text-column (see `intertask train --help`)"),
+])
+def test_bad_train_options_are_one_error_line(tmp_path, capsys, extra, said):
+    assert run(TRAIN + extra + ["--out", str(tmp_path / "p.safetensors")]) == 2
+    one_error_line(capsys, said)
+    assert not (tmp_path / "p.safetensors").exists()
+
+
+def test_typer_range_errors_are_one_error_line(tmp_path, capsys):
+    assert run(["evaluate", "--store", str(tmp_path), "--k", "0"]) == 2
+    one_error_line(capsys, "Invalid value for '--k'")
+
+
+def test_ctrl_c_says_interrupted_and_exits_130(monkeypatch, capsys, finished_store):
+    from intertask.study import runner
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "study_status", interrupted)
+    assert run(["study", "status", "--store", str(finished_store)]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted; finished work is kept" in err and "run the same command again" in err
+    assert "Traceback" not in err and "Aborted" not in err
