@@ -340,3 +340,54 @@ def test_ctrl_c_says_interrupted_and_exits_130(monkeypatch, capsys, finished_sto
     err = capsys.readouterr().err
     assert "interrupted; finished work is kept" in err and "run the same command again" in err
     assert "Traceback" not in err and "Aborted" not in err
+
+
+# ---- 6. disk full --------------------------------------------------------------------------
+@pytest.fixture
+def disk_full(monkeypatch):
+    """Every write through `Path.write_bytes`/`write_text` and pandas' `to_csv` fails with ENOSPC."""
+    import pathlib
+
+    import pandas as pd
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    for name in ("write_bytes", "write_text"):
+        monkeypatch.setattr(pathlib.Path, name, full)
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+
+
+def test_disk_full_in_a_writer_is_one_line_and_leaves_nothing(tmp_path, disk_full):
+    from intertask.report._page import write_files
+
+    out = tmp_path / "new" / "deeper" / "m.csv"
+    with pytest.raises(IntertaskError, match=r"--out '.*m.csv': cannot write \(No space left on device\); nothing "
+                                             r"was written"):
+        with atomic_output(out) as tmp:
+            tmp.write_text("x")
+    with pytest.raises(IntertaskError, match="--report .*cannot write"):
+        write_files({tmp_path / "rep" / "a.png": b"a", tmp_path / "rep" / "r.html": b"b"}, "--report")
+    assert list(tmp_path.iterdir()) == []  # no temporary file, no folder made for it
+
+
+def test_disk_full_in_study_export_and_train(tmp_path, capsys, finished_store, disk_full):
+    assert run(["study", "export", "--store", str(finished_store), "--out", str(tmp_path / "m.csv")]) == 2
+    one_error_line(capsys, "No space left on device")
+    assert run(TRAIN + ["--out", str(tmp_path / "p" / "p.safetensors")]) == 2
+    one_error_line(capsys, "No space left on device")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_disk_full_when_a_store_is_created_leaves_no_store(tmp_path, capsys, tiny_config, monkeypatch):
+    import sqlite3
+
+    from intertask.study.store import Store
+
+    def full(self, write):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Store, "_connect", full)
+    assert run(["study", "run", str(tiny_config), "--store", str(tmp_path / "store")]) == 2
+    one_error_line(capsys, "cannot write study.sqlite (database or disk is full); free space")
+    assert not (tmp_path / "store").exists()

@@ -88,13 +88,13 @@ def register(app: typer.Typer) -> None:
         rec = recommend(target, library_dir=library, methods=chosen, budget_steps=budget_steps, seeds=seeds,
                         verify_k=verify, verify_seeds=verify_seeds, progress=not as_json,
                         device=device, text_column=text_column, label_column=label_column)
-        if report is not None:
-            from intertask.report.html import write_recommendation_report
-
-            write_recommendation_report(report, rec.target, rec.ranking, rec.verdict, rec.verify)
         if as_json:
             typer.echo(json.dumps(rec.to_dict(), indent=1))
         else:
             print_recommendation(rec)
-            if report is not None:
+        if report is not None:  # after printing: a report that cannot be written loses no recommendation
+            from intertask.report.html import write_recommendation_report
+
+            write_recommendation_report(report, rec.target, rec.ranking, rec.verdict, rec.verify)
+            if not as_json:
                 typer.echo(f"report written to {report}")

@@ -105,7 +105,8 @@ class Store:
 
     def _database_error(self, err: sqlite3.DatabaseError) -> IntertaskError:
         """One line for an SQLite failure: a full or failing disk, or a damaged database file."""
-        if err.sqlite_errorcode in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR) or "disk is full" in str(err):
+        code = getattr(err, "sqlite_errorcode", None)
+        if code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR) or "disk is full" in str(err):
             return IntertaskError(f"--store {str(self.path)!r}: cannot write {self.db_path.name} ({err}); free space and "
                                   "run the same command again (finished runs are kept)")
         return IntertaskError(f"store database {str(self.db_path)!r} is damaged ({err}); `intertask study check "
