@@ -52,3 +52,32 @@ learning_rate = {learning_rate}
 def tiny_study_toml_fixture():
     """`tiny_study_toml`, the builder of a tiny study's TOML text."""
     return tiny_study_toml
+
+
+@pytest.fixture(scope="session")
+def tiny_config(tmp_path_factory):
+    """A 1 source x 1 target x 1 seed tiny study config (2 steps): a study that runs in seconds."""
+    path = tmp_path_factory.mktemp("tiny_config") / "tiny1.toml"
+    path.write_text(tiny_study_toml(name="tiny1", sources=TINY_SOURCES[:1], targets=TINY_TARGETS[1:],
+                                    target_seeds=(0,), steps=2, eval_every=2, snapshot_steps=None))
+    return path
+
+
+@pytest.fixture(scope="session")
+def finished_store(tmp_path_factory, tiny_config):
+    """A store holding the finished `tiny_config` study (do not modify it; copy it first)."""
+    from intertask.study.runner import run_study
+
+    store = tmp_path_factory.mktemp("finished") / "store"
+    run_study(tiny_config, store, progress=False)
+    return store
+
+
+@pytest.fixture(scope="session")
+def prompt_file(tmp_path_factory):
+    """A prompt artifact trained for 1 step on the tiny encoder."""
+    from intertask.training.single_run import train_one
+
+    path = tmp_path_factory.mktemp("prompt") / "p.safetensors"
+    train_one("toy_topic2", backbone="tiny-encoder", device="cpu", out=path, steps=1, prompt_length=4, max_length=32)
+    return path

@@ -159,7 +159,7 @@ def test_missing_file(tmp_path):
         ("latin.csv", "text,label\ncaf\xe9,pos\n".encode("latin-1"), r"cannot read .*latin\.csv as UTF-8"),
         ("bad.jsonl", b'{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n{"text": "c", "label": \n',
          r"bad\.jsonl line 3: malformed JSON"),
-        ("gap.csv", b"text,label\na,pos\nb,\nc,neg\n", r"train row 2 has no 'label' value"),
+        ("gap.csv", b"text,label\na,pos\nb,\nc,neg\n", r"train row 2 has no value in 'label'; fix or drop the row"),
     ],
 )
 def test_bad_file_is_refused_with_its_problem_named(tmp_path, name, content, message):

@@ -160,7 +160,7 @@ def test_report_path_under_a_file_fails_before_training(library_dir, tmp_path, c
     blocker.write_text("x")
     assert run(["recommend", "--target", "toy_topic2", "--library", str(library_dir),
                 "--report", str(blocker / "rec.html")]) == 2
-    assert "a file stands where its folder should be" in capsys.readouterr().err
+    assert "file is a file, not a folder; choose another --report" in capsys.readouterr().err
 
 
 def _write_csv(path, rows, header=("text", "label")):

@@ -182,10 +182,10 @@ def test_study_report_missing_column_names_it_and_writes_nothing(tmp_path, study
 def test_report_folder_blocked_by_a_file_is_one_error(tmp_path, study, recommendation):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(IntertaskError, match="--out '.*file': cannot create this folder"):
+    with pytest.raises(IntertaskError, match="--out '.*file': .*file is a file, not a folder"):
         write_study_report(blocker, study["matrix"], study["cases"], study["summary"], TAGS,
                            consistency=study["consistency"])
-    with pytest.raises(IntertaskError, match="--report '.*file': cannot create this folder"):
+    with pytest.raises(IntertaskError, match="--report '.*rec.html': .*file is a file, not a folder"):
         write_recommendation_report(blocker / "rec.html", "t", recommendation["ranking"], recommendation["verdict"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 

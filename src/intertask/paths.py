@@ -3,11 +3,19 @@ files are written (atomically), checked (sha256) and stamped (UTC time).
 
 `cache_dir()` is `$INTERTASK_HOME` when set, else `~/.cache/intertask`. Nothing is written
 at import time; callers create the sub-folders they need.
+
+Overwrite policy for every path a user names for output (`--out`, `--report`, `--store`):
+intertask writes only to a new path or over an existing regular file (replaced whole, atomically).
+It refuses, with one line, a symlink, a device node, a FIFO or a socket at that path, a folder
+where a file is expected, and a path below a file. New files and folders get the usual
+permissions (0666/0777 less the umask). A write that fails (disk full, read-only disk) leaves
+neither a temporary file nor the folders it created.
 """
 
 import contextlib
 import hashlib
 import os
+import stat
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,27 +27,86 @@ def cache_dir() -> Path:
     return Path(os.environ.get("INTERTASK_HOME") or Path.home() / ".cache" / "intertask")
 
 
-def make_folder(path: Path, flag: str) -> Path:
-    """`mkdir -p path` for a folder the user named with `flag` (e.g. "--out"); a path blocked by a
-    file or not writable is the user's mistake: one `IntertaskError` line, not a traceback."""
+def _blocking_file(path: Path) -> Path | None:
+    """The first existing ancestor of `path` that is not a folder (so `path` cannot be made), or None."""
+    for parent in reversed(path.parents):
+        if parent.exists() and not parent.is_dir():
+            return parent
+    return None
+
+
+def _kind(mode: int) -> str:
+    kinds = {stat.S_ISLNK: "a symlink", stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device",
+             stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket", stat.S_ISDIR: "a folder"}
+    return next((name for test, name in kinds.items() if test(mode)), "not a regular file")
+
+
+def check_output_file(path: Path, flag: str) -> Path:
+    """Refuse, as one `IntertaskError` line, an output file path that intertask must not write:
+    anything but a new path or an existing regular file, or a path below a file."""
     path = Path(path)
+    blocker = _blocking_file(path)
+    if blocker is not None:
+        raise IntertaskError(f"{flag} {str(path)!r}: {blocker} is a file, not a folder; choose another {flag}")
+    with contextlib.suppress(FileNotFoundError):
+        mode = os.lstat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise IntertaskError(f"{flag} {str(path)!r} is {_kind(mode)}; intertask writes only to a new path "
+                                 f"or over a regular file, choose another {flag}")
+    return path
+
+
+def _write_failed(path: Path, flag: str, err: OSError) -> IntertaskError:
+    reason = err.strerror or str(err)
+    return IntertaskError(f"{flag} {str(path)!r}: cannot write ({reason}); nothing was written, "
+                          f"free space or choose another {flag}")
+
+
+@contextlib.contextmanager
+def new_folders(path: Path, flag: str):
+    """`mkdir -p path` for a folder the user named with `flag` (e.g. "--out"); a path blocked by a
+    file or not writable is one `IntertaskError` line. When the `with` block fails, the folders
+    this call created are removed again (only if still empty), so a failed command leaves none."""
+    path = Path(path)
+    blocker = path if path.exists() and not path.is_dir() else _blocking_file(path)
+    if blocker is not None:
+        raise IntertaskError(f"{flag} {str(path)!r}: {blocker} is a file, not a folder; choose another {flag}")
+    created = [p for p in [path, *path.parents] if not p.exists()]
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise IntertaskError(f"{flag} {str(path)!r}: cannot create this folder ({err.strerror}); "
                              f"choose another {flag}") from None
-    return path
+    try:
+        yield path
+    except BaseException:
+        for folder in created:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def make_folder(path: Path, flag: str) -> Path:
+    """`mkdir -p path` for a folder the user named with `flag`; see `new_folders`."""
+    with new_folders(path, flag) as made:
+        return made
 
 
 @contextlib.contextmanager
-def atomic_output(path: Path):
+def atomic_output(path: Path, flag: str = "--out"):
     """Yield a temporary path beside `path`; rename it over `path` when the block succeeds and
-    remove it when it fails, so `path` is either complete or untouched."""
-    path = Path(path)
+    remove it when it fails, so `path` is either complete or untouched. `path` must pass
+    `check_output_file`; an `OSError` while writing (disk full) becomes one `IntertaskError` line."""
+    path = check_output_file(Path(path), flag)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        yield tmp
-        os.replace(tmp, path)
+        with new_folders(path.parent, flag):
+            try:
+                yield tmp
+                check_output_file(path, flag)  # nothing took its place while we wrote
+                os.replace(tmp, path)
+            except OSError as err:
+                raise _write_failed(path, flag, err) from None
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -19,8 +19,12 @@ __all__ = ["BUILTIN", "Backbone", "Tokens", "load_backbone", "resolve_device"]
 
 def resolve_device(device: str) -> str:
     """`auto` → `cuda` when torch sees a GPU, else `cpu`; a requested device must exist."""
+    import re
+
     import torch
 
+    if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", device):
+        raise IntertaskError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps")
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():

@@ -59,6 +59,20 @@ class Backbone(nn.Module):
     def device(self) -> torch.device:
         return self.input_embeddings().device
 
+    @property
+    def max_positions(self) -> int | None:
+        """Positions one input may fill (prompt + text), or None when the model has no such limit
+        (relative positions, as in T5)."""
+        return None if self.kind == "seq2seq" else getattr(self.model.config, "max_position_embeddings", None)
+
+    def check_fits(self, prompt_length: int, max_length: int, where: str = "") -> None:
+        """Raise `IntertaskError` unless `prompt_length + max_length <= max_positions`."""
+        limit = self.max_positions
+        if limit is not None and prompt_length + max_length > limit:
+            raise IntertaskError(
+                f"{where}prompt_length {prompt_length} + max_length {max_length} exceed the {limit} positions of "
+                f"backbone {self.name!r}; shorten the prompt or max_length")
+
     def input_embeddings(self) -> torch.Tensor:
         """The token embedding matrix `[V, H]` (prompts live in this space)."""
         return self.model.get_input_embeddings().weight

@@ -13,6 +13,8 @@ import typer
 
 from intertask.errors import IntertaskError
 
+INTERRUPTED = 130  # the shell's exit status for Ctrl-C (128 + SIGINT)
+
 app = typer.Typer(
     name="intertask",
     help="Choose and measure intermediate tasks for prompt-tuning transfer.",
@@ -49,17 +51,32 @@ def run(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     _register_commands()
+    # Typer vendors Click: its usage errors derive from UsageError, which derives from ClickException.
+    usage_error = typer.BadParameter.__mro__[1]
+    click_exception = usage_error.__mro__[1]
     try:
-        app(args=argv, prog_name="intertask")
+        # standalone_mode=False: Click hands usage errors and Ctrl-C to us instead of printing its own box
+        code = app(args=argv, prog_name="intertask", standalone_mode=False)
     except SystemExit as stop:
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
     except IntertaskError as err:
         typer.echo(f"error: {err}", err=True)
         return 2
-    except KeyboardInterrupt:
-        typer.echo("interrupted; finished work is kept, run the same command again to resume", err=True)
-        return 130
-    return 0
+    except usage_error as err:
+        if not err.format_message():  # a group called without a command: its help was printed
+            return err.exit_code
+        command = err.ctx.command_path if err.ctx else "intertask"
+        typer.echo(f"error: {err.format_message()} (see `{command} --help`)".replace("\n", " "), err=True)
+        return 2
+    except click_exception as err:
+        typer.echo(f"error: {err.format_message()}".replace("\n", " "), err=True)
+        return 2
+    except (KeyboardInterrupt, typer.Abort):
+        code = INTERRUPTED
+    if code == INTERRUPTED:  # Typer turns Ctrl-C inside a command into exit code 130
+        typer.echo("interrupted; finished work is kept (a study store keeps every finished run; a file being "
+                   "written is left untouched), run the same command again to resume", err=True)
+    return code if isinstance(code, int) else 0
 
 
 def main() -> None:

@@ -86,23 +86,24 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Rank the library's source tasks for TARGET and say how far to trust the ranking."""
         from intertask.errors import IntertaskError
+        from intertask.paths import check_output_file
         from intertask.recommend import recommend
 
         if report is not None and report.suffix.lower() not in (".md", ".html", ".htm"):
             raise IntertaskError(f"--report {report} must end in .md or .html")
-        if report is not None and any(p.exists() and not p.is_dir() for p in report.parents):
-            raise IntertaskError(f"--report {report}: a file stands where its folder should be; choose another path")
+        if report is not None:
+            check_output_file(report, "--report")  # before the (long) computation
         chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
         rec = recommend(target, library_dir=library, methods=chosen, budget_steps=budget_steps, seeds=seeds,
                         verify_k=verify, verify_seeds=verify_seeds, progress=not as_json,
                         device=device, text_column=text_column, label_column=label_column)
-        if report is not None:
-            from intertask.report.html import write_recommendation_report
-
-            write_recommendation_report(report, rec.target, rec.ranking, rec.verdict, rec.verify)
         if as_json:
             typer.echo(json.dumps(rec.to_dict(), indent=1))
         else:
             print_recommendation(rec)
-            if report is not None:
+        if report is not None:  # after printing: a report that cannot be written loses no recommendation
+            from intertask.report.html import write_recommendation_report
+
+            write_recommendation_report(report, rec.target, rec.ranking, rec.verdict, rec.verify)
+            if not as_json:
                 typer.echo(f"report written to {report}")

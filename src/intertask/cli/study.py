@@ -46,7 +46,7 @@ def _print_summary(summary: dict) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add the `study` command group (run, status, export) to `app`."""
+    """Add the `study` command group (run, status, check, export) to `app`."""
     group = typer.Typer(help="Run and read source × target × seed transfer studies.", no_args_is_help=True)
     app.add_typer(group, name="study")
 
@@ -64,6 +64,10 @@ def register(app: typer.Typer) -> None:
 
         summary = run_study(config, store, executor=executor.value, progress=not quiet, ray_address=ray_address)
         _print_summary(summary)
+        if summary["failed"]:
+            typer.echo(f"error: {summary['failed']} of {summary['total']} runs failed (see above); fix the cause "
+                       "and run the same command again to retry them", err=True)
+            raise typer.Exit(1)
 
     @group.command("status")
     def status_command(
@@ -79,6 +83,18 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(summary, indent=1))
         else:
             _print_summary(summary)
+
+    @group.command("check")
+    def check_command(store: Path = typer.Option(..., "--store", help="Store directory.")) -> None:
+        """Check the store for damage (database pages, tables, artifacts) without changing anything."""
+        from intertask.study.store import Store
+
+        report = Store(store).check()
+        for problem in report["problems"]:
+            typer.echo(f"damaged: {problem}")
+        if report["problems"]:
+            raise typer.Exit(1)
+        typer.echo(f"store {report['store']} is intact: {report['studies']} studies, {report['runs']} runs")
 
     @group.command("export")
     def export_command(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from intertask.formatting import fmt_number
-from intertask.paths import atomic_output, make_folder
+from intertask.paths import atomic_output, check_output_file, new_folders
 from intertask.report._common import figure_png
 
 CAPTIONS = {
@@ -98,10 +99,26 @@ def render(name: str, title: str, build, *args, **kwargs) -> Rendered:
     return Rendered(name, title, CAPTIONS[name], figure_png(build(*args, **kwargs)))
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, then rename it over `path`."""
-    with atomic_output(path) as tmp:
-        tmp.write_bytes(data)
+def write_files(files: dict[Path, bytes], flag: str) -> None:
+    """Write each `path: data` atomically (see `paths.atomic_output`; `flag` names the option in
+    errors). When one write fails, the files written before it and the folders made for them are
+    removed, so a failed report leaves nothing behind."""
+    for path in files:  # every path is checked before anything is written
+        check_output_file(path, flag)
+    written = []
+    folders = {Path(path).parent for path in files}
+    with contextlib.ExitStack() as stack:
+        for folder in sorted(folders):
+            stack.enter_context(new_folders(folder, flag))
+        try:
+            for path, data in files.items():
+                with atomic_output(path, flag) as tmp:
+                    tmp.write_bytes(data)
+                written.append(Path(path))
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
 
 
 def html_table(df: pd.DataFrame) -> str:
@@ -141,9 +158,8 @@ def page(title: str, body: str) -> bytes:
 def write_page(out_dir, title: str, body: list[str], rendered: list[Rendered]) -> Path:
     """Create the folder `out_dir` (named by --out), write each figure as `<name>.png` and then the page
     `report.html` around `body`; return the page's path."""
-    out_dir = make_folder(Path(out_dir), "--out")
-    for fig in rendered:
-        atomic_write(out_dir / f"{fig.name}.png", fig.png)
-    path = out_dir / "report.html"
-    atomic_write(path, page(title, "\n".join(body)))
+    path = Path(out_dir) / "report.html"
+    with new_folders(Path(out_dir), "--out") as out_dir:
+        files = {out_dir / f"{fig.name}.png": fig.png for fig in rendered}
+        write_files({**files, path: page(title, "\n".join(body))}, "--out")
     return path

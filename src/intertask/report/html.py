@@ -14,11 +14,10 @@ import pandas as pd
 
 from intertask.errors import IntertaskError
 from intertask.formatting import fmt_number
-from intertask.paths import make_folder
 from intertask.report import figures as study_figures
 from intertask.report import recommend_figures
 from intertask.report._common import reasoning_targets, require_columns
-from intertask.report._page import Rendered, atomic_write, figure_html, html_table, page, render, write_page
+from intertask.report._page import Rendered, figure_html, html_table, page, render, write_files, write_page
 
 if TYPE_CHECKING:
     from intertask.recommend.verdict import Verdict
@@ -190,7 +189,6 @@ def write_recommendation_report(
         "no-transfer baseline and measure the gain with a 95% CI."
     )
     title = f"Which intermediate task for {target_name}?"
-    make_folder(path.parent, "--report")
     if path.suffix.lower() == ".md":
         lines = [f"# {_md_escape(title)}", "", f"**{_md_escape(verdict.headline)}**", ""]
         lines += [
@@ -204,9 +202,8 @@ def write_recommendation_report(
         ]
         lines += [""] + figures_md[0] + ["## All sources", "", _md_table(table), ""]
         lines += figures_md[1] if verify is not None else [_md_escape(no_verify), ""]
-        for fig in rendered:
-            atomic_write(path.with_name(f"{path.stem}_{fig.name}.png"), fig.png)
-        atomic_write(path, "\n".join(lines).encode("utf-8"))
+        files = {path.with_name(f"{path.stem}_{fig.name}.png"): fig.png for fig in rendered}
+        write_files({**files, path: "\n".join(lines).encode("utf-8")}, "--report")
         return path
     body = [f"<h1>{html.escape(title)}</h1>", f'<p class="headline">{html.escape(verdict.headline)}</p>']
     rows = "".join(
@@ -226,5 +223,5 @@ def write_recommendation_report(
         shown = shown.rename(columns={"mean_gain": "mean gain (points)", "ci_low": "95% CI low",
                                       "ci_high": "95% CI high", "n_seeds": "seeds"})
         body += ["<h2>Verification</h2>", html_table(shown)]
-    atomic_write(path, page(title, "\n".join(body)))
+    write_files({path: page(title, "\n".join(body))}, "--report")
     return path

@@ -55,6 +55,8 @@ from pathlib import Path
 from intertask.errors import IntertaskError, did_you_mean
 from intertask.tasks.registry import known_names
 
+MAX_SEED = 2**32 - 1  # TrainConfig.seed's range (not imported from it: intertask.training loads torch)
+
 TRANSFER_SOURCES = ("each_seed", "best_seed")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -163,6 +165,8 @@ class StudyConfig:
             seeds = _int_list(getattr(self, key), key)
             if not seeds:
                 raise ConfigError(key, "is empty; give at least one seed")
+            if max(seeds) > MAX_SEED:
+                raise ConfigError(key, f"holds seed {max(seeds)}; seeds must lie in [0, {MAX_SEED}]")
             if len(set(seeds)) != len(seeds):
                 raise ConfigError(key, f"repeats a seed: {list(seeds)}")
             object.__setattr__(self, key, seeds)
@@ -246,14 +250,19 @@ class StudyConfig:
         return found
 
     def check_tasks(self, known: list[str] | None = None) -> "StudyConfig":
-        """Raise `IntertaskError` for a task name the registry does not know (with close names).
+        """Raise `IntertaskError` for a task name the registry does not know (with close names), a
+        file or folder that does not exist, or an `hf:` spec naming a local folder that does not.
 
-        Names containing ':' or '/' are dataset specs or paths, resolved when the study runs.
-        `known` defaults to the registry's names.
+        Names containing ':' or '/' are dataset specs or paths (hub datasets are fetched when the
+        study runs). `known` defaults to the registry's names.
         """
         known = list(known) if known is not None else list(known_names())
         for key in ("sources", "targets"):
             for name in getattr(self, key):
+                local = name[3:].partition(":")[0] if name.startswith("hf:") else name
+                is_local = not name.startswith("hf:") or local.startswith(("/", ".", "~"))
+                if any(c in name for c in ":/") and is_local and not Path(local).expanduser().exists():
+                    raise IntertaskError(f"{key!r} names {name!r}, but {local!r} does not exist; check the path")
                 if not any(c in name for c in ":/") and name not in known:
                     raise IntertaskError(
                         f"unknown task {name!r} in {key!r}{did_you_mean(name, known)}; "

@@ -136,7 +136,7 @@ class _Driver:
             row = {**base, "metrics_json": json.dumps(metrics, sort_keys=True),
                    "validation_score": result.validation_score, "test_score": result.test_score,
                    "best_step": result.best_step, "steps": result.steps, "train_seconds": result.seconds}
-            self.store.put_done(row, lambda path, r=result: save_artifact(path, r, run.backbone))
+            self.store.put_done(row, lambda path, r=result: save_artifact(path, r, run.backbone, "--store"))
             done.add(run.run_id)
         self.reporter.pack_finished(pack, {k: v for k, v in failures.items() if k not in done})
         ids = {r.run_id for r in pack}
@@ -161,8 +161,8 @@ def _skip_blocked(waiting: list[PlannedRun], failed: set[str], reporter: Reporte
 class LocalExecutor:
     """Train packs one after another on this machine (`device`: auto | cpu | cuda[:N] | mps)."""
 
-    def __init__(self, device: str = "auto"):
-        self.device = device
+    def __init__(self, device: str = "auto", backbone=None):
+        self.device, self.backbone = device, backbone  # `backbone`: already loaded on `device`, reused
 
     def run(self, runs: list[PlannedRun], store: Store, pack_size: int, reporter: Reporter | None = None) -> None:
         """Train every run of `runs` not finished in `store` (runs must be in plan order)."""
@@ -173,7 +173,9 @@ class LocalExecutor:
         if not driver.waiting:
             return
         device = resolve_device(self.device)
-        backbone = load_backbone(driver.waiting[0].backbone, device=device)
+        backbone = self.backbone
+        if backbone is None or backbone.name != driver.waiting[0].backbone:
+            backbone = load_backbone(driver.waiting[0].backbone, device=device)
         tasks: dict = {}
         while pack := driver.next_pack(set(), pack_size):
             reporter.pack_started(pack)

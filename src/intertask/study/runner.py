@@ -12,7 +12,7 @@ from pathlib import Path
 
 from intertask.errors import IntertaskError
 from intertask.study.config import StudyConfig
-from intertask.backbones import resolve_device
+from intertask.backbones import load_backbone, resolve_device
 from intertask.study.executors import LocalExecutor, RayExecutor, Reporter
 from intertask.study.plan import RUN_KINDS, PlannedRun, best_source_seeds, plan_study
 from intertask.study.store import Store
@@ -64,11 +64,11 @@ class RichReporter(Reporter):
         self.progress.console.print(f"[yellow]skipped[/yellow] {run.kind} {run.task}: {reason}")
 
 
-def _executor(executor, device: str, ray_address: str | None):
+def _executor(executor, device: str, ray_address: str | None, backbone=None):
     if not isinstance(executor, str):
         return executor
     if executor == "local":
-        return LocalExecutor(device=device)
+        return LocalExecutor(device=device, backbone=backbone)
     if executor == "ray":
         return RayExecutor(address=ray_address, device=device)
     raise IntertaskError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
@@ -92,14 +92,23 @@ def run_study(config: StudyConfig | str | Path, store_path: str | Path, executor
     The summary adds `seconds` (this call's wall time) and `trained` (runs written by this call).
     """
     start = time.perf_counter()
+    where = "study config" if isinstance(config, StudyConfig) else str(config)
     if not isinstance(config, StudyConfig):
         config = StudyConfig.from_toml(config)
+    # Everything that can be checked is checked before the store is touched: a failed start
+    # leaves no store behind on a fresh --store and the recorded plan unchanged on an old one.
     config.check_tasks()
-    if isinstance(executor, str) and executor == "local":
-        resolve_device(config.device)  # fail before anything is written
-    runner = _executor(executor, config.device, ray_address)
-    runs = plan_study(config)
+    local = isinstance(executor, str) and executor == "local"
+    device = resolve_device(config.device) if local else "cpu"
+    try:
+        runs = plan_study(config)
+    except IntertaskError as err:
+        raise IntertaskError(f"{where}: {err}") from None
     _prepare_suite_tasks(config, progress)
+    backbone = load_backbone(config.backbone, device=device)
+    for prompt_length, max_length in sorted({(r.train["prompt_length"], r.train["max_length"]) for r in runs}):
+        backbone.check_fits(prompt_length, max_length, where=f"{where}: ")
+    runner = _executor(executor, config.device, ray_address, backbone if local else None)
     store = Store(store_path)
     if progress:
         from rich.console import Console

@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -29,7 +30,7 @@ from typing import Callable, Iterator
 
 from intertask import __version__
 from intertask.errors import IntertaskError
-from intertask.paths import sha256_file, utc_now
+from intertask.paths import check_output_file, make_folder, sha256_file, utc_now
 
 SCHEMA_VERSION = 1
 RUN_COLUMNS = (
@@ -38,6 +39,7 @@ RUN_COLUMNS = (
     "train_seconds", "started_at", "finished_at", "artifact_sha256", "code_version", "git_hash", "error",
 )
 PLAN_COLUMNS = ("run_id", "kind", "task", "source_task", "source_run_id", "seed", "source_seed", "config_json")
+_TABLES = ("meta", "runs", "studies", "plan")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -101,20 +103,61 @@ class Store:
             conn.execute("PRAGMA query_only = 1")
         return conn
 
+    def _database_error(self, err: sqlite3.DatabaseError) -> IntertaskError:
+        """One line for an SQLite failure: a full or failing disk, or a damaged database file."""
+        code = getattr(err, "sqlite_errorcode", None)
+        if code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR) or "disk is full" in str(err):
+            return IntertaskError(f"--store {str(self.path)!r}: cannot write {self.db_path.name} ({err}); free space and "
+                                  "run the same command again (finished runs are kept)")
+        return IntertaskError(f"store database {str(self.db_path)!r} is damaged ({err}); `intertask study check "
+                              f"--store {self.path}` reports what is wrong; restore it from a backup or use a new --store")
+
     @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect(write=False)
+    def _database(self, write: bool) -> Iterator[sqlite3.Connection]:
+        """A connection for the `with` block; an SQLite failure in it becomes one `IntertaskError` line."""
         try:
-            yield conn
-        finally:
-            conn.close()
+            conn = self._connect(write=write)
+            try:
+                yield conn
+            finally:
+                conn.close()
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
+            raise  # intertask's own mistake, not the file's: keep the traceback
+        except sqlite3.DatabaseError as err:
+            raise self._database_error(err) from None
+
+    def _read(self):
+        return self._database(write=False)
 
     @contextlib.contextmanager
     def writer(self, command: str = "intertask study run") -> Iterator["Store"]:
         """Hold the store's exclusive writer lock (and create the store) for the `with` block."""
         if self.path.exists() and not self.path.is_dir():
             raise IntertaskError(f"--store {str(self.path)!r} is a file; give a directory for the study store")
-        self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        fresh = not self.path.exists()
+        try:
+            handle = self._lock(command)
+            try:
+                with self._database(write=True) as conn, conn:
+                    conn.executescript(_SCHEMA)
+                    conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            except BaseException:
+                self._unlock(handle)
+                raise
+        except BaseException:
+            if fresh:  # a store that could not even be set up is not left behind
+                shutil.rmtree(self.path, ignore_errors=True)
+            raise
+        try:
+            for stale in self.artifacts_dir.glob("*.tmp*"):
+                stale.unlink()
+            yield self
+        finally:
+            self._unlock(handle)
+
+    def _lock(self, command: str):
+        """Create the store's folders and take the exclusive writer lock; return the lock's handle."""
+        make_folder(self.artifacts_dir, "--store")
         handle = open(self.lock_path, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -137,20 +180,13 @@ class Store:
                                  "command": command, "since": utc_now()}))
         handle.flush()
         self._lock_handle = handle
-        try:
-            conn = self._connect(write=True)
-            with conn:
-                conn.executescript(_SCHEMA)
-                conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            conn.close()
-            for stale in self.artifacts_dir.glob("*.tmp*"):
-                stale.unlink()
-            yield self
-        finally:
-            self._lock_handle = None
-            handle.seek(0)
-            handle.truncate()
-            handle.close()
+        return handle
+
+    def _unlock(self, handle) -> None:
+        self._lock_handle = None
+        handle.seek(0)
+        handle.truncate()
+        handle.close()
 
     def _require_writer(self) -> None:
         if self._lock_handle is None:
@@ -159,8 +195,7 @@ class Store:
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         self._require_writer()
-        conn = self._connect(write=True)
-        try:
+        with self._database(write=True) as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -168,8 +203,6 @@ class Store:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-        finally:
-            conn.close()
 
     # ---- writing -------------------------------------------------------------------------
     def artifact_path(self, run_id: str) -> Path:
@@ -188,7 +221,7 @@ class Store:
     def put_done(self, row: dict, write_artifact: Callable[[Path], None]) -> None:
         """Write the artifact with `write_artifact(tmp_path)`, publish it, then commit `row` as done."""
         self._require_writer()
-        final = self.artifact_path(row["run_id"])
+        final = check_output_file(self.artifact_path(row["run_id"]), "--store")
         tmp = final.with_name(f"{row['run_id']}.tmp{os.getpid()}.safetensors")
         try:
             write_artifact(tmp)
@@ -254,6 +287,29 @@ class Store:
             known = ", ".join(s["name"] for s in self.studies())
             raise IntertaskError(f"store {str(self.path)!r} has no study {study!r}; it holds: {known}")
         return rows
+
+    def check(self) -> dict:
+        """A read-only health check: SQLite's `integrity_check`, the tables, and each finished run's
+        artifact. Returns `{"store", "problems": [one line each], "runs", "studies"}`; never writes."""
+        problems, runs, studies = [], 0, 0
+        conn = None
+        try:
+            conn = self._connect(write=False)  # a missing store is an error, not a finding
+            problems += [f"database: {r[0]}" for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            problems += [f"database: table {name!r} is missing" for name in sorted(set(_TABLES) - tables)]
+        except sqlite3.DatabaseError as err:
+            problems.append(f"database {str(self.db_path)!r}: {err}")
+        finally:
+            if conn is not None:
+                conn.close()
+        if not problems:
+            rows = self.rows()
+            runs, studies = len(rows), len(self.studies())
+            problems += [f"artifact of run {r['run_id'][:12]} ({r['kind']} {r['task']} seed {r['seed']}) is missing or "
+                         "altered; `intertask study run` redoes it" for r in rows
+                         if r["status"] == "done" and not self.artifact_ok(r)]
+        return {"store": str(self.path), "problems": problems, "runs": runs, "studies": studies}
 
     def artifact_ok(self, row: dict) -> bool:
         """True when `row` is done and its artifact exists with the recorded sha256."""

@@ -20,7 +20,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import random
+import re
+import stat
 from collections import defaultdict
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -31,6 +34,8 @@ from intertask.tasks.task import SPLITS, Example, Task, TaskKind
 SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "valid", "dev", "val"), "test": ("test",)}
 MAX_CLASSES_FOR_FLOATS = 10
+MAX_INPUT_BYTES = 2 * 2**30  # a data file is read whole into memory
+_HEADER_NAME = re.compile(r"^[\w .()/-]{1,64}$")  # a column name worth showing in a message
 
 
 # --- reading records -------------------------------------------------------------------------
@@ -46,6 +51,12 @@ def read_records(path: str | Path) -> list[dict]:
         raise IntertaskError(
             f"unsupported file type {path.suffix or '(none)'!r} for {path}; use one of {', '.join(SUFFIXES)}"
         )
+    info = path.stat()  # through symlinks: what would be read
+    if not stat.S_ISREG(info.st_mode):  # a FIFO would block, /dev/zero would never end
+        raise IntertaskError(f"{path} is not a regular file (a folder, FIFO or device); give a data file")
+    if info.st_size > MAX_INPUT_BYTES:
+        raise IntertaskError(f"{path} is {info.st_size / 2**30:.1f} GiB; intertask reads data files up to "
+                             f"{MAX_INPUT_BYTES // 2**30} GiB, sample or split it")
     if kind == "parquet":
         return _read_parquet(path)
     try:
@@ -168,11 +179,30 @@ def _infer_labels(values: list) -> tuple[TaskKind, tuple[str, ...], dict]:
 
 
 def _check_columns(where: str, row: dict, wanted: dict[str, str | None]) -> None:
+    """Every wanted column is in `row`. The message lists the columns only when they look like column
+    names, so a file that is not a table (a secret read through a .csv symlink) is never echoed."""
     for option, column in wanted.items():
         if column is not None and column not in row:
-            raise IntertaskError(
-                f"{where}: no column {column!r} for {option}; the columns are {', '.join(map(repr, row))}"
-            )
+            names = [str(c) for c in row]
+            shown = (f"the columns are {', '.join(map(repr, names))}" if all(_HEADER_NAME.match(c) for c in names)
+                     else f"its first line ({len(names)} field(s)) does not look like a header")
+            raise IntertaskError(f"{where}: no column {column!r} for {option}; {shown}")
+
+
+def _bad_value(value, numeric: bool) -> str | None:
+    """Why a cell cannot be a text or label (missing, a list or table, NaN or infinite), or None."""
+    if value is None or (isinstance(value, str) and not value and numeric):
+        return "no value"
+    if isinstance(value, (list, dict)):
+        return f"a {type(value).__name__}, not a single value"
+    if numeric:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return None
+        if not math.isfinite(number):
+            return "a missing (NaN) or infinite value"
+    return None
 
 
 def _choices(value, where: str) -> tuple[str, ...]:
@@ -208,6 +238,12 @@ def task_from_records(
     """
     wanted = {"text_column": text_column, "text_pair_column": text_pair_column,
               "label_column": label_column, "choices_column": choices_column}
+    for option, column in wanted.items():
+        if column is not None and not str(column).strip():
+            raise IntertaskError(f"task {name!r}: {option} is empty; name a column")
+    if text_column == label_column:
+        raise IntertaskError(f"task {name!r}: text_column and label_column are both {text_column!r}; "
+                             "the label would be the input")
     for split, rows in records.items():
         if not rows:
             raise IntertaskError(f"task {name!r}: the {split} split is empty; give it rows or leave it out")
@@ -216,8 +252,11 @@ def task_from_records(
         raise IntertaskError(f"task {name!r}: no train split; name a file train.* or pass a single file")
     for split, rows in records.items():
         for i, row in enumerate(rows):
-            if row.get(label_column) is None or row.get(label_column) == "":
-                raise IntertaskError(f"task {name!r}: {split} row {i + 1} has no {label_column!r} value")
+            for column, numeric in ((label_column, not choices_column), (text_column, False)):
+                problem = _bad_value(row.get(column), numeric)
+                if problem is not None:
+                    raise IntertaskError(f"task {name!r}: {split} row {i + 1} has {problem} in {column!r}; "
+                                         "fix or drop the row")
 
     if choices_column:
         kind, labels, mapping = TaskKind.MULTIPLE_CHOICE, (), None

@@ -80,6 +80,9 @@ class Task:
         for split in SPLITS:
             if not self.split(split):
                 raise IntertaskError(f"task {self.name!r}: the {split} split is empty")
+        if not any(ex.text.strip() for ex in self.train):
+            raise IntertaskError(f"task {self.name!r} has no usable text (every train text is empty); "
+                                 "pick the text column with --text-column")
         if self.kind is TaskKind.CLASSIFICATION:
             if self.labels:
                 for split in SPLITS:

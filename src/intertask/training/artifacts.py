@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from intertask.errors import IntertaskError
+from intertask.paths import atomic_output, check_output_file, new_folders
 from intertask.training.config import RunResult, TrainConfig
 
 FORMAT = "intertask-prompt/1"
@@ -62,9 +63,10 @@ def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def save_artifact(path, result: RunResult, backbone_name: str) -> str:
-    """Write `result`'s prompt, snapshots and head to `path` atomically; return the checksum."""
-    from safetensors.torch import save_file
+def save_artifact(path, result: RunResult, backbone_name: str, flag: str = "--out") -> str:
+    """Write `result`'s prompt, snapshots and head to `path` atomically (`paths.atomic_output`;
+    `flag` names the option in its errors); return the checksum."""
+    from safetensors.torch import save
 
     path = Path(path)
     tensors = {"prompt": result.prompt.detach().float().cpu().contiguous()}
@@ -79,15 +81,9 @@ def save_artifact(path, result: RunResult, backbone_name: str) -> str:
         "test_score": float(result.test_score), "test_metrics": dict(result.test_metrics),
         "history": [[int(s), float(v)] for s, v in result.history], "sha256": checksum,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"intertask": json.dumps(meta, sort_keys=True)})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    data = save(tensors, metadata={"intertask": json.dumps(meta, sort_keys=True)})
+    with atomic_output(path, flag) as tmp:
+        tmp.write_bytes(data)
     return checksum
 
 
@@ -132,6 +128,12 @@ def load_artifact(path, expect_backbone: str | None = None) -> PromptArtifact:
     )
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 _TASK_TYPES = {"encoder": "FEATURE_EXTRACTION", "decoder": "CAUSAL_LM", "seq2seq": "SEQ_2_SEQ_LM"}
 
 
@@ -146,19 +148,23 @@ def export_peft(artifact: PromptArtifact | str | Path, out_dir, backbone=None) -
     import shutil
 
     from peft import PromptTuningConfig, get_peft_model
-    from safetensors.torch import save_file
+    from safetensors import SafetensorError
+    from safetensors.torch import save
 
     if not isinstance(artifact, PromptArtifact):
         artifact = load_artifact(artifact)
+    out_dir = Path(out_dir)
+    if os.path.lexists(out_dir) and (out_dir.is_symlink() or not out_dir.is_dir()):
+        check_output_file(out_dir, "--out")  # a path below a file, a device, a FIFO, a symlink
+        raise IntertaskError(f"--out {str(out_dir)!r} is a file; give a new folder for the adapter")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise IntertaskError(f"{out_dir} exists and is not empty; choose a new folder for the adapter")
     if backbone is None:
         from intertask.backbones import load_backbone
 
         backbone = load_backbone(artifact.backbone)
     if backbone.name != artifact.backbone or backbone.hidden_size != artifact.hidden_size:
         raise IntertaskError(f"the prompt was trained on {artifact.backbone!r}, not on {backbone.name!r}")
-    out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise IntertaskError(f"{out_dir} exists and is not empty; choose a new folder for the adapter")
     P = artifact.prompt.shape[0]
     config = PromptTuningConfig(task_type=_TASK_TYPES[backbone.kind], num_virtual_tokens=P,
                                 token_dim=artifact.hidden_size, num_transformer_submodules=1)
@@ -167,15 +173,19 @@ def export_peft(artifact: PromptArtifact | str | Path, out_dir, backbone=None) -
         model = get_peft_model(backbone.model, config)
     with torch.no_grad():
         model.prompt_encoder["default"].embedding.weight.copy_(artifact.prompt)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
-        model.save_pretrained(str(tmp))
-        if artifact.head:
-            save_file({k: v.contiguous() for k, v in artifact.head.items()}, str(tmp / "intertask_head.safetensors"))
-        if out_dir.exists():
-            out_dir.rmdir()
-        os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with new_folders(out_dir.parent, "--out"):
+        tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+        try:
+            tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; a user's folder gets the usual mode
+            model.save_pretrained(str(tmp))
+            if artifact.head:
+                (tmp / "intertask_head.safetensors").write_bytes(save({k: v.contiguous() for k, v in artifact.head.items()}))
+            if out_dir.exists():
+                out_dir.rmdir()
+            os.replace(tmp, out_dir)
+        except (OSError, SafetensorError) as err:
+            raise IntertaskError(f"--out {str(out_dir)!r}: cannot write the adapter ({getattr(err, 'strerror', None) or err}); "
+                                 "nothing was written, free space or choose another --out") from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return out_dir

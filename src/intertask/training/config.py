@@ -17,6 +17,8 @@ import numpy as np
 
 from intertask.errors import IntertaskError
 
+MAX_SEED = 2**32 - 1  # seeds feed numpy, torch and Python's RNGs; this range is valid for all three
+
 
 class PromptInit(str, Enum):
     VOCAB = "vocab"  # rows of the embedding matrix of P tokens sampled from the vocabulary
@@ -79,6 +81,14 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise IntertaskError(f"TrainConfig.{name} must be a positive number, got {value!r}")
+        for name, kind in (("weight_decay", "a number"), ("grad_clip", "a number or None"),
+                           ("warmup_steps", "an integer"), ("patience", "an integer or None"), ("seed", "an integer")):
+            value = getattr(self, name)
+            integer = kind.startswith("an integer")
+            if not (value is None and kind.endswith("None")) and not _is_number(value, integer):
+                raise IntertaskError(f"TrainConfig.{name} must be {kind}, got {value!r}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise IntertaskError(f"TrainConfig.seed must be in [0, {MAX_SEED}], got {self.seed!r}")
         if not 0 <= self.weight_decay < 1:
             raise IntertaskError(f"TrainConfig.weight_decay must be in [0, 1), got {self.weight_decay!r}")
         if not 0 <= self.warmup_steps <= self.steps:
@@ -117,6 +127,12 @@ class TrainConfig:
     @classmethod
     def from_json(cls, text: str) -> "TrainConfig":
         return cls.from_dict(json.loads(text))
+
+
+def _is_number(value, integer: bool) -> bool:
+    """True for an int (or, unless `integer`, a float); never for a bool or a string."""
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    return isinstance(value, kinds) and not isinstance(value, bool)
 
 
 def _enum(kind: type[Enum], value, name: str):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from intertask.backbones import load_backbone, resolve_device
 from intertask.errors import IntertaskError
+from intertask.paths import check_output_file
 from intertask.tasks.registry import get_task
 from intertask.training.artifacts import load_artifact, save_artifact
 from intertask.training.config import RunResult, RunSpec, TrainConfig
@@ -20,10 +21,7 @@ def _check_out(out: Path) -> Path:
     out = Path(out)
     if out.suffix != ".safetensors" or out.is_dir():
         raise IntertaskError(f"--out {out} must be a file name ending in .safetensors")
-    blocked = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
-    if blocked is not None:
-        raise IntertaskError(f"--out {out}: {blocked} is a file, not a folder; choose another --out")
-    return out
+    return check_output_file(out, "--out")
 
 
 def train_one(task: str, seed: int = 0, backbone: str = "minilm", init_from: Path | None = None,
@@ -44,6 +42,7 @@ def train_one(task: str, seed: int = 0, backbone: str = "minilm", init_from: Pat
         config["prompt_length"] = init.prompt.shape[0]
     settings = {k: v for k, v in config.items() if v is not None}
     cfg = TrainConfig(backbone=model.name, seed=seed, **settings)
+    model.check_fits(cfg.prompt_length, cfg.max_length)
     spec = RunSpec(f"{task}-seed{seed}", target, cfg, init_prompt=None if init is None else init.prompt)
     result = train_packed([spec], model, device=device, progress=progress)[0]
     if out is not None:
