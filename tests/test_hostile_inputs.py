@@ -391,3 +391,53 @@ def test_disk_full_when_a_store_is_created_leaves_no_store(tmp_path, capsys, tin
     assert run(["study", "run", str(tiny_config), "--store", str(tmp_path / "store")]) == 2
     one_error_line(capsys, "cannot write study.sqlite (database or disk is full); free space")
     assert not (tmp_path / "store").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_library(tmp_path_factory, finished_store):
+    """A library built from `finished_store` (one source; do not modify it, copy it first)."""
+    from intertask.recommend import build_library
+
+    return build_library(finished_store, tmp_path_factory.mktemp("library") / "lib")
+
+
+@pytest.mark.parametrize("failing", ["json", "safetensors"])
+def test_disk_full_in_library_build_is_one_line_and_leaves_nothing(tmp_path, capsys, finished_store, disk_full,
+                                                                   monkeypatch, failing):
+    import safetensors.numpy
+    from safetensors import SafetensorError
+
+    if failing == "safetensors":  # what safetensors raises itself on a full disk
+        def full(*args, **kwargs):
+            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+        monkeypatch.setattr(safetensors.numpy, "save_file", full)
+    out = tmp_path / "new" / "lib"
+    assert run(["library", "build", "--store", str(finished_store), "--out", str(out), "--device", "cpu"]) == 2
+    one_error_line(capsys, f"--out {str(out)!r}: cannot write (", "No space left on device", "nothing was written")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_disk_full_in_library_add_esm_changes_nothing(tmp_path, capsys, tiny_library, request):
+    import shutil
+
+    copy = shutil.copytree(tiny_library, tmp_path / "lib")
+    before = {p.name: p.read_bytes() for p in copy.iterdir()}
+    request.getfixturevalue("disk_full")
+    assert run(["library", "add-esm", str(copy), "--device", "cpu"]) == 2
+    one_error_line(capsys, "library '", "cannot write (No space left on device)")
+    assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
+
+
+def test_disk_full_in_recommend_report_prints_the_recommendation_first(tmp_path, capsys, tiny_library, disk_full):
+    import json
+
+    report = tmp_path / "rep" / "r.html"
+    assert run(["recommend", "--target", "toy_topic2", "--library", str(tiny_library), "--budget-steps", "2",
+                "--seeds", "2", "--device", "cpu", "--methods", "max_pairwise,data_size", "--json",
+                "--report", str(report)]) == 2
+    out, err = capsys.readouterr()
+    assert [row["source"] for row in json.loads(out)["ranking"]] == ["toy_sentiment_food"]
+    errors = [line for line in err.splitlines() if not line.startswith("note: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: --report") and "No space left on device" in errors[0], err
+    assert list(tmp_path.iterdir()) == []

@@ -18,9 +18,10 @@ Layout of a library directory (format version `FORMAT_VERSION`)::
                            (`intertask.recommend.combination`)
 
 `build_library` writes the whole folder into a temporary sibling and renames it into place, so a
-crash never leaves a half library; `load_library` verifies every file's sha256 and the backbone.
-An optional file can be added to an existing library later (`add_library_file`): it is renamed
-into place, then manifest.json is rewritten with its checksum, keeping every other entry.
+crash or a full disk never leaves a half library (`paths.folder_beside`); `load_library` verifies
+every file's sha256 and the backbone. An optional file can be added to an existing library later
+(`add_library_file`): it and the new manifest.json (its checksum added, every other entry kept)
+are written first, then renamed into place.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from intertask.errors import IntertaskError
-from intertask.paths import atomic_output, make_folder, sha256_file
+from intertask.paths import atomic_output, folder_beside, sha256_file
 from intertask.selection.base import TaskProfile
 from intertask.selection.embedding_free import ranked_words
 
@@ -161,21 +162,23 @@ def _write_esm_maps(sources: list[LibrarySource], path: Path) -> None:
 def add_library_file(path: str | Path, name: str, write) -> Path:
     """Add or replace the optional file `name` (one of `OPTIONAL_FILES`) of the library at `path`.
 
-    The library is verified first; `write(tmp)` writes the file to a temporary path, which is
-    renamed into place, then manifest.json is rewritten (atomically) with its checksum and every
-    other entry kept as it was. Returns the file's path.
+    The library is verified first; `write(tmp)` writes the file to a temporary path and manifest.json
+    is written beside it with the file's checksum (every other entry kept as it was); then both are
+    renamed into place. A write error (disk full) is one line and changes nothing.
+    Returns the file's path.
     """
     if name not in OPTIONAL_FILES:
         raise ValueError(f"{name!r} is not an optional library file")
     load_library(path)
     folder = Path(path)
-    with atomic_output(folder / name) as tmp:
-        write(tmp)
-        checksum = sha256_file(tmp)
     manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["files"][name] = checksum
-    with atomic_output(folder / "manifest.json") as tmp:
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    # Both files are written before either is renamed (the file first, the manifest last), so a
+    # full disk leaves the library as it was.
+    with atomic_output(folder / "manifest.json", "library") as new_manifest, \
+            atomic_output(folder / name, "library") as tmp:
+        write(tmp)
+        manifest["files"][name] = sha256_file(tmp)
+        new_manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return folder / name
 
 
@@ -202,20 +205,13 @@ def write_library(library: Library, out_dir: str | Path) -> Path:
     """
     out = Path(out_dir)
     keep = [".store"] if check_library_out(out) and (out / ".store").exists() else []
-    make_folder(out.parent, "--out")
-    tmp = out.parent / f".{out.name}.tmp{os.getpid()}"
     old = out.parent / f".{out.name}.old{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with folder_beside(out, "--out") as tmp:
         checksums = _write_files(library, tmp)
         (tmp / "manifest.json").write_text(json.dumps(library.manifest(checksums), indent=2, sort_keys=True))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.exists():
-        os.replace(out, old)
-    os.replace(tmp, out)
+        if out.exists():
+            os.replace(out, old)
+        os.replace(tmp, out)
     for name in keep:  # the study store moves over last, so a crash never deletes it
         os.replace(old / name, out / name)
     shutil.rmtree(old, ignore_errors=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 import torch
 
 from intertask.errors import IntertaskError
-from intertask.paths import atomic_output, check_output_file, new_folders
+from intertask.paths import atomic_output, check_output_file, folder_beside
 from intertask.training.config import RunResult, TrainConfig
 
 FORMAT = "intertask-prompt/1"
@@ -128,12 +127,6 @@ def load_artifact(path, expect_backbone: str | None = None) -> PromptArtifact:
     )
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 _TASK_TYPES = {"encoder": "FEATURE_EXTRACTION", "decoder": "CAUSAL_LM", "seq2seq": "SEQ_2_SEQ_LM"}
 
 
@@ -145,10 +138,7 @@ def export_peft(artifact: PromptArtifact | str | Path, out_dir, backbone=None) -
     it. An encoder's task head is not part of PEFT's format; it is written next to the adapter as
     `intertask_head.safetensors`. `backbone` defaults to `load_backbone(artifact.backbone)`.
     """
-    import shutil
-
     from peft import PromptTuningConfig, get_peft_model
-    from safetensors import SafetensorError
     from safetensors.torch import save
 
     if not isinstance(artifact, PromptArtifact):
@@ -173,19 +163,11 @@ def export_peft(artifact: PromptArtifact | str | Path, out_dir, backbone=None) -
         model = get_peft_model(backbone.model, config)
     with torch.no_grad():
         model.prompt_encoder["default"].embedding.weight.copy_(artifact.prompt)
-    with new_folders(out_dir.parent, "--out"):
-        tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-        try:
-            tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; a user's folder gets the usual mode
-            model.save_pretrained(str(tmp))
-            if artifact.head:
-                (tmp / "intertask_head.safetensors").write_bytes(save({k: v.contiguous() for k, v in artifact.head.items()}))
-            if out_dir.exists():
-                out_dir.rmdir()
-            os.replace(tmp, out_dir)
-        except (OSError, SafetensorError) as err:
-            raise IntertaskError(f"--out {str(out_dir)!r}: cannot write the adapter ({getattr(err, 'strerror', None) or err}); "
-                                 "nothing was written, free space or choose another --out") from None
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with folder_beside(out_dir, "--out") as tmp:
+        model.save_pretrained(str(tmp))
+        if artifact.head:
+            (tmp / "intertask_head.safetensors").write_bytes(save({k: v.contiguous() for k, v in artifact.head.items()}))
+        if out_dir.exists():
+            out_dir.rmdir()
+        os.replace(tmp, out_dir)
     return out_dir
