@@ -441,3 +441,77 @@ def test_disk_full_in_recommend_report_prints_the_recommendation_first(tmp_path,
     errors = [line for line in err.splitlines() if not line.startswith("note: ")]
     assert len(errors) == 1 and errors[0].startswith("error: --report") and "No space left on device" in errors[0], err
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- 7. artifacts and libraries edited by hand -----------------------------------------------
+def _edited_prompt(source, path, edit_meta=lambda meta: None, edit_tensors=lambda tensors: None, old_format=True):
+    """A copy of the prompt file `source` at `path` with its metadata and tensors edited; signed with
+    the older tensors-only checksum (`old_format`, as files written before), or left as it was."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from intertask.training.artifacts import TENSORS_ONLY_FORMAT, artifact_sha256
+
+    with safe_open(str(source), framework="pt") as f:
+        meta = json.loads(f.metadata()["intertask"])
+        tensors = {name: f.get_tensor(name) for name in f.keys()}
+    edit_meta(meta)
+    edit_tensors(tensors)
+    if old_format:
+        meta.update(format=TENSORS_ONLY_FORMAT, sha256=artifact_sha256(tensors))
+    save_file(tensors, str(path), metadata={"intertask": json.dumps(meta)})
+    return path
+
+
+def test_a_prompts_checksum_covers_its_metadata(tmp_path, prompt_file):
+    from intertask.training.artifacts import load_artifact
+
+    edited = _edited_prompt(prompt_file, tmp_path / "e.safetensors", lambda meta: meta.update(seed=7),
+                            old_format=False)
+    with pytest.raises(IntertaskError, match="fails its checksum: the file is corrupted or was edited"):
+        load_artifact(edited)
+    old = load_artifact(_edited_prompt(prompt_file, tmp_path / "old.safetensors", lambda meta: meta.update(seed=7)))
+    assert old.seed == 7  # a file of the older format (stores written before) still loads
+    assert load_artifact(prompt_file).seed == 0
+
+
+def _set(key, value):
+    return lambda d: d.update({key: value})
+
+
+HAND_EDITS = [
+    (_set("seed", "abc"), None, "field 'seed' must be an integer, got \"abc\""),
+    (_set("history", [1, 2]), None, "field 'history' must be a list of [step, score] pairs"),
+    (_set("validation_score", "high"), None, "field 'validation_score' must be a number"),
+    (_set("test_metrics", "x"), None, "field 'test_metrics' must be an object of numbers"),
+    (_set("hidden_size", "32"), None, "field 'hidden_size' must be a positive integer"),
+    (lambda meta: meta.pop("config"), None, "field 'config' is missing"),
+    (None, lambda t: t.update({"snapshot.abc": t["prompt"].clone()}), "unexpected tensor 'snapshot.abc'"),
+    (None, lambda t: t["prompt"].__setitem__((0, 0), float("nan")), "tensor 'prompt' holds NaN or infinite values"),
+    (None, lambda t: t["head.bias"].fill_(float("inf")), "tensor 'head.bias' holds NaN or infinite values"),
+]
+
+
+@pytest.mark.parametrize("edit_meta, edit_tensors, said", HAND_EDITS)
+@pytest.mark.parametrize("command", [["prompts", "show"], ["prompts", "export"]])
+def test_a_hand_edited_prompt_is_one_line_naming_the_file_and_field(tmp_path, capsys, prompt_file, command,
+                                                                      edit_meta, edit_tensors, said):
+    edited = _edited_prompt(prompt_file, tmp_path / "e.safetensors", edit_meta or (lambda m: None),
+                            edit_tensors or (lambda t: None))
+    extra = ["--out", str(tmp_path / "adapter")] if command[1] == "export" else []
+    assert run(command + [str(edited)] + extra) == 2
+    one_error_line(capsys, f"{edited}: {said}", "the file is corrupted or was edited")
+    assert not (tmp_path / "adapter").exists()
+
+
+def test_a_hidden_size_mismatch_names_both_sizes(tmp_path, prompt_file):
+    from intertask.backbones import load_backbone
+    from intertask.training.artifacts import export_peft, load_artifact
+
+    artifact = load_artifact(prompt_file)
+    artifact.hidden_size = 64
+    with pytest.raises(IntertaskError, match=r"trained on 'tiny-encoder' \(hidden size 64\), not on 'tiny-encoder' "
+                                             r"\(hidden size 32\)"):
+        export_peft(artifact, tmp_path / "adapter", backbone=load_backbone("tiny-encoder"))

@@ -3,12 +3,15 @@
 File layout (`save_artifact`): tensors `prompt` `[P, H]`, `snapshot.<step>` `[P, H]` and
 `head.<name>`; the safetensors metadata holds one key, `intertask`, a JSON object with the
 format version, run id, task, seed, backbone name, hidden size, prompt shape, config, scores,
-history and `sha256`, the checksum of the tensors:
+history and `sha256`, the checksum of the tensors and the rest of the metadata:
 
-    sha256 = SHA-256 over tensors sorted by name of (name, dtype, shape, raw bytes)
+    sha256 = SHA-256 over tensors sorted by name of (name, dtype, shape, raw bytes),
+             then over the metadata's JSON with sorted keys, less `sha256`
 
-Loading (`load_artifact`) reads only tensors and JSON (never unpickles; no `torch.load`) and checks
-the checksum, the prompt shape and, when asked, the backbone. `export_peft` writes a PEFT
+Files of the older format `intertask-prompt/1` (in stores written before) carry a checksum of the
+tensors only, and still load. Loading (`load_artifact`) reads only tensors and JSON (never
+unpickles; no `torch.load`) and checks the checksum, the metadata's types, the tensor names, that
+every tensor is finite, the prompt shape and, when asked, the backbone. `export_peft` writes a PEFT
 prompt-tuning adapter (`adapter_config.json` + `adapter_model.safetensors`) for the same backbone.
 """
 
@@ -27,7 +30,8 @@ from intertask.errors import IntertaskError
 from intertask.paths import atomic_output, check_output_file, folder_beside
 from intertask.training.config import RunResult, TrainConfig
 
-FORMAT = "intertask-prompt/1"
+FORMAT = "intertask-prompt/2"
+TENSORS_ONLY_FORMAT = "intertask-prompt/1"  # older files: the checksum leaves the metadata out
 
 
 @dataclass
@@ -52,14 +56,69 @@ class PromptArtifact:
     sha256: str = ""
 
 
-def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
-    """Checksum of named tensors, independent of their order in the file."""
+def artifact_sha256(tensors: dict[str, torch.Tensor], meta: dict | None = None) -> str:
+    """Checksum of named tensors, independent of their order in the file, and of the metadata
+    `meta` less its `sha256` key (left out for the older tensors-only format)."""
     digest = hashlib.sha256()
     for name in sorted(tensors):
         t = tensors[name].detach().contiguous().cpu()
         digest.update(f"{name}|{t.dtype}|{list(t.shape)}|".encode())
         digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    if meta is not None:
+        digest.update(json.dumps({k: v for k, v in meta.items() if k != "sha256"}, sort_keys=True).encode())
     return digest.hexdigest()
+
+
+def _integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# metadata field -> (test of its value, what it must be); the first five are required
+_FIELDS = {
+    "backbone": (lambda v: isinstance(v, str), "a string"),
+    "hidden_size": (lambda v: _integer(v) and v > 0, "a positive integer"),
+    "prompt_shape": (lambda v: isinstance(v, list) and len(v) == 2 and all(_integer(x) and x > 0 for x in v),
+                     "a list of two positive integers"),
+    "config": (lambda v: isinstance(v, dict), "an object"),
+    "sha256": (lambda v: isinstance(v, str), "a string"),
+    "run_id": (lambda v: isinstance(v, str), "a string"),
+    "task_name": (lambda v: isinstance(v, str), "a string"),
+    "seed": (_integer, "an integer"),
+    "best_step": (_integer, "an integer"),
+    "validation_score": (_number, "a number"),
+    "test_score": (_number, "a number"),
+    "test_metrics": (lambda v: isinstance(v, dict) and all(_number(x) for x in v.values()), "an object of numbers"),
+    "history": (lambda v: isinstance(v, list) and all(isinstance(h, list) and len(h) == 2 and _integer(h[0])
+                                                      and _number(h[1]) for h in v), "a list of [step, score] pairs"),
+}
+_REQUIRED = ("backbone", "hidden_size", "prompt_shape", "config", "sha256")
+
+
+def _metadata_problem(meta: dict) -> str | None:
+    """The first metadata field that is missing (when required) or of the wrong type, described; or None."""
+    for name, (valid, kind) in _FIELDS.items():
+        if name not in meta:
+            if name in _REQUIRED:
+                return f"field {name!r} is missing"
+        elif not valid(meta[name]):
+            return f"field {name!r} must be {kind}, got {json.dumps(meta[name])[:40]}"
+    return None
+
+
+def _tensor_problem(tensors: dict[str, torch.Tensor]) -> str | None:
+    """A tensor whose name is not `prompt`, `head.<name>` or `snapshot.<step>`, or that holds NaN
+    or infinite values, described; or None."""
+    for name, tensor in sorted(tensors.items()):
+        kind, _, rest = name.partition(".")
+        if not (name == "prompt" or (kind == "head" and rest) or (kind == "snapshot" and rest.isdigit())):
+            return f"unexpected tensor {name!r}"
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            return f"tensor {name!r} holds NaN or infinite values"
+    return None
 
 
 def save_artifact(path, result: RunResult, backbone_name: str, flag: str = "--out") -> str:
@@ -71,15 +130,15 @@ def save_artifact(path, result: RunResult, backbone_name: str, flag: str = "--ou
     tensors = {"prompt": result.prompt.detach().float().cpu().contiguous()}
     tensors.update({f"snapshot.{int(s)}": p.detach().float().cpu().contiguous() for s, p in result.snapshots.items()})
     tensors.update({f"head.{k}": v.detach().float().cpu().contiguous() for k, v in result.head.items()})
-    checksum = tensors_sha256(tensors)
     meta = {
         "format": FORMAT, "run_id": result.run_id, "task_name": result.task_name, "seed": int(result.seed),
         "backbone": backbone_name, "hidden_size": int(tensors["prompt"].shape[1]),
         "prompt_shape": list(tensors["prompt"].shape), "config": result.config.to_dict(),
         "best_step": int(result.best_step), "validation_score": float(result.validation_score),
-        "test_score": float(result.test_score), "test_metrics": dict(result.test_metrics),
-        "history": [[int(s), float(v)] for s, v in result.history], "sha256": checksum,
+        "test_score": float(result.test_score), "test_metrics": {k: float(v) for k, v in result.test_metrics.items()},
+        "history": [[int(s), float(v)] for s, v in result.history],
     }
+    checksum = meta["sha256"] = artifact_sha256(tensors, meta)
     data = save(tensors, metadata={"intertask": json.dumps(meta, sort_keys=True)})
     with atomic_output(path, flag) as tmp:
         tmp.write_bytes(data)
@@ -103,12 +162,24 @@ def load_artifact(path, expect_backbone: str | None = None) -> PromptArtifact:
         raise IntertaskError(f"{path} has no intertask metadata; it was not written by intertask")
     try:
         meta = json.loads(raw)
+        if not isinstance(meta, dict):
+            raise TypeError(f"a JSON object expected, got {type(meta).__name__}")
+    except (ValueError, TypeError) as err:
+        raise IntertaskError(f"{path} has malformed intertask metadata ({err}); it may be corrupted") from None
+    if meta.get("format") not in (FORMAT, TENSORS_ONLY_FORMAT):
+        raise IntertaskError(f"{path} has prompt format {meta.get('format')!r}; this intertask reads {FORMAT} and "
+                             f"{TENSORS_ONLY_FORMAT}; train it again")
+    covered = meta if meta["format"] == FORMAT else None
+    if artifact_sha256(tensors, covered) != meta.get("sha256"):
+        raise IntertaskError(f"{path} fails its checksum: the file is corrupted or was edited; train it again")
+    problem = _metadata_problem(meta) or _tensor_problem(tensors)
+    if problem:
+        raise IntertaskError(f"{path}: {problem}; the file is corrupted or was edited, train it again")
+    try:
         config = TrainConfig.from_dict(meta["config"])
-        backbone, hidden, shape = meta["backbone"], int(meta["hidden_size"]), list(meta["prompt_shape"])
     except (ValueError, KeyError, TypeError, IntertaskError) as err:
         raise IntertaskError(f"{path} has malformed intertask metadata ({err}); it may be corrupted") from None
-    if tensors_sha256(tensors) != meta.get("sha256"):
-        raise IntertaskError(f"{path} fails its checksum: the file is corrupted or was edited; train it again")
+    backbone, hidden, shape = meta["backbone"], meta["hidden_size"], meta["prompt_shape"]
     prompt = tensors.get("prompt")
     if prompt is None or list(prompt.shape) != shape or prompt.ndim != 2 or shape[1] != hidden:
         got = None if prompt is None else list(prompt.shape)
@@ -120,9 +191,9 @@ def load_artifact(path, expect_backbone: str | None = None) -> PromptArtifact:
         path=path, prompt=prompt, backbone=backbone, hidden_size=hidden, config=config,
         head={k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")},
         snapshots={int(k.split(".", 1)[1]): v for k, v in tensors.items() if k.startswith("snapshot.")},
-        run_id=meta.get("run_id", ""), task_name=meta.get("task_name", ""), seed=int(meta.get("seed", 0)),
-        best_step=int(meta.get("best_step", 0)), validation_score=float(meta.get("validation_score", "nan")),
-        test_score=float(meta.get("test_score", "nan")), test_metrics=dict(meta.get("test_metrics", {})),
+        run_id=meta.get("run_id", ""), task_name=meta.get("task_name", ""), seed=meta.get("seed", 0),
+        best_step=meta.get("best_step", 0), validation_score=float(meta.get("validation_score", "nan")),
+        test_score=float(meta.get("test_score", "nan")), test_metrics=meta.get("test_metrics", {}),
         history=[tuple(h) for h in meta.get("history", [])], sha256=meta["sha256"],
     )
 
@@ -154,7 +225,8 @@ def export_peft(artifact: PromptArtifact | str | Path, out_dir, backbone=None) -
 
         backbone = load_backbone(artifact.backbone)
     if backbone.name != artifact.backbone or backbone.hidden_size != artifact.hidden_size:
-        raise IntertaskError(f"the prompt was trained on {artifact.backbone!r}, not on {backbone.name!r}")
+        raise IntertaskError(f"the prompt was trained on {artifact.backbone!r} (hidden size {artifact.hidden_size}), "
+                             f"not on {backbone.name!r} (hidden size {backbone.hidden_size})")
     P = artifact.prompt.shape[0]
     config = PromptTuningConfig(task_type=_TASK_TYPES[backbone.kind], num_virtual_tokens=P,
                                 token_dim=artifact.hidden_size, num_transformer_submodules=1)
