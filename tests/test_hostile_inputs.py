@@ -515,3 +515,85 @@ def test_a_hidden_size_mismatch_names_both_sizes(tmp_path, prompt_file):
     with pytest.raises(IntertaskError, match=r"trained on 'tiny-encoder' \(hidden size 64\), not on 'tiny-encoder' "
                                              r"\(hidden size 32\)"):
         export_peft(artifact, tmp_path / "adapter", backbone=load_backbone("tiny-encoder"))
+
+
+def _edited_library(library, tmp_path, file: str, edit):
+    """A copy of `library` with `edit` applied to its parsed `file` (JSON or safetensors); the file's
+    checksum in manifest.json is updated, as a deliberate edit would."""
+    import json
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    from intertask.paths import sha256_file
+
+    copy = shutil.copytree(library, tmp_path / "lib")
+    path = copy / file
+    data = json.loads(path.read_text()) if file.endswith(".json") else load_file(str(path))
+    edit(data)
+    path.write_text(json.dumps(data)) if file.endswith(".json") else save_file(data, str(path))
+    if file != "manifest.json":
+        manifest = json.loads((copy / "manifest.json").read_text())
+        manifest["files"][file] = sha256_file(path)
+        (copy / "manifest.json").write_text(json.dumps(manifest))
+    return copy
+
+
+def _source(key, value):
+    return lambda manifest: manifest["sources"][0].update({key: value})
+
+
+def _training(key, value):
+    return lambda manifest: manifest.setdefault("training", {}).update({key: value})
+
+
+def _first_vocabulary_count(value):
+    return lambda profiles: next(iter(profiles.values()))["vocabulary"][0].__setitem__(1, value)
+
+
+def _poison(key, value):
+    return lambda tensors: tensors[key].__setitem__((0,) * tensors[key].ndim, value)
+
+
+SOURCE = "toy_sentiment_food"  # the one source of `tiny_library` (its history is empty)
+
+
+def _transfer(**bad):
+    row = dict(target="toy_topic2", source=SOURCE, seed=0, score=60.0, baseline=55.0, gain=5.0)
+    return lambda rows: rows.append({**row, **bad})
+LIBRARY_EDITS = [
+    ("manifest.json", _set("files", ["prompts.safetensors"]), "manifest.json field 'files' must be an object of checksums"),
+    ("manifest.json", _set("backbone", "minilm"), "manifest.json field 'backbone' must be an object"),
+    ("manifest.json", lambda m: m["backbone"].update(hidden_size="32"),
+     "manifest.json field 'backbone.hidden_size' must be a positive integer"),
+    ("manifest.json", _training("evil", 1), "manifest.json field 'training' must be an object of max_length"),
+    ("manifest.json", _training("backbone", "x"), "manifest.json field 'training' must be an object of max_length"),
+    ("manifest.json", _training("batch_size", "x"), "manifest.json field 'training' holds a bad value"),
+    ("manifest.json", _set("sources", ["a"]), "manifest.json field 'sources' must be a list of objects"),
+    ("manifest.json", _source("seeds", ["a"]), "manifest.json field 'sources[0].seeds' must be a non-empty list"),
+    ("history.json", _transfer(gain="lots"), "history.json field '[0].gain' must be a finite number"),
+    ("history.json", _transfer(score=float("inf")), "history.json field '[0].score' must be a finite number"),
+    ("profiles.json", _first_vocabulary_count(10**9),
+     f"profiles.json field '{SOURCE}.vocabulary' counts 1000000"),
+    ("profiles.json", _first_vocabulary_count("many"),
+     f"profiles.json field '{SOURCE}.vocabulary' must be a list of [word, count] pairs"),
+    ("prompts.safetensors", _poison(f"{SOURCE}/0", float("nan")),
+     f"prompts.safetensors holds NaN or infinite values in '{SOURCE}/0'"),
+    ("profiles.safetensors", _poison(f"source/{SOURCE}", float("inf")),
+     f"profiles.safetensors holds NaN or infinite values in 'source/{SOURCE}'"),
+    ("esm_maps.safetensors", _poison(f"esm/{SOURCE}", float("nan")),
+     f"esm_maps.safetensors holds NaN or infinite values in 'esm/{SOURCE}'"),
+]
+
+
+@pytest.mark.parametrize("file, edit, said", LIBRARY_EDITS)
+def test_a_hand_edited_library_is_one_line_naming_the_file_and_field(tmp_path, capsys, tiny_library, file, edit, said):
+    edited = _edited_library(tiny_library, tmp_path, file, edit)
+    assert run(["library", "show", str(edited)]) == 2
+    one_error_line(capsys, f"library {str(edited)!r}: {said}", "rebuild the library")
+
+
+def test_recommend_refuses_a_hand_edited_library_before_training(tmp_path, capsys, tiny_library):
+    edited = _edited_library(tiny_library, tmp_path, "manifest.json", _training("evil", 1))
+    assert run(["recommend", "--target", "toy_topic2", "--library", str(edited), "--device", "cpu"]) == 2
+    one_error_line(capsys, "manifest.json field 'training' must be an object of")

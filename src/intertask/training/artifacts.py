@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from intertask.checks import field_problem, is_integer, is_number, is_text, list_of, object_of
 from intertask.errors import IntertaskError
 from intertask.paths import atomic_output, check_output_file, folder_beside
 from intertask.training.config import RunResult, TrainConfig
@@ -69,44 +70,25 @@ def artifact_sha256(tensors: dict[str, torch.Tensor], meta: dict | None = None) 
     return digest.hexdigest()
 
 
-def _integer(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-# metadata field -> (test of its value, what it must be); the first five are required
+# metadata field -> (test of its value, what it must be)
 _FIELDS = {
-    "backbone": (lambda v: isinstance(v, str), "a string"),
-    "hidden_size": (lambda v: _integer(v) and v > 0, "a positive integer"),
-    "prompt_shape": (lambda v: isinstance(v, list) and len(v) == 2 and all(_integer(x) and x > 0 for x in v),
+    "backbone": (is_text, "a string"),
+    "hidden_size": (lambda v: is_integer(v) and v > 0, "a positive integer"),
+    "prompt_shape": (lambda v: list_of(lambda x: is_integer(x) and x > 0)(v) and len(v) == 2,
                      "a list of two positive integers"),
     "config": (lambda v: isinstance(v, dict), "an object"),
-    "sha256": (lambda v: isinstance(v, str), "a string"),
-    "run_id": (lambda v: isinstance(v, str), "a string"),
-    "task_name": (lambda v: isinstance(v, str), "a string"),
-    "seed": (_integer, "an integer"),
-    "best_step": (_integer, "an integer"),
-    "validation_score": (_number, "a number"),
-    "test_score": (_number, "a number"),
-    "test_metrics": (lambda v: isinstance(v, dict) and all(_number(x) for x in v.values()), "an object of numbers"),
-    "history": (lambda v: isinstance(v, list) and all(isinstance(h, list) and len(h) == 2 and _integer(h[0])
-                                                      and _number(h[1]) for h in v), "a list of [step, score] pairs"),
+    "sha256": (is_text, "a string"),
+    "run_id": (is_text, "a string"),
+    "task_name": (is_text, "a string"),
+    "seed": (is_integer, "an integer"),
+    "best_step": (is_integer, "an integer"),
+    "validation_score": (is_number, "a number"),
+    "test_score": (is_number, "a number"),
+    "test_metrics": (object_of(is_number), "an object of numbers"),
+    "history": (list_of(lambda h: isinstance(h, list) and len(h) == 2 and is_integer(h[0]) and is_number(h[1])),
+                "a list of [step, score] pairs"),
 }
 _REQUIRED = ("backbone", "hidden_size", "prompt_shape", "config", "sha256")
-
-
-def _metadata_problem(meta: dict) -> str | None:
-    """The first metadata field that is missing (when required) or of the wrong type, described; or None."""
-    for name, (valid, kind) in _FIELDS.items():
-        if name not in meta:
-            if name in _REQUIRED:
-                return f"field {name!r} is missing"
-        elif not valid(meta[name]):
-            return f"field {name!r} must be {kind}, got {json.dumps(meta[name])[:40]}"
-    return None
 
 
 def _tensor_problem(tensors: dict[str, torch.Tensor]) -> str | None:
@@ -172,7 +154,7 @@ def load_artifact(path, expect_backbone: str | None = None) -> PromptArtifact:
     covered = meta if meta["format"] == FORMAT else None
     if artifact_sha256(tensors, covered) != meta.get("sha256"):
         raise IntertaskError(f"{path} fails its checksum: the file is corrupted or was edited; train it again")
-    problem = _metadata_problem(meta) or _tensor_problem(tensors)
+    problem = field_problem(meta, _FIELDS, _REQUIRED) or _tensor_problem(tensors)
     if problem:
         raise IntertaskError(f"{path}: {problem}; the file is corrupted or was edited, train it again")
     try:
