@@ -597,3 +597,21 @@ def test_recommend_refuses_a_hand_edited_library_before_training(tmp_path, capsy
     edited = _edited_library(tiny_library, tmp_path, "manifest.json", _training("evil", 1))
     assert run(["recommend", "--target", "toy_topic2", "--library", str(edited), "--device", "cpu"]) == 2
     one_error_line(capsys, "manifest.json field 'training' must be an object of")
+
+
+# ---- 8. bounded work -----------------------------------------------------------------------
+def test_a_grid_of_millions_of_runs_is_refused_before_planning(tmp_path, capsys, tiny_study_toml):
+    config = tmp_path / "huge.toml"
+    config.write_text(tiny_study_toml(name="huge", source_seeds=range(1000), target_seeds=range(1000)))
+    assert run(["study", "run", str(config), "--store", str(tmp_path / "store")]) == 2
+    one_error_line(capsys, "the grid plans 4,004,000 runs (2 sources x 1000 seeds, 2 targets x 1000 seeds, and their "
+                           "transfers), more than the 100,000 one study may hold")
+    assert not (tmp_path / "store").exists()
+
+
+def test_toml_nesting_thousands_of_brackets_is_one_line(tmp_path, capsys, tiny_config):
+    config = tmp_path / "deep.toml"
+    config.write_text(tiny_config.read_text() + "\n[extra]\nx = " + "[" * 5000 + "]" * 5000 + "\n")
+    assert run(["study", "run", str(config), "--store", str(tmp_path / "store")]) == 2
+    one_error_line(capsys, f"study config {str(config)!r} nests arrays or tables too deeply to read")
+    assert not (tmp_path / "store").exists()
