@@ -593,6 +593,22 @@ def test_a_hand_edited_library_is_one_line_naming_the_file_and_field(tmp_path, c
     one_error_line(capsys, f"library {str(edited)!r}: {said}", "rebuild the library")
 
 
+def test_json_nested_thousands_deep_is_one_line(tmp_path, capsys, tiny_library, prompt_file):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    deep = "[" * 100_000 + "]" * 100_000
+    library = shutil.copytree(tiny_library, tmp_path / "lib")
+    (library / "manifest.json").write_text(deep)
+    assert run(["library", "show", str(library)]) == 2
+    one_error_line(capsys, "manifest.json is unreadable")
+    prompt = tmp_path / "deep.safetensors"
+    save_file(load_file(str(prompt_file)), str(prompt), metadata={"intertask": deep})
+    assert run(["prompts", "show", str(prompt)]) == 2
+    one_error_line(capsys, f"{prompt} has malformed intertask metadata")
+
+
 def test_recommend_refuses_a_hand_edited_library_before_training(tmp_path, capsys, tiny_library):
     edited = _edited_library(tiny_library, tmp_path, "manifest.json", _training("evil", 1))
     assert run(["recommend", "--target", "toy_topic2", "--library", str(edited), "--device", "cpu"]) == 2

@@ -315,7 +315,7 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
                              "`intertask library build CONFIG --out DIR`")
     try:
         manifest = json.loads(manifest_path.read_text())
-    except ValueError:  # not JSON, not UTF-8
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deeply
         manifest = None
     if not isinstance(manifest, dict):
         raise IntertaskError(f"library {str(folder)!r}: manifest.json is unreadable; rebuild the library")
@@ -354,7 +354,7 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
         profiles = json.loads((folder / "profiles.json").read_text())
         rows = json.loads((folder / "history.json").read_text())
         combination = json.loads((folder / COMBINATION_FILE).read_text()) if COMBINATION_FILE in files else None
-    except ValueError:
+    except (ValueError, RecursionError):
         raise IntertaskError(f"library {str(folder)!r}: a JSON file is unreadable; rebuild it") from None
     for name, problem in (("profiles.json", _profiles_problem(profiles)), ("history.json", _history_problem(rows))):
         if problem:

@@ -146,7 +146,7 @@ def load_artifact(path, expect_backbone: str | None = None) -> PromptArtifact:
         meta = json.loads(raw)
         if not isinstance(meta, dict):
             raise TypeError(f"a JSON object expected, got {type(meta).__name__}")
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, RecursionError) as err:
         raise IntertaskError(f"{path} has malformed intertask metadata ({err}); it may be corrupted") from None
     if meta.get("format") not in (FORMAT, TENSORS_ONLY_FORMAT):
         raise IntertaskError(f"{path} has prompt format {meta.get('format')!r}; this intertask reads {FORMAT} and "
