@@ -245,7 +245,8 @@ _MANIFEST = {
 }
 _BACKBONE = {"name": (is_text, "a string"), "hidden_size": (_positive, "a positive integer"),
              "prompt_length": (_positive, "a positive integer")}
-_SOURCE = {"name": (is_text, "a string"), "n_train": (_count, "a count"), "tags": (list_of(is_text), "a list of strings"),
+_SOURCE = {"name": (is_text, "a string"), "n_train": (_count, "a count"),
+           "tags": (list_of(is_text), "a list of strings"),
            "seeds": (lambda v: list_of(is_integer)(v) and len(v) > 0, "a non-empty list of integers"),
            "scores": (object_of(is_number), "an object of numbers")}
 _PROFILE = {"n_train": (_count, "a count"),
@@ -255,23 +256,28 @@ _HISTORY_ROW = {"target": (is_text, "a string"), "source": (is_text, "a string")
                 "score": (is_finite, "a finite number"), "baseline": (is_finite, "a finite number"),
                 "gain": (is_finite, "a finite number"),  # floor and learned are NaN or null where not recorded
                 "floor": (lambda v: v is None or is_number(v), "a number"),
-                "learned": (lambda v: v is None or isinstance(v, bool) or (is_number(v) and math.isnan(v)), "true or false")}
+                "learned": (lambda v: v is None or isinstance(v, bool) or (is_number(v) and math.isnan(v)),
+                            "true or false")}
 
 
 def _manifest_problem(manifest: dict) -> str | None:
     """The first field of manifest.json that is missing or of the wrong type, described; or None."""
     from intertask.training.config import TrainConfig
 
-    problem = field_problem(manifest, _MANIFEST, required=("files", "backbone", "sources")) or \
-        field_problem(manifest["backbone"], _BACKBONE, required=tuple(_BACKBONE), where="backbone.")
-    for i, source in enumerate([] if problem else manifest["sources"]):
-        problem = problem or field_problem(source, _SOURCE, required=("name", "n_train", "seeds"), where=f"sources[{i}].")
-    if problem is None:
-        try:
-            TrainConfig.from_dict(manifest.get("training") or {})
-        except (IntertaskError, TypeError, ValueError) as err:
-            problem = f"field 'training' holds a bad value ({err})"
-    return problem
+    problem = field_problem(manifest, _MANIFEST, required=("files", "backbone", "sources"))
+    if problem:
+        return problem
+    problems = (field_problem(manifest["backbone"], _BACKBONE, required=tuple(_BACKBONE), where="backbone."),
+                *(field_problem(source, _SOURCE, required=("name", "n_train", "seeds"), where=f"sources[{i}].")
+                  for i, source in enumerate(manifest["sources"])))
+    problem = next((p for p in problems if p), None)
+    if problem:
+        return problem
+    try:
+        TrainConfig.from_dict(manifest.get("training") or {})
+    except (IntertaskError, TypeError, ValueError) as err:
+        return f"field 'training' holds a bad value ({err})"
+    return None
 
 
 def _profiles_problem(profiles) -> str | None:
@@ -285,7 +291,8 @@ def _profiles_problem(profiles) -> str | None:
             return problem
         total = sum(count for _, count in entry["vocabulary"])
         if total > MAX_VOCABULARY_COUNT:
-            return f"field '{name}.vocabulary' counts {total} words, more than the {MAX_VOCABULARY_COUNT} a library may hold"
+            return (f"field '{name}.vocabulary' counts {total} words, more than the {MAX_VOCABULARY_COUNT} "
+                    "a library may hold")
     return None
 
 

@@ -175,8 +175,9 @@ class StudyConfig:
             object.__setattr__(self, key, seeds)
         runs = self.planned_runs()
         if runs > MAX_RUNS:
-            raise IntertaskError(f"the grid plans {runs:,} runs ({len(self.sources)} sources x {len(self.source_seeds)} "
-                                 f"seeds, {len(self.targets)} targets x {len(self.target_seeds)} seeds, and their "
+            raise IntertaskError(f"the grid plans {runs:,} runs ({len(self.sources)} sources x "
+                                 f"{len(self.source_seeds)} seeds, {len(self.targets)} targets x "
+                                 f"{len(self.target_seeds)} seeds, and their "
                                  f"transfers), more than the {MAX_RUNS:,} one study may hold; split it into smaller "
                                  "studies over one --store")
         if self.transfer_source not in TRANSFER_SOURCES:
@@ -359,5 +360,7 @@ def _task_names(value, key: str, allow_empty: bool) -> tuple[str, ...]:
 def _repeated(values, shown: int = 5) -> list:
     """The first `shown` values that occur more than once in `values`, sorted."""
     return sorted(value for value, count in Counter(values).items() if count > 1)[:shown]
+
+
 _PHASE_KEYS = ("steps", "learning_rate", "batch_size", "eval_every", "snapshot_steps", "options")
 _EXAMPLES = {"steps": 300, "learning_rate": 0.1}

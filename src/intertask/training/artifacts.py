@@ -95,8 +95,9 @@ def _tensor_problem(tensors: dict[str, torch.Tensor]) -> str | None:
     """A tensor whose name is not `prompt`, `head.<name>` or `snapshot.<step>`, or that holds NaN
     or infinite values, described; or None."""
     for name, tensor in sorted(tensors.items()):
-        kind, _, rest = name.partition(".")
-        if not (name == "prompt" or (kind == "head" and rest) or (kind == "snapshot" and rest.isdigit())):
+        kind, _, step = name.partition(".")
+        snapshot = kind == "snapshot" and step.isascii() and step.isdigit()
+        if not (name == "prompt" or (kind == "head" and step) or snapshot):
             return f"unexpected tensor {name!r}"
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             return f"tensor {name!r} holds NaN or infinite values"
