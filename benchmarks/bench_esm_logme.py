@@ -1,7 +1,7 @@
 """ESM-LogME vs prompt-LogME: cost per source, measured side by side, their agreement, and a
 synthetic 1,000-source library.
 
-Usage: python benchmarks/bench_esm_logme.py [--library DIR] [--targets trec_coarse mcid]
+Usage: python benchmarks/bench_esm_logme.py [--library DIR] [--targets trec_coarse fever mcid]
                                             [--texts 128] [--synthetic-sources 1000]
 
 Part 1 (real): the library's sources (default: the shipped MiniLM library) and each target's
@@ -10,7 +10,9 @@ texts through every source prompt (one backbone pass per source) and runs LogME;
 one backbone pass without a prompt, then per source one matrix product and LogME. Printed: the
 per-source cost of each, the one-off base pass, the ratio, and Spearman's ρ between the two
 rankings. The maps themselves (built once per library: two backbone passes over up to 512 of
-the source's texts) are timed too.
+the source's texts) are timed too. Then LogME alone, on the target's features read through the
+first source's prompt: one decomposition for all K label columns (now) against one per column
+(LogME before issue 11, where a 6-class target cost ~6x a binary one), best of 3.
 
 Part 2 (synthetic): `--synthetic-sources` maps, each one of the library's maps plus noise (10%
 of its spread), scored on the last target's real base features and labels: the time to score
@@ -30,6 +32,7 @@ from intertask.backbones import load_backbone
 from intertask.recommend.esm_maps import source_esm_map
 from intertask.recommend.library import default_library_dir, load_library
 from intertask.selection import TaskProfile, make_selector
+from intertask.selection.logme import logme_columns, logme_fit
 from intertask.selection.profiles import task_profile
 from intertask.tasks.registry import get_task
 
@@ -43,7 +46,8 @@ def _timed(fn):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--library", default=str(default_library_dir()))
-    parser.add_argument("--targets", nargs="+", default=["trec_coarse", "mcid"])
+    parser.add_argument("--targets", nargs="+", default=["trec_coarse", "fever", "mcid"],
+                        help="targets (trec_coarse 6 classes, fever 2, mcid 16)")
     parser.add_argument("--texts", type=int, default=128, help="target texts (recommend uses 128)")
     parser.add_argument("--synthetic-sources", type=int, default=1000)
     args = parser.parse_args()
@@ -66,7 +70,7 @@ def main() -> None:
 
     print(f"\n{'target':<22}{'prompt-LogME s/source':>23}{'ESM-LogME s/source':>20}{'base pass s':>13}"
           f"{'ratio':>8}{'Spearman':>10}")
-    per_source_prompt = []
+    per_source_prompt, logme_alone = [], []
     for name in args.targets:
         target = task_profile(get_task(name, progress=False), backbone, seed=0, max_texts=args.texts)
         logme = make_selector("logme").fit(sources)
@@ -81,6 +85,16 @@ def main() -> None:
         rho = spearmanr(prompt_scores, esm_scores).statistic
         print(f"{name:<22}{prompt_each:>23.4f}{esm_each:>20.4f}{base_seconds:>13.3f}"
               f"{prompt_each / max(esm_each, 1e-9):>7.0f}×{rho:>10.2f}")
+        features, columns = target.features(sources[0].prompt), np.unique(target.labels)
+        once = min(_timed(lambda: logme_columns(features, target.labels))[1] for _ in range(3))
+        per_class = min(_timed(lambda: [logme_fit(features, target.labels == c) for c in columns])[1]
+                        for _ in range(3))
+        logme_alone.append((name, len(columns), once, per_class))
+
+    print(f"\n{'target':<22}{'classes':>8}{'LogME ms, one decomposition':>29}{'one per class (before) ms':>27}"
+          f"{'ratio':>8}")
+    for name, classes, once, per_class in logme_alone:
+        print(f"{name:<22}{classes:>8}{once * 1000:>29.1f}{per_class * 1000:>27.1f}{per_class / once:>7.1f}×")
 
     # a synthetic library of many sources: the real maps, each perturbed, on the last target's real
     # base features and labels (random isotropic features would be a harder, less realistic case)

@@ -391,3 +391,243 @@ def test_disk_full_when_a_store_is_created_leaves_no_store(tmp_path, capsys, tin
     assert run(["study", "run", str(tiny_config), "--store", str(tmp_path / "store")]) == 2
     one_error_line(capsys, "cannot write study.sqlite (database or disk is full); free space")
     assert not (tmp_path / "store").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_library(tmp_path_factory, finished_store):
+    """A library built from `finished_store` (one source; do not modify it, copy it first)."""
+    from intertask.recommend import build_library
+
+    return build_library(finished_store, tmp_path_factory.mktemp("library") / "lib")
+
+
+@pytest.mark.parametrize("failing", ["json", "safetensors"])
+def test_disk_full_in_library_build_is_one_line_and_leaves_nothing(tmp_path, capsys, finished_store, disk_full,
+                                                                   monkeypatch, failing):
+    import safetensors.numpy
+    from safetensors import SafetensorError
+
+    if failing == "safetensors":  # what safetensors raises itself on a full disk
+        def full(*args, **kwargs):
+            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+        monkeypatch.setattr(safetensors.numpy, "save_file", full)
+    out = tmp_path / "new" / "lib"
+    assert run(["library", "build", "--store", str(finished_store), "--out", str(out), "--device", "cpu"]) == 2
+    one_error_line(capsys, f"--out {str(out)!r}: cannot write (", "No space left on device", "nothing was written")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_disk_full_in_library_add_esm_changes_nothing(tmp_path, capsys, tiny_library, request):
+    import shutil
+
+    copy = shutil.copytree(tiny_library, tmp_path / "lib")
+    before = {p.name: p.read_bytes() for p in copy.iterdir()}
+    request.getfixturevalue("disk_full")
+    assert run(["library", "add-esm", str(copy), "--device", "cpu"]) == 2
+    one_error_line(capsys, "library '", "cannot write (No space left on device)")
+    assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
+
+
+def test_disk_full_in_recommend_report_prints_the_recommendation_first(tmp_path, capsys, tiny_library, disk_full):
+    import json
+
+    report = tmp_path / "rep" / "r.html"
+    assert run(["recommend", "--target", "toy_topic2", "--library", str(tiny_library), "--budget-steps", "2",
+                "--seeds", "2", "--device", "cpu", "--methods", "max_pairwise,data_size", "--json",
+                "--report", str(report)]) == 2
+    out, err = capsys.readouterr()
+    assert [row["source"] for row in json.loads(out)["ranking"]] == ["toy_sentiment_food"]
+    errors = [line for line in err.splitlines() if not line.startswith("note: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: --report") and "No space left on device" in errors[0], err
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---- 7. artifacts and libraries edited by hand -----------------------------------------------
+def _edited_prompt(source, path, edit_meta=lambda meta: None, edit_tensors=lambda tensors: None, old_format=True):
+    """A copy of the prompt file `source` at `path` with its metadata and tensors edited; signed with
+    the older tensors-only checksum (`old_format`, as files written before), or left as it was."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from intertask.training.artifacts import TENSORS_ONLY_FORMAT, artifact_sha256
+
+    with safe_open(str(source), framework="pt") as f:
+        meta = json.loads(f.metadata()["intertask"])
+        tensors = {name: f.get_tensor(name) for name in f.keys()}
+    edit_meta(meta)
+    edit_tensors(tensors)
+    if old_format:
+        meta.update(format=TENSORS_ONLY_FORMAT, sha256=artifact_sha256(tensors))
+    save_file(tensors, str(path), metadata={"intertask": json.dumps(meta)})
+    return path
+
+
+def test_a_prompts_checksum_covers_its_metadata(tmp_path, prompt_file):
+    from intertask.training.artifacts import load_artifact
+
+    edited = _edited_prompt(prompt_file, tmp_path / "e.safetensors", lambda meta: meta.update(seed=7),
+                            old_format=False)
+    with pytest.raises(IntertaskError, match="fails its checksum: the file is corrupted or was edited"):
+        load_artifact(edited)
+    old = load_artifact(_edited_prompt(prompt_file, tmp_path / "old.safetensors", lambda meta: meta.update(seed=7)))
+    assert old.seed == 7  # a file of the older format (stores written before) still loads
+    assert load_artifact(prompt_file).seed == 0
+
+
+def _set(key, value):
+    return lambda d: d.update({key: value})
+
+
+HAND_EDITS = [
+    (_set("seed", "abc"), None, "field 'seed' must be an integer, got \"abc\""),
+    (_set("history", [1, 2]), None, "field 'history' must be a list of [step, score] pairs"),
+    (_set("validation_score", "high"), None, "field 'validation_score' must be a number"),
+    (_set("test_metrics", "x"), None, "field 'test_metrics' must be an object of numbers"),
+    (_set("hidden_size", "32"), None, "field 'hidden_size' must be a positive integer"),
+    (lambda meta: meta.pop("config"), None, "field 'config' is missing"),
+    (None, lambda t: t.update({"snapshot.abc": t["prompt"].clone()}), "unexpected tensor 'snapshot.abc'"),
+    (None, lambda t: t["prompt"].__setitem__((0, 0), float("nan")), "tensor 'prompt' holds NaN or infinite values"),
+    (None, lambda t: t["head.bias"].fill_(float("inf")), "tensor 'head.bias' holds NaN or infinite values"),
+]
+
+
+@pytest.mark.parametrize("edit_meta, edit_tensors, said", HAND_EDITS)
+@pytest.mark.parametrize("command", [["prompts", "show"], ["prompts", "export"]])
+def test_a_hand_edited_prompt_is_one_line_naming_the_file_and_field(tmp_path, capsys, prompt_file, command,
+                                                                      edit_meta, edit_tensors, said):
+    edited = _edited_prompt(prompt_file, tmp_path / "e.safetensors", edit_meta or (lambda m: None),
+                            edit_tensors or (lambda t: None))
+    extra = ["--out", str(tmp_path / "adapter")] if command[1] == "export" else []
+    assert run(command + [str(edited)] + extra) == 2
+    one_error_line(capsys, f"{edited}: {said}", "the file is corrupted or was edited")
+    assert not (tmp_path / "adapter").exists()
+
+
+def test_a_hidden_size_mismatch_names_both_sizes(tmp_path, prompt_file):
+    from intertask.backbones import load_backbone
+    from intertask.training.artifacts import export_peft, load_artifact
+
+    artifact = load_artifact(prompt_file)
+    artifact.hidden_size = 64
+    with pytest.raises(IntertaskError, match=r"trained on 'tiny-encoder' \(hidden size 64\), not on 'tiny-encoder' "
+                                             r"\(hidden size 32\)"):
+        export_peft(artifact, tmp_path / "adapter", backbone=load_backbone("tiny-encoder"))
+
+
+def _edited_library(library, tmp_path, file: str, edit):
+    """A copy of `library` with `edit` applied to its parsed `file` (JSON or safetensors); the file's
+    checksum in manifest.json is updated, as a deliberate edit would."""
+    import json
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    from intertask.paths import sha256_file
+
+    copy = shutil.copytree(library, tmp_path / "lib")
+    path = copy / file
+    data = json.loads(path.read_text()) if file.endswith(".json") else load_file(str(path))
+    edit(data)
+    path.write_text(json.dumps(data)) if file.endswith(".json") else save_file(data, str(path))
+    if file != "manifest.json":
+        manifest = json.loads((copy / "manifest.json").read_text())
+        manifest["files"][file] = sha256_file(path)
+        (copy / "manifest.json").write_text(json.dumps(manifest))
+    return copy
+
+
+def _source(key, value):
+    return lambda manifest: manifest["sources"][0].update({key: value})
+
+
+def _training(key, value):
+    return lambda manifest: manifest.setdefault("training", {}).update({key: value})
+
+
+def _first_vocabulary_count(value):
+    return lambda profiles: next(iter(profiles.values()))["vocabulary"][0].__setitem__(1, value)
+
+
+def _poison(key, value):
+    return lambda tensors: tensors[key].__setitem__((0,) * tensors[key].ndim, value)
+
+
+SOURCE = "toy_sentiment_food"  # the one source of `tiny_library` (its history is empty)
+
+
+def _transfer(**bad):
+    row = dict(target="toy_topic2", source=SOURCE, seed=0, score=60.0, baseline=55.0, gain=5.0)
+    return lambda rows: rows.append({**row, **bad})
+LIBRARY_EDITS = [
+    ("manifest.json", _set("files", ["prompts.safetensors"]), "manifest.json field 'files' must be an object of checksums"),
+    ("manifest.json", _set("backbone", "minilm"), "manifest.json field 'backbone' must be an object"),
+    ("manifest.json", lambda m: m["backbone"].update(hidden_size="32"),
+     "manifest.json field 'backbone.hidden_size' must be a positive integer"),
+    ("manifest.json", _training("evil", 1), "manifest.json field 'training' must be an object of max_length"),
+    ("manifest.json", _training("backbone", "x"), "manifest.json field 'training' must be an object of max_length"),
+    ("manifest.json", _training("batch_size", "x"), "manifest.json field 'training' holds a bad value"),
+    ("manifest.json", _set("sources", ["a"]), "manifest.json field 'sources' must be a list of objects"),
+    ("manifest.json", _source("seeds", ["a"]), "manifest.json field 'sources[0].seeds' must be a non-empty list"),
+    ("history.json", _transfer(gain="lots"), "history.json field '[0].gain' must be a finite number"),
+    ("history.json", _transfer(score=float("inf")), "history.json field '[0].score' must be a finite number"),
+    ("profiles.json", _first_vocabulary_count(10**9),
+     f"profiles.json field '{SOURCE}.vocabulary' counts 1000000"),
+    ("profiles.json", _first_vocabulary_count("many"),
+     f"profiles.json field '{SOURCE}.vocabulary' must be a list of [word, count] pairs"),
+    ("prompts.safetensors", _poison(f"{SOURCE}/0", float("nan")),
+     f"prompts.safetensors holds NaN or infinite values in '{SOURCE}/0'"),
+    ("profiles.safetensors", _poison(f"source/{SOURCE}", float("inf")),
+     f"profiles.safetensors holds NaN or infinite values in 'source/{SOURCE}'"),
+    ("esm_maps.safetensors", _poison(f"esm/{SOURCE}", float("nan")),
+     f"esm_maps.safetensors holds NaN or infinite values in 'esm/{SOURCE}'"),
+]
+
+
+@pytest.mark.parametrize("file, edit, said", LIBRARY_EDITS)
+def test_a_hand_edited_library_is_one_line_naming_the_file_and_field(tmp_path, capsys, tiny_library, file, edit, said):
+    edited = _edited_library(tiny_library, tmp_path, file, edit)
+    assert run(["library", "show", str(edited)]) == 2
+    one_error_line(capsys, f"library {str(edited)!r}: {said}", "rebuild the library")
+
+
+def test_json_nested_thousands_deep_is_one_line(tmp_path, capsys, tiny_library, prompt_file):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    deep = "[" * 100_000 + "]" * 100_000
+    library = shutil.copytree(tiny_library, tmp_path / "lib")
+    (library / "manifest.json").write_text(deep)
+    assert run(["library", "show", str(library)]) == 2
+    one_error_line(capsys, "manifest.json is unreadable")
+    prompt = tmp_path / "deep.safetensors"
+    save_file(load_file(str(prompt_file)), str(prompt), metadata={"intertask": deep})
+    assert run(["prompts", "show", str(prompt)]) == 2
+    one_error_line(capsys, f"{prompt} has malformed intertask metadata")
+
+
+def test_recommend_refuses_a_hand_edited_library_before_training(tmp_path, capsys, tiny_library):
+    edited = _edited_library(tiny_library, tmp_path, "manifest.json", _training("evil", 1))
+    assert run(["recommend", "--target", "toy_topic2", "--library", str(edited), "--device", "cpu"]) == 2
+    one_error_line(capsys, "manifest.json field 'training' must be an object of")
+
+
+# ---- 8. bounded work -----------------------------------------------------------------------
+def test_a_grid_of_millions_of_runs_is_refused_before_planning(tmp_path, capsys, tiny_study_toml):
+    config = tmp_path / "huge.toml"
+    config.write_text(tiny_study_toml(name="huge", source_seeds=range(1000), target_seeds=range(1000)))
+    assert run(["study", "run", str(config), "--store", str(tmp_path / "store")]) == 2
+    one_error_line(capsys, "the grid plans 4,004,000 runs (2 sources x 1000 seeds, 2 targets x 1000 seeds, and their "
+                           "transfers), more than the 100,000 one study may hold")
+    assert not (tmp_path / "store").exists()
+
+
+def test_toml_nesting_thousands_of_brackets_is_one_line(tmp_path, capsys, tiny_config):
+    config = tmp_path / "deep.toml"
+    config.write_text(tiny_config.read_text() + "\n[extra]\nx = " + "[" * 5000 + "]" * 5000 + "\n")
+    assert run(["study", "run", str(config), "--store", str(tmp_path / "store")]) == 2
+    one_error_line(capsys, f"study config {str(config)!r} nests arrays or tables too deeply to read")
+    assert not (tmp_path / "store").exists()

@@ -83,7 +83,7 @@ def _in_code(**changes):
         (lambda: _in_code(pack_size=0), r"^'pack_size' must be an integer >= 1, got 0"),
         (lambda: _in_code(device="gpu9"), r"^'device' must be one of auto, cpu, cuda, cuda:N, mps, got 'gpu9'"),
         (lambda: _in_code(sources=()), r"^'sources' is empty"),
-        (lambda: _in_code(target_seeds=(0, 0)), r"^'target_seeds' repeats a seed: \[0, 0\]"),
+        (lambda: _in_code(target_seeds=(0, 0)), r"^'target_seeds' repeats a seed: 0$"),
         (lambda: _in_code(training=TrainingConfig(eval_every=50)), r"^'source_training' evaluates every 50 steps"),
         (lambda: _in_code(task_options={"toy_topic9": {}}), r"^'task_options' has options for 'toy_topic9'"),
         (lambda: TrainingConfig(max_length=0), r"^'max_length' must be an integer >= 1, got 0"),

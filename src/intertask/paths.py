@@ -15,7 +15,9 @@ neither a temporary file nor the folders it created.
 import contextlib
 import hashlib
 import os
+import shutil
 import stat
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -56,8 +58,8 @@ def check_output_file(path: Path, flag: str) -> Path:
     return path
 
 
-def _write_failed(path: Path, flag: str, err: OSError) -> IntertaskError:
-    reason = err.strerror or str(err)
+def _write_failed(path: Path, flag: str, err: Exception) -> IntertaskError:
+    reason = getattr(err, "strerror", None) or str(err)
     return IntertaskError(f"{flag} {str(path)!r}: cannot write ({reason}); nothing was written, "
                           f"free space or choose another {flag}")
 
@@ -109,6 +111,35 @@ def atomic_output(path: Path, flag: str = "--out"):
                 raise _write_failed(path, flag, err) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def folder_beside(path: Path, flag: str = "--out"):
+    """Yield a new, empty folder beside `path` (usual permissions) for the block to fill and then
+    rename to `path` itself. Whatever is left of it after the block is removed, and so are the
+    folders made for it when the block fails; a write error in the block (`OSError`, or safetensors'
+    error for a full disk) becomes one `IntertaskError` line."""
+    from safetensors import SafetensorError
+
+    path = Path(path)
+    with new_folders(path.parent, flag):
+        try:
+            tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp"))
+        except OSError as err:
+            raise _write_failed(path, flag, err) from None
+        try:
+            tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; a user's folder gets the usual mode
+            yield tmp
+        except (OSError, SafetensorError) as err:
+            raise _write_failed(path, flag, err) from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def sha256_file(path: Path) -> str:

@@ -24,8 +24,8 @@ from intertask.backbones import load_backbone
 from intertask.errors import IntertaskError
 from intertask.paths import utc_now
 from intertask.recommend.esm_maps import source_esm_map
-from intertask.recommend.library import (HISTORY_COLUMNS, Library, LibrarySource, check_library_out,
-                                         vocabulary_counts, write_library)
+from intertask.recommend.library import (HISTORY_COLUMNS, TRAINING_FIELDS, Library, LibrarySource,
+                                         check_library_out, vocabulary_counts, write_library)
 from intertask.selection.profiles import example_text, mean_embedding, prompt_array, sample_examples
 from intertask.study.config import StudyConfig
 from intertask.study.export import read_study
@@ -36,9 +36,6 @@ from intertask.tasks.registry import load_task
 
 log = logging.getLogger(__name__)
 MAX_EMBED_TEXTS = 512
-# TrainConfig fields of the study's target phase that recommend's target runs reuse (the rest is set per run).
-INHERITED = ("max_length", "batch_size", "prompt_lr", "head_lr", "optimizer", "init", "weight_decay", "grad_clip",
-             "head_init", "class_weights")
 
 
 def _centroid(task, backbone) -> np.ndarray:
@@ -47,7 +44,7 @@ def _centroid(task, backbone) -> np.ndarray:
 
 
 def _target_training(store: Store, source_row: dict) -> dict:
-    """The `INHERITED` settings of the latest study's target phase (what its baselines and
+    """The `TRAINING_FIELDS` settings of the latest study's target phase (what its baselines and
     transfers trained with), for recommend's own target runs; the source run's settings when the
     store holds no readable study config."""
     try:
@@ -55,7 +52,7 @@ def _target_training(store: Store, source_row: dict) -> dict:
         settings = resolve_train_config(config, config.target_training, seed=0, snapshots=False).to_dict()
     except (IndexError, KeyError, ValueError, IntertaskError):
         settings = json.loads(source_row.get("config_json") or "{}")
-    return {k: settings[k] for k in INHERITED if k in settings}
+    return {k: settings[k] for k in TRAINING_FIELDS if k in settings}
 
 
 def library_from_store(store_path, backbone=None, device: str = "cpu") -> Library:

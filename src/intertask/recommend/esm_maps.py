@@ -31,7 +31,7 @@ def add_esm_maps(library_dir, backbone=None, device: str = "cpu", progress=None)
     """Compute every source's map and add `esm_maps.safetensors` to the library at `library_dir`
     (replacing maps it has); the sources' tasks are loaded by name. Returns the file's path.
     `progress(event, done, total)` is called once per source when given."""
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
     from intertask.backbones import load_backbone
     from intertask.recommend.library import ESM_FILE, add_library_file, load_library
@@ -46,4 +46,4 @@ def add_esm_maps(library_dir, backbone=None, device: str = "cpu", progress=None)
         maps[f"esm/{source.name}"] = source_esm_map(tasks[source.name], backbone, source.prompt)
         if progress:
             progress("embedding space maps", i + 1, len(library.sources))
-    return add_library_file(library_dir, ESM_FILE, lambda tmp: save_file(maps, str(tmp)))
+    return add_library_file(library_dir, ESM_FILE, lambda tmp: tmp.write_bytes(save(maps)))

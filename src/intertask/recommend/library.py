@@ -18,14 +18,16 @@ Layout of a library directory (format version `FORMAT_VERSION`)::
                            (`intertask.recommend.combination`)
 
 `build_library` writes the whole folder into a temporary sibling and renames it into place, so a
-crash never leaves a half library; `load_library` verifies every file's sha256 and the backbone.
-An optional file can be added to an existing library later (`add_library_file`): it is renamed
-into place, then manifest.json is rewritten with its checksum, keeping every other entry.
+crash or a full disk never leaves a half library (`paths.folder_beside`); `load_library` verifies
+every file's sha256 and the backbone. An optional file can be added to an existing library later
+(`add_library_file`): it and the new manifest.json (its checksum added, every other entry kept)
+are written first, then renamed into place.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -34,8 +36,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from intertask.checks import field_problem, is_finite, is_integer, is_number, is_text, list_of, object_of
 from intertask.errors import IntertaskError
-from intertask.paths import atomic_output, make_folder, sha256_file
+from intertask.paths import atomic_output, folder_beside, sha256_file
 from intertask.selection.base import TaskProfile
 from intertask.selection.embedding_free import ranked_words
 
@@ -45,7 +48,11 @@ ESM_FILE = "esm_maps.safetensors"
 COMBINATION_FILE = "combination.json"
 OPTIONAL_FILES = (ESM_FILE, COMBINATION_FILE)
 VOCAB_SIZE = 2000
+MAX_VOCABULARY_COUNT = 20_000_000  # words counted in one source's vocabulary; `profile()` spells them all out
 HISTORY_COLUMNS = ["target", "source", "seed", "score", "baseline", "gain", "floor", "learned"]
+# TrainConfig fields of the study's target phase that recommend's target runs reuse (the rest is set per run).
+TRAINING_FIELDS = ("max_length", "batch_size", "prompt_lr", "head_lr", "optimizer", "init", "weight_decay",
+                   "grad_clip", "head_init", "class_weights")
 
 
 def vocabulary_counts(texts, top_k: int = VOCAB_SIZE) -> list[tuple[str, int]]:
@@ -161,21 +168,23 @@ def _write_esm_maps(sources: list[LibrarySource], path: Path) -> None:
 def add_library_file(path: str | Path, name: str, write) -> Path:
     """Add or replace the optional file `name` (one of `OPTIONAL_FILES`) of the library at `path`.
 
-    The library is verified first; `write(tmp)` writes the file to a temporary path, which is
-    renamed into place, then manifest.json is rewritten (atomically) with its checksum and every
-    other entry kept as it was. Returns the file's path.
+    The library is verified first; `write(tmp)` writes the file to a temporary path and manifest.json
+    is written beside it with the file's checksum (every other entry kept as it was); then both are
+    renamed into place. A write error (disk full) is one line and changes nothing.
+    Returns the file's path.
     """
     if name not in OPTIONAL_FILES:
         raise ValueError(f"{name!r} is not an optional library file")
     load_library(path)
     folder = Path(path)
-    with atomic_output(folder / name) as tmp:
-        write(tmp)
-        checksum = sha256_file(tmp)
     manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["files"][name] = checksum
-    with atomic_output(folder / "manifest.json") as tmp:
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    # Both files are written before either is renamed (the file first, the manifest last), so a
+    # full disk leaves the library as it was.
+    with atomic_output(folder / "manifest.json", "library") as new_manifest, \
+            atomic_output(folder / name, "library") as tmp:
+        write(tmp)
+        manifest["files"][name] = sha256_file(tmp)
+        new_manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return folder / name
 
 
@@ -202,20 +211,13 @@ def write_library(library: Library, out_dir: str | Path) -> Path:
     """
     out = Path(out_dir)
     keep = [".store"] if check_library_out(out) and (out / ".store").exists() else []
-    make_folder(out.parent, "--out")
-    tmp = out.parent / f".{out.name}.tmp{os.getpid()}"
     old = out.parent / f".{out.name}.old{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with folder_beside(out, "--out") as tmp:
         checksums = _write_files(library, tmp)
         (tmp / "manifest.json").write_text(json.dumps(library.manifest(checksums), indent=2, sort_keys=True))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.exists():
-        os.replace(out, old)
-    os.replace(tmp, out)
+        if out.exists():
+            os.replace(out, old)
+        os.replace(tmp, out)
     for name in keep:  # the study store moves over last, so a crash never deletes it
         os.replace(old / name, out / name)
     shutil.rmtree(old, ignore_errors=True)
@@ -223,6 +225,86 @@ def write_library(library: Library, out_dir: str | Path) -> Path:
 
 
 # ---- reading ------------------------------------------------------------------------------
+def _positive(value) -> bool:
+    return is_integer(value) and value > 0
+
+
+def _count(value) -> bool:
+    return is_integer(value) and value >= 0
+
+
+# field -> (test, what it must be), for manifest.json, its backbone and sources, profiles.json and history.json
+_MANIFEST = {
+    "files": (object_of(is_text), "an object of checksums"),
+    "backbone": (lambda v: isinstance(v, dict), "an object"),
+    "sources": (list_of(lambda v: isinstance(v, dict)), "a list of objects"),
+    "training": (lambda v: isinstance(v, dict) and set(v) <= set(TRAINING_FIELDS),
+                 f"an object of {', '.join(TRAINING_FIELDS)}"),
+    "created_at": (is_text, "a string"),
+    "intertask_version": (is_text, "a string"),
+}
+_BACKBONE = {"name": (is_text, "a string"), "hidden_size": (_positive, "a positive integer"),
+             "prompt_length": (_positive, "a positive integer")}
+_SOURCE = {"name": (is_text, "a string"), "n_train": (_count, "a count"),
+           "tags": (list_of(is_text), "a list of strings"),
+           "seeds": (lambda v: list_of(is_integer)(v) and len(v) > 0, "a non-empty list of integers"),
+           "scores": (object_of(is_number), "an object of numbers")}
+_PROFILE = {"n_train": (_count, "a count"),
+            "vocabulary": (list_of(lambda p: isinstance(p, list) and len(p) == 2 and is_text(p[0]) and _positive(p[1])),
+                           "a list of [word, count] pairs")}
+_HISTORY_ROW = {"target": (is_text, "a string"), "source": (is_text, "a string"), "seed": (is_integer, "an integer"),
+                "score": (is_finite, "a finite number"), "baseline": (is_finite, "a finite number"),
+                "gain": (is_finite, "a finite number"),  # floor and learned are NaN or null where not recorded
+                "floor": (lambda v: v is None or is_number(v), "a number"),
+                "learned": (lambda v: v is None or isinstance(v, bool) or (is_number(v) and math.isnan(v)),
+                            "true or false")}
+
+
+def _manifest_problem(manifest: dict) -> str | None:
+    """The first field of manifest.json that is missing or of the wrong type, described; or None."""
+    from intertask.training.config import TrainConfig
+
+    problem = field_problem(manifest, _MANIFEST, required=("files", "backbone", "sources"))
+    if problem:
+        return problem
+    problems = (field_problem(manifest["backbone"], _BACKBONE, required=tuple(_BACKBONE), where="backbone."),
+                *(field_problem(source, _SOURCE, required=("name", "n_train", "seeds"), where=f"sources[{i}].")
+                  for i, source in enumerate(manifest["sources"])))
+    problem = next((p for p in problems if p), None)
+    if problem:
+        return problem
+    try:
+        TrainConfig.from_dict(manifest.get("training") or {})
+    except (IntertaskError, TypeError, ValueError) as err:
+        return f"field 'training' holds a bad value ({err})"
+    return None
+
+
+def _profiles_problem(profiles) -> str | None:
+    """The first source entry of profiles.json of the wrong type or counting more than
+    `MAX_VOCABULARY_COUNT` words, described; or None."""
+    if not isinstance(profiles, dict):
+        return f"must be an object of sources, got {type(profiles).__name__}"
+    for name, entry in profiles.items():
+        problem = field_problem(entry, _PROFILE, required=tuple(_PROFILE), where=f"{name}.")
+        if problem:
+            return problem
+        total = sum(count for _, count in entry["vocabulary"])
+        if total > MAX_VOCABULARY_COUNT:
+            return (f"field '{name}.vocabulary' counts {total} words, more than the {MAX_VOCABULARY_COUNT} "
+                    "a library may hold")
+    return None
+
+
+def _history_problem(rows) -> str | None:
+    """The first row of history.json with a field missing or of the wrong type (NaN or infinite
+    scores included), described; or None."""
+    if not isinstance(rows, list):
+        return f"must be a list of transfers, got {type(rows).__name__}"
+    return next((p for i, row in enumerate(rows)
+                 if (p := field_problem(row, _HISTORY_ROW, required=HISTORY_COLUMNS[:6], where=f"[{i}]."))), None)
+
+
 def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
     """Load and verify the library at `path`.
 
@@ -240,14 +322,23 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
                              "`intertask library build CONFIG --out DIR`")
     try:
         manifest = json.loads(manifest_path.read_text())
-        files, backbone = manifest["files"], manifest["backbone"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise IntertaskError(f"library {str(folder)!r}: manifest.json is unreadable; rebuild the library") from None
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deeply
+        manifest = None
+    if not isinstance(manifest, dict):
+        raise IntertaskError(f"library {str(folder)!r}: manifest.json is unreadable; rebuild the library")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IntertaskError(f"library {str(folder)!r} has format version {manifest.get('format_version')!r}; "
                              f"this intertask reads version {FORMAT_VERSION}; rebuild the library")
-    if backbone_name is not None and backbone.get("name") != backbone_name:
-        raise IntertaskError(f"library {str(folder)!r} was built for backbone {backbone.get('name')!r}, not "
+
+    def broken(file: str, problem: str) -> IntertaskError:
+        return IntertaskError(f"library {str(folder)!r}: {file} {problem}; rebuild the library")
+
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise broken("manifest.json", problem)
+    files, backbone = manifest["files"], manifest["backbone"]
+    if backbone_name is not None and backbone["name"] != backbone_name:
+        raise IntertaskError(f"library {str(folder)!r} was built for backbone {backbone['name']!r}, not "
                              f"{backbone_name!r}; use a library built with {backbone_name!r} or that backbone")
     for name in FILES + tuple(n for n in OPTIONAL_FILES if n in files):
         file = folder / name
@@ -257,30 +348,37 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
             raise IntertaskError(f"library {str(folder)!r} is corrupted: {name} does not match its "
                                  "checksum in manifest.json; rebuild it")
     try:
-        prompts = load_file(str(folder / "prompts.safetensors"))
-        vectors = load_file(str(folder / "profiles.safetensors"))
+        arrays = {name: load_file(str(folder / name)) for name in ("prompts.safetensors", "profiles.safetensors",
+                                                                   ESM_FILE) if name in FILES or name in files}
     except SafetensorError:
         raise IntertaskError(f"library {str(folder)!r}: a safetensors file is unreadable; rebuild it") from None
+    for name, tensors in arrays.items():
+        bad = next((key for key, array in sorted(tensors.items()) if not np.isfinite(array).all()), None)
+        if bad is not None:
+            raise broken(name, f"holds NaN or infinite values in {bad!r}")
+    prompts, vectors, maps = (arrays.get(n, {}) for n in ("prompts.safetensors", "profiles.safetensors", ESM_FILE))
     try:
         profiles = json.loads((folder / "profiles.json").read_text())
+        rows = json.loads((folder / "history.json").read_text())
+        combination = json.loads((folder / COMBINATION_FILE).read_text()) if COMBINATION_FILE in files else None
+    except (ValueError, RecursionError):
+        raise IntertaskError(f"library {str(folder)!r}: a JSON file is unreadable; rebuild it") from None
+    for name, problem in (("profiles.json", _profiles_problem(profiles)), ("history.json", _history_problem(rows))):
+        if problem:
+            raise broken(name, problem)
+    try:
         sources = [LibrarySource(
-            name=entry["name"], n_train=int(entry["n_train"]), tags=tuple(entry.get("tags", ())),
+            name=entry["name"], n_train=entry["n_train"], tags=tuple(entry.get("tags", ())),
             prompts={int(seed): prompts[f"{entry['name']}/{seed}"] for seed in entry["seeds"]},
             scores={int(k): float(v) for k, v in entry.get("scores", {}).items()},
             text_embedding=vectors[f"source/{entry['name']}"],
-            vocabulary=[(w, int(c)) for w, c in profiles[entry["name"]]["vocabulary"]],
+            vocabulary=[(w, c) for w, c in profiles[entry["name"]]["vocabulary"]],
+            esm_map=maps[f"esm/{entry['name']}"] if maps else None,
         ) for entry in manifest["sources"]]
-        history = pd.DataFrame(json.loads((folder / "history.json").read_text()), columns=HISTORY_COLUMNS)
-        if ESM_FILE in files:
-            maps = load_file(str(folder / ESM_FILE))
-            for source in sources:
-                source.esm_map = maps[f"esm/{source.name}"]
-        combination = json.loads((folder / COMBINATION_FILE).read_text()) if COMBINATION_FILE in files else None
-    except SafetensorError:
-        raise IntertaskError(f"library {str(folder)!r}: a safetensors file is unreadable; rebuild it") from None
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, ValueError):
         raise IntertaskError(f"library {str(folder)!r}: manifest.json does not match the library's files; "
                              "rebuild the library") from None
+    history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
     targets = {k.split("/", 1)[1]: v for k, v in vectors.items() if k.startswith("target/")}
     return Library(backbone=backbone, sources=sources, history=history, target_embeddings=targets,
                    training=manifest.get("training") or {}, combination=combination,

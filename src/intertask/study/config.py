@@ -49,6 +49,7 @@ import json
 import math
 import re
 import tomllib
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -56,6 +57,7 @@ from intertask.errors import IntertaskError, did_you_mean
 from intertask.tasks.registry import known_names
 
 MAX_SEED = 2**32 - 1  # TrainConfig.seed's range (not imported from it: intertask.training loads torch)
+MAX_RUNS = 100_000  # runs one study may plan (the paper's 13 x 10 x 3 grid plans 429; planning is ~1 ms a run)
 
 TRANSFER_SOURCES = ("each_seed", "best_seed")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -167,9 +169,17 @@ class StudyConfig:
                 raise ConfigError(key, "is empty; give at least one seed")
             if max(seeds) > MAX_SEED:
                 raise ConfigError(key, f"holds seed {max(seeds)}; seeds must lie in [0, {MAX_SEED}]")
-            if len(set(seeds)) != len(seeds):
-                raise ConfigError(key, f"repeats a seed: {list(seeds)}")
+            repeated = _repeated(seeds)
+            if repeated:
+                raise ConfigError(key, f"repeats a seed: {', '.join(map(str, repeated))}")
             object.__setattr__(self, key, seeds)
+        runs = self.planned_runs()
+        if runs > MAX_RUNS:
+            raise IntertaskError(f"the grid plans {runs:,} runs ({len(self.sources)} sources x "
+                                 f"{len(self.source_seeds)} seeds, {len(self.targets)} targets x "
+                                 f"{len(self.target_seeds)} seeds, and their "
+                                 f"transfers), more than the {MAX_RUNS:,} one study may hold; split it into smaller "
+                                 "studies over one --store")
         if self.transfer_source not in TRANSFER_SOURCES:
             raise ConfigError("transfer_source", f"must be one of {', '.join(TRANSFER_SOURCES)}, "
                                                  f"got {self.transfer_source!r}")
@@ -194,6 +204,13 @@ class StudyConfig:
             raise ConfigError("task_options", f"has options for {unused[0]!r}, which is neither a source nor a target")
         object.__setattr__(self, "task_options", {name: dict(value) for name, value in options.items()})
 
+    def planned_runs(self) -> int:
+        """Runs the study plans at most: S x A sources, T x B baselines, and S x A x T x B transfers
+        (S x T x B with `transfer_source = "best_seed"`); see `intertask.study.plan`."""
+        sources, baselines = len(self.sources) * len(self.source_seeds), len(self.targets) * len(self.target_seeds)
+        per_source = 1 if self.transfer_source == "best_seed" else len(self.source_seeds)
+        return sources + baselines + len(self.sources) * per_source * baselines
+
     # ---- loading -------------------------------------------------------------------------
     @classmethod
     def from_toml(cls, path: str | Path) -> "StudyConfig":
@@ -205,6 +222,9 @@ class StudyConfig:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as err:
             raise IntertaskError(f"study config {str(path)!r} is not valid TOML: {err}") from None
+        except RecursionError:  # tomllib recurses once per nested array or inline table
+            raise IntertaskError(f"study config {str(path)!r} nests arrays or tables too deeply to read; "
+                                 "a study config needs at most a few levels") from None
         except UnicodeDecodeError:
             raise IntertaskError(f"study config {str(path)!r} is not UTF-8 text") from None
         return cls.from_dict(data, where=str(path))
@@ -331,9 +351,16 @@ def _task_names(value, key: str, allow_empty: bool) -> tuple[str, ...]:
         raise ConfigError(key, f"must be a list of task names, got {value!r}")
     if not value and not allow_empty:
         raise ConfigError(key, "is empty; list at least one task")
-    dupes = sorted({v for v in value if value.count(v) > 1})
+    dupes = _repeated(value)
     if dupes:
         raise ConfigError(key, f"lists {', '.join(dupes)} more than once")
     return tuple(value)
+
+
+def _repeated(values, shown: int = 5) -> list:
+    """The first `shown` values that occur more than once in `values`, sorted."""
+    return sorted(value for value, count in Counter(values).items() if count > 1)[:shown]
+
+
 _PHASE_KEYS = ("steps", "learning_rate", "batch_size", "eval_every", "snapshot_steps", "options")
 _EXAMPLES = {"steps": 300, "learning_rate": 0.1}

@@ -3,12 +3,15 @@
 File layout (`save_artifact`): tensors `prompt` `[P, H]`, `snapshot.<step>` `[P, H]` and
 `head.<name>`; the safetensors metadata holds one key, `intertask`, a JSON object with the
 format version, run id, task, seed, backbone name, hidden size, prompt shape, config, scores,
-history and `sha256`, the checksum of the tensors:
+history and `sha256`, the checksum of the tensors and the rest of the metadata:
 
-    sha256 = SHA-256 over tensors sorted by name of (name, dtype, shape, raw bytes)
+    sha256 = SHA-256 over tensors sorted by name of (name, dtype, shape, raw bytes),
+             then over the metadata's JSON with sorted keys, less `sha256`
 
-Loading (`load_artifact`) reads only tensors and JSON (never unpickles; no `torch.load`) and checks
-the checksum, the prompt shape and, when asked, the backbone. `export_peft` writes a PEFT
+Files of the older format `intertask-prompt/1` (in stores written before) carry a checksum of the
+tensors only, and still load. Loading (`load_artifact`) reads only tensors and JSON (never
+unpickles; no `torch.load`) and checks the checksum, the metadata's types, the tensor names, that
+every tensor is finite, the prompt shape and, when asked, the backbone. `export_peft` writes a PEFT
 prompt-tuning adapter (`adapter_config.json` + `adapter_model.safetensors`) for the same backbone.
 """
 
@@ -17,18 +20,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from intertask.checks import field_problem, is_integer, is_number, is_text, list_of, object_of
 from intertask.errors import IntertaskError
-from intertask.paths import atomic_output, check_output_file, new_folders
+from intertask.paths import atomic_output, check_output_file, folder_beside
 from intertask.training.config import RunResult, TrainConfig
 
-FORMAT = "intertask-prompt/1"
+FORMAT = "intertask-prompt/2"
+TENSORS_ONLY_FORMAT = "intertask-prompt/1"  # older files: the checksum leaves the metadata out
 
 
 @dataclass
@@ -53,14 +57,51 @@ class PromptArtifact:
     sha256: str = ""
 
 
-def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
-    """Checksum of named tensors, independent of their order in the file."""
+def artifact_sha256(tensors: dict[str, torch.Tensor], meta: dict | None = None) -> str:
+    """Checksum of named tensors, independent of their order in the file, and of the metadata
+    `meta` less its `sha256` key (left out for the older tensors-only format)."""
     digest = hashlib.sha256()
     for name in sorted(tensors):
         t = tensors[name].detach().contiguous().cpu()
         digest.update(f"{name}|{t.dtype}|{list(t.shape)}|".encode())
         digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    if meta is not None:
+        digest.update(json.dumps({k: v for k, v in meta.items() if k != "sha256"}, sort_keys=True).encode())
     return digest.hexdigest()
+
+
+# metadata field -> (test of its value, what it must be)
+_FIELDS = {
+    "backbone": (is_text, "a string"),
+    "hidden_size": (lambda v: is_integer(v) and v > 0, "a positive integer"),
+    "prompt_shape": (lambda v: list_of(lambda x: is_integer(x) and x > 0)(v) and len(v) == 2,
+                     "a list of two positive integers"),
+    "config": (lambda v: isinstance(v, dict), "an object"),
+    "sha256": (is_text, "a string"),
+    "run_id": (is_text, "a string"),
+    "task_name": (is_text, "a string"),
+    "seed": (is_integer, "an integer"),
+    "best_step": (is_integer, "an integer"),
+    "validation_score": (is_number, "a number"),
+    "test_score": (is_number, "a number"),
+    "test_metrics": (object_of(is_number), "an object of numbers"),
+    "history": (list_of(lambda h: isinstance(h, list) and len(h) == 2 and is_integer(h[0]) and is_number(h[1])),
+                "a list of [step, score] pairs"),
+}
+_REQUIRED = ("backbone", "hidden_size", "prompt_shape", "config", "sha256")
+
+
+def _tensor_problem(tensors: dict[str, torch.Tensor]) -> str | None:
+    """A tensor whose name is not `prompt`, `head.<name>` or `snapshot.<step>`, or that holds NaN
+    or infinite values, described; or None."""
+    for name, tensor in sorted(tensors.items()):
+        kind, _, step = name.partition(".")
+        snapshot = kind == "snapshot" and step.isascii() and step.isdigit()
+        if not (name == "prompt" or (kind == "head" and step) or snapshot):
+            return f"unexpected tensor {name!r}"
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            return f"tensor {name!r} holds NaN or infinite values"
+    return None
 
 
 def save_artifact(path, result: RunResult, backbone_name: str, flag: str = "--out") -> str:
@@ -72,15 +113,15 @@ def save_artifact(path, result: RunResult, backbone_name: str, flag: str = "--ou
     tensors = {"prompt": result.prompt.detach().float().cpu().contiguous()}
     tensors.update({f"snapshot.{int(s)}": p.detach().float().cpu().contiguous() for s, p in result.snapshots.items()})
     tensors.update({f"head.{k}": v.detach().float().cpu().contiguous() for k, v in result.head.items()})
-    checksum = tensors_sha256(tensors)
     meta = {
         "format": FORMAT, "run_id": result.run_id, "task_name": result.task_name, "seed": int(result.seed),
         "backbone": backbone_name, "hidden_size": int(tensors["prompt"].shape[1]),
         "prompt_shape": list(tensors["prompt"].shape), "config": result.config.to_dict(),
         "best_step": int(result.best_step), "validation_score": float(result.validation_score),
-        "test_score": float(result.test_score), "test_metrics": dict(result.test_metrics),
-        "history": [[int(s), float(v)] for s, v in result.history], "sha256": checksum,
+        "test_score": float(result.test_score), "test_metrics": {k: float(v) for k, v in result.test_metrics.items()},
+        "history": [[int(s), float(v)] for s, v in result.history],
     }
+    checksum = meta["sha256"] = artifact_sha256(tensors, meta)
     data = save(tensors, metadata={"intertask": json.dumps(meta, sort_keys=True)})
     with atomic_output(path, flag) as tmp:
         tmp.write_bytes(data)
@@ -104,12 +145,24 @@ def load_artifact(path, expect_backbone: str | None = None) -> PromptArtifact:
         raise IntertaskError(f"{path} has no intertask metadata; it was not written by intertask")
     try:
         meta = json.loads(raw)
+        if not isinstance(meta, dict):
+            raise TypeError(f"a JSON object expected, got {type(meta).__name__}")
+    except (ValueError, TypeError, RecursionError) as err:
+        raise IntertaskError(f"{path} has malformed intertask metadata ({err}); it may be corrupted") from None
+    if meta.get("format") not in (FORMAT, TENSORS_ONLY_FORMAT):
+        raise IntertaskError(f"{path} has prompt format {meta.get('format')!r}; this intertask reads {FORMAT} and "
+                             f"{TENSORS_ONLY_FORMAT}; train it again")
+    covered = meta if meta["format"] == FORMAT else None
+    if artifact_sha256(tensors, covered) != meta.get("sha256"):
+        raise IntertaskError(f"{path} fails its checksum: the file is corrupted or was edited; train it again")
+    problem = field_problem(meta, _FIELDS, _REQUIRED) or _tensor_problem(tensors)
+    if problem:
+        raise IntertaskError(f"{path}: {problem}; the file is corrupted or was edited, train it again")
+    try:
         config = TrainConfig.from_dict(meta["config"])
-        backbone, hidden, shape = meta["backbone"], int(meta["hidden_size"]), list(meta["prompt_shape"])
     except (ValueError, KeyError, TypeError, IntertaskError) as err:
         raise IntertaskError(f"{path} has malformed intertask metadata ({err}); it may be corrupted") from None
-    if tensors_sha256(tensors) != meta.get("sha256"):
-        raise IntertaskError(f"{path} fails its checksum: the file is corrupted or was edited; train it again")
+    backbone, hidden, shape = meta["backbone"], meta["hidden_size"], meta["prompt_shape"]
     prompt = tensors.get("prompt")
     if prompt is None or list(prompt.shape) != shape or prompt.ndim != 2 or shape[1] != hidden:
         got = None if prompt is None else list(prompt.shape)
@@ -121,17 +174,11 @@ def load_artifact(path, expect_backbone: str | None = None) -> PromptArtifact:
         path=path, prompt=prompt, backbone=backbone, hidden_size=hidden, config=config,
         head={k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")},
         snapshots={int(k.split(".", 1)[1]): v for k, v in tensors.items() if k.startswith("snapshot.")},
-        run_id=meta.get("run_id", ""), task_name=meta.get("task_name", ""), seed=int(meta.get("seed", 0)),
-        best_step=int(meta.get("best_step", 0)), validation_score=float(meta.get("validation_score", "nan")),
-        test_score=float(meta.get("test_score", "nan")), test_metrics=dict(meta.get("test_metrics", {})),
+        run_id=meta.get("run_id", ""), task_name=meta.get("task_name", ""), seed=meta.get("seed", 0),
+        best_step=meta.get("best_step", 0), validation_score=float(meta.get("validation_score", "nan")),
+        test_score=float(meta.get("test_score", "nan")), test_metrics=meta.get("test_metrics", {}),
         history=[tuple(h) for h in meta.get("history", [])], sha256=meta["sha256"],
     )
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 _TASK_TYPES = {"encoder": "FEATURE_EXTRACTION", "decoder": "CAUSAL_LM", "seq2seq": "SEQ_2_SEQ_LM"}
@@ -145,10 +192,7 @@ def export_peft(artifact: PromptArtifact | str | Path, out_dir, backbone=None) -
     it. An encoder's task head is not part of PEFT's format; it is written next to the adapter as
     `intertask_head.safetensors`. `backbone` defaults to `load_backbone(artifact.backbone)`.
     """
-    import shutil
-
     from peft import PromptTuningConfig, get_peft_model
-    from safetensors import SafetensorError
     from safetensors.torch import save
 
     if not isinstance(artifact, PromptArtifact):
@@ -164,7 +208,8 @@ def export_peft(artifact: PromptArtifact | str | Path, out_dir, backbone=None) -
 
         backbone = load_backbone(artifact.backbone)
     if backbone.name != artifact.backbone or backbone.hidden_size != artifact.hidden_size:
-        raise IntertaskError(f"the prompt was trained on {artifact.backbone!r}, not on {backbone.name!r}")
+        raise IntertaskError(f"the prompt was trained on {artifact.backbone!r} (hidden size {artifact.hidden_size}), "
+                             f"not on {backbone.name!r} (hidden size {backbone.hidden_size})")
     P = artifact.prompt.shape[0]
     config = PromptTuningConfig(task_type=_TASK_TYPES[backbone.kind], num_virtual_tokens=P,
                                 token_dim=artifact.hidden_size, num_transformer_submodules=1)
@@ -173,19 +218,11 @@ def export_peft(artifact: PromptArtifact | str | Path, out_dir, backbone=None) -
         model = get_peft_model(backbone.model, config)
     with torch.no_grad():
         model.prompt_encoder["default"].embedding.weight.copy_(artifact.prompt)
-    with new_folders(out_dir.parent, "--out"):
-        tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-        try:
-            tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; a user's folder gets the usual mode
-            model.save_pretrained(str(tmp))
-            if artifact.head:
-                (tmp / "intertask_head.safetensors").write_bytes(save({k: v.contiguous() for k, v in artifact.head.items()}))
-            if out_dir.exists():
-                out_dir.rmdir()
-            os.replace(tmp, out_dir)
-        except (OSError, SafetensorError) as err:
-            raise IntertaskError(f"--out {str(out_dir)!r}: cannot write the adapter ({getattr(err, 'strerror', None) or err}); "
-                                 "nothing was written, free space or choose another --out") from None
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with folder_beside(out_dir, "--out") as tmp:
+        model.save_pretrained(str(tmp))
+        if artifact.head:
+            (tmp / "intertask_head.safetensors").write_bytes(save({k: v.contiguous() for k, v in artifact.head.items()}))
+        if out_dir.exists():
+            out_dir.rmdir()
+        os.replace(tmp, out_dir)
     return out_dir

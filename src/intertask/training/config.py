@@ -13,8 +13,7 @@ import math
 from dataclasses import dataclass, field, fields
 from enum import Enum
 
-import numpy as np
-
+from intertask.checks import is_number
 from intertask.errors import IntertaskError
 
 MAX_SEED = 2**32 - 1  # seeds feed numpy, torch and Python's RNGs; this range is valid for all three
@@ -75,7 +74,7 @@ class TrainConfig:
             raise IntertaskError(f"TrainConfig.backbone must be a backbone name, got {self.backbone!r}")
         for name in ("prompt_length", "steps", "batch_size", "eval_every", "max_eval_examples", "max_length"):
             value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            if not is_number(value, integer=True) or value < 1:
                 raise IntertaskError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
         for name in ("prompt_lr", "head_lr"):
             value = getattr(self, name)
@@ -85,7 +84,7 @@ class TrainConfig:
                            ("warmup_steps", "an integer"), ("patience", "an integer or None"), ("seed", "an integer")):
             value = getattr(self, name)
             integer = kind.startswith("an integer")
-            if not (value is None and kind.endswith("None")) and not _is_number(value, integer):
+            if not (value is None and kind.endswith("None")) and not is_number(value, integer):
                 raise IntertaskError(f"TrainConfig.{name} must be {kind}, got {value!r}")
         if not 0 <= self.seed <= MAX_SEED:
             raise IntertaskError(f"TrainConfig.seed must be in [0, {MAX_SEED}], got {self.seed!r}")
@@ -127,12 +126,6 @@ class TrainConfig:
     @classmethod
     def from_json(cls, text: str) -> "TrainConfig":
         return cls.from_dict(json.loads(text))
-
-
-def _is_number(value, integer: bool) -> bool:
-    """True for an int (or, unless `integer`, a float); never for a bool or a string."""
-    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    return isinstance(value, kinds) and not isinstance(value, bool)
 
 
 def _enum(kind: type[Enum], value, name: str):
