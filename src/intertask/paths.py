@@ -113,6 +113,21 @@ def atomic_output(path: Path, flag: str = "--out"):
         tmp.unlink(missing_ok=True)
 
 
+def write_table(frame, out: Path, format: str, flag: str = "--out") -> Path:
+    """Write the DataFrame `frame` to `out` through `atomic_output` (complete or untouched) as
+    csv, parquet, json (an indented list of records) or jsonl (one record a line)."""
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise IntertaskError(f"folder {str(out.parent)!r} does not exist; create it or choose another {flag}")
+    writers = {"csv": lambda tmp: frame.to_csv(tmp, index=False),
+               "parquet": lambda tmp: frame.to_parquet(tmp, index=False),
+               "json": lambda tmp: frame.to_json(tmp, orient="records", indent=1),
+               "jsonl": lambda tmp: frame.to_json(tmp, orient="records", lines=True)}
+    with atomic_output(out, flag) as tmp:
+        writers[format](tmp)
+    return out
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from intertask.errors import IntertaskError, did_you_mean
-from intertask.paths import atomic_output
+from intertask.paths import write_table
 
 REQUIRED = ("target", "source", "seed", "score")
 OPTIONAL = ("setting", "baseline", "mean_relative_gain", "positive_share")
@@ -135,18 +135,7 @@ def read_matrix(path) -> pd.DataFrame:
 
 def write_matrix(matrix: pd.DataFrame, out) -> Path:
     """Write `matrix` to `out` (.parquet, .csv or .jsonl) through a temporary file: complete or untouched."""
-    out = Path(out)
-    suffix = _suffix(out, "--out")
-    if not out.parent.is_dir():
-        raise IntertaskError(f"folder {str(out.parent)!r} does not exist; create it or choose another --out")
-    with atomic_output(out) as tmp:
-        if suffix == ".parquet":
-            matrix.to_parquet(tmp, index=False)
-        elif suffix == ".csv":
-            matrix.to_csv(tmp, index=False)
-        else:
-            matrix.to_json(tmp, orient="records", lines=True)
-    return out
+    return write_table(matrix, Path(out), _suffix(Path(out), "--out").lstrip("."))
 
 
 def missing_cells(matrix: pd.DataFrame) -> pd.DataFrame:

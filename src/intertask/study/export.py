@@ -36,7 +36,7 @@ from pathlib import Path
 import pandas as pd
 
 from intertask.errors import IntertaskError
-from intertask.paths import atomic_output
+from intertask.paths import write_table
 from intertask.study.store import Store
 from intertask.tasks.metrics import binomial_se, learned
 
@@ -157,14 +157,4 @@ def export_study(store: Store | str | Path, out: str | Path, format: str | None 
     if format not in FORMATS:
         raise IntertaskError(f"unknown export format {format!r}; use --format {' | '.join(FORMATS)} or a "
                              ".csv/.parquet/.json file name")
-    if not out.parent.is_dir():
-        raise IntertaskError(f"folder {str(out.parent)!r} does not exist; create it or choose another --out")
-    matrix = transfer_matrix(store, study)
-    with atomic_output(out) as tmp:
-        if format == "csv":
-            matrix.to_csv(tmp, index=False)
-        elif format == "parquet":
-            matrix.to_parquet(tmp, index=False)
-        else:
-            matrix.to_json(tmp, orient="records", indent=1)
-    return out
+    return write_table(transfer_matrix(store, study), out, format)
