@@ -69,14 +69,15 @@ def sources(view) -> None:
 
 def transfer(view) -> None:
     matrix = view.matrix[view.matrix["baseline_learned"]]
-    print("| target | mean gain (points) | negative transfers | seed SD of the baseline | best source |")
+    print("| target | mean gain (points) | negative transfers | seed SD of the baseline | best source (its mean gain) |")
     print("|---|---:|---:|---:|---|")
     per_target = {}
     for target, group in matrix.groupby("target"):
         per_target[target] = group["gain"].mean()
         base_sd = group.drop_duplicates("seed")["baseline"].std(ddof=1)
-        best = group.groupby("source")["gain"].mean().idxmax()
-        print(f"| {target} | {group['gain'].mean():+.2f} | {(group['gain'] < 0).mean():.0%} | {base_sd:.2f} | {best} |")
+        by_source = group.groupby("source")["gain"].mean()
+        print(f"| {target} | {group['gain'].mean():+.2f} | {(group['gain'] < 0).mean():.0%} | {base_sd:.2f} | "
+              f"{by_source.idxmax()} ({by_source.max():+.2f}) |")
     print(f"\nmean gain over targets: {_ci(per_target.values())}; "
           f"share negative over targets: {_ci(matrix.groupby('target')['gain'].apply(lambda g: (g < 0).mean()))}")
 
