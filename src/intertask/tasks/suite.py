@@ -333,6 +333,7 @@ def load_suite_task(name: str, prepare: bool = True, progress: bool = True) -> T
             Example(r["text"], r["label"], choices=tuple(r["choices"])) if "choices" in r
             else Example(r["text"], index[r["label"]]) for r in rows
         ]
-    return Task(name=name, kind=TaskKind(meta["kind"]), labels=tuple(meta["labels"]), metrics=tuple(meta["metrics"]),
-                tags=tuple(meta["tags"]), source=meta["source"], description=f"offline suite {meta['version']} {spec.role}",
+    # tags and metrics come from the spec (code), not the cache: a retagged task needs no new conversion
+    return Task(name=name, kind=TaskKind(meta["kind"]), labels=tuple(meta["labels"]), metrics=tuple(spec.metrics),
+                tags=tuple(spec.tags), source=meta["source"], description=f"offline suite {meta['version']} {spec.role}",
                 extra={"role": spec.role, "suite_version": meta["version"]}, **splits).validate()
