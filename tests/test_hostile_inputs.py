@@ -607,6 +607,10 @@ def test_json_nested_thousands_deep_is_one_line(tmp_path, capsys, tiny_library, 
     save_file(load_file(str(prompt_file)), str(prompt), metadata={"intertask": deep})
     assert run(["prompts", "show", str(prompt)]) == 2
     one_error_line(capsys, f"{prompt} has malformed intertask metadata")
+    data = tmp_path / "deep.jsonl"
+    data.write_text('{"text": "fine", "label": "a"}\n' + deep + "\n")
+    assert run(["tasks", "show", str(data)]) == 2
+    one_error_line(capsys, f"{data} line 2: nests lists or objects too deeply to read")
 
 
 def test_recommend_refuses_a_hand_edited_library_before_training(tmp_path, capsys, tiny_library):

@@ -97,6 +97,9 @@ def _read_jsonl(path: Path, text: str) -> list[dict]:
             row = json.loads(line)
         except json.JSONDecodeError as err:
             raise IntertaskError(f"{path} line {number}: malformed JSON ({err.msg}); one JSON object per line") from None
+        except RecursionError:
+            raise IntertaskError(f"{path} line {number}: nests lists or objects too deeply to read; "
+                                 "one flat JSON object per line") from None
         if not isinstance(row, dict):
             raise IntertaskError(f"{path} line {number}: expected a JSON object, got {type(row).__name__}")
         rows.append(row)
@@ -209,7 +212,7 @@ def _choices(value, where: str) -> tuple[str, ...]:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             value = value.split("|")
     if not isinstance(value, (list, tuple)) or not value:
         raise IntertaskError(f"{where}: choices must be a non-empty list (JSON list or 'a|b|c')")
