@@ -18,6 +18,10 @@ a function of the run's seed only, so packing never changes it). On CUDA a packe
 backbone call; on CPU its sequences are sorted by length and run `CPU_TRAIN_SEQUENCES` at a time,
 so runs of different lengths do not pad each other. fp32 on CPU, bf16 autocast on CUDA.
 
+With `head_init = "probe"` a run's head starts as a linear probe on the frozen features of its
+train split (read through its initial prompt), and step 0 is evaluated as a checkpoint. Every
+result records its test floor (the best constant prediction's score on the same examples).
+
 Usage:
     results = train_packed([RunSpec("a", task, TrainConfig(backbone="tiny-encoder"))], backbone)
 """
@@ -106,8 +110,10 @@ def _floor(run: "_Run") -> float:
     from intertask.tasks.metrics import floor_score
 
     task, items = run.spec.task, run.eval_items["test"]
-    choices = {TaskKind.CLASSIFICATION: lambda: task.num_labels, TaskKind.REGRESSION: lambda: None,
-               TaskKind.MULTIPLE_CHOICE: lambda: max(len(i.candidates or i.sequences) for i in items)}[task.kind]()
+    if task.kind is TaskKind.MULTIPLE_CHOICE:
+        choices = max(len(item.candidates or item.sequences) for item in items)
+    else:
+        choices = task.num_labels or None  # regression: a constant scores 0 whatever the choices
     return floor_score(task.metrics[0], [item.gold for item in items], choices)
 
 
