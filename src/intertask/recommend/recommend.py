@@ -233,12 +233,12 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
 
 
 # ---- 4-5. aggregate and trust -------------------------------------------------------------
-def combined_methods(scores: dict[str, np.ndarray], results) -> dict[str, np.ndarray]:
+def combined_methods(scores: dict[str, np.ndarray], learned_seeds: int) -> dict[str, np.ndarray]:
     """The scores recommend combines: every method but the reference ones, and without the prompt
-    methods when none of the short target runs `results` cleared its floor (their prompts say
-    nothing about the target)."""
+    methods when none of the short target runs cleared its floor (`learned_seeds == 0`: their
+    prompts say nothing about the target)."""
     aggregated = {m: s for m, s in scores.items() if m not in REFERENCE_METHODS} or scores
-    if not any(learned(r.test_score, r.test_floor) for r in results):
+    if learned_seeds == 0:
         aggregated = {m: s for m, s in aggregated.items() if m not in PROMPT_METHODS} or aggregated
     return aggregated
 
@@ -246,7 +246,7 @@ def combined_methods(scores: dict[str, np.ndarray], results) -> dict[str, np.nda
 def _assemble(task, library, methods, seed_list, budget, scores, profile, results) -> Recommendation:
     names = library.source_names
     learned_seeds = sum(learned(r.test_score, r.test_floor) for r in results)
-    aggregated = combined_methods(scores, results)
+    aggregated = combined_methods(scores, learned_seeds)
     combined = rk.combined_scores(aggregated)
     gain, p_neg = rk.expected_gains(library.history, names, profile.text_embedding, library.target_embeddings)
     learned_scores, combination = for_recommend(library.combination, aggregated, gain)
