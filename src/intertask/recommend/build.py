@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 MAX_EMBED_TEXTS = 512
 
 
-def _centroid(task, backbone) -> np.ndarray:
+def text_centroid(task, backbone) -> np.ndarray:
+    """The mean text embedding of up to `MAX_EMBED_TEXTS` of the task's examples (a seeded sample)."""
     examples = sample_examples(task, max_texts=MAX_EMBED_TEXTS, seed=0)
     return mean_embedding(backbone, [example_text(ex) for ex in examples])
 
@@ -89,7 +90,7 @@ def library_from_store(store_path, backbone=None, device: str = "cpu") -> Librar
         shape = next(iter(shapes))
         sources.append(LibrarySource(
             name=name, n_train=len(task.train), tags=tuple(task.tags), prompts=prompts, scores=scores,
-            text_embedding=_centroid(task, backbone),
+            text_embedding=text_centroid(task, backbone),
             vocabulary=vocabulary_counts(example_text(ex) for ex in task.train)))
         sources[-1].esm_map = source_esm_map(task, backbone, sources[-1].prompt)
     history = pd.DataFrame(columns=HISTORY_COLUMNS)
@@ -107,7 +108,7 @@ def library_from_store(store_path, backbone=None, device: str = "cpu") -> Librar
         history = matrix[matrix["baseline_learned"]][HISTORY_COLUMNS].reset_index(drop=True)
         for name in sorted(history["target"].unique()):
             try:
-                targets[name] = _centroid(load_task(name, options.get(name)), backbone)
+                targets[name] = text_centroid(load_task(name, options.get(name)), backbone)
             except IntertaskError as err:
                 log.warning("no text-embedding centroid for historical target %s: %s", name, err)
     training = _target_training(Store(store_path), rows[0])
