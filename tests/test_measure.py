@@ -131,3 +131,20 @@ def test_kill_9_then_rerun_finishes_the_work(fresh):
     done = measure_target(fresh, "toy_topic2", seeds=(0, 1, 2), progress=False)
     assert done.trained == 3 * 3 + 3 - len(kept) - len({seed for _, seed in kept})
     assert _cells(load_library(fresh), "toy_topic2") == sorted((s, r) for s in SOURCES for r in (0, 1, 2))
+
+
+def test_disk_full_while_appending_is_one_line_and_changes_nothing(fresh, capsys, monkeypatch):
+    import errno
+    import pathlib
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    before = {p.name: p.read_bytes() for p in fresh.iterdir()}
+    monkeypatch.setattr(pathlib.Path, "write_text", full)
+    assert run(["library", "measure", str(fresh), "--target", "toy_topic2", "--seeds", "1", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err  # the progress bar, then one error line
+    errors = [line for line in err.splitlines() if "error" in line or "Traceback" in line]
+    assert len(errors) == 1 and errors[0].startswith("error: library '") and "No space left on device" in errors[0], err
+    assert {p.name: p.read_bytes() for p in fresh.iterdir()} == before
+    assert sorted(p.name for p in fresh.parent.iterdir()) == ["lib"]  # no temporary folder left beside it

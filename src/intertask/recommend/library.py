@@ -226,18 +226,18 @@ def check_library_out(out: Path) -> bool:
     return True
 
 
-def write_library(library: Library, out_dir: str | Path) -> Path:
+def write_library(library: Library, out_dir: str | Path, what: str = "--out") -> Path:
     """Write `library` to `out_dir` atomically; returns the path.
 
     The files are written into a temporary sibling that then takes `out_dir`'s place in one atomic
     swap (`exchange_folders`; two renames where the OS cannot swap), so a reader or a crash sees the
     old library or the new one, never a mix. An existing `out_dir` is replaced only when it is a
     library (has `manifest.json`), is empty, or holds only a `.store` folder (which is kept);
-    otherwise nothing is written.
+    otherwise nothing is written. `what` names `out_dir` in a write error (a full disk).
     """
     out = Path(out_dir)
     keep = [".store"] if check_library_out(out) and (out / ".store").exists() else []
-    with folder_beside(out, "--out") as tmp:
+    with folder_beside(out, what) as tmp:
         checksums = _write_files(library, tmp)
         (tmp / "manifest.json").write_text(json.dumps(library.manifest(checksums), indent=2, sort_keys=True))
         if not out.exists():

@@ -65,7 +65,7 @@ def append_history(path: Path, rows: list[dict], target: str, centroid: np.ndarr
         library.history = history.drop_duplicates(["target", "source", "seed"]).reset_index(drop=True)
         if centroid is not None and target not in library.target_embeddings:
             library.target_embeddings[target] = centroid
-        write_library(library, path)
+        write_library(library, path, what="library")
     return library
 
 
