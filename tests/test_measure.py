@@ -53,6 +53,7 @@ def test_measure_appends_every_source_and_seed_then_has_nothing_left(fresh):
     assert set(rows["source_seed"]) <= {0, 1} and (rows["n_test"] > 0).all() and (rows["floor"] > 0).all()
     assert {(s.name, s.best_seed) for s in lib.sources} == set(zip(rows["source"], rows["source_seed"]))
     assert "toy_topic2" in lib.target_embeddings
+    assert all([step for step, _ in curve][:1] == [0] for curve in rows["validation_curve"])  # the probe, step 0
     again = measure_target(fresh, "toy_topic2", seeds=(0, 1), progress=False)
     assert again.trained == 0 and again.appended == 0
     # a third seed measures only its own cells, reusing nothing it should not

@@ -11,9 +11,11 @@ Layout of a library directory (format version `FORMAT_VERSION`)::
     profiles.json          {source: {"n_train": int, "vocabulary": [[word, count], ...]}}: the
                            `VOCAB_SIZE` most frequent words of the source's training texts
     history.json           [{target, source, seed, score, baseline, gain, floor, learned, baseline_learned,
-                           source_seed, n_test}] measured transfers (the last three may be null in
-                           libraries built before `library measure`; a null `baseline_learned`
-                           means the case's baseline cleared its floor, as every such library's did)
+                           source_seed, n_test, validation_curve}] measured transfers; the
+                           `validation_curve` is [[step, validation score], ...] of the transfer
+                           run. The last four may be null in libraries built before `library
+                           measure`; a null `baseline_learned` means the case's baseline cleared
+                           its floor, as every such library's did
     esm_maps.safetensors   (optional) "esm/<source>" -> [H + 1, H] float32, the source's embedding
                            space map for ESM-LogME (`intertask.recommend.esm_maps`)
     combination.json       (optional) the selector combination learned from the history
@@ -52,7 +54,7 @@ OPTIONAL_FILES = (ESM_FILE, COMBINATION_FILE)
 VOCAB_SIZE = 2000
 MAX_VOCABULARY_COUNT = 20_000_000  # words counted in one source's vocabulary; `profile()` spells them all out
 HISTORY_COLUMNS = ["target", "source", "seed", "score", "baseline", "gain", "floor", "learned",
-                   "baseline_learned", "source_seed", "n_test"]
+                   "baseline_learned", "source_seed", "n_test", "validation_curve"]
 # TrainConfig fields of the study's target phase that recommend's target runs reuse (the rest is set per run).
 TRAINING_FIELDS = ("max_length", "batch_size", "prompt_lr", "head_lr", "optimizer", "init", "weight_decay",
                    "grad_clip", "head_init", "class_weights")
@@ -165,7 +167,9 @@ def _write_files(library: Library, folder: Path) -> dict[str, str]:
 
 
 _HISTORY_TYPES = {"target": str, "source": str, "seed": int, "source_seed": int, "n_test": int,
-                  "learned": bool, "baseline_learned": bool}  # the other columns are floats
+                  "learned": bool, "baseline_learned": bool,
+                  "validation_curve": lambda curve: [[int(step), float(score)] for step, score in curve]}
+# the other columns are floats
 
 
 def _history_records(history: pd.DataFrame) -> list[dict]:
@@ -264,6 +268,10 @@ def _count(value) -> bool:
     return is_integer(value) and value >= 0
 
 
+def _step_score(pair) -> bool:
+    return isinstance(pair, list) and len(pair) == 2 and _count(pair[0]) and is_finite(pair[1])
+
+
 def _flag(value) -> bool:
     """A boolean, or null/NaN where it was not recorded."""
     return value is None or isinstance(value, bool) or (is_number(value) and math.isnan(value))
@@ -294,7 +302,8 @@ _HISTORY_ROW = {"target": (is_text, "a string"), "source": (is_text, "a string")
                 "floor": (lambda v: v is None or is_number(v), "a number"),
                 "learned": (_flag, "true or false"), "baseline_learned": (_flag, "true or false"),
                 "source_seed": (lambda v: v is None or is_integer(v), "an integer"),
-                "n_test": (lambda v: v is None or _count(v), "a count")}
+                "n_test": (lambda v: v is None or _count(v), "a count"),
+                "validation_curve": (lambda v: v is None or list_of(_step_score)(v), "a list of [step, score] pairs")}
 
 
 def _manifest_problem(manifest: dict) -> str | None:

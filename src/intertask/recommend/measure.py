@@ -5,7 +5,8 @@ no-transfer baseline and one transfer per library source (the target prompt init
 source's best-seed prompt), all under the library's history protocol (`target_runs.history_config`:
 probe head + 16 steps, checkpoint chosen on validation, the full test split, floor recorded).
 A transfer's row is `target, source, seed, score, baseline, gain = score − baseline, floor,
-learned, baseline_learned, source_seed, n_test`; a (target, seed) whose baseline did not clear its
+learned, baseline_learned, source_seed, n_test, validation_curve` (the run's validation score at
+each evaluated step, for short-versus-converged comparisons); a (target, seed) whose baseline did not clear its
 floor is recorded with `baseline_learned = false` and left out of expected gains and evaluation
 (`Library.learned_history`).
 
@@ -157,7 +158,7 @@ class HistoryDriver:
                 "score": result.test_score, "baseline": baseline, "gain": result.test_score - baseline,
                 "floor": result.test_floor, "learned": learned(result.test_score, result.test_floor),
                 "baseline_learned": baseline_learned, "source_seed": run.source_seed,
-                "n_test": result.test_examples}
+                "n_test": result.test_examples, "validation_curve": [list(h) for h in result.history]}
 
 
 @dataclass
