@@ -125,9 +125,19 @@ def register(app: typer.Typer) -> None:
             score = fmt_number(s["best_score"], ".1f")
             table.add_row(s["name"], str(s["n_train"]), ", ".join(s["tags"]), ",".join(map(str, s["seeds"])), score)
         console.print(table)
-        targets = info["history_targets"]
-        console.print(f"history: {info['history_rows']} transfers to {len(targets)} targets"
-                      + (f" ({', '.join(targets)})" if targets else ""))
+        cases = info["history_cases"]
+        learned = sum(c["learned_seeds"] == len(c["seeds"]) for c in cases)
+        console.print(f"history: {info['history_rows']} transfers to {len(cases)} targets, {learned} of them with a "
+                      "baseline above its floor on every seed")
+        if cases:
+            history = Table()
+            for column in ("target", "seeds", "baseline learned", "sources on every seed", "min baseline - floor"):
+                history.add_column(column, justify="left" if column == "target" else "right")
+            for c in cases:
+                history.add_row(c["target"], ",".join(map(str, c["seeds"])), f"{c['learned_seeds']}/{len(c['seeds'])}",
+                                f"{c['complete_sources']}/{len(info['sources'])}",
+                                fmt_number(c["min_baseline_margin"], "+.1f"))
+            console.print(history)
         console.print("embedding space maps (esm_logme): " + ("yes" if info["esm_maps"] else
                       f"none; add them with `intertask library add-esm {path}`"))
         combination = info["combination"]

@@ -437,6 +437,22 @@ def default_library_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "library" / "minilm-offline-suite"
 
 
+def history_cases(library: Library) -> list[dict]:
+    """Per history target: its seeds, how many of them have a baseline above its floor (the cases
+    that count), the sources measured on every seed, and the lowest baseline margin over the floor
+    (points; where recorded)."""
+    rows = []
+    for target, group in library.history.groupby("target"):
+        seeds = sorted(int(s) for s in group["seed"].unique())
+        learned = group.groupby("seed")["baseline_learned"].first().map(lambda v: True if pd.isna(v) else bool(v))
+        per_source = group.groupby("source")["seed"].nunique()
+        margin = (group["baseline"] - group["floor"]).min()
+        rows.append({"target": str(target), "seeds": seeds, "learned_seeds": int(learned.sum()),
+                     "complete_sources": int((per_source == len(seeds)).sum()),
+                     "min_baseline_margin": None if pd.isna(margin) else float(margin)})
+    return rows
+
+
 def describe(library: Library) -> dict:
     """Plain-data summary for `intertask library show`."""
     return {
@@ -447,6 +463,7 @@ def describe(library: Library) -> dict:
                     for s in library.sources],
         "history_rows": int(len(library.history)),
         "history_targets": sorted(library.history["target"].unique().tolist()) if len(library.history) else [],
+        "history_cases": history_cases(library),
         "esm_maps": bool(library.sources) and all(s.esm_map is not None for s in library.sources),
         "combination": None if library.combination is None else
         {k: library.combination.get(k) for k in ("use", "reason")},
