@@ -149,3 +149,16 @@ def test_disk_full_while_appending_is_one_line_and_changes_nothing(fresh, capsys
     assert len(errors) == 1 and errors[0].startswith("error: library '") and "No space left on device" in errors[0], err
     assert {p.name: p.read_bytes() for p in fresh.iterdir()} == before
     assert sorted(p.name for p in fresh.parent.iterdir()) == ["lib"]  # no temporary folder left beside it
+
+
+def test_recommend_verify_records_into_the_history_as_measure_would(fresh):
+    from intertask.recommend import recommend
+
+    rec = recommend("toy_topic2", library_dir=fresh, methods=["max_pairwise", "data_size"], budget_steps=2, seeds=2,
+                    verify_k=2, verify_seeds=2, progress=False, device="cpu", record=True)
+    verified = rec.verify["source"].tolist()
+    assert sorted(_cells(load_library(fresh), "toy_topic2")) == sorted((s, r) for s in verified for r in (0, 1))
+    rest = measure_target(fresh, "toy_topic2", seeds=(0, 1), progress=False)
+    assert rest.trained == 2  # the one unverified source on both seeds; the baselines are recorded
+    with pytest.raises(IntertaskError, match="explicit library_dir"):
+        recommend("toy_topic2", methods=["data_size"], budget_steps=1, seeds=1, verify_k=1, record=True, progress=False)

@@ -102,6 +102,15 @@ def plan_target(library: Library, target: str, spec: str, task_options: dict | N
     return runs
 
 
+def history_row(target: str, source: str, source_seed: int, result, baseline: float, baseline_learned: bool) -> dict:
+    """The history row of one transfer run's `RunResult` against its seed's baseline test score."""
+    return {"target": target, "source": source, "seed": result.seed, "score": result.test_score,
+            "baseline": baseline, "gain": result.test_score - baseline, "floor": result.test_floor,
+            "learned": learned(result.test_score, result.test_floor), "baseline_learned": baseline_learned,
+            "source_seed": source_seed, "n_test": result.test_examples,
+            "validation_curve": [list(h) for h in result.history]}
+
+
 @dataclass
 class HistoryDriver:
     """The executor driver of `library measure` (see `study.executors.StoreDriver` for the
@@ -154,11 +163,7 @@ class HistoryDriver:
 
     def _row(self, run: PlannedRun, result) -> dict:
         baseline, baseline_learned = self.baselines[run.seed]
-        return {"target": self.target, "source": run.source_task, "seed": run.seed,
-                "score": result.test_score, "baseline": baseline, "gain": result.test_score - baseline,
-                "floor": result.test_floor, "learned": learned(result.test_score, result.test_floor),
-                "baseline_learned": baseline_learned, "source_seed": run.source_seed,
-                "n_test": result.test_examples, "validation_curve": [list(h) for h in result.history]}
+        return history_row(self.target, run.source_task, run.source_seed, result, baseline, baseline_learned)
 
 
 @dataclass
