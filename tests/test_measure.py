@@ -162,3 +162,17 @@ def test_recommend_verify_records_into_the_history_as_measure_would(fresh):
     assert rest.trained == 2  # the one unverified source on both seeds; the baselines are recorded
     with pytest.raises(IntertaskError, match="explicit library_dir"):
         recommend("toy_topic2", methods=["data_size"], budget_steps=1, seeds=1, verify_k=1, record=True, progress=False)
+
+
+def test_a_rebuild_that_adds_a_source_keeps_the_measured_history(library, fresh, tmp_path, tiny_study_toml):
+    measure_target(fresh, "toy_topic2", seeds=(0,), progress=False)
+    measured = load_library(fresh).history
+    store = shutil.copytree(library.parent / "store", tmp_path / "store")
+    config = tmp_path / "more.toml"
+    config.write_text(tiny_study_toml(sources=SOURCES + ["toy_sentiment_travel"], targets=["toy_topic2"],
+                                      source_seeds=(0, 1), steps=8, target_steps=4, learning_rate=0.05,
+                                      snapshot_steps=None, target_options='{ head_init = "probe" }'))
+    build_library(config, fresh, store_path=store)
+    rebuilt = load_library(fresh)
+    assert len(rebuilt.sources) == 4 and rebuilt.history.equals(measured)
+    assert [r.source_task for r in plan_target(rebuilt, "toy_topic2", "toy_topic2", None, (0,))] == ["toy_sentiment_travel"]

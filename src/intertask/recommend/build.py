@@ -25,7 +25,7 @@ from intertask.errors import IntertaskError
 from intertask.paths import utc_now
 from intertask.recommend.esm_maps import source_esm_map
 from intertask.recommend.library import (HISTORY_COLUMNS, TRAINING_FIELDS, Library, LibrarySource,
-                                         check_library_out, vocabulary_counts, write_library)
+                                         check_library_out, load_library, vocabulary_counts, write_library)
 from intertask.selection.profiles import example_text, mean_embedding, prompt_array, sample_examples
 from intertask.study.config import StudyConfig
 from intertask.study.export import read_study
@@ -126,7 +126,8 @@ def build_library(store_path_or_config, out_dir, store_path=None, device: str = 
     `store_path` (default `<out_dir>/.store`; finished runs are reused), as study
     `<name>-sources`; `with_history=True` runs the whole study instead (baselines and transfers
     too), so the library also carries historical gains. Returns `out_dir`; nothing is written to
-    `out_dir` on error.
+    `out_dir` on error. When `out_dir` already holds a library, the history it measured is kept
+    for every source whose prompt did not change (`keep_measured_history`).
     """
     check_library_out(Path(out_dir))  # before any training: a bad --out must not cost a study
     source = store_path_or_config
@@ -141,4 +142,22 @@ def build_library(store_path_or_config, out_dir, store_path=None, device: str = 
     elif not Path(source).is_dir():
         raise IntertaskError(f"{str(source)!r} is neither a study config (.toml) nor a study store directory")
     library = library_from_store(source, backbone=backbone, device=device)
+    if (Path(out_dir) / "manifest.json").is_file():
+        keep_measured_history(library, load_library(out_dir))
     return write_library(library, out_dir)
+
+
+def keep_measured_history(library: Library, previous: Library) -> None:
+    """Carry `previous`'s history (rows `library measure` appended) into the rebuilt `library`:
+    rows of sources whose transferred prompt is unchanged are kept (the store's own rows win), so
+    a rebuild that adds a source leaves only that source's column to measure."""
+    unchanged = {s.name for s in library.sources if s.name in previous.source_names
+                 and np.array_equal(s.prompt, previous.source(s.name).prompt)}
+    kept = previous.history[previous.history["source"].isin(unchanged)]
+    if kept.empty:
+        return
+    merged = pd.concat([library.history, kept], ignore_index=True) if len(library.history) else kept
+    library.history = merged.drop_duplicates(["target", "source", "seed"]).reset_index(drop=True)
+    for name in kept["target"].unique():
+        if name in previous.target_embeddings:
+            library.target_embeddings.setdefault(name, previous.target_embeddings[name])
