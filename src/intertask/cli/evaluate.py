@@ -213,7 +213,7 @@ def register(app: typer.Typer) -> None:
         k: int = typer.Option(3, "--k", min=1, help="k of Regret@k (the paper's script: 3)."),
         top_k: int = typer.Option(2, "--top-k", min=1, help="k of the top-k score (the paper's script: 2)."),
         seeds: Optional[str] = typer.Option(None, help="Comma-separated target seeds (default: all)."),
-        max_texts: int = typer.Option(256, min=1, help="Training examples per task for text embeddings and LogME."),
+        max_texts: Optional[int] = typer.Option(None, min=1, help="Training examples per task for text embeddings and LogME (default: 512, or the backbone's hidden size + 1 if larger, so LogME has more examples than features)."),
         device: str = typer.Option("cpu", help="cpu | cuda | cuda:N | mps (the backbone for LogME and embeddings)."),
         as_json: bool = typer.Option(False, "--json", help="Print the evaluation as JSON."),
         out: Optional[Path] = typer.Option(None, "--out", help="Also write the evaluation to FILE.json or the summary to FILE.csv."),

@@ -37,8 +37,8 @@ those use the thin SVD when N ≤ D but leave out the −(D − N)/2 · log α t
 singular values add to log|A|, so their evidence for N < D is this one plus (D − N)/(2N) · log α,
 which differs between sources (α does) and can reverse rankings. With N > D the two agree (to
 < 5e-5). They also stop after a fixed number of fixed-point updates (11 or 50) without the
-profile maximum. Callers therefore sample more target texts than the backbone has features
-(`selection.profiles.LOGME_TEXTS`, 512 > MiniLM's 384); a target with fewer training examples
+profile maximum. Profiles therefore sample more target texts than the backbone has features
+(`selection.profiles.profile_texts`: 512 for MiniLM's 384); a target with fewer training examples
 than features still gets the exact evidence here, which the references would not reproduce.
 
 The score is L / N at the maximum, averaged over the columns of the target matrix: one
