@@ -142,11 +142,11 @@ def target_interval(values, groups, n_boot: int = 2000, alpha: float = 0.05,
         raise IntertaskError(f"groups must give one label per value ({array.size}), got {labels.shape}")
     _, index = np.unique(labels, return_inverse=True)
     sums, counts = np.bincount(index, weights=array), np.bincount(index).astype(np.float64)
-    if target_interval_kind(len(sums)) == "bootstrap":
+    g = len(sums)
+    if target_interval_kind(g) == "bootstrap":
         return bootstrap_ci(array, n_boot=n_boot, alpha=alpha, seed=seed, groups=labels)
     if not 0 < alpha < 1:
         raise IntertaskError(f"alpha must lie in (0, 1), got {alpha!r}")
-    g = len(sums)
     if g < 2:
         return float("nan"), float("nan")
     mean = sums.sum() / counts.sum()
