@@ -44,7 +44,9 @@ def test_hand_checked_agreement_spearman_and_counts():
 
     pooled = _row(result.by_setting, setting=ALL, metric="sign_agreement")
     assert pooled["mean"] == pytest.approx(0.5) and pooled["n_targets"] == 2 and pooled["n_cells"] == 12
-    assert 1 / 3 - 1e-9 <= pooled["ci_low"] <= pooled["mean"] <= pooled["ci_high"] <= 2 / 3 + 1e-9
+    # 2 targets (means 2/3 and 1/3): the Student-t interval over targets, 0.5 ± t_{1, 0.975} · (√2/6) / √2
+    assert pooled["interval"] == "t"
+    assert (pooled["ci_low"], pooled["ci_high"]) == pytest.approx((0.5 - 12.706204736 / 6, 0.5 + 12.706204736 / 6))
     assert _row(result.by_group, group="g1", metric="sign_agreement")["mean"] == pytest.approx(2 / 3)
 
     between = result.between_settings.iloc[0]

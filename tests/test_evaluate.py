@@ -78,7 +78,7 @@ def test_summary_statistics_and_table():
     assert list(table.method) == ["oracle", "reversed", "constant"]
     assert {"ndcg", "ndcg_ci_low", "regret_at_k_ci_high", "cost_seconds"} <= set(table.columns)
     assert ev.config["bootstrap"] == "target" and row["n_targets"] == 3 and row["n_undefined"] == 0
-    assert set(table.n_targets) == {3}
+    assert set(table.n_targets) == {3} and set(table.interval) == {"t"}  # 3 targets: Student-t over targets
 
 
 def _clustered(n_targets=10, n_seeds=3, target_sd=0.1, seed_sd=0.01, seed=0):
@@ -113,6 +113,22 @@ def test_target_bootstrap_is_wider_than_case_bootstrap_on_clustered_data():
                                                          bootstrap="case")))}
     span = {b: p.at[("oracle", "reversed"), "ci_high"] - p.at[("oracle", "reversed"), "ci_low"] for b, p in pairs.items()}
     assert span["target"] > 1.3 * span["case"] and pairs["target"].at[("oracle", "reversed"), "n_targets"] == 10
+
+
+def test_target_intervals_switch_to_the_bootstrap_at_the_threshold_and_say_so():
+    from intertask.evaluation.statistics import MIN_TARGETS_FOR_BOOTSTRAP, target_interval
+
+    for n_targets, kind in ((MIN_TARGETS_FOR_BOOTSTRAP - 1, "t"), (MIN_TARGETS_FOR_BOOTSTRAP, "bootstrap")):
+        matrix = _clustered(n_targets=n_targets, n_seeds=2)
+        ev = evaluate_predictions(matrix, _predictions(matrix, ("reversed", "oracle")), n_boot=300)
+        row = ev.summary.set_index(["method", "metric"]).loc[("reversed", "top_k_score")]
+        cases = ev.cases[ev.cases.method == "reversed"]
+        assert row["interval"] == kind and row["n_targets"] == n_targets
+        assert (row["ci_low"], row["ci_high"]) == target_interval(cases.top_k_score, cases.target, n_boot=300)
+        assert set(paired_table(ev, "top_k_score").interval) == {kind}
+        assert set(quality_by_steps(ev).interval) == {kind}
+    case = evaluate_predictions(matrix, _predictions(matrix, ("reversed",)), n_boot=300, bootstrap="case")
+    assert set(case.summary.interval) == {"case bootstrap"}
 
 
 def test_negative_scores_give_nan_ndcg_and_regret_and_a_count():

@@ -9,7 +9,7 @@ import pytest
 from intertask.backbones import load_backbone
 from intertask.selection import make_selector
 from intertask.selection.logme import logme_score
-from intertask.selection.profiles import mean_embedding, sample_examples, task_profile
+from intertask.selection.profiles import PROFILE_TEXTS, mean_embedding, profile_texts, sample_examples, task_profile
 from intertask.tasks.toy import toy_task
 
 
@@ -24,6 +24,21 @@ def test_sample_is_deterministic_and_bounded():
     assert len(first) == 30 and first == sample_examples(task, max_texts=30, seed=1)
     assert first != sample_examples(task, max_texts=30, seed=2)
     assert sample_examples(task, max_texts=500) == task.train  # small tasks are kept whole
+
+
+def test_default_sample_has_more_texts_than_the_backbone_has_features(encoder):
+    # LogME ranks like the reference implementations only with N > D (selection.logme)
+    class Wide:  # a backbone wider than PROFILE_TEXTS
+        hidden_size = PROFILE_TEXTS + 100
+
+        def features(self, texts, prompt=None):
+            return np.zeros((len(texts), self.hidden_size))
+
+    assert profile_texts(encoder.hidden_size) == PROFILE_TEXTS > 384  # MiniLM's width
+    task = toy_task("toy_topic4", n_train=PROFILE_TEXTS + 200)
+    assert len(task_profile(task, encoder).texts) == PROFILE_TEXTS
+    wide = task_profile(task, Wide())
+    assert len(wide.texts) == Wide.hidden_size + 1 == wide.features(None).shape[1] + 1
 
 
 def test_profile_fields(encoder):

@@ -162,6 +162,33 @@ def test_logme_reports_non_convergence_when_features_outnumber_examples_and_fall
     assert fit.evidence == pytest.approx(_direct_evidence(f, y, fit.alpha, fit.beta)[0], rel=1e-8)
 
 
+def _n_space_evidence(f, y, alpha, beta):
+    """log N(y; 0, F Fᵀ/α + I/β) / N: the marginal likelihood in N-space, independent of the D-space formula."""
+    lam, v = np.linalg.eigh(f @ f.T)
+    var = np.maximum(lam, 0) / alpha + 1 / beta
+    return -0.5 * (len(y) * np.log(2 * np.pi) + np.sum(np.log(var)) + np.sum((v.T @ y) ** 2 / var)) / len(y)
+
+
+def test_logme_reports_the_larger_evidence_when_the_fixed_point_converges_to_a_local_maximum():
+    # the numerics report's reproducer (shared/reports/numerics-2026-12-04.md §2, its rep 10): one
+    # dominant column and two near-collinear ones make the evidence bimodal in α; the fixed point
+    # converges at log α ≈ 4.9 while the global maximum lies at log α ≈ 31
+    rng = np.random.default_rng(0)
+    for _ in range(11):
+        f = rng.normal(size=(50, 20))
+        f[:, 0] *= 1e6
+        f[:, 1] = f[:, 2] + 1e-9 * rng.normal(size=50)
+        y = (rng.integers(0, 2, 50) == 0).astype(float)
+    local = logme_fit(f, y, fallback=False)
+    fit = logme_fit(f, y)
+    assert local.converged and fit.converged
+    assert fit.evidence > local.evidence + 0.1  # -1.0799 vs -1.2573
+    assert fit.evidence == pytest.approx(logme_fit(f, y, max_iter=1).evidence, abs=1e-12)  # = the profile route
+    assert fit.evidence == pytest.approx(_n_space_evidence(f, y, fit.alpha, fit.beta), abs=1e-5)
+    assert local.evidence == pytest.approx(_n_space_evidence(f, y, local.alpha, local.beta), abs=1e-5)  # 1e6 scale: ~3e-6 apart
+    assert logme_score(f, y.astype(int)) >= fit.evidence - 1e-12  # the classes' mean uses the larger one too
+
+
 def test_logme_selector_counts_unconverged_fits(caplog):
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 3, size=30)

@@ -93,6 +93,18 @@ def test_a_constant_predictor_is_not_learned():
     assert not learned(float("nan"), 50.0) and not learned(90.0, float("nan"))
 
 
+def test_a_score_exactly_the_margin_above_its_floor_is_learned():
+    from intertask.tasks.metrics import LEARNED_MARGIN, learned
+    # accuracy-like scores 100·i/N on N examples whose exact difference is the margin, yet differ
+    # from it in floating point (the numerics report's cases); every such pair counts as learned
+    pairs = [(100 * 7 / 60, 100 * 4 / 60), (100 * 41 / 500, 100 * 16 / 500)]
+    assert all(score - floor < LEARNED_MARGIN for score, floor in pairs)  # the rounding the test is about
+    assert all(learned(score, floor) for score, floor in pairs)
+    boundary = [(100 * (i + 25) / 500, 100 * i / 500) for i in range(476)]  # 25 of 500 examples = 5 points
+    assert all(learned(score, floor) for score, floor in boundary)
+    assert not learned(100 * 40 / 500, 100 * 16 / 500)  # one example short of the margin
+
+
 def test_binomial_standard_error():
     from intertask.tasks.metrics import binomial_se
 

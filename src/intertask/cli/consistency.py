@@ -21,11 +21,14 @@ def print_consistency(result, shown: int = 8) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from intertask.evaluation.statistics import interval_names
+
     console = Console(width=160)
     names = {"sign_agreement": "seeds agree on sign", "negative_share": "negative on average",
              "seed_spearman": "ρ between seeds"}
     for key, frame in (("setting", result.by_setting), ("group", result.by_group)):
-        table = Table(title=f"consistency per {key} (mean [95% CI resampling targets]; n = targets / cells)")
+        table = Table(title=f"consistency per {key} (mean [95% CI: {interval_names(frame['interval'])}]; "
+                            "n = targets / cells)")
         table.add_column(key)
         for metric in names.values():
             table.add_column(metric, justify="right")
@@ -36,7 +39,8 @@ def print_consistency(result, shown: int = 8) -> None:
                 if m in rows and rows[m]["n_cells"] else "-" for m in names))
         console.print(table)
     if len(result.between_settings):
-        table = Table(title="ρ between settings' source rankings (mean over targets [95% CI])")
+        table = Table(title="ρ between settings' source rankings (mean over targets [95% CI: "
+                            f"{interval_names(result.between_settings['interval'])}])")
         for column in ("setting a", "setting b", "ρ [95% CI]", "targets"):
             table.add_column(column, justify="right" if column in ("ρ [95% CI]", "targets") else "left")
         for row in result.between_settings.to_dict(orient="records"):

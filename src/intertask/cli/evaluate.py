@@ -53,14 +53,15 @@ def print_evaluation(evaluation) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from intertask.evaluation.statistics import interval_names
+
     console = Console()
     console = Console(width=max(console.width, 150))
     config = evaluation.config
     k, top_k = config["k"], config["top_k"]
-    over = "cases" if config["bootstrap"] == "case" else "targets"
     console.print(_method_table(evaluation.summary, f"selection methods on {config.get('study', 'the study')} "
-                                f"({config.get('backbone', '?')}; one case = one target × seed; 95% CI by "
-                                f"bootstrap resampling {over})", k, top_k))
+                                f"({config.get('backbone', '?')}; one case = one target × seed; 95% CI: "
+                                f"{interval_names(evaluation.summary['interval'])})", k, top_k))
     floored = config.get("not_learned_cases") or []
     if floored:
         console.print(f"left out: {len(floored)} target × seed case(s) whose baseline did not clear its floor "
@@ -80,7 +81,8 @@ def print_evaluation(evaluation) -> None:
     else:
         for group in groups:
             part = evaluation.by_tag[evaluation.by_tag["group"] == group].drop(columns="group")
-            console.print(_method_table(part, f"{group} targets", k, top_k))
+            console.print(_method_table(part, f"{group} targets (95% CI: {interval_names(part['interval'])})",
+                                        k, top_k))
     consistency = Table(title="ground truth across target seeds (Spearman between seeds' source rankings)")
     for column in ("target", "spearman", "seeds", "pairs"):
         consistency.add_column(column, justify="left" if column == "target" else "right")
@@ -95,25 +97,24 @@ def print_comparison(evaluation, against: str) -> None:
     from rich.table import Table
 
     from intertask.evaluation.evaluate import paired_table
+    from intertask.evaluation.statistics import interval_names
 
     _check_against(evaluation, against)
     k = evaluation.config["k"]
-    over = "cases" if evaluation.config["bootstrap"] == "case" else "targets"
+    pairs = {metric: paired_table(evaluation, metric) for metric in ("ndcg", "regret_at_k")}
+    pairs = {metric: paired[paired["method_b"] == against].set_index("method_a") for metric, paired in pairs.items()}
     table = Table(title=f"each method against {against}, paired on the same target × seed cases "
-                        f"(95% CI resampling {over})")
-    for column in ("method", "NDCG win rate", "NDCG diff [95% CI]", f"Regret@{k} win rate", f"Regret@{k} diff [95% CI]"):
+                        f"(95% CI: {interval_names(pairs['ndcg']['interval'])}; targets in the last column)")
+    for column in ("method", "NDCG win rate", "NDCG diff [95% CI]", f"Regret@{k} win rate", f"Regret@{k} diff [95% CI]",
+                   "targets"):
         table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
-    pairs = {}
-    for metric in ("ndcg", "regret_at_k"):
-        paired = paired_table(evaluation, metric)
-        pairs[metric] = paired[paired["method_b"] == against].set_index("method_a")
     for method in pairs["ndcg"].index:
         cells = []
         for metric, spec in (("ndcg", ".3f"), ("regret_at_k", ".2f")):
             row = pairs[metric].loc[method]
             cells += [_fmt(row["win_rate"], ".2f"),
                       f"{_fmt(row['mean_diff'], '+' + spec)} [{_fmt(row['ci_low'], spec)}, {_fmt(row['ci_high'], spec)}]"]
-        table.add_row(str(method), *cells)
+        table.add_row(str(method), *cells, str(int(pairs["ndcg"].at[method, "n_targets"])))
     Console(width=150).print(table)
 
 
@@ -126,6 +127,8 @@ def print_recommender(evaluation) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from intertask.evaluation.statistics import interval_names
+
     config = evaluation.config
     k = config["k"]
     summary = evaluation.summary.set_index(["method", "metric"])
@@ -134,7 +137,7 @@ def print_recommender(evaluation) -> None:
     methods = [m for m in methods if "@" not in m]
     n_targets = int(evaluation.cases["target"].nunique())
     table = Table(title=f"recommend vs each selector, leave-one-target-out over {n_targets} targets "
-                        f"(95% CI resampling targets)")
+                        f"(95% CI: {interval_names(evaluation.summary['interval'])})")
     columns = ("method", "NDCG ↑", f"Regret@{k} % ↓", "top-1 gain ↑", "top-1 gain vs random ↑", "cases (targets)")
     for column in columns:
         table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
@@ -213,7 +216,7 @@ def register(app: typer.Typer) -> None:
         k: int = typer.Option(3, "--k", min=1, help="k of Regret@k (the paper's script: 3)."),
         top_k: int = typer.Option(2, "--top-k", min=1, help="k of the top-k score (the paper's script: 2)."),
         seeds: Optional[str] = typer.Option(None, help="Comma-separated target seeds (default: all)."),
-        max_texts: int = typer.Option(256, min=1, help="Training examples per task for text embeddings and LogME."),
+        max_texts: Optional[int] = typer.Option(None, min=1, help="Training examples per task for text embeddings and LogME (default: 512, or the backbone's hidden size + 1 if larger, so LogME has more examples than features)."),
         device: str = typer.Option("cpu", help="cpu | cuda | cuda:N | mps (the backbone for LogME and embeddings)."),
         as_json: bool = typer.Option(False, "--json", help="Print the evaluation as JSON."),
         out: Optional[Path] = typer.Option(None, "--out", help="Also write the evaluation to FILE.json or the summary to FILE.csv."),
@@ -308,11 +311,13 @@ def print_taskweb(evaluation) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from intertask.evaluation.statistics import interval_names
+
     config = evaluation.config
     k = config["k"]
     gold = "TaskWeb's transfer label" if config["gold"] == "taskweb_label" else "the mean score (no per-cell gains)"
     table = Table(title=f"under TaskWeb's definitions: one case = one target, seed-mean scores, gold order = {gold}; "
-                        "95% CI by bootstrap over targets")
+                        f"95% CI: {interval_names(evaluation.taskweb_summary['interval'])}")
     for column in ("method", "NDCG (rank gain) ↑", "95% CI", f"Regret@{k} (mean of top {k}) % ↓", "95% CI ", "n"):
         table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
     for method, frame in evaluation.taskweb_summary.groupby("method", sort=False):

@@ -18,11 +18,12 @@ from intertask.evaluation.ranking import (
     spearman_score,
     top_k_score,
 )
-from intertask.evaluation.statistics import bootstrap_ci, mean_std, paired_comparison, seed_consistency
+from intertask.evaluation.statistics import (bootstrap_ci, mean_std, paired_comparison, seed_consistency,
+                                             target_interval)
 
 __all__ = [
     "METRICS", "HIGHER_IS_BETTER", "Evaluation", "evaluate_predictions", "paired_table",
     "quality_by_steps", "prediction_rows", "ndcg_score", "ndcg_gain_score", "regret_at_k", "top_k_score",
     "spearman_score", "kendall_score", "mean_std", "bootstrap_ci", "paired_comparison",
-    "seed_consistency",
+    "seed_consistency", "target_interval",
 ]

@@ -12,8 +12,9 @@ setting and target:
 * `setting_spearman` (in `between_settings`): per target and pair of settings, ρ between the two settings'
   mean scores over seeds of the sources both have.
 
-Every aggregate is a mean with a 95% percentile-bootstrap CI that resamples targets (the cells of one
-target are not independent), and says how many targets and cells it rests on; `by_setting` and
+Every aggregate is a mean with a 95% CI over targets (the cells of one target are not independent;
+`statistics.target_interval`: Student-t below 15 targets, else a bootstrap resampling targets, named in
+`interval`), and says how many targets and cells it rests on; `by_setting` and
 `between_settings` end with the pool of all settings (`ALL`). `groups` (target → group,
 e.g. TaskWeb's categories) adds the same aggregates per group, to ask which kind of target is inconsistent.
 """
@@ -27,7 +28,7 @@ import pandas as pd
 from scipy import stats
 
 from intertask.evaluation.evaluate import _records
-from intertask.evaluation.statistics import bootstrap_ci, seed_consistency
+from intertask.evaluation.statistics import seed_consistency, target_interval, target_interval_kind
 
 ALL = "all settings"
 
@@ -36,8 +37,8 @@ ALL = "all settings"
 class Consistency:
     """by_target: `setting, target, group, n_sources, n_seeds, sign_agreement, negative_share,
     seed_spearman, n_seed_pairs`. by_setting and by_group: `setting` or `group, metric, mean, ci_low,
-    ci_high, n_targets, n_cells`. between_settings: `setting_a, setting_b, spearman, ci_low, ci_high,
-    n_targets`. targets: one row per target over all settings, `target, group, sign_agreement,
+    ci_high, n_targets, n_cells, interval`. between_settings: `setting_a, setting_b, spearman, ci_low,
+    ci_high, n_targets, interval`. targets: one row per target over all settings, `target, group, sign_agreement,
     negative_share, seed_spearman, setting_spearman, n_settings`, least consistent (lowest seed ρ) first."""
 
     by_target: pd.DataFrame
@@ -71,9 +72,10 @@ def _aggregate(values: pd.DataFrame, metric: str, key: str, n_boot: int, seed: i
         part = part.dropna(subset=[metric])
         row = {key: name, "metric": metric, "n_targets": part["target"].nunique(), "n_cells": len(part)}
         if len(part):
-            low, high = bootstrap_ci(part[metric].to_numpy(float), n_boot=n_boot, seed=seed,
-                                     groups=part["target"].to_numpy())
-            row.update(mean=float(part[metric].mean()), ci_low=low, ci_high=high)
+            low, high = target_interval(part[metric].to_numpy(float), part["target"].to_numpy(), n_boot=n_boot,
+                                        seed=seed)
+            row.update(mean=float(part[metric].mean()), ci_low=low, ci_high=high,
+                       interval=target_interval_kind(row["n_targets"]))
         rows.append(row)
     return rows
 
@@ -113,7 +115,7 @@ def consistency(matrix: pd.DataFrame, groups: dict[str, str] | None = None, n_bo
         by_setting += _aggregate(values, metric, "setting", n_boot, seed)
         by_setting += _aggregate(values.assign(setting=ALL), metric, "setting", n_boot, seed)
         by_group += _aggregate(values, metric, "group", n_boot, seed)
-    columns = ["metric", "mean", "ci_low", "ci_high", "n_targets", "n_cells"]
+    columns = ["metric", "mean", "ci_low", "ci_high", "n_targets", "n_cells", "interval"]
     by_setting = pd.DataFrame(by_setting).reindex(columns=["setting"] + columns)
     by_group = pd.DataFrame(by_group).reindex(columns=["group"] + columns)
 
@@ -121,12 +123,14 @@ def consistency(matrix: pd.DataFrame, groups: dict[str, str] | None = None, n_bo
     between = []
     pooled = pairs.assign(setting_a=ALL, setting_b=ALL)
     for (a, b), part in pd.concat([pairs, pooled]).groupby(["setting_a", "setting_b"], sort=False):
-        low, high = bootstrap_ci(part["spearman"].to_numpy(float), n_boot=n_boot, seed=seed,
-                                 groups=part["target"].to_numpy())
+        low, high = target_interval(part["spearman"].to_numpy(float), part["target"].to_numpy(), n_boot=n_boot,
+                                    seed=seed)
+        n_targets = part["target"].nunique()
         between.append({"setting_a": a, "setting_b": b, "spearman": float(part["spearman"].mean()),
-                        "ci_low": low, "ci_high": high, "n_targets": part["target"].nunique()})
+                        "ci_low": low, "ci_high": high, "n_targets": n_targets,
+                        "interval": target_interval_kind(n_targets)})
     between = pd.DataFrame(between).reindex(columns=["setting_a", "setting_b", "spearman", "ci_low", "ci_high",
-                                                     "n_targets"])
+                                                     "n_targets", "interval"])
 
     targets = by_target.groupby(["target", "group"]).agg(
         sign_agreement=("sign_agreement", "mean"), negative_share=("negative_share", "mean"),

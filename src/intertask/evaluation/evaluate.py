@@ -13,8 +13,9 @@ A case is one (method, target, seed). Every method must score exactly the source
 has for every (target, seed) it has. Per case the metrics of `intertask.evaluation.ranking` and
 the top-ranked source's gains (`top1_gain` over the baseline, `top1_gain_over_random` over the
 mean of all sources) are computed (`k` for Regret@k, `top_k` for the top-k score: the paper's script uses 3 and 2), then
-averaged over cases with a bootstrap interval that resamples whole targets by default (the seeds
-of one target share its difficulty, so they are not independent cases). NDCG and Regret need
+averaged over cases with an interval over whole targets by default (the seeds of one target share
+its difficulty, so they are not independent cases): `statistics.target_interval`, a Student-t
+interval below 15 targets and a target bootstrap from there on, named in each row's `interval`. NDCG and Regret need
 scores ≥ 0: a case with a negative score (regression targets score Pearson × 100) gets NaN for
 them and is counted in `n_undefined`, never an abort.
 """
@@ -29,7 +30,8 @@ import pandas as pd
 
 from intertask.errors import IntertaskError
 from intertask.evaluation import ranking
-from intertask.evaluation.statistics import bootstrap_ci, paired_comparison, seed_consistency
+from intertask.evaluation.statistics import (bootstrap_ci, paired_comparison, seed_consistency, target_interval,
+                                             target_interval_kind)
 
 METRICS = ("ndcg", "ndcg_gain", "regret_at_k", "top_k_score", "spearman", "kendall", "top1_gain",
            "top1_gain_over_random")
@@ -59,7 +61,8 @@ class Evaluation:
         `cost_seconds`, `target_steps` (NaN when not given).
     summary: one row per method × metric: `mean, std, ci_low, ci_high, n` (over the cases where
         the metric is defined), `n_targets` (the targets those cases cover: with the default
-        target bootstrap the interval rests on them), `n_undefined` (cases where it is NaN),
+        target interval it rests on them), `interval` (`"t"`, `"bootstrap"` or `"case bootstrap"`,
+        `statistics.INTERVALS`), `n_undefined` (cases where it is NaN),
         `higher_is_better`, and the method's mean `cost_seconds` and `target_steps` per case.
     by_tag: like summary with a leading `group` column: `<tag>` targets vs `other`.
     consistency: the ground truth's own seed-to-seed agreement per target (`seed_consistency`).
@@ -76,7 +79,7 @@ class Evaluation:
 
     def table(self, metrics: tuple[str, ...] = ("ndcg", "regret_at_k")) -> pd.DataFrame:
         """One row per method: `<metric>`, `<metric>_ci_low`, `<metric>_ci_high` for each metric,
-        then `n`, `n_targets`, `cost_seconds`, `target_steps` (the paper's table, with intervals)."""
+        then `n`, `n_targets`, `interval`, `cost_seconds`, `target_steps` (the paper's table, with intervals)."""
         rows = []
         for method, frame in self.summary.groupby("method", sort=False):
             by_metric = frame.set_index("metric")
@@ -87,6 +90,7 @@ class Evaluation:
                 row[f"{metric}_ci_high"] = by_metric.at[metric, "ci_high"]
             row["n"] = int(by_metric["n"].max())
             row["n_targets"] = int(by_metric["n_targets"].max())
+            row["interval"] = by_metric.at[metrics[0], "interval"]
             row["cost_seconds"] = frame["cost_seconds"].iloc[0]
             row["target_steps"] = frame["target_steps"].iloc[0]
             rows.append(row)
@@ -188,6 +192,18 @@ def _case_metrics(frame: pd.DataFrame, k: int, top_k: int) -> dict:
     }
 
 
+def _interval(values: np.ndarray, cases: pd.DataFrame, config: dict) -> tuple[float, float, str]:
+    """(low, high, kind) of the mean of `values`, one per row of `cases`: over targets
+    (`target_interval`) unless the config's bootstrap is `"case"`."""
+    n_boot, alpha, seed = config.get("n_boot", 2000), config.get("alpha", 0.05), config.get("seed", 0)
+    if config.get("bootstrap", "target") == "case":
+        low, high = bootstrap_ci(values, n_boot, alpha, seed)
+        return low, high, "case bootstrap"
+    targets = cases["target"].to_numpy()
+    low, high = target_interval(values, targets, n_boot, alpha, seed)
+    return low, high, target_interval_kind(len(set(targets.tolist())))
+
+
 def _summarise(cases: pd.DataFrame, config: dict, by: list[str]) -> pd.DataFrame:
     rows = []
     for key, frame in cases.groupby(by, sort=False):
@@ -198,16 +214,15 @@ def _summarise(cases: pd.DataFrame, config: dict, by: list[str]) -> pd.DataFrame
             row = dict(zip(by, key), metric=metric, n=len(values), n_targets=int(ok["target"].nunique()),
                        n_undefined=len(frame) - len(values), higher_is_better=HIGHER_IS_BETTER[metric])
             if len(values):
-                groups = None if config["bootstrap"] == "case" else ok["target"].to_numpy()
-                low, high = bootstrap_ci(values, config["n_boot"], config["alpha"], config["seed"], groups)
+                low, high, row["interval"] = _interval(values, ok, config)
                 std = float(np.std(values, ddof=1)) if len(values) > 1 else np.nan
                 row.update(mean=float(values.mean()), std=std, ci_low=low, ci_high=high)
             else:
-                row.update(mean=np.nan, std=np.nan, ci_low=np.nan, ci_high=np.nan)
+                row.update(mean=np.nan, std=np.nan, ci_low=np.nan, ci_high=np.nan, interval=None)
             row["cost_seconds"] = float(frame["cost_seconds"].mean())
             row["target_steps"] = float(frame["target_steps"].mean())
             rows.append(row)
-    columns = by + ["metric", "mean", "std", "ci_low", "ci_high", "n", "n_targets", "n_undefined",
+    columns = by + ["metric", "mean", "std", "ci_low", "ci_high", "n", "n_targets", "interval", "n_undefined",
                     "higher_is_better", "cost_seconds", "target_steps"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -220,9 +235,10 @@ def evaluate_predictions(matrix: pd.DataFrame, predictions: pd.DataFrame, k: int
 
     `k`: Regret@k (k ≥ number of sources means all: regret 0); `top_k`: the top-k score. `tags`:
     target name → its tags, to split the summary into `tag` targets and `other`. `bootstrap`:
-    resample whole `"target"`s (all seeds of a target together, default: a cluster bootstrap)
-    or `"case"`s (target × seed as if independent, which is too narrow when seeds of a target
-    agree).
+    `"target"` (default): intervals over whole targets, all seeds of a target together
+    (`statistics.target_interval`: Student-t below 15 targets, else a cluster bootstrap), or
+    `"case"`: a bootstrap over target × seed cases as if independent, which is too narrow when
+    seeds of a target agree.
     """
     if bootstrap not in ("case", "target"):
         raise IntertaskError(f"bootstrap must be 'case' or 'target', got {bootstrap!r}")
@@ -253,8 +269,8 @@ def _groups(evaluation: Evaluation, cases: pd.DataFrame):
 def paired_table(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFrame:
     """Every ordered pair of methods (a, b) compared on the cases both have defined:
     `method_a, method_b, win_rate` (share of target × seed cases where a is better, ties ½),
-    `mean_diff` = mean(a − b) and its bootstrap `ci_low, ci_high` (resampling targets unless the
-    evaluation's bootstrap is `"case"`), `n` cases and `n_targets`."""
+    `mean_diff` = mean(a − b) and its `ci_low, ci_high` (over targets, `target_interval`, unless
+    the evaluation's bootstrap is `"case"`), `n` cases, `n_targets` and `interval`."""
     if metric not in METRICS:
         raise IntertaskError(f"unknown metric '{metric}'; choose from {', '.join(METRICS)}")
     wide = evaluation.cases.pivot_table(index=["target", "seed"], columns="method", values=metric,
@@ -273,10 +289,11 @@ def paired_table(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFrame:
                     evaluation.config.get("seed", 0), groups=_groups(evaluation, pair))
                 row.update(result, n_targets=int(pair["target"].nunique()))
             else:
-                row.update(win_rate=np.nan, mean_diff=np.nan, ci_low=np.nan, ci_high=np.nan, n=0, n_targets=0)
+                row.update(win_rate=np.nan, mean_diff=np.nan, ci_low=np.nan, ci_high=np.nan, n=0, n_targets=0,
+                           interval=None)
             rows.append(row)
     return pd.DataFrame(rows, columns=["method_a", "method_b", "win_rate", "mean_diff", "ci_low",
-                                       "ci_high", "n", "n_targets"])
+                                       "ci_high", "n", "n_targets", "interval"])
 
 
 def quality_by_steps(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFrame:
@@ -284,8 +301,8 @@ def quality_by_steps(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFra
 
     The family is the method name before an `@` (e.g. `max_pairwise@500` → `max_pairwise`), so
     one method per snapshot step can be evaluated side by side. Rows: `family, target_steps,
-    mean, ci_low, ci_high, n, n_targets` for cases with known `target_steps` (the interval
-    resamples targets unless the evaluation's bootstrap is `"case"`).
+    mean, ci_low, ci_high, n, n_targets, interval` for cases with known `target_steps` (the
+    interval is over targets, `target_interval`, unless the evaluation's bootstrap is `"case"`).
     """
     if metric not in METRICS:
         raise IntertaskError(f"unknown metric '{metric}'; choose from {', '.join(METRICS)}")
@@ -294,9 +311,9 @@ def quality_by_steps(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFra
     rows = []
     for (family, steps), frame in cases.groupby(["family", "target_steps"], sort=True):
         values = frame[metric].to_numpy(float)
-        low, high = bootstrap_ci(values, evaluation.config.get("n_boot", 2000),
-                                 evaluation.config.get("alpha", 0.05), evaluation.config.get("seed", 0),
-                                 _groups(evaluation, frame))
+        low, high, interval = _interval(values, frame, evaluation.config)
         rows.append({"family": family, "target_steps": int(steps), "mean": float(values.mean()),
-                     "ci_low": low, "ci_high": high, "n": len(values), "n_targets": int(frame["target"].nunique())})
-    return pd.DataFrame(rows, columns=["family", "target_steps", "mean", "ci_low", "ci_high", "n", "n_targets"])
+                     "ci_low": low, "ci_high": high, "n": len(values), "n_targets": int(frame["target"].nunique()),
+                     "interval": interval})
+    return pd.DataFrame(rows, columns=["family", "target_steps", "mean", "ci_low", "ci_high", "n", "n_targets",
+                                       "interval"])

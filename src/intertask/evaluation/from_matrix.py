@@ -7,12 +7,13 @@ value of a uniformly random ranking. It reports:
 
 * **ours** (Lin et al. 2024, intertask's default everywhere): one case per target × seed,
   `evaluate_predictions` on the seed's scores: NDCG with gain 2^score − 1, Regret@k = (best − best of
-  the top k) / best × 100, top-k score, Spearman, Kendall; 95% CIs resample whole targets.
+  the top k) / best × 100, top-k score, Spearman, Kendall; 95% CIs over whole targets (`statistics.target_interval`).
 * **TaskWeb's** (Kim et al. 2023): one case per target; each source's truth is its mean score over
   seeds, and the gold order is TaskWeb's transfer label (`intertask.matrix.taskweb.taskweb_label`) where
   the matrix has per-cell gains (published, or from baselines), else the mean score (`config["gold"]`
   says which); `ndcg_rank_score` (gain 2^(n − gold rank) − 1) and `regret_mean_at_k` (the mean score of
-  the gold top k against that of the predicted top k, in % of the former); 95% CIs resample targets.
+  the gold top k against that of the predicted top k, in % of the former); 95% CIs over targets: Student-t
+  below 15 targets, else a bootstrap resampling targets (`statistics.target_interval`, named in `interval`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import pandas as pd
 from intertask.errors import IntertaskError
 from intertask.evaluation import ranking
 from intertask.evaluation.evaluate import Evaluation, _records, evaluate_predictions
-from intertask.evaluation.statistics import bootstrap_ci
+from intertask.evaluation.statistics import target_interval, target_interval_kind
 from intertask.matrix.taskweb import taskweb_label
 
 RANDOM = "random"
@@ -37,7 +38,7 @@ TASKWEB_METRICS = ("ndcg_rank", "regret_mean_at_k")
 class MatrixEvaluation:
     """`ours`: the `Evaluation` of target × seed cases. `taskweb_cases`: one row per method × target:
     `method, target, n_sources, n_seeds, ndcg_rank, regret_mean_at_k`. `taskweb_summary`: per method ×
-    metric `mean, std, ci_low, ci_high, n, higher_is_better`. `config`: setting, k, gold, n_boot, targets."""
+    metric `mean, std, ci_low, ci_high, n (targets), interval, higher_is_better`. `config`: setting, k, gold, n_boot, targets."""
 
     ours: Evaluation
     taskweb_cases: pd.DataFrame
@@ -49,7 +50,8 @@ class MatrixEvaluation:
         """Both summaries in one table, `definitions` = "ours" or "taskweb" first."""
         return pd.concat([self.ours.summary.assign(definitions="ours"),
                           self.taskweb_summary.assign(definitions="taskweb")], ignore_index=True)[
-            ["definitions", "method", "metric", "mean", "std", "ci_low", "ci_high", "n", "higher_is_better"]]
+            ["definitions", "method", "metric", "mean", "std", "ci_low", "ci_high", "n", "interval",
+             "higher_is_better"]]
 
     def to_dict(self) -> dict:
         """JSON-able: config, ours (as `Evaluation.to_dict`), taskweb summary and cases."""
@@ -82,15 +84,16 @@ def _summary(cases: pd.DataFrame, n_boot: int, alpha: float, seed: int) -> pd.Da
     for method, frame in cases.groupby("method", sort=False):
         for metric in TASKWEB_METRICS:
             values = frame[metric].to_numpy(float)
-            values = values[np.isfinite(values)]
+            finite = np.isfinite(values)
+            values, targets = values[finite], frame["target"].to_numpy()[finite]  # one value per target
             row = {"method": method, "metric": metric, "n": len(values),
                    "higher_is_better": ranking.HIGHER_IS_BETTER[metric]}
-            if len(values):  # one value per target: resampling values resamples targets
-                low, high = bootstrap_ci(values, n_boot, alpha, seed)
+            if len(values):
+                low, high = target_interval(values, targets, n_boot, alpha, seed)
                 row.update(mean=float(values.mean()), std=float(np.std(values, ddof=1)) if len(values) > 1 else np.nan,
-                           ci_low=low, ci_high=high)
+                           ci_low=low, ci_high=high, interval=target_interval_kind(len(values)))
             rows.append(row)
-    columns = ["method", "metric", "mean", "std", "ci_low", "ci_high", "n", "higher_is_better"]
+    columns = ["method", "metric", "mean", "std", "ci_low", "ci_high", "n", "interval", "higher_is_better"]
     return pd.DataFrame(rows).reindex(columns=columns)
 
 

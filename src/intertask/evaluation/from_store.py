@@ -8,7 +8,8 @@
 - targets, per (target, seed): the baseline run of that target and seed; its snapshot at the
   earliest non-zero step is the "briefly trained target prompt" the prompt methods compare with
   (the run's final, best prompt counts as the snapshot at its last step, `steps`);
-- text embeddings: mean sentence embedding of up to `max_texts` training examples, with the
+- text embeddings: mean sentence embedding of up to `max_texts` training examples (default
+  `selection.profiles.profile_texts`: more than the backbone's features, so LogME has N > D), with the
   study's backbone when it is an encoder, else MiniLM; computed once per task per call;
 - LogME: the target's sampled examples read by the study's backbone through each source prompt.
 - ESM-LogME: the target's base features carried by each source's map, fitted on the source's own
@@ -37,7 +38,7 @@ from intertask.evaluation.ranking import _check_k
 from intertask.evaluation.recommender import check_targets, decide, recommender_predictions
 from intertask.progress import progress_bar
 from intertask.selection import PROMPT_METHODS, SELECTORS, check_method, make_selector
-from intertask.selection.profiles import prompt_array, task_profile
+from intertask.selection.profiles import profile_texts, prompt_array, task_profile
 from intertask.study.export import StudyView, read_study
 from intertask.tasks.registry import load_task
 
@@ -144,7 +145,7 @@ def _snapshot_methods(parsed, target_prompts: dict, default_steps: list[int]) ->
     return [e for e in extra if e[0] not in seen]
 
 
-def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int = 256,
+def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int | None = None,
                    progress: bool = True, n_boot: int = 2000, snapshot_curve: bool = True,
                    device: str = "cpu", study: str | None = None, top_k: int = 2, recommender: bool = False):
     """Evaluate `methods` (default: every registered one) on a study: `store` is a `StudyView`
@@ -214,6 +215,7 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int =
     if recommender:
         evaluation.config.update(recommender=True, combination=decide(evaluation, members))
     evaluation.config.update(store=str(view.store.path), study=view.name, backbone=names[0],
-                             text_encoder=encoder.name, default_target_steps=default_steps, max_texts=max_texts,
+                             text_encoder=encoder.name, default_target_steps=default_steps,
+                             max_texts=max_texts or profile_texts(backbone.hidden_size),
                              methods=[p[0] for p in parsed], not_learned_cases=[list(c) for c in not_learned])
     return evaluation

@@ -16,7 +16,7 @@ target, only what `recommend` would know is used (its selector scores, and the h
 Rows added beside the selectors: `recommend` (the equal-weight mean rank, today's default),
 `recommend_learned` and `expected_gain` (the other targets' history alone). Every row gets NDCG,
 Regret@k, the top-1 source's gain over the no-transfer baseline and over a uniformly random
-source, with intervals that resample targets (`evaluate_predictions`). `config["combination"]`
+source, with intervals over targets (`evaluate_predictions`: Student-t below 15 targets). `config["combination"]`
 holds the fallback rule's decision (`combination.choose`) and, for a library, the model fitted
 on every target, which `save_combination` writes into the library for `recommend`.
 """

@@ -1,5 +1,6 @@
-"""Aggregates with their uncertainty: mean ± std, bootstrap intervals, paired comparisons, and
-how consistent the ground truth is across seeds.
+"""Aggregates with their uncertainty: mean ± std, bootstrap and t intervals, the interval over
+targets (`target_interval`: Student-t below `MIN_TARGETS_FOR_BOOTSTRAP` targets, else a target
+bootstrap), paired comparisons, and how consistent the ground truth is across seeds.
 """
 
 from __future__ import annotations
@@ -87,14 +88,82 @@ def t_interval(values, alpha: float = 0.05) -> tuple[float, float]:
     return float(array.mean() - half), float(array.mean() + half)
 
 
+MIN_TARGETS_FOR_BOOTSTRAP = 15  # below this many targets the cluster bootstrap undercovers
+INTERVALS = {"t": "Student-t over per-target means", "bootstrap": "bootstrap resampling targets",
+             "case bootstrap": "bootstrap resampling target × seed cases"}
+TARGET_INTERVAL_RULE = (f"over targets: Student-t on per-target means below {MIN_TARGETS_FOR_BOOTSTRAP} targets, "
+                        "else bootstrap resampling targets")
+
+
+def interval_names(kinds) -> str:
+    """What a table's intervals are, from its `interval` column (kinds of `INTERVALS`; None skipped).
+
+    >>> interval_names(["t", "bootstrap", "t", None])
+    'Student-t over per-target means / bootstrap resampling targets'
+    """
+    return " / ".join(INTERVALS[k] for k in dict.fromkeys(kinds) if isinstance(k, str)) or "none"
+
+
+def target_interval_kind(n_targets: int) -> str:
+    """Which interval `target_interval` uses over `n_targets` targets: `"t"` below
+    `MIN_TARGETS_FOR_BOOTSTRAP`, else `"bootstrap"` (`INTERVALS` names them for tables).
+
+    >>> target_interval_kind(6), target_interval_kind(20)
+    ('t', 'bootstrap')
+    """
+    return "t" if n_targets < MIN_TARGETS_FOR_BOOTSTRAP else "bootstrap"
+
+
+def target_interval(values, groups, n_boot: int = 2000, alpha: float = 0.05,
+                    seed: int = 0) -> tuple[float, float]:
+    """(1 − alpha) interval of the mean of `values` (cases) when the random units are the G
+    targets in `groups` (one label per value), chosen by G (`target_interval_kind`).
+
+    G < `MIN_TARGETS_FOR_BOOTSTRAP`: a Student-t interval over targets. With S_g and C_g the sum
+    and count of target g's values and x̄ = Σ S_g / Σ C_g the mean of all values,
+
+        x̄ ± t_{G−1, 1−alpha/2} · SE,   SE² = G / (G − 1) · Σ_g (S_g − x̄ C_g)² / (Σ_g C_g)²,
+
+    which is exactly the t-interval on the G per-target means when every target has as many
+    cases (seeds), and is centred on x̄ otherwise. Fewer than two targets: (NaN, NaN).
+    G ≥ the threshold: `bootstrap_ci` resampling whole targets.
+
+    Why: in a simulation of the project's studies (shared/reports/numerics-2026-12-04.md §4) the
+    percentile cluster bootstrap covered 82–87% at 6 targets and 92–94% at 20 (a bootstrap over
+    few clusters shrinks the variance by (G − 1)/G), while the t-interval on per-target means
+    covered 95%. Report G beside every interval.
+
+    >>> [round(v, 3) for v in target_interval([1.0, 1.0, 2.0, 2.0, 3.0, 3.0], list("aabbcc"))]
+    [-0.484, 4.484]
+    """
+    array = _values(values)
+    labels = np.asarray(groups)
+    if labels.shape != array.shape:
+        raise IntertaskError(f"groups must give one label per value ({array.size}), got {labels.shape}")
+    _, index = np.unique(labels, return_inverse=True)
+    sums, counts = np.bincount(index, weights=array), np.bincount(index).astype(np.float64)
+    g = len(sums)
+    if target_interval_kind(g) == "bootstrap":
+        return bootstrap_ci(array, n_boot=n_boot, alpha=alpha, seed=seed, groups=labels)
+    if not 0 < alpha < 1:
+        raise IntertaskError(f"alpha must lie in (0, 1), got {alpha!r}")
+    if g < 2:
+        return float("nan"), float("nan")
+    mean = sums.sum() / counts.sum()
+    se = np.sqrt(g / (g - 1) * np.sum((sums - mean * counts) ** 2)) / counts.sum()
+    half = stats.t.ppf(1 - alpha / 2, g - 1) * se
+    return float(mean - half), float(mean + half)
+
+
 def paired_comparison(a, b, higher_is_better: bool = True, n_boot: int = 2000,
                       alpha: float = 0.05, seed: int = 0, groups=None) -> dict:
     """Compare two methods on the same cases (`a[i]` and `b[i]` measured on case i).
 
     Returns `win_rate` (share of cases where a is better than b, ties counting one half; "better"
-    follows `higher_is_better`), `mean_diff` = mean(a − b) with its bootstrap interval
-    `ci_low`, `ci_high` (resampling whole `groups`, e.g. targets, when given, else cases), `n`
-    cases and `n_groups` (the number of groups the interval rests on; `n` without groups).
+    follows `higher_is_better`), `mean_diff` = mean(a − b) with its interval `ci_low`, `ci_high`
+    (over whole `groups`, e.g. targets, when given: `target_interval`; else a bootstrap over
+    cases), `n` cases, `n_groups` (the number of groups the interval rests on; `n` without
+    groups) and `interval` (`"t"`, `"bootstrap"`, or `"case bootstrap"`).
 
     >>> paired_comparison([3, 2, 1], [1, 2, 3])["win_rate"]
     0.5
@@ -105,10 +174,15 @@ def paired_comparison(a, b, higher_is_better: bool = True, n_boot: int = 2000,
     diff = a - b
     better = diff > 0 if higher_is_better else diff < 0
     win_rate = float(np.mean(better + 0.5 * (diff == 0)))
-    low, high = bootstrap_ci(diff, n_boot=n_boot, alpha=alpha, seed=seed, groups=groups)
-    n_groups = int(a.size) if groups is None else len(set(np.asarray(groups).tolist()))
+    if groups is None:
+        low, high = bootstrap_ci(diff, n_boot=n_boot, alpha=alpha, seed=seed)
+        n_groups, interval = int(a.size), "case bootstrap"
+    else:
+        low, high = target_interval(diff, groups, n_boot=n_boot, alpha=alpha, seed=seed)
+        n_groups = len(set(np.asarray(groups).tolist()))
+        interval = target_interval_kind(n_groups)
     return {"win_rate": win_rate, "mean_diff": float(diff.mean()), "ci_low": low, "ci_high": high,
-            "n": int(a.size), "n_groups": n_groups}
+            "n": int(a.size), "n_groups": n_groups, "interval": interval}
 
 
 def seed_consistency(matrix: pd.DataFrame, value: str = "score") -> pd.DataFrame:

@@ -47,7 +47,6 @@ from intertask.tasks.task import Task, TaskKind
 from intertask.training import RunSpec, train_packed
 
 MIN_EXAMPLES = 20
-MAX_PROFILE_TEXTS = 128  # target texts for the text embedding and LogME (LogME reads them once per source)
 
 
 @dataclass
@@ -170,7 +169,7 @@ def target_scores(task, library, methods, budget: int, seeds: int, backbone, dev
     the library's sources. Returns `(scores {method: [R, S]}, profiles, run results)`."""
     specs = [RunSpec(f"{task.name}-target-seed{s}", task, target_config(library, budget, s)) for s in range(seeds)]
     results = train_packed(specs, backbone, device, progress)
-    base = task_profile(task, backbone, seed=0, max_texts=MAX_PROFILE_TEXTS)  # texts embedded once
+    base = task_profile(task, backbone, seed=0)  # texts embedded once; more than the features, for LogME
     profiles = [dataclasses.replace(base, prompt=prompt_array(r.prompt), prompt_steps=r.best_step,
                                     snapshots={k: prompt_array(v) for k, v in r.snapshots.items()}) for r in results]
     return _score_all(methods, library, profiles), profiles, results

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from intertask.evaluation.statistics import TARGET_INTERVAL_RULE
 from intertask.formatting import fmt_number
 from intertask.paths import atomic_output, check_output_file, new_folders
 from intertask.report._common import figure_png
@@ -29,8 +30,8 @@ CAPTIONS = {
         "measurably help; the spread of a row's dots is how much the seed alone moves the result."
     ),
     "selector_comparison": (
-        "Each dot is a selection method's mean over all target × seed cases with its 95% bootstrap "
-        "confidence interval, which resamples whole targets (the seeds of a target are not independent). NDCG (higher is better) rewards putting the best sources first; Regret@k "
+        "Each dot is a selection method's mean over all target × seed cases with its 95% confidence "
+        f"interval {TARGET_INTERVAL_RULE} (the seeds of a target are not independent). NDCG (higher is better) rewards putting the best sources first; Regret@k "
         "(lower is better) is the score, in % of the best source's, lost by picking among the method's "
         "top k instead of the true best. A method whose interval overlaps the dashed random line is not "
         "distinguishable from guessing on this study."
@@ -49,7 +50,7 @@ CAPTIONS = {
     ),
     "reasoning_comparison": (
         "The selector metrics split by target type, reasoning targets (red) against the rest (blue), "
-        "mean and 95% bootstrap CI resampling targets. The paper "
+        f"mean and 95% CI {TARGET_INTERVAL_RULE}. The paper "
         "reports prompt-based methods to be unreliable on reasoning targets; intervals that do not overlap "
         "show whether this study agrees."
     ),

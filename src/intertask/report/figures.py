@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from intertask.errors import IntertaskError
+from intertask.evaluation.statistics import TARGET_INTERVAL_RULE, interval_names
 from intertask.formatting import MISSING
 from intertask.report._common import (
     OTHER_COLOR,
@@ -205,7 +206,7 @@ def _summary_metric(summary, metric: str):
 
 def selector_comparison(summary, k: int | None = None):
     """Dot plot per metric (NDCG, gain-based NDCG when present, Regret@k): each method's mean over
-    targets × seeds with its 95% bootstrap CI; the dashed line marks the `random` method."""
+    targets × seeds with its 95% CI over targets (`target_interval`); the dashed line marks the `random` method."""
     require_columns(summary, SUMMARY_COLUMNS, "evaluation summary")
     metrics = [m for m in ("ndcg", "ndcg_gain", "regret_at_k") if m in set(summary["metric"])]
     for needed in ("ndcg", "regret_at_k"):
@@ -230,8 +231,8 @@ def selector_comparison(summary, k: int | None = None):
     axes[0].set_ylabel("selection method")
     n = int(summary["n"].max())
     targets = f" of {int(summary['n_targets'].max())} targets" if "n_targets" in summary else ""
-    fig.suptitle(f"How well each selector ranks sources (mean over {n} target × seed cases{targets}, "
-                 "95% CI resampling targets)")
+    intervals = f"95% CI: {interval_names(summary['interval'])}" if "interval" in summary else "95% CI"
+    fig.suptitle(f"How well each selector ranks sources (mean over {n} target × seed cases{targets}, {intervals})")
     return fig
 
 
@@ -299,8 +300,8 @@ def snapshot_curve(curve, k: int | None = None):
 
 
 def reasoning_comparison(cases, tags, k: int | None = None):
-    """Per method, NDCG and Regret@k on reasoning targets vs the other targets (mean and 95%
-    bootstrap CI resampling targets)."""
+    """Per method, NDCG and Regret@k on reasoning targets vs the other targets (mean and 95% CI
+    over targets, `mean_ci`: Student-t below 15 targets, else a target bootstrap)."""
     require_columns(cases, CASES_COLUMNS, "evaluation cases")
     reasoning = reasoning_targets(tags)
     is_reasoning = cases["target"].astype(str).isin(reasoning)
@@ -334,5 +335,5 @@ def reasoning_comparison(cases, tags, k: int | None = None):
     axes[0].set_ylabel("selection method")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
-    fig.suptitle("Selectors on reasoning targets vs the rest (mean and 95% CI resampling targets)")
+    fig.suptitle(f"Selectors on reasoning targets vs the rest (mean and 95% CI {TARGET_INTERVAL_RULE})")
     return fig

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from intertask.errors import IntertaskError
+from intertask.evaluation.statistics import TARGET_INTERVAL_RULE
 from intertask.formatting import fmt_number
 from intertask.report import figures as study_figures
 from intertask.report import recommend_figures
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 
 SUMMARY_NOTE = (
-    "Each cell: mean ±std over target × seed cases, [95% bootstrap CI resampling targets] below; ↑ higher is better, "
+    f"Each cell: mean ±std over target × seed cases, [95% CI {TARGET_INTERVAL_RULE}] below; ↑ higher is better, "
     "↓ lower is better. Methods sorted by NDCG."
 )
 METRIC_ORDER = ("ndcg", "ndcg_gain", "regret_at_k", "top_k_score", "spearman", "kendall")
@@ -32,7 +33,8 @@ METRIC_ORDER = ("ndcg", "ndcg_gain", "regret_at_k", "top_k_score", "spearman", "
 
 def summary_table(summary: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
     """One row per method (best NDCG first), one column per metric: 'mean ±std' over '[ci_low, ci_high]',
-    headed by the metric's name and direction (↑ higher is better, ↓ lower), plus n."""
+    headed by the metric's name and direction (↑ higher is better, ↓ lower), plus n (cases) and, when
+    the summary has them, the targets the intervals rest on."""
     require_columns(summary, study_figures.SUMMARY_COLUMNS, "evaluation summary")
     cell = summary.apply(
         lambda r: f"{fmt_number(r['mean'])} ±{fmt_number(r['std'])}\n[{fmt_number(r['ci_low'])}, {fmt_number(r['ci_high'])}]", axis=1
@@ -44,6 +46,8 @@ def summary_table(summary: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
     table = table[metrics]
     table.columns = [_metric_header(m, k) for m in metrics]
     table.insert(len(table.columns), "n", summary.groupby("method")["n"].max().reindex(table.index))
+    if "n_targets" in summary:
+        table.insert(len(table.columns), "targets", summary.groupby("method")["n_targets"].max().reindex(table.index))
     return table.reset_index().rename_axis(columns=None)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from intertask.evaluation.statistics import TARGET_INTERVAL_RULE
 from intertask.report import figures
 from intertask.report._common import figure_png
 from intertask.formatting import fmt_number as fmt
@@ -23,8 +24,8 @@ CONSISTENCY_CAPTION = (
     "any selector can be measured on that target or setting."
 )
 SELECTOR_CAPTION = (
-    "Each selection method's mean over target × seed cases under our definitions, with a 95% CI that resamples "
-    "targets. Random is the exact expectation of a random ranking."
+    "Each selection method's mean over target × seed cases under our definitions, with a 95% CI "
+    f"{TARGET_INTERVAL_RULE}. Random is the exact expectation of a random ranking."
 )
 NAMES = {"sign_agreement": "seeds agree on sign", "negative_share": "negative on average",
          "seed_spearman": "ρ between seeds"}
@@ -66,7 +67,7 @@ def write_matrix_report(out_dir, matrix: pd.DataFrame, missing: pd.DataFrame, re
              f"{matrix['source'].nunique()} sources, {matrix['seed'].nunique()} seeds: {len(matrix)} transfers."]
     items += describe_missing(matrix, missing).splitlines()
     body.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>")
-    body += ["<h2>Consistency</h2>", "<p>Mean [95% CI resampling targets]; n = targets / cells.</p>",
+    body += ["<h2>Consistency</h2>", f"<p>Mean [95% CI {TARGET_INTERVAL_RULE}]; n = targets / cells.</p>",
              html_table(_aggregates(result.by_setting, "setting")), html_table(_aggregates(result.by_group, "group")),
              "<h3>Targets, least consistent first</h3>", html_table(result.targets), figure_html(rendered[0])]
     body.append("<h2>Selection methods</h2>")

@@ -19,14 +19,27 @@ is a sum over r terms: ‖m‖² = Σ (β s_i z_i / (α + β s_i²))², ‖F m �
 
 The fixed point usually converges within a few dozen updates; when it does not (often when
 features outnumber examples, D > N, where β can grow without bound and the updates crawl or
-cycle), the fit says so (`converged = False`) and falls back to maximising the evidence directly
+cycle), the fit says so (`converged = False`). Either way the evidence is also maximised directly
 over t = α/β: for fixed t the best β is N / E(t) with E(t) = ‖F m − y‖² + t ‖m‖² (m depends on t
 only), so the profile evidence
 
     L(t) = D/2 log t + N/2 log(N / E(t)) − N/2 − N/2 log 2π − 1/2 Σ_i log(t + s_i²) − (D − r)/2 log t
 
 is maximised over log t on a grid (steps of 0.5 across ±30 around log mean s²), refined by
-golden-section search, all columns at once. Both routes meet at the same maximum when the fixed point converges.
+golden-section search, all columns at once. The fit reports the larger of the two: the profile
+maximum when the fixed point did not converge, and also when it converged to a local maximum
+below it (the evidence can be bimodal in α, e.g. with one dominant feature column and
+near-collinear ones: a converged fixed point at moderate α, the global maximum at α → ∞, up to
+0.25 nats/N higher). When the evidence has one maximum both routes agree to ~1e-13.
+
+Differences from the reference implementations (thuml/LogME, hf-dataset-selector's `LogME`):
+those use the thin SVD when N ≤ D but leave out the −(D − N)/2 · log α that the D − N zero
+singular values add to log|A|, so their evidence for N < D is this one plus (D − N)/(2N) · log α,
+which differs between sources (α does) and can reverse rankings. With N > D the two agree (to
+< 5e-5). They also stop after a fixed number of fixed-point updates (11 or 50) without the
+profile maximum. Profiles therefore sample more target texts than the backbone has features
+(`selection.profiles.profile_texts`: 512 for MiniLM's 384); a target with fewer training examples
+than features still gets the exact evidence here, which the references would not reproduce.
 
 The score is L / N at the maximum, averaged over the columns of the target matrix: one
 one-hot column per class for classification labels, the labels themselves for regression.
@@ -45,9 +58,10 @@ from intertask.selection.base import Selector, TaskProfile
 from intertask.tasks.task import TaskKind
 
 log = logging.getLogger(__name__)
-GRID_HALF_WIDTH = 30.0  # the fallback searches log t within ± this of log mean s²
+GRID_HALF_WIDTH = 30.0  # the profile maximum searches log t within ± this of log mean s²
 GRID_STEP = 0.5
 GOLDEN_STEPS = 40  # shrinks the ± GRID_STEP bracket by 0.618^40 ≈ 4e-9
+GRID_CHUNKS = 8  # the grid's profile evidence is evaluated in this many slices
 
 
 class LogMEFit(NamedTuple):
@@ -110,7 +124,8 @@ def _profile_max(s, z, y_sq, n: int, d: int) -> tuple[np.ndarray, np.ndarray, np
     z `[r, K]`: the best point of the grid, refined by golden-section search within ± one step."""
     center = np.log(max(float(np.mean(s**2)), 1e-300))
     grid = np.arange(center - GRID_HALF_WIDTH, center + GRID_HALF_WIDTH + GRID_STEP / 2, GRID_STEP)
-    values = _profile(s, z, y_sq, n, d, np.repeat(grid[:, None], z.shape[1], axis=1))
+    values = np.vstack([_profile(s, z, y_sq, n, d, np.repeat(rows[:, None], z.shape[1], axis=1))
+                        for rows in np.array_split(grid, GRID_CHUNKS)])  # chunks bound the [r, M, K] memory
     best = grid[np.argmax(values, axis=0)]
     low, high = best - GRID_STEP, best + GRID_STEP
     ratio = (np.sqrt(5) - 1) / 2
@@ -156,9 +171,10 @@ def _fit_columns(features: np.ndarray, targets: np.ndarray, max_iter: int, tol: 
         if converged.all():
             break
     evidence = _evidence(s, z, y_sq, n, d, alpha, beta)
-    if fallback and not converged.all():
-        stalled = ~converged
-        evidence[stalled], alpha[stalled], beta[stalled] = _profile_max(s, z[:, stalled], y_sq[stalled], n, d)
+    if fallback:  # the larger evidence: a converged fixed point can sit on a lower local maximum
+        profile = _profile_max(s, z, y_sq, n, d)
+        use = ~converged | (profile[0] > evidence)
+        evidence, alpha, beta = (np.where(use, p, f) for p, f in zip(profile, (evidence, alpha, beta)))
     return LogMEFit(evidence, alpha, beta, converged)
 
 
@@ -167,8 +183,9 @@ def logme_fit(features: np.ndarray, y: np.ndarray, max_iter: int = 100, tol: flo
     """(evidence / N, α, β, converged) for one target column.
 
     features: `[N, D]`; y: `[N]`. The fixed point starts at α = β = 1 and stops when α/β changes
-    by less than `tol` (relative): `converged`. After `max_iter` updates without that, the
-    profile-evidence maximum is returned instead (`fallback=False`: the last iterate).
+    by less than `tol` (relative): `converged`. The profile-evidence maximum is returned instead
+    when the fixed point did not converge within `max_iter` updates or converged to a lower
+    local maximum (`fallback=False`: the fixed point's last iterate, whatever it is).
     """
     fit = _fit_columns(features, np.asarray(y, np.float64)[:, None], max_iter, tol, fallback)
     return LogMEFit(*(float(v[0]) if v.dtype.kind == "f" else bool(v[0]) for v in fit))

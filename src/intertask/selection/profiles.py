@@ -1,7 +1,8 @@
 """Building a `TaskProfile` for a task: what every selector needs, from one task and one backbone.
 
 `task_profile(task, backbone, prompt=...)` samples up to `max_texts` training examples
-deterministically (same `seed` -> same sample), embeds them with `text_backbone` (default: the
+deterministically (same `seed` -> same sample; default `profile_texts(backbone.hidden_size)`:
+`PROFILE_TEXTS` = 512, more than the backbone's features so that LogME sees N > D), embeds them with `text_backbone` (default: the
 backbone itself; MiniLM's pooled output is a sentence embedding) and averages the embeddings
 into the task's `text_embedding` (`[D]`). LogME reads the task through a source prompt lazily:
 `profile.features(source_prompt)` = `backbone.features(sampled_texts, prompt=source_prompt)`
@@ -23,7 +24,23 @@ import numpy as np
 from intertask.selection.base import TaskProfile
 
 
-def sample_examples(task, max_texts: int = 512, seed: int = 0) -> list:
+PROFILE_TEXTS = 512  # target texts sampled by default: > MiniLM's 384 features
+
+
+def profile_texts(hidden_size: int) -> int:
+    """How many training examples a profile samples by default for a backbone with `hidden_size`
+    features: max(PROFILE_TEXTS, hidden_size + 1), so LogME has more examples than features
+    (N > D) whenever the task has that many. With N ≤ D the evidence is still exact
+    (`selection.logme`) but the reference implementations, which drop a −(D − N)/2 · log α term,
+    rank sources differently (even reversed); with N > D they agree.
+
+    >>> profile_texts(384), profile_texts(576)
+    (512, 577)
+    """
+    return max(PROFILE_TEXTS, int(hidden_size) + 1)
+
+
+def sample_examples(task, max_texts: int = PROFILE_TEXTS, seed: int = 0) -> list:
     """Up to `max_texts` training examples of `task`, a deterministic sample in (task, seed)."""
     train = list(task.train)
     if len(train) <= max_texts:
@@ -59,7 +76,7 @@ def task_profile(
     prompt: np.ndarray | None = None,
     snapshots: dict[int, np.ndarray] | None = None,
     text_backbone=None,
-    max_texts: int = 512,
+    max_texts: int | None = None,
     seed: int = 0,
     prompt_steps: int | None = None,
 ) -> TaskProfile:
@@ -72,10 +89,13 @@ def task_profile(
     prompt : `[P, H]` the task's trained prompt (a source's) or short-run prompt (a target's).
     snapshots : `{step: [P, H]}` earlier prompts of the same run, if any.
     text_backbone : the sentence encoder for `text_embedding`; default `backbone`.
-    max_texts : at most this many training examples are sampled for texts, labels, embeddings.
+    max_texts : at most this many training examples are sampled for texts, labels, embeddings;
+        None: `profile_texts(backbone.hidden_size)`.
     seed : the sampling seed (same seed, same sample).
     prompt_steps : training steps behind `prompt` (reported as a selector's `target_steps`).
     """
+    if max_texts is None:
+        max_texts = profile_texts(backbone.hidden_size)
     examples = sample_examples(task, max_texts=max_texts, seed=seed)
     texts = [example_text(ex) for ex in examples]
     labels = np.asarray([ex.label for ex in examples])

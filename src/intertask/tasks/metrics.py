@@ -106,6 +106,7 @@ def compute_metrics(names: Sequence[str], gold: Sequence, predicted: Sequence) -
 
 
 LEARNED_MARGIN = 5.0  # points above the floor a score must reach to count as learned
+LEARNED_TOLERANCE = 1e-9  # points: float rounding of a difference of two scores, far below one example
 
 
 def floor_score(name: str, gold: Sequence, choices: int | None = None) -> float:
@@ -129,8 +130,13 @@ def floor_score(name: str, gold: Sequence, choices: int | None = None) -> float:
 
 
 def learned(score: float, floor: float, margin: float = LEARNED_MARGIN) -> bool:
-    """True when `score` clears `floor` by at least `margin` points (NaN on either side: False)."""
-    return bool(score - floor >= margin)
+    """True when `score` clears `floor` by at least `margin` points (NaN on either side: False).
+
+    Compared with a tolerance of `LEARNED_TOLERANCE` points: scores on the 100·i/N grid that are
+    exactly `margin` apart can differ by 4.999999999999999 in floating point (e.g. 100·41/500 and
+    100·16/500), and such a baseline has learned.
+    """
+    return bool(score - floor >= margin - LEARNED_TOLERANCE)
 
 
 def binomial_se(score: float, n: int) -> float:
