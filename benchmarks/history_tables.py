@@ -29,7 +29,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from intertask.errors import IntertaskError
-from intertask.evaluation.statistics import bootstrap_ci
+from intertask.evaluation.statistics import INTERVALS, target_interval, target_interval_kind
 from intertask.recommend.library import load_library
 from intertask.tasks.metrics import binomial_se
 from intertask.tasks.registry import load_task
@@ -40,12 +40,14 @@ REASONING_TAGS = {"reasoning", "multiple-choice", "multiple_choice"}
 
 
 def _ci(values) -> str:
-    """`mean [low, high] (n = targets)` over `values` (one per target), 95% percentile bootstrap."""
+    """`mean [low, high] (n = targets, interval)` over `values` (one per target): a 95% interval over
+    targets, Student-t below `MIN_TARGETS_FOR_BOOTSTRAP` targets, else a bootstrap (`target_interval`)."""
     values = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
     if not len(values):
         return "n/a (no target defines it)"
-    low, high = bootstrap_ci(values, n_boot=N_BOOT, seed=0)
-    return f"{values.mean():+.2f} [{low:+.2f}, {high:+.2f}] (n = {len(values)} targets)"
+    low, high = target_interval(values, np.arange(len(values)), n_boot=N_BOOT)
+    kind = target_interval_kind(len(values))
+    return f"{values.mean():+.2f} [{low:+.2f}, {high:+.2f}] (n = {len(values)} targets, {INTERVALS[kind]})"
 
 
 def floors(library) -> None:
