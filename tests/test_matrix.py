@@ -11,7 +11,16 @@ import pytest
 from intertask.errors import IntertaskError
 from intertask.matrix.predictions import read_named, read_predictions
 from intertask.matrix.safe_pickle import load_plain
-from intertask.matrix.table import COLUMNS, missing_cells, read_matrix, select, write_matrix
+from intertask.matrix.table import COLUMNS, from_long_table, missing_cells, select
+from intertask.matrix.transfer import TransferMatrix
+
+
+def read_matrix(path):
+    return TransferMatrix.read(path).frame
+
+
+def write_matrix(frame, path):
+    return TransferMatrix.from_frame(frame).write(path)
 
 
 def _long(with_baseline=True):
@@ -26,10 +35,10 @@ def _long(with_baseline=True):
     return pd.DataFrame(rows)
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".json", ".jsonl"])
 def test_long_table_round_trip_and_cell_summaries(tmp_path, suffix):
     path = tmp_path / f"in{suffix}"
-    write_matrix(_long(), path)  # any frame with the required columns writes as it is
+    write_matrix(_long(), path)
     matrix = read_matrix(path)
     assert list(matrix.columns) == list(COLUMNS) and set(matrix["setting"]) == {"default"}
     cell = matrix[(matrix.target == "t1") & (matrix.source == "b")]
@@ -39,7 +48,7 @@ def test_long_table_round_trip_and_cell_summaries(tmp_path, suffix):
     assert cell["mean_relative_gain"].iloc[0] == pytest.approx(0.0)
     again = tmp_path / f"again{suffix}"
     write_matrix(matrix, again)
-    pd.testing.assert_frame_equal(read_matrix(again), matrix, check_dtype=False)
+    pd.testing.assert_frame_equal(read_matrix(again), matrix)
 
 
 def test_no_baseline_keeps_published_cell_summaries_and_reports_holes(tmp_path):
@@ -70,7 +79,7 @@ def test_long_table_mistakes_are_one_line_errors(tmp_path):
     shifted.loc[0, "baseline"] = 1.0
     check(shifted, "baseline differs between the rows of setting 'default', target 't1', seed 0")
     check(_long().assign(positive_share=2.0), r"positive_share' must lie in \[0, 1\]")
-    with pytest.raises(IntertaskError, match="must end in .parquet, .csv, .jsonl"):
+    with pytest.raises(IntertaskError, match="must end in .parquet, .csv, .json, .jsonl"):
         read_matrix(tmp_path / "m.xlsx")
     with pytest.raises(IntertaskError, match="no file"):
         read_matrix(tmp_path / "absent.csv")
@@ -83,8 +92,6 @@ def test_long_table_mistakes_are_one_line_errors(tmp_path):
 
 def test_select_one_setting_and_targets():
     matrix = pd.concat([_long().assign(setting="t5l"), _long().assign(setting="t5s")])
-    from intertask.matrix.table import from_long_table
-
     matrix = from_long_table(matrix)
     with pytest.raises(IntertaskError, match=r"2 settings \(t5l, t5s\); choose one with --setting"):
         select(matrix)

@@ -10,8 +10,9 @@ Layout of a library directory (format version `FORMAT_VERSION`)::
                            "target/<name>" -> [D] centroid of a historical target (when known)
     profiles.json          {source: {"n_train": int, "vocabulary": [[word, count], ...]}}: the
                            `VOCAB_SIZE` most frequent words of the source's training texts
-    history.json           [{target, source, seed, score, baseline, gain, floor, learned}] historical
-                           transfers on (target, seed) cases whose baseline cleared its floor
+    history.json           [{target, source, seed, score, baseline, ...}] historical transfers on
+                           (target, seed) cases whose baseline cleared its floor: a `TransferMatrix`
+                           as a list of row objects (`to_history` / `from_history`)
     esm_maps.safetensors   (optional) "esm/<source>" -> [H + 1, H] float32, the source's embedding
                            space map for ESM-LogME (`intertask.recommend.esm_maps`)
     combination.json       (optional) the selector combination learned from the history
@@ -34,10 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from intertask.checks import field_problem, is_finite, is_integer, is_number, is_text, list_of, object_of
 from intertask.errors import IntertaskError
+from intertask.matrix.transfer import TransferMatrix
 from intertask.paths import atomic_output, folder_beside, sha256_file
 from intertask.selection.base import TaskProfile
 from intertask.selection.embedding_free import ranked_words
@@ -49,7 +50,6 @@ COMBINATION_FILE = "combination.json"
 OPTIONAL_FILES = (ESM_FILE, COMBINATION_FILE)
 VOCAB_SIZE = 2000
 MAX_VOCABULARY_COUNT = 20_000_000  # words counted in one source's vocabulary; `profile()` spells them all out
-HISTORY_COLUMNS = ["target", "source", "seed", "score", "baseline", "gain", "floor", "learned"]
 # TrainConfig fields of the study's target phase that recommend's target runs reuse (the rest is set per run).
 TRAINING_FIELDS = ("max_length", "batch_size", "prompt_lr", "head_lr", "optimizer", "init", "weight_decay",
                    "grad_clip", "head_init", "class_weights")
@@ -95,9 +95,9 @@ class Library:
 
     backbone: dict  # {name, hidden_size, prompt_length}
     sources: list[LibrarySource]
-    history: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=HISTORY_COLUMNS))
+    history: TransferMatrix = field(default_factory=TransferMatrix.empty)  # learned (target, seed) cases only
     target_embeddings: dict[str, np.ndarray] = field(default_factory=dict)
-    training: dict = field(default_factory=dict)  # the source runs' shared TrainConfig fields
+    training: dict = field(default_factory=dict)  # TRAINING_FIELDS of the study's target phase
     combination: dict | None = None  # the learned selector combination (combination.json)
     created_at: str = ""
     intertask_version: str = ""
@@ -124,7 +124,7 @@ class Library:
                          "seeds": sorted(s.prompts), "best_seed": s.best_seed,
                          "scores": {str(k): v for k, v in sorted(s.scores.items())}}
                         for s in self.sources],
-            "history_targets": sorted(self.history["target"].unique().tolist()) if len(self.history) else [],
+            "history_targets": self.history.targets,
             "files": checksums,
         }
 
@@ -144,8 +144,7 @@ def _write_files(library: Library, folder: Path) -> dict[str, str]:
     profiles = {s.name: {"n_train": s.n_train, "vocabulary": [[w, int(c)] for w, c in s.vocabulary]}
                 for s in library.sources}
     (folder / "profiles.json").write_text(json.dumps(profiles, sort_keys=True))
-    history = library.history.reindex(columns=HISTORY_COLUMNS).to_dict(orient="records") if len(library.history) else []
-    (folder / "history.json").write_text(json.dumps(history, indent=0))
+    (folder / "history.json").write_text(json.dumps(library.history.to_history(), indent=0))
     written = list(FILES)
     if any(s.esm_map is not None for s in library.sources):
         _write_esm_maps(library.sources, folder / ESM_FILE)
@@ -252,12 +251,23 @@ _SOURCE = {"name": (is_text, "a string"), "n_train": (_count, "a count"),
 _PROFILE = {"n_train": (_count, "a count"),
             "vocabulary": (list_of(lambda p: isinstance(p, list) and len(p) == 2 and is_text(p[0]) and _positive(p[1])),
                            "a list of [word, count] pairs")}
+def _flag(value) -> bool:
+    return value is None or isinstance(value, bool) or (is_number(value) and math.isnan(value))
+
+
+def _optional_number(value) -> bool:
+    return value is None or is_number(value)
+
+
+# a row of history.json: a TransferMatrix row; unknown values are absent, null or NaN
 _HISTORY_ROW = {"target": (is_text, "a string"), "source": (is_text, "a string"), "seed": (is_integer, "an integer"),
                 "score": (is_finite, "a finite number"), "baseline": (is_finite, "a finite number"),
-                "gain": (is_finite, "a finite number"),  # floor and learned are NaN or null where not recorded
-                "floor": (lambda v: v is None or is_number(v), "a number"),
-                "learned": (lambda v: v is None or isinstance(v, bool) or (is_number(v) and math.isnan(v)),
-                            "true or false")}
+                "gain": (is_finite, "a finite number"), "setting": (is_text, "a string"),
+                "source_seed": (lambda v: v is None or is_integer(v), "an integer"),
+                "n_test": (lambda v: v is None or _count(v), "a count"),
+                "floor": (_optional_number, "a number"), "score_se": (_optional_number, "a number"),
+                "learned": (_flag, "true or false"), "baseline_learned": (_flag, "true or false")}
+HISTORY_REQUIRED = ("target", "source", "seed", "score", "baseline")
 
 
 def _manifest_problem(manifest: dict) -> str | None:
@@ -302,7 +312,7 @@ def _history_problem(rows) -> str | None:
     if not isinstance(rows, list):
         return f"must be a list of transfers, got {type(rows).__name__}"
     return next((p for i, row in enumerate(rows)
-                 if (p := field_problem(row, _HISTORY_ROW, required=HISTORY_COLUMNS[:6], where=f"[{i}]."))), None)
+                 if (p := field_problem(row, _HISTORY_ROW, required=HISTORY_REQUIRED, where=f"[{i}]."))), None)
 
 
 def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
@@ -378,7 +388,10 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
     except (KeyError, ValueError):
         raise IntertaskError(f"library {str(folder)!r}: manifest.json does not match the library's files; "
                              "rebuild the library") from None
-    history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    try:
+        history = TransferMatrix.from_history(rows, where=f"library {str(folder)!r}: history.json")
+    except IntertaskError as err:
+        raise IntertaskError(f"{err}; rebuild the library") from None
     targets = {k.split("/", 1)[1]: v for k, v in vectors.items() if k.startswith("target/")}
     return Library(backbone=backbone, sources=sources, history=history, target_embeddings=targets,
                    training=manifest.get("training") or {}, combination=combination,
@@ -399,8 +412,8 @@ def describe(library: Library) -> dict:
         "sources": [{"name": s.name, "n_train": s.n_train, "tags": list(s.tags), "seeds": sorted(s.prompts),
                      "best_seed": s.best_seed, "best_score": s.scores.get(s.best_seed)}
                     for s in library.sources],
-        "history_rows": int(len(library.history)),
-        "history_targets": sorted(library.history["target"].unique().tolist()) if len(library.history) else [],
+        "history_rows": len(library.history),
+        "history_targets": library.history.targets,
         "esm_maps": bool(library.sources) and all(s.esm_map is not None for s in library.sources),
         "combination": None if library.combination is None else
         {k: library.combination.get(k) for k in ("use", "reason")},
