@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from intertask.evaluation.statistics import bootstrap_ci
+from intertask.stats import bootstrap_ci
 from intertask.study.export import read_study
 from intertask.tasks.metrics import binomial_se
 

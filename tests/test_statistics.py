@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from intertask.errors import IntertaskError
-from intertask.evaluation.statistics import bootstrap_ci, mean_std, paired_comparison, seed_consistency, t_interval
+from intertask.stats import bootstrap_ci, mean_std, paired_comparison, seed_consistency, t_interval
 
 
 def test_mean_std_hand_computed():

@@ -117,9 +117,17 @@ class TransferMatrix:
     def sources(self) -> list[str]:
         return sorted(self.frame["source"].unique())
 
-    def select(self, setting: str | None = None, targets=None) -> TransferMatrix:
-        """The rows of one `setting` (needed when there are several) and, if given, of `targets` only."""
-        return TransferMatrix(schema.select(self.frame, setting, targets))
+    def select(self, setting: str | None = None, targets=None, seeds=None) -> TransferMatrix:
+        """The rows of one `setting` (needed when there are several) and, if given, of `targets` and
+        target `seeds` only."""
+        frame = schema.select(self.frame, setting, targets)
+        if seeds is not None:
+            seeds = sorted({int(s) for s in seeds})
+            frame = frame[frame["seed"].isin(seeds)].reset_index(drop=True)
+            if frame.empty:
+                raise IntertaskError(f"the matrix has no transfers with target seed(s) {seeds}; it has seeds "
+                                     f"{sorted(self.frame['seed'].unique().tolist())}")
+        return TransferMatrix(frame)
 
     def one_source_seed(self) -> TransferMatrix:
         """One source prompt per source: the rows of each source's lowest source seed (a study with

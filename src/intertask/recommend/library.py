@@ -270,6 +270,31 @@ _HISTORY_ROW = {"target": (is_text, "a string"), "source": (is_text, "a string")
 HISTORY_REQUIRED = ("target", "source", "seed", "score", "baseline")
 
 
+MAX_COMBINATION_BYTES = 1_000_000  # a learned combination is a handful of numbers and one reason
+_MODEL = {"features": (lambda v: list_of(is_text)(v) and len(v) > 0, "a non-empty list of strings"),
+          "weights": (list_of(is_finite), "a list of finite numbers"),
+          "intercept": (is_finite, "a finite number"), "alpha": (is_finite, "a finite number")}
+_COMBINATION = {"use": (lambda v: isinstance(v, bool), "true or false"),
+                "reason": (lambda v: is_text(v) and len(v) <= 10_000, "a string of at most 10000 characters"),
+                "metric": (is_text, "a string"), "model": (lambda v: isinstance(v, dict), "an object"),
+                "members": (list_of(is_text), "a list of strings")}
+
+
+def combination_problem(combination) -> str | None:
+    """The first field of a learned combination (combination.json) that is missing or of the wrong type,
+    described; or None. `use` and `reason` are required, and `model` when `use` is true; a model has
+    one finite weight per feature."""
+    problem = field_problem(combination, _COMBINATION, required=("use", "reason") +
+                            (("model",) if isinstance(combination, dict) and combination.get("use") is True else ()))
+    if problem or "model" not in combination:
+        return problem
+    model = combination["model"]
+    problem = field_problem(model, _MODEL, required=tuple(_MODEL), where="model.")
+    if problem is None and len(model["weights"]) != len(model["features"]):
+        problem = f"field 'model.weights' must hold one weight per feature ({len(model['features'])})"
+    return problem
+
+
 def _manifest_problem(manifest: dict) -> str | None:
     """The first field of manifest.json that is missing or of the wrong type, described; or None."""
     from intertask.training.config import TrainConfig
@@ -370,10 +395,15 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
     try:
         profiles = json.loads((folder / "profiles.json").read_text())
         rows = json.loads((folder / "history.json").read_text())
-        combination = json.loads((folder / COMBINATION_FILE).read_text()) if COMBINATION_FILE in files else None
+        combination = None
+        if COMBINATION_FILE in files:
+            if (folder / COMBINATION_FILE).stat().st_size > MAX_COMBINATION_BYTES:
+                raise broken(COMBINATION_FILE, f"is larger than {MAX_COMBINATION_BYTES} bytes")
+            combination = json.loads((folder / COMBINATION_FILE).read_text())
     except (ValueError, RecursionError):
         raise IntertaskError(f"library {str(folder)!r}: a JSON file is unreadable; rebuild it") from None
-    for name, problem in (("profiles.json", _profiles_problem(profiles)), ("history.json", _history_problem(rows))):
+    for name, problem in (("profiles.json", _profiles_problem(profiles)), ("history.json", _history_problem(rows)),
+                          (COMBINATION_FILE, combination_problem(combination) if combination is not None else None)):
         if problem:
             raise broken(name, problem)
     try:

@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from intertask.evaluation.statistics import t_interval
+from intertask.stats import t_interval
 from intertask.recommend.target_runs import target_config
 from intertask.training import RunSpec, train_packed
 

@@ -74,7 +74,7 @@ def mean_ci(values, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
             groups=None) -> tuple[float, float, float]:
     """(mean, low, high) of the finite `values` with `evaluation.statistics.bootstrap_ci`,
     resampling whole `groups` (one label per value, e.g. the target) when given; all NaN when none."""
-    from intertask.evaluation.statistics import bootstrap_ci
+    from intertask.stats import bootstrap_ci
 
     x = np.asarray(values, dtype=float)
     keep = np.isfinite(x)
