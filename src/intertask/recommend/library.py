@@ -284,8 +284,10 @@ def combination_problem(combination) -> str | None:
     """The first field of a learned combination (combination.json) that is missing or of the wrong type,
     described; or None. `use` and `reason` are required, and `model` when `use` is true; a model has
     one finite weight per feature."""
-    problem = field_problem(combination, _COMBINATION, required=("use", "reason") +
-                            (("model",) if isinstance(combination, dict) and combination.get("use") is True else ()))
+    if not isinstance(combination, dict):
+        return f"must be an object, got {type(combination).__name__}"
+    problem = field_problem(combination, _COMBINATION,
+                            required=("use", "reason") + (("model",) if combination.get("use") is True else ()))
     if problem or "model" not in combination:
         return problem
     model = combination["model"]
