@@ -47,12 +47,15 @@ def _centroid(task, backbone) -> np.ndarray:
 
 def _target_training(store: Store, source_row: dict) -> dict:
     """The `TRAINING_FIELDS` settings of the latest study's target phase (what its baselines and
-    transfers trained with), for recommend's own target runs; the source run's settings when the
-    store holds no readable study config."""
+    transfers trained with), for recommend's own target runs. A store without a readable study config
+    falls back to the source run's settings, with a warning: recommend then trains targets on the
+    source protocol."""
     try:
         config = StudyConfig.from_json(store.studies()[-1]["config_json"])
         settings = resolve_train_config(config, config.target_training, seed=0, snapshots=False).to_dict()
-    except (IndexError, KeyError, ValueError, IntertaskError):
+    except (IndexError, KeyError, ValueError, IntertaskError) as err:
+        log.warning("store %s: no readable study config (%s); recommend's target runs will use the source "
+                    "runs' training settings", store.path, err)
         settings = json.loads(source_row.get("config_json") or "{}")
     return {k: settings[k] for k in TRAINING_FIELDS if k in settings}
 

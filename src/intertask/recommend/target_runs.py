@@ -1,5 +1,6 @@
 """How recommend trains on the target: the `TrainConfig` of its short ranking runs and of the
-`--verify` transfers, both inherited from the library's source runs."""
+verification transfers, both with the library's training settings (`Library.training`: those of the
+target phase of the study the library was built from, `intertask.recommend.build`)."""
 
 from __future__ import annotations
 
