@@ -237,3 +237,24 @@ def test_recommend_reads_a_built_library(library):
     # toy_topic2 is a historical target: every source has a measured expected gain and risk
     assert rec.ranking["expected_gain"].notna().all() and rec.ranking["p_negative"].between(0, 1).all()
     assert rec.stats["history_targets"] == ["toy_sentiment_travel", "toy_topic2"]
+
+
+def test_append_history_adds_learned_rows_and_refuses_repeats(library, tmp_path):
+    import pandas as pd
+
+    from intertask.matrix.transfer import TransferMatrix
+    from intertask.recommend import append_history
+
+    copy = _copy(library, tmp_path)
+    before = load_library(copy).history
+    rows = pd.DataFrame({"target": "toy_parity", "source": "toy_topic4", "seed": [0, 1], "score": 70.0,
+                         "baseline": 60.0, "baseline_learned": [True, False]})
+    append_history(copy, TransferMatrix.from_frame(rows))
+    after = load_library(copy).history  # checksums verified: history.json and manifest.json moved together
+    assert len(after) == len(before) + 1  # the case whose baseline did not learn is left out
+    added = after.frame[after.frame["target"] == "toy_parity"]
+    assert added[["seed", "gain"]].values.tolist() == [[0, 10.0]]
+    assert json.loads((copy / "manifest.json").read_text())["history_targets"] == after.targets
+    with pytest.raises(IntertaskError, match="more than one row for setting 'default', target 'toy_parity'"):
+        append_history(copy, TransferMatrix.from_frame(rows.iloc[:1]))
+    assert len(load_library(copy).history) == len(after)

@@ -16,7 +16,8 @@ from intertask.backbones import load_backbone
 from intertask.cli import run
 from intertask.errors import IntertaskError
 from intertask.recommend import ranking as rk
-from intertask.recommend.library import Library, LibrarySource, vocabulary_counts, write_library
+from intertask.recommend.library import Library, LibrarySource, vocabulary_counts
+from intertask.recommend.library_write import write_library
 from intertask.recommend.recommend import recommend
 from intertask.recommend.verdict import Evidence, make_verdict
 from intertask.selection import PROMPT_METHODS

@@ -18,7 +18,6 @@ a constant score whose tie-averaged metrics are the exact expected value of a un
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -23,11 +23,11 @@ from intertask import __version__
 from intertask.backbones import load_backbone
 from intertask.errors import IntertaskError
 from intertask.paths import utc_now
-from intertask.recommend.esm_maps import source_esm_map
 from intertask.matrix.table import KEY
 from intertask.matrix.transfer import TransferMatrix
-from intertask.recommend.library import (TRAINING_FIELDS, Library, LibrarySource, check_library_out,
-                                         vocabulary_counts, write_library)
+from intertask.recommend.esm_maps import source_esm_map
+from intertask.recommend.library import TRAINING_FIELDS, Library, LibrarySource, vocabulary_counts
+from intertask.recommend.library_write import check_library_out, write_library
 from intertask.selection.profiles import example_text, mean_embedding, prompt_array, sample_examples
 from intertask.study.config import StudyConfig
 from intertask.study.export import read_study

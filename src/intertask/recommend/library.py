@@ -18,41 +18,34 @@ Layout of a library directory (format version `FORMAT_VERSION`)::
     combination.json       (optional) the selector combination learned from the history
                            (`intertask.recommend.combination`)
 
-`build_library` writes the whole folder into a temporary sibling and renames it into place, so a
-crash or a full disk never leaves a half library (`paths.folder_beside`); `load_library` verifies
-every file's sha256 and the backbone. An optional file can be added to an existing library later
-(`add_library_file`): it and the new manifest.json (its checksum added, every other entry kept)
-are written first, then renamed into place.
+Here: the loaded library (`Library`, `LibrarySource`) and its reading (`load_library` verifies every
+file's sha256, each JSON file's fields (`intertask.recommend.library_format`) and the backbone).
+`intertask.recommend.library_write` writes the whole folder into a temporary sibling and renames it
+into place, so a crash or a full disk never leaves a half library; an optional file, or new history
+rows, can be added to an existing library later, with the same guarantee.
 """
+
 
 from __future__ import annotations
 
 import json
-import math
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from intertask.checks import field_problem, is_finite, is_integer, is_number, is_text, list_of, object_of
 from intertask.errors import IntertaskError
 from intertask.matrix.transfer import TransferMatrix
-from intertask.paths import atomic_output, folder_beside, sha256_file
+from intertask.paths import sha256_file
+from intertask.recommend.library_format import (COMBINATION_FILE, ESM_FILE, FILES, FORMAT_VERSION,
+                                                MAX_COMBINATION_BYTES, OPTIONAL_FILES, TRAINING_FIELDS, VOCAB_SIZE,
+                                                combination_problem, history_problem, manifest_problem,
+                                                profiles_problem)
 from intertask.selection.base import TaskProfile
 from intertask.selection.embedding_free import ranked_words
 
-FORMAT_VERSION = 1
-FILES = ("prompts.safetensors", "profiles.safetensors", "profiles.json", "history.json")
-ESM_FILE = "esm_maps.safetensors"
-COMBINATION_FILE = "combination.json"
-OPTIONAL_FILES = (ESM_FILE, COMBINATION_FILE)
-VOCAB_SIZE = 2000
-MAX_VOCABULARY_COUNT = 20_000_000  # words counted in one source's vocabulary; `profile()` spells them all out
-# TrainConfig fields of the study's target phase that recommend's target runs reuse (the rest is set per run).
-TRAINING_FIELDS = ("max_length", "batch_size", "prompt_lr", "head_lr", "optimizer", "init", "weight_decay",
-                   "grad_clip", "head_init", "class_weights")
+__all__ = ["COMBINATION_FILE", "ESM_FILE", "FILES", "OPTIONAL_FILES", "TRAINING_FIELDS", "Library", "LibrarySource",
+           "default_library_dir", "describe", "load_library", "vocabulary_counts"]
 
 
 def vocabulary_counts(texts, top_k: int = VOCAB_SIZE) -> list[tuple[str, int]]:
@@ -129,219 +122,6 @@ class Library:
         }
 
 
-# ---- writing ------------------------------------------------------------------------------
-def _write_files(library: Library, folder: Path) -> dict[str, str]:
-    from safetensors.numpy import save_file
-
-    prompts = {f"{s.name}/{seed}": np.ascontiguousarray(p, dtype=np.float32)
-               for s in library.sources for seed, p in sorted(s.prompts.items())}
-    save_file(prompts, str(folder / "prompts.safetensors"))
-    vectors = {f"source/{s.name}": np.ascontiguousarray(s.text_embedding, dtype=np.float32)
-               for s in library.sources}
-    vectors.update({f"target/{n}": np.ascontiguousarray(v, dtype=np.float32)
-                    for n, v in sorted(library.target_embeddings.items())})
-    save_file(vectors, str(folder / "profiles.safetensors"))
-    profiles = {s.name: {"n_train": s.n_train, "vocabulary": [[w, int(c)] for w, c in s.vocabulary]}
-                for s in library.sources}
-    (folder / "profiles.json").write_text(json.dumps(profiles, sort_keys=True))
-    (folder / "history.json").write_text(json.dumps(library.history.to_history(), indent=0))
-    written = list(FILES)
-    if any(s.esm_map is not None for s in library.sources):
-        _write_esm_maps(library.sources, folder / ESM_FILE)
-        written.append(ESM_FILE)
-    if library.combination is not None:
-        (folder / COMBINATION_FILE).write_text(json.dumps(library.combination, indent=1, sort_keys=True))
-        written.append(COMBINATION_FILE)
-    return {name: sha256_file(folder / name) for name in written}
-
-
-def _write_esm_maps(sources: list[LibrarySource], path: Path) -> None:
-    from safetensors.numpy import save_file
-
-    missing = [s.name for s in sources if s.esm_map is None]
-    if missing:
-        raise IntertaskError(f"every source needs an embedding space map, or none; missing: {', '.join(missing)}")
-    save_file({f"esm/{s.name}": np.ascontiguousarray(s.esm_map, dtype=np.float32) for s in sources}, str(path))
-
-
-def add_library_file(path: str | Path, name: str, write) -> Path:
-    """Add or replace the optional file `name` (one of `OPTIONAL_FILES`) of the library at `path`.
-
-    The library is verified first; `write(tmp)` writes the file to a temporary path and manifest.json
-    is written beside it with the file's checksum (every other entry kept as it was); then both are
-    renamed into place. A write error (disk full) is one line and changes nothing.
-    Returns the file's path.
-    """
-    if name not in OPTIONAL_FILES:
-        raise ValueError(f"{name!r} is not an optional library file")
-    load_library(path)
-    folder = Path(path)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    # Both files are written before either is renamed (the file first, the manifest last), so a
-    # full disk leaves the library as it was.
-    with atomic_output(folder / "manifest.json", "library") as new_manifest, \
-            atomic_output(folder / name, "library") as tmp:
-        write(tmp)
-        manifest["files"][name] = sha256_file(tmp)
-        new_manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    return folder / name
-
-
-def check_library_out(out: Path) -> bool:
-    """Raise unless `out` may receive a library (absent, empty, a library, or only a `.store`);
-    return whether it exists. Called before any training, and again just before writing."""
-    if not out.exists():
-        if any(p.exists() and not p.is_dir() for p in out.parents):
-            raise IntertaskError(f"--out {str(out)!r}: a file stands where its folder should be; choose another --out")
-        return False
-    if not out.is_dir():
-        raise IntertaskError(f"--out {str(out)!r} is a file; give a directory for the library")
-    entries = {p.name for p in out.iterdir()}
-    if entries and "manifest.json" not in entries and entries != {".store"}:
-        raise IntertaskError(f"--out {str(out)!r} exists and is not a library; choose a new or empty directory")
-    return True
-
-
-def write_library(library: Library, out_dir: str | Path) -> Path:
-    """Write `library` to `out_dir` atomically (temporary sibling, then rename); returns the path.
-
-    An existing `out_dir` is replaced only when it is a library (has `manifest.json`), is empty, or
-    holds only a `.store` folder (which is kept); otherwise nothing is written.
-    """
-    out = Path(out_dir)
-    keep = [".store"] if check_library_out(out) and (out / ".store").exists() else []
-    old = out.parent / f".{out.name}.old{os.getpid()}"
-    with folder_beside(out, "--out") as tmp:
-        checksums = _write_files(library, tmp)
-        (tmp / "manifest.json").write_text(json.dumps(library.manifest(checksums), indent=2, sort_keys=True))
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
-    for name in keep:  # the study store moves over last, so a crash never deletes it
-        os.replace(old / name, out / name)
-    shutil.rmtree(old, ignore_errors=True)
-    return out
-
-
-# ---- reading ------------------------------------------------------------------------------
-def _positive(value) -> bool:
-    return is_integer(value) and value > 0
-
-
-def _count(value) -> bool:
-    return is_integer(value) and value >= 0
-
-
-# field -> (test, what it must be), for manifest.json, its backbone and sources, profiles.json and history.json
-_MANIFEST = {
-    "files": (object_of(is_text), "an object of checksums"),
-    "backbone": (lambda v: isinstance(v, dict), "an object"),
-    "sources": (list_of(lambda v: isinstance(v, dict)), "a list of objects"),
-    "training": (lambda v: isinstance(v, dict) and set(v) <= set(TRAINING_FIELDS),
-                 f"an object of {', '.join(TRAINING_FIELDS)}"),
-    "created_at": (is_text, "a string"),
-    "intertask_version": (is_text, "a string"),
-}
-_BACKBONE = {"name": (is_text, "a string"), "hidden_size": (_positive, "a positive integer"),
-             "prompt_length": (_positive, "a positive integer")}
-_SOURCE = {"name": (is_text, "a string"), "n_train": (_count, "a count"),
-           "tags": (list_of(is_text), "a list of strings"),
-           "seeds": (lambda v: list_of(is_integer)(v) and len(v) > 0, "a non-empty list of integers"),
-           "scores": (object_of(is_number), "an object of numbers")}
-_PROFILE = {"n_train": (_count, "a count"),
-            "vocabulary": (list_of(lambda p: isinstance(p, list) and len(p) == 2 and is_text(p[0]) and _positive(p[1])),
-                           "a list of [word, count] pairs")}
-def _flag(value) -> bool:
-    return value is None or isinstance(value, bool) or (is_number(value) and math.isnan(value))
-
-
-def _optional_number(value) -> bool:
-    return value is None or is_number(value)
-
-
-# a row of history.json: a TransferMatrix row; unknown values are absent, null or NaN
-_HISTORY_ROW = {"target": (is_text, "a string"), "source": (is_text, "a string"), "seed": (is_integer, "an integer"),
-                "score": (is_finite, "a finite number"), "baseline": (is_finite, "a finite number"),
-                "gain": (is_finite, "a finite number"), "setting": (is_text, "a string"),
-                "source_seed": (lambda v: v is None or is_integer(v), "an integer"),
-                "n_test": (lambda v: v is None or _count(v), "a count"),
-                "floor": (_optional_number, "a number"), "score_se": (_optional_number, "a number"),
-                "learned": (_flag, "true or false"), "baseline_learned": (_flag, "true or false")}
-HISTORY_REQUIRED = ("target", "source", "seed", "score", "baseline")
-
-
-MAX_COMBINATION_BYTES = 1_000_000  # a learned combination is a handful of numbers and one reason
-_MODEL = {"features": (lambda v: list_of(is_text)(v) and len(v) > 0, "a non-empty list of strings"),
-          "weights": (list_of(is_finite), "a list of finite numbers"),
-          "intercept": (is_finite, "a finite number"), "alpha": (is_finite, "a finite number")}
-_COMBINATION = {"use": (lambda v: isinstance(v, bool), "true or false"),
-                "reason": (lambda v: is_text(v) and len(v) <= 10_000, "a string of at most 10000 characters"),
-                "metric": (is_text, "a string"), "model": (lambda v: isinstance(v, dict), "an object"),
-                "members": (list_of(is_text), "a list of strings")}
-
-
-def combination_problem(combination) -> str | None:
-    """The first field of a learned combination (combination.json) that is missing or of the wrong type,
-    described; or None. `use` and `reason` are required, and `model` when `use` is true; a model has
-    one finite weight per feature."""
-    if not isinstance(combination, dict):
-        return f"must be an object, got {type(combination).__name__}"
-    problem = field_problem(combination, _COMBINATION,
-                            required=("use", "reason") + (("model",) if combination.get("use") is True else ()))
-    if problem or "model" not in combination:
-        return problem
-    model = combination["model"]
-    problem = field_problem(model, _MODEL, required=tuple(_MODEL), where="model.")
-    if problem is None and len(model["weights"]) != len(model["features"]):
-        problem = f"field 'model.weights' must hold one weight per feature ({len(model['features'])})"
-    return problem
-
-
-def _manifest_problem(manifest: dict) -> str | None:
-    """The first field of manifest.json that is missing or of the wrong type, described; or None."""
-    from intertask.training.config import TrainConfig
-
-    problem = field_problem(manifest, _MANIFEST, required=("files", "backbone", "sources"))
-    if problem:
-        return problem
-    problems = (field_problem(manifest["backbone"], _BACKBONE, required=tuple(_BACKBONE), where="backbone."),
-                *(field_problem(source, _SOURCE, required=("name", "n_train", "seeds"), where=f"sources[{i}].")
-                  for i, source in enumerate(manifest["sources"])))
-    problem = next((p for p in problems if p), None)
-    if problem:
-        return problem
-    try:
-        TrainConfig.from_dict(manifest.get("training") or {})
-    except (IntertaskError, TypeError, ValueError) as err:
-        return f"field 'training' holds a bad value ({err})"
-    return None
-
-
-def _profiles_problem(profiles) -> str | None:
-    """The first source entry of profiles.json of the wrong type or counting more than
-    `MAX_VOCABULARY_COUNT` words, described; or None."""
-    if not isinstance(profiles, dict):
-        return f"must be an object of sources, got {type(profiles).__name__}"
-    for name, entry in profiles.items():
-        problem = field_problem(entry, _PROFILE, required=tuple(_PROFILE), where=f"{name}.")
-        if problem:
-            return problem
-        total = sum(count for _, count in entry["vocabulary"])
-        if total > MAX_VOCABULARY_COUNT:
-            return (f"field '{name}.vocabulary' counts {total} words, more than the {MAX_VOCABULARY_COUNT} "
-                    "a library may hold")
-    return None
-
-
-def _history_problem(rows) -> str | None:
-    """The first row of history.json with a field missing or of the wrong type (NaN or infinite
-    scores included), described; or None."""
-    if not isinstance(rows, list):
-        return f"must be a list of transfers, got {type(rows).__name__}"
-    return next((p for i, row in enumerate(rows)
-                 if (p := field_problem(row, _HISTORY_ROW, required=HISTORY_REQUIRED, where=f"[{i}]."))), None)
-
-
 def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
     """Load and verify the library at `path`.
 
@@ -370,7 +150,7 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
     def broken(file: str, problem: str) -> IntertaskError:
         return IntertaskError(f"library {str(folder)!r}: {file} {problem}; rebuild the library")
 
-    problem = _manifest_problem(manifest)
+    problem = manifest_problem(manifest)
     if problem:
         raise broken("manifest.json", problem)
     files, backbone = manifest["files"], manifest["backbone"]
@@ -404,7 +184,7 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
             combination = json.loads((folder / COMBINATION_FILE).read_text())
     except (ValueError, RecursionError):
         raise IntertaskError(f"library {str(folder)!r}: a JSON file is unreadable; rebuild it") from None
-    for name, problem in (("profiles.json", _profiles_problem(profiles)), ("history.json", _history_problem(rows)),
+    for name, problem in (("profiles.json", profiles_problem(profiles)), ("history.json", history_problem(rows)),
                           (COMBINATION_FILE, combination_problem(combination) if combination is not None else None)):
         if problem:
             raise broken(name, problem)

@@ -37,8 +37,9 @@ from intertask.evaluation import Evaluation, Predictions, evaluate
 from intertask.matrix.transfer import TransferMatrix
 from intertask.recommend import combination as comb
 from intertask.recommend import ranking as rk
-from intertask.recommend.library import (COMBINATION_FILE, Library, add_library_file, combination_problem,
-                                         load_library)
+from intertask.recommend.library import COMBINATION_FILE, Library, load_library
+from intertask.recommend.library_format import combination_problem
+from intertask.recommend.library_write import add_library_file
 from intertask.recommend.recommend import applicable_methods, library_methods, target_scores
 from intertask.recommend.target_runs import DEFAULT_BUDGET_STEPS
 from intertask.selection import REFERENCE_METHODS
