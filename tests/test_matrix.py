@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from intertask.errors import IntertaskError
-from intertask.matrix.predictions import read_named, read_predictions
+from intertask.cli.evaluate import read_named
+from intertask.matrix.predictions import read_predictions
 from intertask.matrix.safe_pickle import load_plain
 from intertask.matrix.table import COLUMNS, from_long_table, missing_cells, select
 from intertask.matrix.transfer import TransferMatrix

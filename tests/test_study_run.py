@@ -13,6 +13,7 @@ from intertask.cli import run
 from intertask.errors import IntertaskError
 from intertask.study.config import StudyConfig
 from intertask.matrix.table import COLUMNS
+from intertask.matrix.transfer import TransferMatrix
 from intertask.study.export import read_study, run_table, transfer_matrix
 from intertask.study.plan import plan_study
 from intertask.study.runner import run_study, study_status
@@ -175,13 +176,12 @@ def test_cli_run_status_export(tmp_path, capsys, tiny):
     status = json.loads(capsys.readouterr().out)
     assert (status["study"], status["done"], status["pending"]) == ("tiny", 8, 0)
     expected = transfer_matrix(store).frame
-    for fmt in ("csv", "parquet", "json"):
+    for fmt in ("csv", "parquet", "json", "jsonl"):
         out = tmp_path / f"matrix.{fmt}"
         assert run(["study", "export", "--store", str(store), "--out", str(out)]) == 0
-        got = {"csv": pd.read_csv, "parquet": pd.read_parquet, "json": pd.read_json}[fmt](out)
-        pd.testing.assert_frame_equal(got, expected, check_dtype=False, atol=1e-9)
+        pd.testing.assert_frame_equal(TransferMatrix.read(out).frame, expected)
     assert run(["study", "export", "--store", str(store), "--out", str(tmp_path / "m.txt")]) == 2
-    assert "unknown export format 'txt'" in capsys.readouterr().err
+    assert "must end in .parquet, .csv, .json, .jsonl" in capsys.readouterr().err
     assert not (tmp_path / "m.txt").exists()
 
 

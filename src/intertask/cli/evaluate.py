@@ -218,10 +218,29 @@ def _library_evaluation(library: Path, methods, budget_steps, target_runs: int, 
     return evaluate_library(built, k=k, top_k=top_k)
 
 
+def read_named(specs, symmetric=()) -> dict:
+    """`{name: read_predictions(path)}` (`intertask.matrix.predictions`) for `--predictions NAME=PATH`
+    specs; the `--symmetric` names read both directions."""
+    from intertask.errors import IntertaskError
+    from intertask.matrix.predictions import read_predictions
+
+    named = {}
+    for spec in specs:
+        name, sep, path = str(spec).partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise IntertaskError(f"--predictions {spec!r} must be NAME=FILE, e.g. roe=scores_roe.p")
+        if name.strip() in named:
+            raise IntertaskError(f"--predictions names {name.strip()!r} twice")
+        named[name.strip()] = path.strip()
+    unknown = [s for s in symmetric if s not in named]
+    if unknown:
+        raise IntertaskError(f"--symmetric {unknown[0]!r} is not a --predictions name; names: {', '.join(named) or 'none'}")
+    return {name: read_predictions(path, symmetric=name in symmetric) for name, path in named.items()}
+
+
 def _matrix_evaluation(matrix: Path, predictions, symmetric, setting, targets, k: int, top_k: int):
     """`--matrix`: predictions from files (and `random`) → `evaluate`, plus TaskWeb's definitions."""
     from intertask.evaluation.from_matrix import evaluate_matrix, predictions_from_files
-    from intertask.matrix.predictions import read_named
     from intertask.matrix.transfer import TransferMatrix
 
     table = TransferMatrix.read(matrix).select(setting, _items(targets))

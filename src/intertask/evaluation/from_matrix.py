@@ -86,7 +86,7 @@ def _summary(cases: pd.DataFrame, n_boot: int, alpha: float, seed: int) -> pd.Da
 def predictions_from_files(matrix: TransferMatrix, named: dict[str, pd.DataFrame]) -> Predictions:
     """`random` (a constant score: its tie-averaged metrics are the exact expectation of a uniformly random
     ranking) and every method of `named` (`{method: target, source, predicted}`, e.g. from
-    `intertask.matrix.predictions.read_named`), one score per pair for every seed; targets are tagged with
+    `intertask.matrix.predictions.read_predictions`), one score per pair for every seed; targets are tagged with
     their group (`intertask.evaluation.consistency.target_groups`)."""
     from intertask.evaluation.consistency import target_groups
 

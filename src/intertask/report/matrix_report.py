@@ -85,13 +85,12 @@ def write_matrix_report(out_dir, matrix: pd.DataFrame, missing: pd.DataFrame, re
     return write_page(out_dir, title, body, rendered)
 
 
-def build_matrix_report(matrix_path, out_dir, predictions=(), symmetric=(), setting: str | None = None,
+def build_matrix_report(matrix_path, out_dir, predictions: dict | None = None, setting: str | None = None,
                         k: int = 3) -> Path:
     """Read the matrix file, measure its consistency over all settings, evaluate `random` and the
-    `predictions` (`NAME=FILE` specs) on `setting` (or the only one), and write the report."""
+    `predictions` (`{method: target, source, predicted}`) on `setting` (or the only one), and write the report."""
     from intertask.evaluation.consistency import consistency, target_groups
     from intertask.evaluation.from_matrix import evaluate_matrix, predictions_from_files
-    from intertask.matrix.predictions import read_named
     from intertask.matrix.transfer import TransferMatrix
 
     transfers = TransferMatrix.read(matrix_path)
@@ -104,6 +103,6 @@ def build_matrix_report(matrix_path, out_dir, predictions=(), symmetric=(), sett
     evaluation = None
     if setting is not None or len(transfers.settings) == 1:
         one = transfers.select(setting)
-        evaluation = evaluate_matrix(one, predictions_from_files(one, read_named(predictions, symmetric)), k=k)
+        evaluation = evaluate_matrix(one, predictions_from_files(one, predictions or {}), k=k)
     return write_matrix_report(out_dir, matrix, transfers.holes(), result, evaluation,
                                title=f"intertask transfer matrix report: {Path(matrix_path).name}")
