@@ -101,6 +101,8 @@ def test_select_one_setting_and_targets():
     with pytest.raises(IntertaskError, match="target 't3' is not in setting 't5l'"):
         select(matrix, "t5l", ["t3"])
     assert set(select(matrix, "t5s", ["t2"])["target"]) == {"t2"}
+    with pytest.raises(IntertaskError, match="no targets given"):
+        select(matrix, "t5l", [])
 
 
 def test_predictions_from_pickles_and_tables(tmp_path):

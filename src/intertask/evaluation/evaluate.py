@@ -286,8 +286,9 @@ def _per_seed(rows: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def evaluate(matrix: TransferMatrix, predictions: Predictions, k: int = 3, top_k: int = 2, n_boot: int = 2000,
-             alpha: float = 0.05, seed: int = 0, bootstrap: str = "target", tag: str = "reasoning") -> Evaluation:
+def evaluate(matrix: TransferMatrix, predictions: Predictions | pd.DataFrame, k: int = 3, top_k: int = 2,
+             n_boot: int = 2000, alpha: float = 0.05, seed: int = 0, bootstrap: str = "target",
+             tag: str = "reasoning") -> Evaluation:
     """Score `predictions` against `matrix` (one setting): the one evaluation of intertask.
 
     The floor rule and the choice of one source seed are the matrix's (`TransferMatrix.learned_only`,
@@ -297,6 +298,8 @@ def evaluate(matrix: TransferMatrix, predictions: Predictions, k: int = 3, top_k
     """
     if not isinstance(matrix, TransferMatrix):
         raise IntertaskError(f"matrix must be a TransferMatrix, got {type(matrix).__name__}")
+    if isinstance(predictions, pd.DataFrame):  # rows alone: no tags, no notes
+        predictions = Predictions(predictions)
     if len(matrix) == 0:
         raise IntertaskError("the matrix has no transfers to evaluate against")
     if len(matrix.settings) != 1:

@@ -35,7 +35,8 @@ from intertask.paths import write_table
 
 @dataclass(frozen=True)
 class TransferMatrix:
-    """A checked transfer matrix: `frame` has exactly `schema.COLUMNS`, one row per `schema.KEY`."""
+    """A checked transfer matrix: `frame` has exactly `schema.COLUMNS`, one row per `schema.KEY`. Build one
+    with an adapter (which checks); the constructor itself takes an already checked frame (the views)."""
 
     frame: pd.DataFrame
 
