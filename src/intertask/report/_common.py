@@ -72,7 +72,7 @@ def wrap_name(name: str, width: int = 14) -> str:
 
 def mean_ci(values, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
             groups=None) -> tuple[float, float, float]:
-    """(mean, low, high) of the finite `values` with `evaluation.statistics.bootstrap_ci`,
+    """(mean, low, high) of the finite `values` with `intertask.stats.bootstrap_ci`,
     resampling whole `groups` (one label per value, e.g. the target) when given; all NaN when none."""
     from intertask.stats import bootstrap_ci
 
