@@ -81,7 +81,7 @@ def test_output_overwrites_a_regular_file_with_umask_permissions(tmp_path):
 
 def test_study_export_refuses_a_fifo(tmp_path, capsys, finished_store):
     fifo = _special(tmp_path, "fifo")
-    assert run(["study", "export", "--store", str(finished_store), "--out", str(fifo), "--format", "csv"]) == 2
+    assert run(["study", "export", "--store", str(finished_store), "--out", str(fifo)]) == 2
     one_error_line(capsys, "is a FIFO")
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
 
