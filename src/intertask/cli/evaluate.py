@@ -150,8 +150,8 @@ def print_recommender(evaluation) -> None:
     console.print(table)
     decision = config.get("combination")
     if decision:
-        console.print(f"learned combination {'USED' if decision['use'] else 'not used'} by recommend: "
-                      f"{decision['reason']}")
+        console.print(f"learned combination {'would be USED' if decision['use'] else 'would not be used'} by "
+                      f"recommend: {decision['reason']}")
 
 
 def _check_against(evaluation, against: str) -> None:
