@@ -16,8 +16,8 @@ from intertask.errors import IntertaskError
 from intertask.evaluation import Predictions, evaluate
 from intertask.matrix.transfer import TransferMatrix
 from intertask.recommend import combination as comb
-from intertask.recommend.loto import (decide, evaluate_library, fit_combination, predictions_from_library,
-                                      recommender_predictions, save_combination)
+from intertask.recommend.add_combination import fit_combination, save_combination
+from intertask.recommend.loto import decide, evaluate_library, predictions_from_library, recommender_predictions
 
 SOURCES = [f"s{i}" for i in range(10)]
 

@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
         from intertask.backbones import resolve_device
         from intertask.cli.evaluate import print_recommender
         from intertask.progress import progress_bar
-        from intertask.recommend.loto import add_combination
+        from intertask.recommend.add_combination import add_combination
 
         chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
         with progress_bar(True) as callback:

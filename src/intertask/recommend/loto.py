@@ -17,17 +17,15 @@ builders for the one evaluation door, `intertask.evaluation.evaluate`:
 Rows added beside the selectors: `recommend` (the equal-weight mean rank, today's default),
 `recommend_learned` and `expected_gain` (the other targets' history alone). Every row gets NDCG,
 Regret@k, the top-1 source's gain over the no-transfer baseline and over a uniformly random
-source, with intervals that resample targets. `decide` applies the fallback rule
-(`combination.choose`) to the evaluation; `add_combination` fits the model on every target of a
-library's history and writes it, with that decision, into the library for `recommend`.
+source, with intervals that resample targets (`intertask.evaluation.evaluate`). `decide` holds the
+fallback rule's decision (`combination.choose`); `intertask.recommend.add_combination` fits the model
+on every target of a library's history and writes it into the library for `recommend`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -37,9 +35,7 @@ from intertask.evaluation import Evaluation, Predictions, evaluate
 from intertask.matrix.transfer import TransferMatrix
 from intertask.recommend import combination as comb
 from intertask.recommend import ranking as rk
-from intertask.recommend.library import COMBINATION_FILE, Library, load_library
-from intertask.recommend.library_format import combination_problem
-from intertask.recommend.library_write import add_library_file
+from intertask.recommend.library import Library
 from intertask.recommend.recommend import applicable_methods, library_methods, target_scores
 from intertask.recommend.target_runs import DEFAULT_BUDGET_STEPS
 from intertask.selection import REFERENCE_METHODS
@@ -173,35 +169,3 @@ def evaluate_library(built: LibraryPredictions, k: int = 3, top_k: int = 2, n_bo
     evaluation = evaluate(built.truth, built.predictions, k=k, top_k=top_k, n_boot=n_boot)
     evaluation.config["combination"] = decide(evaluation, built.members)
     return evaluation
-
-
-def fit_combination(built: LibraryPredictions, evaluation: Evaluation) -> dict:
-    """The learned combination for `recommend`: the decision of `evaluation` (of `built`, by
-    `evaluate_library`) and the model fitted on every target of the history (`combination.fit_all`)."""
-    decision = dict(evaluation.config["combination"])
-    decision.update(model=comb.fit_all(built.cases, built.history, built.members), members=built.members,
-                    budget_steps=built.predictions.config["budget_steps"],
-                    target_runs=built.predictions.config["target_runs"],
-                    n_targets=len(built.truth.targets))
-    return decision
-
-
-def save_combination(library_dir, combination: dict) -> Path:
-    """Write `combination` (from `fit_combination`) into the library at `library_dir` as combination.json
-    (checked like every library file, `library.combination_problem`); returns its path."""
-    problem = combination_problem(combination)
-    if problem:
-        raise IntertaskError(f"not a combination to save: {problem}")
-    return add_library_file(library_dir, COMBINATION_FILE,
-                            lambda tmp: tmp.write_text(json.dumps(combination, indent=1, sort_keys=True)))
-
-
-def add_combination(library_dir, methods=None, budget_steps: int | None = None, runs: int = 3, k: int = 3,
-                    top_k: int = 2, n_boot: int = 2000, device: str = "cpu", progress=None) -> tuple[Path, Evaluation]:
-    """Learn `recommend`'s combination from the history of the library at `library_dir` and store it there:
-    `predictions_from_library` → `evaluate_library` (the decision) → `fit_combination` → `save_combination`.
-    Returns the file written and the evaluation the decision rests on."""
-    library = load_library(library_dir)
-    built = predictions_from_library(library, methods, budget_steps, runs, device, progress)
-    evaluation = evaluate_library(built, k=k, top_k=top_k, n_boot=n_boot)
-    return save_combination(library_dir, fit_combination(built, evaluation)), evaluation
