@@ -38,9 +38,10 @@ def main() -> None:
         sys.exit("error: no CUDA device; this benchmark is for a GPU machine (on CPU use configs/quickstart.toml)")
 
     from intertask.backbones import load_backbone
-    from intertask.evaluation.from_store import evaluate_store
+    from intertask.evaluation import evaluate
+    from intertask.evaluation.from_store import predictions_from_store
     from intertask.study.config import StudyConfig
-    from intertask.study.export import export_study, transfer_matrix
+    from intertask.study.export import export_study, read_study
     from intertask.study.runner import run_study
     from intertask.tasks.registry import get_task
 
@@ -70,16 +71,16 @@ def main() -> None:
           f"({summary['trained']} trained now)", flush=True)
     for kind, counts in summary["by_kind"].items():
         print(f"  {kind:9s} {counts['done']:4d} done  {counts['failed']:3d} failed", flush=True)
-    matrix = transfer_matrix(args.store)
-    floored = matrix.loc[~matrix["baseline_learned"], ["target", "seed"]].drop_duplicates()
+    view = read_study(args.store)
+    floored = view.matrix.not_learned()
     print(f"baselines that did not clear their floor: {len(floored)} of "
-          f"{matrix[['target', 'seed']].drop_duplicates().shape[0]} (target, seed) cases "
-          f"{sorted(floored['target'].unique())}", flush=True)
+          f"{view.matrix.frame[['target', 'seed']].drop_duplicates().shape[0]} (target, seed) cases "
+          f"{sorted({t for _, t, _ in floored})}", flush=True)
 
     # 3. what to bring home
     export_study(args.store, out / "matrix.csv")
     start = time.perf_counter()
-    evaluation = evaluate_store(args.store, progress=False, device=args.device)
+    evaluation = evaluate(view.matrix, predictions_from_store(view, progress=False, device=args.device))
     (out / "evaluation.json").write_text(json.dumps(evaluation.to_dict(), indent=1))
     print(f"evaluation: {time.perf_counter() - start:.0f} s; wrote {out / 'matrix.csv'} and {out / 'evaluation.json'}")
     timings = {"packed_examples_per_s": speed, "study_wall_s": wall, "summary": summary}

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from intertask.evaluation.statistics import bootstrap_ci
+from intertask.stats import bootstrap_ci
 from intertask.study.export import read_study
 from intertask.tasks.metrics import binomial_se
 
@@ -54,7 +54,7 @@ def floors(view) -> None:
 
 def sources(view) -> None:
     runs = view.runs[view.runs["finished"] & (view.runs["kind"] == "source")]
-    transferred = set(view.matrix.groupby("source")["source_seed"].first().items())
+    transferred = set(view.matrix.frame.groupby("source")["source_seed"].first().items())
     print("| source | validation per seed | test per seed | max abs prompt difference | transfers |")
     print("|---|---|---|---:|---|")
     for source, group in runs.groupby("task"):
@@ -68,7 +68,7 @@ def sources(view) -> None:
 
 
 def transfer(view) -> None:
-    matrix = view.matrix[view.matrix["baseline_learned"]]
+    matrix = view.matrix.learned_only().frame
     print("| target | mean gain (points) | negative transfers | seed SD of the baseline | best source (its mean gain) |")
     print("|---|---:|---:|---:|---|")
     per_target = {}

@@ -53,7 +53,7 @@ def _ci(values) -> str:
 def floors(library) -> None:
     print("| target | floor | baseline test score per seed (± binomial SE) | n test | cleared on every seed |")
     print("|---|---:|---|---:|---|")
-    for target, group in library.history.groupby("target"):
+    for target, group in library.history.frame.groupby("target"):
         seeds = group.drop_duplicates("seed").sort_values("seed")
         floor, n = seeds["floor"].iloc[0], seeds["n_test"].iloc[0]
         se = (lambda s: f" ± {binomial_se(s, int(n)):.1f}") if pd.notna(n) else (lambda s: "")
@@ -85,7 +85,7 @@ def _target_tags(name: str) -> set[str]:
 
 
 def transfer(library) -> None:
-    history = library.learned_history
+    history = library.history.learned_only().frame
     print("| target | mean gain (points) | negative transfers | seed SD of the baseline | best source (its mean gain) |")
     print("|---|---:|---:|---:|---|")
     for target, group in history.groupby("target"):
@@ -107,7 +107,7 @@ def transfer(library) -> None:
 
 
 def short_versus_converged(library) -> None:
-    history = library.learned_history
+    history = library.history.learned_only().frame
     curves = history[history["validation_curve"].notna()]
     print(f"({len(history) - len(curves)} of {len(history)} transfers carry no validation curve and are left out)\n")
     if curves.empty:

@@ -74,11 +74,3 @@ def test_esm_logme_errors_name_the_problem():
         make_selector("esm_logme").fit(narrow).score(target)
     with pytest.raises(IntertaskError, match="maps differ in shape"):
         make_selector("esm_logme").fit(narrow + [TaskProfile("s1", 10, esm_map=np.zeros((7, 6)))])
-
-
-def test_docstring_examples():
-    import doctest
-
-    from intertask.selection import esm_logme
-
-    assert doctest.testmod(esm_logme).failed == 0

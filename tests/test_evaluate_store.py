@@ -1,4 +1,5 @@
-"""evaluate_store and `intertask evaluate` / `intertask report` on a tiny study store made here."""
+"""Predictions from a study store through the one door, `intertask evaluate` / `intertask report`, on a tiny
+study store made here."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from intertask.cli import run
 from intertask.errors import IntertaskError
 from intertask.evaluation import ndcg_score, quality_by_steps
 from intertask.evaluation.evaluate import paired_table
-from intertask.evaluation.from_store import evaluate_store
-from intertask.evaluation.from_store import parse_methods
+from intertask.evaluation import evaluate
+from intertask.evaluation.from_store import parse_methods, predictions_from_store
+from intertask.recommend.loto import decide, recommender_predictions
 from intertask.selection import SELECTORS
 from intertask.selection.prompt_similarity import prompt_similarity
 from intertask.study.export import read_study, run_table
@@ -24,6 +26,19 @@ from intertask.study.runner import run_study
 SOURCES = ["toy_sentiment_food", "toy_topic4", "toy_sentiment_travel"]
 TARGETS = ["toy_topic2", "toy_parity"]  # toy_parity is tagged reasoning
 PROMPT = ("feature_mean", "flatten", "unigram", "bigram", "max_pairwise")
+
+
+def evaluate_store(store, methods=None, seeds=None, recommender=False, k=3, n_boot=2000, study=None, **options):
+    """What `intertask evaluate --store` does: predictions from the store's runs → `evaluate`."""
+    view = read_study(store, study)
+    matrix = view.matrix.select(seeds=seeds) if seeds else view.matrix
+    predictions = predictions_from_store(view, matrix, methods, **{"progress": False, **options})
+    if not recommender:
+        return evaluate(matrix, predictions, k=k, n_boot=n_boot)
+    rows, members = recommender_predictions(predictions, matrix)
+    evaluation = evaluate(matrix, predictions.plus(rows), k=k, n_boot=n_boot)
+    evaluation.config["combination"] = decide(evaluation, members)
+    return evaluation
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +91,7 @@ def test_costs_steps_tags_and_curve(evaluation):
 
 def test_max_pairwise_case_matches_a_direct_computation(evaluation, store):
     view = read_study(store)
-    runs, matrix = view.runs, view.matrix
+    runs, matrix = view.runs, view.matrix.frame
     target, seed = "toy_topic2", 1
     truth = matrix[(matrix["target"] == target) & (matrix["seed"] == seed)].sort_values("source")
     sources = runs[runs["kind"] == "source"].set_index("task")["run_id"]
@@ -139,7 +154,7 @@ def test_bad_inputs(store, tmp_path, capsys):
         evaluate_store(tmp_path / "nowhere", progress=False)
     with pytest.raises(IntertaskError, match="has snapshots at \\[0, 4.*not 3"):
         evaluate_store(store, methods=["max_pairwise@3"], progress=False, n_boot=10)
-    with pytest.raises(IntertaskError, match="no finished transfers with target seed"):
+    with pytest.raises(IntertaskError, match=r"no transfers with target seed\(s\) \[7\]"):
         evaluate_store(store, seeds=[7], progress=False)
     out = tmp_path / "eval.txt"
     assert run(["evaluate", "--store", str(store), "--out", str(out)]) == 2
@@ -182,7 +197,7 @@ def test_a_later_study_without_transfers_needs_study(store, tmp_path, capsys):
     run_study(dataclasses.replace(config, name="tiny-eval-sources", targets=()), copy, progress=False)
     assert run(["evaluate", "--store", str(copy), "--methods", "data_size", "--json"]) == 2
     err = capsys.readouterr().err
-    assert "study 'tiny-eval-sources'" in err and "--study" in err and "tiny-eval" in err
+    assert "study 'tiny-eval-sources'" in err and "choose another study" in err and "tiny-eval" in err
     assert run(["evaluate", "--store", str(copy), "--study", "tiny-eval", "--methods", "data_size", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["config"]["study"] == "tiny-eval"
     assert run(["report", "--store", str(copy), "--study", "tiny-eval", "--out", str(tmp_path / "r")]) == 0

@@ -5,6 +5,7 @@ inputs made here: a FIFO, a symlink, a device node (only as root), a fake disk-f
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 
@@ -80,7 +81,7 @@ def test_output_overwrites_a_regular_file_with_umask_permissions(tmp_path):
 
 def test_study_export_refuses_a_fifo(tmp_path, capsys, finished_store):
     fifo = _special(tmp_path, "fifo")
-    assert run(["study", "export", "--store", str(finished_store), "--out", str(fifo), "--format", "csv"]) == 2
+    assert run(["study", "export", "--store", str(finished_store), "--out", str(fifo)]) == 2
     one_error_line(capsys, "is a FIFO")
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
 
@@ -591,6 +592,49 @@ def test_a_hand_edited_library_is_one_line_naming_the_file_and_field(tmp_path, c
     edited = _edited_library(tiny_library, tmp_path, file, edit)
     assert run(["library", "show", str(edited)]) == 2
     one_error_line(capsys, f"library {str(edited)!r}: {said}", "rebuild the library")
+
+
+MODEL = {"features": ["data_size", "expected_gain"], "weights": [0.5, 0.5], "intercept": 0.0, "alpha": 1.0}
+COMBINATION_EDITS = [
+    ([1, 2, 3], "combination.json must be an object, got list"),
+    ("use", "combination.json must be an object, got str"),
+    ({"use": "no", "reason": "r"}, "combination.json field 'use' must be true or false"),
+    ({"use": False}, "combination.json field 'reason' is missing"),
+    ({"use": True, "reason": "r"}, "combination.json field 'model' is missing"),
+    ({"use": False, "reason": "A" * 1_100_000}, "combination.json is larger than 1000000 bytes"),
+    ({"use": True, "reason": "r", "model": {**MODEL, "weights": [float("nan"), 1.0]}},
+     "combination.json field 'model.weights' must be a list of finite numbers"),
+    ({"use": True, "reason": "r", "model": {**MODEL, "weights": [1.0]}},
+     "combination.json field 'model.weights' must hold one weight per feature (2)"),
+    ({"use": True, "reason": "r", "model": {**MODEL, "intercept": "0"}},
+     "combination.json field 'model.intercept' must be a finite number"),
+    ({"use": True, "reason": "r", "model": {**MODEL, "features": "data_size"}},
+     "combination.json field 'model.features' must be a non-empty list of strings"),
+]
+
+
+@pytest.mark.parametrize("combination, said", COMBINATION_EDITS)
+def test_a_hand_edited_combination_is_one_line(tmp_path, capsys, tiny_library, combination, said):
+    def add(manifest):
+        (tmp_path / "lib" / "combination.json").write_text(json.dumps(combination))
+        manifest["files"]["combination.json"] = sha256_file(tmp_path / "lib" / "combination.json")
+
+    from intertask.paths import sha256_file
+
+    edited = _edited_library(tiny_library, tmp_path, "manifest.json", add)
+    assert run(["library", "show", str(edited)]) == 2
+    one_error_line(capsys, f"library {str(edited)!r}: {said}", "rebuild the library")
+
+
+def test_a_history_row_given_twice_is_one_line(tmp_path, capsys, tiny_library):
+    def twice(rows):
+        _transfer()(rows)
+        _transfer()(rows)
+
+    edited = _edited_library(tiny_library, tmp_path, "history.json", twice)
+    assert run(["library", "show", str(edited)]) == 2
+    one_error_line(capsys, f"library {str(edited)!r}: history.json has more than one row for setting 'default', "
+                           f"target 'toy_topic2', source '{SOURCE}', seed 0", "rebuild the library")
 
 
 def test_json_nested_thousands_deep_is_one_line(tmp_path, capsys, tiny_library, prompt_file):

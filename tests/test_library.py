@@ -50,13 +50,13 @@ def test_history_leaves_out_cases_whose_baseline_did_not_learn(tmp_path, tiny_st
     config.write_text(tiny_study_toml(sources=SOURCES[:2], targets=["toy_topic2", "toy_sentiment_travel"],
                                       steps=4, learning_rate=0.05, snapshot_steps=None))
     run_study(config, tmp_path / "store", progress=False)
-    matrix = transfer_matrix(tmp_path / "store")
+    matrix = transfer_matrix(tmp_path / "store").frame
     assert 0 < (~matrix["baseline_learned"]).sum() < len(matrix)
-    history = load_library(build_library(tmp_path / "store", tmp_path / "lib")).history
+    history = load_library(build_library(tmp_path / "store", tmp_path / "lib")).history.frame
     learned = matrix[matrix["baseline_learned"]]
     assert sorted(zip(history["target"], history["seed"], history["source"])) == \
         sorted(zip(learned["target"], learned["seed"], learned["source"]))
-    assert history["learned"].dtype == bool and (history["floor"] > 0).all()
+    assert history["learned"].notna().all() and (history["floor"] > 0).all()
 
 
 def test_round_trip_from_store(study, library):
@@ -77,10 +77,10 @@ def test_round_trip_from_store(study, library):
         # the stored word counts give the selector the same vocabulary as the real texts
         texts = [ex.text for ex in toy_task(source.name).train]
         assert top_words(source.profile().texts, 50) == top_words(texts, 50)
-    matrix = transfer_matrix(store)
+    matrix = transfer_matrix(store).frame
     assert matrix["baseline_learned"].all()  # probe heads: every toy baseline clears its floor
     assert len(lib.history) == len(matrix) == 3 * 2 * 2 * 2
-    np.testing.assert_allclose(sorted(lib.history["gain"]), sorted(matrix["gain"]))
+    np.testing.assert_allclose(sorted(lib.history.frame["gain"]), sorted(matrix["gain"]))
     assert set(lib.target_embeddings) == {"toy_topic2", "toy_sentiment_travel"}
     manifest = json.loads((library / "manifest.json").read_text())
     assert manifest["format_version"] == 1 and set(manifest["files"]) == set(FILES) | {ESM_FILE}
@@ -136,7 +136,7 @@ def test_corrupted_or_missing_esm_maps_are_refused(library, tmp_path):
 def test_build_from_config_runs_sources_only(study, tmp_path):
     out = build_library(study[0], tmp_path / "lib", progress=False)
     lib = load_library(out)
-    assert lib.source_names == sorted(SOURCES) and lib.history.empty and lib.target_embeddings == {}
+    assert lib.source_names == sorted(SOURCES) and len(lib.history) == 0 and lib.target_embeddings == {}
     kinds = {r["kind"] for r in Store(out / ".store").rows()}
     assert kinds == {"source"}
     again = build_library(study[0], out, progress=False)  # rebuilt in place, the store is kept and reused
@@ -237,3 +237,24 @@ def test_recommend_reads_a_built_library(library):
     # toy_topic2 is a historical target: every source has a measured expected gain and risk
     assert rec.ranking["expected_gain"].notna().all() and rec.ranking["p_negative"].between(0, 1).all()
     assert rec.stats["history_targets"] == ["toy_sentiment_travel", "toy_topic2"]
+
+
+def test_append_history_adds_learned_rows_and_refuses_repeats(library, tmp_path):
+    import pandas as pd
+
+    from intertask.matrix.transfer import TransferMatrix
+    from intertask.recommend import append_history
+
+    copy = _copy(library, tmp_path)
+    before = load_library(copy).history
+    rows = pd.DataFrame({"target": "toy_parity", "source": "toy_topic4", "seed": [0, 1], "score": 70.0,
+                         "baseline": 60.0, "baseline_learned": [True, False]})
+    append_history(copy, TransferMatrix.from_frame(rows))
+    after = load_library(copy).history  # checksums verified: history.json and manifest.json moved together
+    assert len(after) == len(before) + 1  # the case whose baseline did not learn is left out
+    added = after.frame[after.frame["target"] == "toy_parity"]
+    assert added[["seed", "gain"]].values.tolist() == [[0, 10.0]]
+    assert json.loads((copy / "manifest.json").read_text())["history_targets"] == after.targets
+    with pytest.raises(IntertaskError, match="more than one row for setting 'default', target 'toy_parity'"):
+        append_history(copy, TransferMatrix.from_frame(rows.iloc[:1]))
+    assert len(load_library(copy).history) == len(after)

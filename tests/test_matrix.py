@@ -9,9 +9,19 @@ import pandas as pd
 import pytest
 
 from intertask.errors import IntertaskError
-from intertask.matrix.predictions import read_named, read_predictions
+from intertask.cli.evaluate import read_named
+from intertask.matrix.predictions import read_predictions
 from intertask.matrix.safe_pickle import load_plain
-from intertask.matrix.table import COLUMNS, missing_cells, read_matrix, select, write_matrix
+from intertask.matrix.table import COLUMNS, from_long_table, missing_cells, select
+from intertask.matrix.transfer import TransferMatrix
+
+
+def read_matrix(path):
+    return TransferMatrix.read(path).frame
+
+
+def write_matrix(frame, path):
+    return TransferMatrix.from_frame(frame).write(path)
 
 
 def _long(with_baseline=True):
@@ -26,10 +36,10 @@ def _long(with_baseline=True):
     return pd.DataFrame(rows)
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".json", ".jsonl"])
 def test_long_table_round_trip_and_cell_summaries(tmp_path, suffix):
     path = tmp_path / f"in{suffix}"
-    write_matrix(_long(), path)  # any frame with the required columns writes as it is
+    write_matrix(_long(), path)
     matrix = read_matrix(path)
     assert list(matrix.columns) == list(COLUMNS) and set(matrix["setting"]) == {"default"}
     cell = matrix[(matrix.target == "t1") & (matrix.source == "b")]
@@ -39,7 +49,7 @@ def test_long_table_round_trip_and_cell_summaries(tmp_path, suffix):
     assert cell["mean_relative_gain"].iloc[0] == pytest.approx(0.0)
     again = tmp_path / f"again{suffix}"
     write_matrix(matrix, again)
-    pd.testing.assert_frame_equal(read_matrix(again), matrix, check_dtype=False)
+    pd.testing.assert_frame_equal(read_matrix(again), matrix)
 
 
 def test_no_baseline_keeps_published_cell_summaries_and_reports_holes(tmp_path):
@@ -70,7 +80,7 @@ def test_long_table_mistakes_are_one_line_errors(tmp_path):
     shifted.loc[0, "baseline"] = 1.0
     check(shifted, "baseline differs between the rows of setting 'default', target 't1', seed 0")
     check(_long().assign(positive_share=2.0), r"positive_share' must lie in \[0, 1\]")
-    with pytest.raises(IntertaskError, match="must end in .parquet, .csv, .jsonl"):
+    with pytest.raises(IntertaskError, match="must end in .parquet, .csv, .json, .jsonl"):
         read_matrix(tmp_path / "m.xlsx")
     with pytest.raises(IntertaskError, match="no file"):
         read_matrix(tmp_path / "absent.csv")
@@ -83,8 +93,6 @@ def test_long_table_mistakes_are_one_line_errors(tmp_path):
 
 def test_select_one_setting_and_targets():
     matrix = pd.concat([_long().assign(setting="t5l"), _long().assign(setting="t5s")])
-    from intertask.matrix.table import from_long_table
-
     matrix = from_long_table(matrix)
     with pytest.raises(IntertaskError, match=r"2 settings \(t5l, t5s\); choose one with --setting"):
         select(matrix)
@@ -93,6 +101,8 @@ def test_select_one_setting_and_targets():
     with pytest.raises(IntertaskError, match="target 't3' is not in setting 't5l'"):
         select(matrix, "t5l", ["t3"])
     assert set(select(matrix, "t5s", ["t2"])["target"]) == {"t2"}
+    with pytest.raises(IntertaskError, match="no targets given"):
+        select(matrix, "t5l", [])
 
 
 def test_predictions_from_pickles_and_tables(tmp_path):
@@ -166,4 +176,66 @@ def test_import_table_command_writes_the_matrix_and_lists_holes(tmp_path, capsys
     assert run(["import", "table", str(source), "--out", str(tmp_path / "m.xlsx")]) == 2
     assert "--out" in capsys.readouterr().err and not (tmp_path / "m.xlsx").exists()
     assert run(["evaluate", "--matrix", str(out), "--methods", "random"]) == 2
-    assert "--methods, --seeds and --study go with --store" in capsys.readouterr().err
+    assert "--methods goes with --store or --library, not --matrix" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed, match", [
+    ("inf", "column 'seed' must hold numbers"),
+    ("-inf", "column 'seed' must hold numbers"),
+    ("1e30", r"column 'seed' must hold integers within ±9007199254740992; got 1e\+30"),
+    ("99999999999999999999999", "column 'seed' must hold integers within"),
+    ("0.5", "column 'seed' must hold integers"),
+])
+def test_seeds_that_are_not_integers_in_range_are_refused(tmp_path, seed, match):
+    path = tmp_path / "s.csv"
+    path.write_text(f"target,source,seed,score\na,b,{seed},1\n")
+    with pytest.raises(IntertaskError, match=match):
+        read_matrix(path)
+
+
+def test_a_csv_row_with_more_fields_than_the_header_is_refused(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("target,source,seed,score\na,b,0,1,5,6\n")
+    with pytest.raises(IntertaskError, match="a row has more fields than the header"):
+        read_matrix(path)
+
+
+def test_booleans_and_dates_are_not_scores_or_seeds(tmp_path):
+    jsonl = tmp_path / "b.jsonl"
+    jsonl.write_text('{"target": "a", "source": "b", "seed": 0, "score": true}\n')
+    with pytest.raises(IntertaskError, match="column 'score' must hold numbers; got True"):
+        read_matrix(jsonl)
+    mixed = pd.DataFrame({"target": ["a", "a"], "source": ["b", "c"], "seed": [0, 0], "score": [1.0, False]})
+    with pytest.raises(IntertaskError, match="column 'score' must hold numbers; got False"):
+        from_long_table(mixed)
+    dated = tmp_path / "d.parquet"
+    pd.DataFrame({"target": ["a"], "source": ["b"], "seed": pd.to_datetime(["2020-01-01"]),
+                  "score": [1.0]}).to_parquet(dated)
+    with pytest.raises(IntertaskError, match="column 'seed' must hold numbers"):
+        read_matrix(dated)
+
+
+@pytest.mark.parametrize("suffix", list(".csv .parquet .json .jsonl".split()))
+@pytest.mark.parametrize("name", ["", "  "])
+def test_empty_names_are_refused_in_every_format(tmp_path, suffix, name):
+    frame = _long()
+    frame["target"] = frame["target"].astype(object)
+    frame.loc[2, "target"] = name
+    path = tmp_path / f"e{suffix}"
+    {".csv": lambda: frame.to_csv(path, index=False), ".parquet": lambda: frame.to_parquet(path),
+     ".json": lambda: frame.to_json(path, orient="records"),
+     ".jsonl": lambda: frame.to_json(path, orient="records", lines=True)}[suffix]()
+    with pytest.raises(IntertaskError, match="column 'target' has an empty value"):
+        read_matrix(path)
+
+
+def test_import_checks_missing_before_writing_anything(tmp_path, capsys):
+    from intertask.cli import run
+
+    source = tmp_path / "mine.csv"
+    _long().to_csv(source, index=False)
+    out, fifo = tmp_path / "m.parquet", tmp_path / "holes.csv"
+    os.mkfifo(fifo)
+    assert run(["import", "table", str(source), "--out", str(out), "--missing", str(fifo)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --missing ") and "is a FIFO" in err and not out.exists()

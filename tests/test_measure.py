@@ -14,6 +14,7 @@ import pytest
 
 from intertask.cli import run
 from intertask.errors import IntertaskError
+from intertask.matrix.transfer import TransferMatrix
 from intertask.recommend import build_library, load_library
 from intertask.recommend.library import write_library
 from intertask.recommend.measure import append_history, measure_target, plan_target
@@ -38,7 +39,7 @@ def fresh(library, tmp_path):
 
 
 def _cells(lib, target):
-    rows = lib.history[lib.history["target"] == target]
+    rows = lib.history.frame[lib.history.frame["target"] == target]
     return sorted(zip(rows["source"], rows["seed"]))
 
 
@@ -47,7 +48,7 @@ def test_measure_appends_every_source_and_seed_then_has_nothing_left(fresh):
     lib = load_library(fresh)  # checksums verified
     assert done.trained == 2 + 3 * 2 and done.appended == 3 * 2 and not done.failed
     assert _cells(lib, "toy_topic2") == sorted((s, r) for s in SOURCES for r in (0, 1))
-    rows = lib.history[lib.history["target"] == "toy_topic2"]
+    rows = lib.history.frame[lib.history.frame["target"] == "toy_topic2"]
     assert (rows["gain"] - (rows["score"] - rows["baseline"])).abs().max() < 1e-9
     assert rows.groupby("seed")["baseline"].nunique().eq(1).all()  # one baseline per seed
     assert set(rows["source_seed"]) <= {0, 1} and (rows["n_test"] > 0).all() and (rows["floor"] > 0).all()
@@ -64,17 +65,17 @@ def test_measure_appends_every_source_and_seed_then_has_nothing_left(fresh):
 def test_a_new_source_measures_only_its_column(fresh):
     measure_target(fresh, "toy_topic2", seeds=(0,), progress=False)
     lib = load_library(fresh)
-    before = lib.history.copy()
-    removed = lib.history[lib.history["source"] == "toy_parity"]
-    lib.history = lib.history[lib.history["source"] != "toy_parity"]
+    before = lib.history
+    removed = lib.history.frame[lib.history.frame["source"] == "toy_parity"]
+    lib.history = TransferMatrix(lib.history.frame[lib.history.frame["source"] != "toy_parity"].reset_index(drop=True))
     write_library(lib, fresh)  # as if toy_parity had joined the library after the measurement
     assert [(r.kind, r.source_task) for r in plan_target(load_library(fresh), "toy_topic2", "toy_topic2", None, (0,))] \
         == [("transfer", "toy_parity")]
     done = measure_target(fresh, "toy_topic2", seeds=(0,), progress=False)
     assert done.trained == 1
-    after = load_library(fresh).history
+    after = load_library(fresh).history.frame
     row = after[after["source"] == "toy_parity"].iloc[0]
-    assert row["baseline"] == before["baseline"].iloc[0]  # the recorded baseline, not a new run
+    assert row["baseline"] == before.frame["baseline"].iloc[0]  # the recorded baseline, not a new run
     assert row["score"] == pytest.approx(removed["score"].iloc[0], abs=1e-6)
 
 
@@ -85,7 +86,8 @@ def test_a_baseline_at_its_floor_is_recorded_and_left_out_of_expected_gains(fres
     done = measure_target(fresh, "toy_topic2", seeds=(0,), progress=False)
     assert done.baseline_learned == {0: False}
     lib = load_library(fresh)
-    assert len(lib.history) == 3 and not lib.history["baseline_learned"].any() and lib.learned_history.empty
+    assert len(lib.history) == 3 and not lib.history.frame["baseline_learned"].any()
+    assert len(lib.history.learned_only()) == 0
 
 
 def test_refusals(fresh, capsys):
@@ -112,7 +114,7 @@ def test_concurrent_appends_lose_nothing(fresh):
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(load_library(fresh).history["seed"]) == list(range(16))
+    assert sorted(load_library(fresh).history.frame["seed"]) == list(range(16))
 
 
 def test_kill_9_then_rerun_finishes_the_work(fresh):
@@ -174,5 +176,5 @@ def test_a_rebuild_that_adds_a_source_keeps_the_measured_history(library, fresh,
                                       snapshot_steps=None, target_options='{ head_init = "probe" }'))
     build_library(config, fresh, store_path=store)
     rebuilt = load_library(fresh)
-    assert len(rebuilt.sources) == 4 and rebuilt.history.equals(measured)
+    assert len(rebuilt.sources) == 4 and rebuilt.history.frame.equals(measured.frame)
     assert [r.source_task for r in plan_target(rebuilt, "toy_topic2", "toy_topic2", None, (0,))] == ["toy_sentiment_travel"]

@@ -141,12 +141,3 @@ def test_selector_rejects_mixed_source_shapes(prompts):
         make_selector("feature_mean").fit(sources)
     assert make_selector("flatten").get_params() == {"method": "flatten", "step": None, "stride": 2,
                                                      "chunk_size": 128}
-
-
-def test_docstring_examples():
-    import doctest
-
-    from intertask.selection import prompt_similarity as module
-
-    result = doctest.testmod(module)
-    assert result.attempted > 0 and result.failed == 0  # examples exist and hold

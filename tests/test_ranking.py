@@ -132,13 +132,3 @@ def test_correlations_match_scipy_and_constants():
     assert kendall_score([1, 2, 3], [5, 5, 5]) == 0.0
     assert math.isnan(spearman_score([4, 4, 4], [1, 2, 3]))  # constant truth: undefined
     assert math.isnan(kendall_score([4], [1]))
-
-
-def test_docstring_examples():
-    import doctest
-
-    from intertask.evaluation import ranking, statistics
-
-    for module in (ranking, statistics):
-        result = doctest.testmod(module)
-        assert result.attempted > 0 and result.failed == 0

@@ -15,8 +15,10 @@ import pytest
 from intertask.backbones import load_backbone
 from intertask.cli import run
 from intertask.errors import IntertaskError
+from intertask.matrix.transfer import TransferMatrix
 from intertask.recommend import ranking as rk
-from intertask.recommend.library import Library, LibrarySource, vocabulary_counts, write_library
+from intertask.recommend.library import Library, LibrarySource, vocabulary_counts
+from intertask.recommend.library_write import write_library
 from intertask.recommend.recommend import recommend
 from intertask.recommend.verdict import Evidence, make_verdict
 from intertask.selection import PROMPT_METHODS
@@ -48,9 +50,10 @@ def library_dir(tmp_path_factory, encoder):
         text_embedding=mean_embedding(encoder, [ex.text for ex in tasks[n].train]),
         vocabulary=vocabulary_counts(ex.text for ex in tasks[n].train)) for n in SOURCES]
     rng = np.random.default_rng(0)
-    history = pd.DataFrame([{"target": t, "source": n, "seed": s, "score": 60.0, "baseline": 55.0 + s,
-                             "gain": float(rng.normal(2.0 if "sentiment" in n else -1.0, 1.0))}
-                            for t in ("toy_topic2", "hist_other") for n in SOURCES for s in range(3)])
+    history = TransferMatrix.from_frame(pd.DataFrame(
+        [{"target": t, "source": n, "seed": s, "baseline": 55.0 + s,
+          "score": 55.0 + s + float(rng.normal(2.0 if "sentiment" in n else -1.0, 1.0))}
+         for t in ("toy_topic2", "hist_other") for n in SOURCES for s in range(3)]))
     centroids = {"toy_topic2": mean_embedding(encoder, [ex.text for ex in toy_task("toy_topic2").train])}
     library = Library(backbone={"name": "tiny-encoder", "hidden_size": 32, "prompt_length": 4}, sources=sources,
                       history=history, target_embeddings=centroids, training={"head_init": "probe"},

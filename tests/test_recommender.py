@@ -1,5 +1,6 @@
 """recommend's own answer scored leave-one-target-out: the combinations learn without seeing the
-held-out target, the fallback rule, the library's combination.json, and `evaluate --library`."""
+held-out target, the fallback rule, the library's combination.json, `evaluate --library` and
+`library add-combination`."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import pytest
 
 from intertask.cli import run
 from intertask.errors import IntertaskError
-from intertask.evaluation.evaluate import evaluate_predictions
-from intertask.evaluation.recommender import decide, evaluate_library, recommender_predictions, save_combination
+from intertask.evaluation import Predictions, evaluate
+from intertask.matrix.transfer import TransferMatrix
 from intertask.recommend import combination as comb
+from intertask.recommend.add_combination import fit_combination, save_combination
+from intertask.recommend.loto import decide, evaluate_library, predictions_from_library, recommender_predictions
 
 SOURCES = [f"s{i}" for i in range(10)]
 
@@ -39,8 +42,9 @@ def _study(n_targets=12, seed=0):
 
 
 def _evaluate(matrix, predictions):
-    rows, members = recommender_predictions(predictions, matrix, embeddings={})
-    evaluation = evaluate_predictions(matrix, pd.concat([predictions, rows], ignore_index=True), n_boot=300)
+    matrix, predictions = TransferMatrix.from_frame(matrix), Predictions(predictions)
+    rows, members = recommender_predictions(predictions, matrix)
+    evaluation = evaluate(matrix, predictions.plus(rows), n_boot=300)
     return evaluation, members, rows
 
 
@@ -110,7 +114,7 @@ def test_recommend_follows_the_librarys_decision():
 def test_one_target_is_too_few():
     matrix, predictions = _study(n_targets=1)
     with pytest.raises(IntertaskError, match="has 1 target\\(s\\); leave-one-target-out needs at least 2"):
-        recommender_predictions(predictions, matrix, {})
+        recommender_predictions(Predictions(predictions), TransferMatrix.from_frame(matrix))
 
 
 # ---- a library's history, end to end on the tiny backbone ----------------------------------
@@ -130,37 +134,45 @@ def test_evaluate_library_saves_a_combination_recommend_reads(library, tmp_path)
     from intertask.recommend import load_library, recommend
 
     copy = shutil.copytree(library, tmp_path / "lib")
-    evaluation = evaluate_library(copy, methods=["max_pairwise", "text_embedding", "data_size", "random"],
-                                  budget_steps=4, runs=2, n_boot=100)
+    built = predictions_from_library(load_library(copy), ["max_pairwise", "text_embedding", "data_size", "random"],
+                                     budget_steps=4, runs=2)
+    evaluation = evaluate_library(built, n_boot=100)
     methods = set(evaluation.cases.method)
     assert {"recommend", "recommend_learned", "expected_gain", "max_pairwise", "random"} <= methods
     assert set(evaluation.cases.target) == {"toy_topic2", "toy_parity", "toy_sentiment_travel"}
     own = evaluation.cases[evaluation.cases.target == "toy_sentiment_travel"]
     assert (own.n_sources == 2).all()  # the target is never its own source
-    decision = evaluation.config["combination"]
+    assert isinstance(evaluation.config["combination"]["use"], bool)
+    decision = fit_combination(built, evaluation)
     assert decision["model"]["features"] == ["max_pairwise", "text_embedding", "data_size", "expected_gain"]
     assert decision["n_targets"] == 3 and isinstance(decision["use"], bool) and decision["reason"]
-    save_combination(copy, evaluation)
+    save_combination(copy, decision)
     stored = load_library(copy).combination
     assert stored["use"] == decision["use"] and stored["model"] == json.loads(json.dumps(decision["model"]))
     rec = recommend("toy_topic2", library_dir=copy, methods=["max_pairwise", "text_embedding", "data_size"],
                     budget_steps=4, seeds=1, progress=False)
     assert rec.stats["combination"].startswith("learned combination" if decision["use"] else "equal-weight")
     assert ("learned_score" in rec.ranking) is decision["use"]
-    with pytest.raises(IntertaskError, match="only an evaluation of this library's own history"):
-        save_combination(library, evaluation)
+    with pytest.raises(IntertaskError, match="not a combination to save: field 'model.weights' must hold one weight"):
+        save_combination(library, {**decision, "model": {**decision["model"], "weights": [1.0]}})
+    assert not (library / "combination.json").exists()
 
 
-def test_cli_evaluate_library(library, tmp_path, capsys, monkeypatch):
+def test_cli_evaluate_library_and_add_combination(library, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "160")
     copy = shutil.copytree(library, tmp_path / "lib")
-    assert run(["evaluate", "--library", str(copy), "--methods", "text_embedding,data_size,random",
-                "--budget-steps", "3", "--target-runs", "1", "--save-combination"]) == 0
+    options = ["--methods", "text_embedding,data_size,random", "--budget-steps", "3", "--target-runs", "1"]
+    assert run(["evaluate", "--library", str(copy), *options]) == 0
     out = capsys.readouterr().out
     assert "recommend vs each selector, leave-one-target-out over 3 targets" in out
-    assert "learned combination" in out and "combination.json" in out
+    assert "learned combination" in out and not (copy / "combination.json").exists()  # evaluating stores nothing
+    assert run(["library", "add-combination", str(copy), *options, "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "leave-one-target-out over 3 targets" in out and "combination.json" in out
     assert (copy / "combination.json").is_file()
+    assert run(["library", "show", str(copy)]) == 0
+    assert "learned combination: " in capsys.readouterr().out
     assert run(["evaluate", "--library", str(copy), "--store", str(copy)]) == 2
     assert "give exactly one of --store" in capsys.readouterr().err
-    assert run(["evaluate", "--store", str(copy), "--save-combination"]) == 2
-    assert "--save-combination needs --library" in capsys.readouterr().err
+    assert run(["evaluate", "--store", str(copy), "--budget-steps", "3"]) == 2
+    assert "--budget-steps goes with --library, not --store" in capsys.readouterr().err

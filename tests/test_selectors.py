@@ -228,16 +228,6 @@ def test_logme_zero_features_are_finite_and_worst():
     assert zero < logme_score(np.c_[labels + 0.1 * rng.normal(size=40), rng.normal(size=40)], labels)
 
 
-def test_docstring_examples():
-    import doctest
-
-    from intertask.selection import base, embedding_free, logme
-
-    for module in (base, embedding_free, logme):
-        result = doctest.testmod(module)
-        assert result.attempted > 0 and result.failed == 0, module.__name__  # examples exist and hold
-
-
 def test_logme_errors():
     with pytest.raises(IntertaskError, match=r"labels must be \[N\] = \[4\]"):
         logme_score(np.ones((4, 2)), np.zeros(3, int))

@@ -23,4 +23,4 @@ def test_history_targets_learned_on_three_seeds_with_every_source():
 
 def test_the_demo_target_is_not_a_history_target():
     demo = re.search(r"recommend --target (\S+)", (ROOT / "Makefile").read_text()).group(1)
-    assert demo not in set(load_library(default_library_dir()).history["target"])
+    assert demo not in load_library(default_library_dir()).history.targets

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from intertask.errors import IntertaskError
-from intertask.evaluation.statistics import (MIN_TARGETS_FOR_BOOTSTRAP, bootstrap_ci, mean_std, paired_comparison,
-                                             seed_consistency, t_interval, target_interval, target_interval_kind)
+from intertask.stats import (MIN_TARGETS_FOR_BOOTSTRAP, bootstrap_ci, mean_std, paired_comparison, seed_consistency,
+                             t_interval, target_interval, target_interval_kind)
 
 
 def test_mean_std_hand_computed():

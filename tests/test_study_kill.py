@@ -72,7 +72,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_results(tmp_path, tiny_study
     assert set(resumed["run_id"]) == set(clean["run_id"])
     assert not list(store.artifacts_dir.glob("*.tmp*"))
 
-    pd.testing.assert_frame_equal(transfer_matrix(killed), transfer_matrix(reference), atol=1e-6)
+    pd.testing.assert_frame_equal(transfer_matrix(killed).frame, transfer_matrix(reference).frame, atol=1e-6)
     for run_id in clean["run_id"]:
         a = load_artifact(Store(killed).artifact_path(run_id))
         b = load_artifact(Store(reference).artifact_path(run_id))

@@ -26,7 +26,7 @@ def test_ray_executor_matches_local(tmp_path, tiny_study_toml):
     assert (remote["done"], remote["failed"], remote["trained"]) == (14, 0, 14)
     assert again["trained"] == 0  # finished runs are skipped on Ray too
 
-    pd.testing.assert_frame_equal(transfer_matrix(tmp_path / "ray"), transfer_matrix(tmp_path / "local"), atol=1e-6)
+    pd.testing.assert_frame_equal(transfer_matrix(tmp_path / "ray").frame, transfer_matrix(tmp_path / "local").frame, atol=1e-6)
     columns = ["run_id", "kind", "task", "seed", "source_task", "validation_score", "test_score", "best_step"]
     pd.testing.assert_frame_equal(run_table(tmp_path / "ray")[columns], run_table(tmp_path / "local")[columns],
                                   atol=1e-6)

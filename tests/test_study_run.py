@@ -12,7 +12,9 @@ import pytest
 from intertask.cli import run
 from intertask.errors import IntertaskError
 from intertask.study.config import StudyConfig
-from intertask.study.export import MATRIX_COLUMNS, read_study, run_table, transfer_matrix
+from intertask.matrix.table import COLUMNS
+from intertask.matrix.transfer import TransferMatrix
+from intertask.study.export import read_study, run_table, transfer_matrix
 from intertask.study.plan import plan_study
 from intertask.study.runner import run_study, study_status
 from intertask.study.store import Store
@@ -49,8 +51,8 @@ def test_study_trains_every_run_and_the_matrix_is_consistent(finished):
     assert summary["done"] == summary["total"] == 2 + 4 + 8 and summary["trained"] == 14
     assert summary["by_kind"]["transfer"] == {"total": 8, "done": 8, "failed": 0, "pending": 0}
 
-    matrix = transfer_matrix(store)
-    assert list(matrix.columns) == list(MATRIX_COLUMNS)
+    matrix = transfer_matrix(store).frame
+    assert list(matrix.columns) == list(COLUMNS)
     assert len(matrix) == len(config.sources) * len(config.targets) * len(config.target_seeds)
     runs = run_table(store)
     baselines = runs[runs["kind"] == "baseline"].set_index(["task", "seed"])["test_score"]
@@ -75,7 +77,7 @@ def test_study_trains_every_run_and_the_matrix_is_consistent(finished):
 
 
 def test_matrix_records_each_runs_floor(finished):
-    matrix = transfer_matrix(finished[1])
+    matrix = transfer_matrix(finished[1]).frame
     for row in matrix.itertuples():  # toy targets are balanced binary / 2-topic tasks: floors near 50
         assert 40 <= row.floor <= 70 and row.n_test > 0
         assert row.learned == (row.score >= row.floor + 5) and row.score_se > 0
@@ -97,7 +99,7 @@ def test_best_seed_sources_transfer_and_the_others_are_kept(tmp_path, tiny_study
     sources = runs[runs["kind"] == "source"]
     for source, group in sources.groupby("task"):
         best = group.sort_values(["validation_score", "seed"], ascending=[False, True]).iloc[0]
-        assert set(transfer_matrix(tmp_path / "store").query("source == @source")["source_seed"]) == {best.seed}
+        assert set(transfer_matrix(tmp_path / "store").frame.query("source == @source")["source_seed"]) == {best.seed}
     assert run_study(config, tmp_path / "store", progress=False)["trained"] == 0  # resumes to the same plan
 
 
@@ -125,7 +127,7 @@ def test_damaged_artifacts_are_detected_and_rerun_with_the_same_results(tmp_path
     config = tiny(tmp_path)
     run_study(config, tmp_path / "store", progress=False)
     store = Store(tmp_path / "store")
-    before = transfer_matrix(store)
+    before = transfer_matrix(store).frame
     runs = run_table(store)
     source_id = runs[runs["kind"] == "source"].iloc[0].run_id
     transfer_id = runs[runs["kind"] == "transfer"].iloc[-1].run_id
@@ -136,12 +138,12 @@ def test_damaged_artifacts_are_detected_and_rerun_with_the_same_results(tmp_path
 
     status = study_status(store.path)
     assert (status["damaged_artifacts"], status["pending"], status["done"]) == (2, 2, 12)
-    assert len(transfer_matrix(store)) == len(before) - 1  # the damaged transfer is not a result
+    assert len(transfer_matrix(store).frame) == len(before) - 1  # the damaged transfer is not a result
 
     again = run_study(config, store.path, progress=False)
     assert again["trained"] == 2 and again["done"] == 14
     assert len(store.rows()) == 14
-    pd.testing.assert_frame_equal(transfer_matrix(store), before, atol=1e-6)
+    pd.testing.assert_frame_equal(transfer_matrix(store).frame, before, atol=1e-6)
 
 
 def test_a_failing_task_is_recorded_as_failed_not_scored(tmp_path, tiny):
@@ -154,7 +156,7 @@ def test_a_failing_task_is_recorded_as_failed_not_scored(tmp_path, tiny):
     failed = [r for r in store.rows() if r["status"] == "failed"]
     assert {r["task"] for r in failed} == {str(bad)}
     assert all(r["test_score"] is None and "single label" in r["error"] for r in failed)
-    matrix = transfer_matrix(store)
+    matrix = transfer_matrix(store).frame
     assert set(matrix["target"]) == {"toy_topic2"} and not matrix["score"].isna().any()
 
 
@@ -173,14 +175,13 @@ def test_cli_run_status_export(tmp_path, capsys, tiny):
     assert run(["study", "status", "--store", str(store), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert (status["study"], status["done"], status["pending"]) == ("tiny", 8, 0)
-    expected = transfer_matrix(store)
-    for fmt in ("csv", "parquet", "json"):
+    expected = transfer_matrix(store).frame
+    for fmt in ("csv", "parquet", "json", "jsonl"):
         out = tmp_path / f"matrix.{fmt}"
         assert run(["study", "export", "--store", str(store), "--out", str(out)]) == 0
-        got = {"csv": pd.read_csv, "parquet": pd.read_parquet, "json": pd.read_json}[fmt](out)
-        pd.testing.assert_frame_equal(got, expected, check_dtype=False, atol=1e-9)
+        pd.testing.assert_frame_equal(TransferMatrix.read(out).frame, expected)
     assert run(["study", "export", "--store", str(store), "--out", str(tmp_path / "m.txt")]) == 2
-    assert "unknown export format 'txt'" in capsys.readouterr().err
+    assert "must end in .parquet, .csv, .json, .jsonl" in capsys.readouterr().err
     assert not (tmp_path / "m.txt").exists()
 
 
@@ -220,12 +221,12 @@ def test_missing_baseline_gives_nan_gain_not_zero(finished, tmp_path):
     store = Store(tmp_path / "copy")
     baseline = next(r for r in store.rows() if r["kind"] == "baseline")
     store.artifact_path(baseline["run_id"]).unlink()
-    matrix = transfer_matrix(store)
+    matrix = transfer_matrix(store).frame
     lost = (matrix["target"] == baseline["task"]) & (matrix["seed"] == baseline["seed"])
     assert lost.sum() == 2 and matrix.loc[lost, ["baseline", "gain", "relative_gain"]].isna().all().all()
     assert not matrix.loc[~lost, "relative_gain"].isna().any()
     with pytest.raises(IntertaskError, match="has no study 'other'"):
-        transfer_matrix(store, study="other")
+        transfer_matrix(store, study="other").frame
 
 
 @pytest.mark.slow
@@ -259,6 +260,6 @@ snapshot_steps = [0]
 """)
     summary = run_study(config, tmp_path / "store", progress=False)
     assert (summary["done"], summary["failed"]) == (3, 0)
-    matrix = transfer_matrix(tmp_path / "store")
+    matrix = transfer_matrix(tmp_path / "store").frame
     assert matrix[["target", "source", "seed"]].values.tolist() == [["trec_coarse", "mr_polarity", 0]]
     assert 0 <= matrix["score"][0] <= 100 and 0 < matrix["baseline"][0] <= 100

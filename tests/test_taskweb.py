@@ -13,9 +13,11 @@ import pytest
 
 from intertask.cli import run
 from intertask.errors import IntertaskError
-from intertask.evaluation.from_matrix import evaluate_matrix
+from intertask.evaluation.from_matrix import evaluate_matrix as evaluate_files
+from intertask.evaluation.from_matrix import predictions_from_files
+from intertask.matrix.transfer import TransferMatrix
 from intertask.evaluation.ranking import ndcg_rank_score, ndcg_score
-from intertask.matrix.table import missing_cells, read_matrix, select
+from intertask.matrix.table import missing_cells, select
 from intertask.matrix.taskweb import read_taskweb, taskweb_label
 
 TARGETS = ("rte", "cb", "copa")
@@ -122,6 +124,12 @@ def test_malformed_clones_fail_with_one_line_naming_the_path(tmp_path, clone):
         read_taskweb(clone)
 
 
+def evaluate_matrix(frame, named, **options):
+    """`evaluate_matrix` of the one-setting `frame` with the file-like predictions `named`."""
+    matrix = TransferMatrix(frame)
+    return evaluate_files(matrix, predictions_from_files(matrix, named), **options)
+
+
 def _evaluate(clone, predictions, k=2):
     matrix = select(read_taskweb(clone), "t5l")
     return matrix, evaluate_matrix(matrix, predictions, k=k, n_boot=200)
@@ -177,7 +185,7 @@ def test_commands_end_to_end(tmp_path, clone, capsys):
     printed = capsys.readouterr().out
     assert "2 setting(s) (t5b-bitfit, t5l)" in printed and "missing 1: cb→copa seed 20" in printed
     assert pd.read_csv(tmp_path / "missing.csv").shape == (1, 4)
-    assert len(read_matrix(out)) == 2 * 9 * 3 - 1
+    assert len(TransferMatrix.read(out)) == 2 * 9 * 3 - 1
 
     scores = tmp_path / "roe.p"
     scores.write_bytes(pickle.dumps({t: {s: np.float64(SOURCES.index(s)) for s in SOURCES if s != t} for t in TARGETS}))

@@ -69,9 +69,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Seed sign agreement, Spearman between seeds and between settings, per target, with 95% CIs."""
         from intertask.evaluation.consistency import consistency, target_groups
-        from intertask.matrix.table import read_matrix
+        from intertask.matrix.transfer import TransferMatrix
 
-        table = read_matrix(matrix)
+        table = TransferMatrix.read(matrix).frame
         result = consistency(table, target_groups(sorted(table["target"].unique())), n_boot=n_boot)
         if as_json:
             typer.echo(json.dumps(result.to_dict(), indent=1))

@@ -153,8 +153,8 @@ def print_recommender(evaluation) -> None:
     console.print(table)
     decision = config.get("combination")
     if decision:
-        console.print(f"learned combination {'USED' if decision['use'] else 'not used'} by recommend: "
-                      f"{decision['reason']}")
+        console.print(f"learned combination {'would be USED' if decision['use'] else 'would not be used'} by "
+                      f"recommend: {decision['reason']}")
 
 
 def _check_against(evaluation, against: str) -> None:
@@ -167,31 +167,108 @@ def _check_against(evaluation, against: str) -> None:
 
 def _write(out: Path, evaluation) -> None:
     """`out` as JSON (`.json`) or the summary as CSV (`.csv`), written atomically."""
-    from intertask.errors import IntertaskError
     from intertask.paths import atomic_output
 
-    suffix = out.suffix.lower()
-    if suffix not in (".json", ".csv"):
-        raise IntertaskError(f"--out {out} must end in .json or .csv")
-    if not out.parent.is_dir():
-        raise IntertaskError(f"folder {str(out.parent)!r} does not exist; create it or choose another --out")
     with atomic_output(out) as tmp:
-        if suffix == ".json":
+        if out.suffix.lower() == ".json":
             tmp.write_text(json.dumps(evaluation.to_dict(), indent=1))
         else:
             evaluation.summary.to_csv(tmp, index=False)
 
 
-def _evaluate_library(library: Path, methods, budget_steps, target_runs: int, k: int, top_k: int, device: str,
-                      quiet: bool):
-    from intertask.backbones import resolve_device
-    from intertask.evaluation.recommender import evaluate_library
-    from intertask.progress import progress_bar
+def _items(text: Optional[str]) -> Optional[list[str]]:
+    """A comma-separated option as a list (None when not given)."""
+    return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
 
-    chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
+
+def _store_evaluation(store: Path, study, methods, seeds, max_texts: int | None, device: str, recommender: bool, k: int,
+                      top_k: int, quiet: bool):
+    """`--store`: predictions from the study's runs (and recommend's LOTO rows) → `evaluate`."""
+    from intertask.errors import IntertaskError
+    from intertask.evaluation import evaluate
+    from intertask.evaluation.from_store import parse_methods, predictions_from_store
+    from intertask.study.export import read_study
+
+    chosen = [c[0] for c in parse_methods(methods)] if methods else None
+    try:
+        seed_list = [int(s) for s in _items(seeds)] if seeds else None
+    except ValueError:
+        raise IntertaskError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
+    view = read_study(store, study)
+    matrix = view.matrix.select(seeds=seed_list) if seed_list and len(view.matrix) else view.matrix
+    predictions = predictions_from_store(view, matrix, chosen, max_texts=max_texts, progress=not quiet, device=device)
+    if not recommender:
+        return evaluate(matrix, predictions, k=k, top_k=top_k)
+    from intertask.recommend.loto import decide, recommender_predictions
+
+    rows, members = recommender_predictions(predictions, matrix)
+    evaluation = evaluate(matrix, predictions.plus(rows), k=k, top_k=top_k)
+    evaluation.config.update(recommender=True, combination=decide(evaluation, members))
+    return evaluation
+
+
+def _library_evaluation(library: Path, methods, budget_steps, target_runs: int, k: int, top_k: int, device: str,
+                        quiet: bool):
+    """`--library`: predictions from recommend's short runs on each historical target → `evaluate`."""
+    from intertask.backbones import resolve_device
+    from intertask.progress import progress_bar
+    from intertask.recommend.library import load_library
+    from intertask.recommend.loto import evaluate_library, predictions_from_library
+
     with progress_bar(not quiet) as callback:
-        return evaluate_library(library, methods=chosen, budget_steps=budget_steps, runs=target_runs, k=k,
-                                top_k=top_k, device=resolve_device(device), progress=callback)
+        built = predictions_from_library(load_library(library), _items(methods), budget_steps, target_runs,
+                                         resolve_device(device), callback)
+    return evaluate_library(built, k=k, top_k=top_k)
+
+
+def read_named(specs, symmetric=()) -> dict:
+    """`{name: read_predictions(path)}` (`intertask.matrix.predictions`) for `--predictions NAME=PATH`
+    specs; the `--symmetric` names read both directions."""
+    from intertask.errors import IntertaskError
+    from intertask.matrix.predictions import read_predictions
+
+    named = {}
+    for spec in specs:
+        name, sep, path = str(spec).partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise IntertaskError(f"--predictions {spec!r} must be NAME=FILE, e.g. roe=scores_roe.p")
+        if name.strip() in named:
+            raise IntertaskError(f"--predictions names {name.strip()!r} twice")
+        named[name.strip()] = path.strip()
+    unknown = [s for s in symmetric if s not in named]
+    if unknown:
+        raise IntertaskError(f"--symmetric {unknown[0]!r} is not a --predictions name; names: {', '.join(named) or 'none'}")
+    return {name: read_predictions(path, symmetric=name in symmetric) for name, path in named.items()}
+
+
+def _matrix_evaluation(matrix: Path, predictions, symmetric, setting, targets, k: int, top_k: int):
+    """`--matrix`: predictions from files (and `random`) → `evaluate`, plus TaskWeb's definitions."""
+    from intertask.evaluation.from_matrix import evaluate_matrix, predictions_from_files
+    from intertask.matrix.transfer import TransferMatrix
+
+    table = TransferMatrix.read(matrix).select(setting, _items(targets))
+    evaluation = evaluate_matrix(table, predictions_from_files(table, read_named(predictions, symmetric)),
+                                 k=k, top_k=top_k)
+    evaluation.config["matrix"] = str(matrix)
+    evaluation.ours.config.update(study=f"{matrix.name} [{evaluation.config['setting']}]", matrix=str(matrix))
+    return evaluation
+
+
+def _check_options(given: dict, mode: str, allowed: dict) -> None:
+    """Refuse an option given with a mode it does not go with."""
+    from intertask.errors import IntertaskError
+
+    wrong = [name for name, value in given.items() if value and name not in allowed[mode]]
+    if wrong:
+        modes = [m for m, names in allowed.items() if wrong[0] in names]
+        raise IntertaskError(f"{wrong[0]} goes with {' or '.join(modes)}, not {mode}")
+
+
+MODE_OPTIONS = {
+    "--store": ("--study", "--methods", "--seeds", "--max-texts", "--recommender", "--device"),
+    "--library": ("--methods", "--budget-steps", "--target-runs", "--device"),
+    "--matrix": ("--predictions", "--symmetric", "--setting", "--targets"),
+}
 
 
 def register(app: typer.Typer) -> None:
@@ -203,28 +280,30 @@ def register(app: typer.Typer) -> None:
         library: Optional[Path] = typer.Option(None, "--library", help="Evaluate recommend on this library's history "
                                                "instead (leave-one-target-out; runs recommend's short target runs "
                                                "for every historical target)."),
+        matrix: Optional[Path] = typer.Option(None, "--matrix", help="Instead of --store: a transfer matrix file "
+                                              "(from `intertask import` or `study export`); methods come from "
+                                              "--predictions."),
         recommender: bool = typer.Option(False, "--recommender", help="With --store: add recommend's combinations "
                                          "(equal-weight, learned, expected gain), scored leave-one-target-out."),
-        save_combination: bool = typer.Option(False, "--save-combination", help="With --library: store the learned "
-                                              "combination and its decision in the library (combination.json)."),
         budget_steps: Optional[int] = typer.Option(None, "--budget-steps", help="With --library: steps of the short "
                                                    "target runs (default: recommend's)."),
-        target_runs: int = typer.Option(3, "--target-runs", min=1, help="With --library: short target runs per "
-                                        "historical target (recommend's --seeds)."),
+        target_runs: Optional[int] = typer.Option(None, "--target-runs", min=1, help="With --library: short target "
+                                                  "runs per historical target (recommend's --seeds; default 3)."),
         methods: Optional[str] = typer.Option(
             None, help="Comma-separated selection methods (default: all; max_pairwise@20 pins a snapshot step)."),
         k: int = typer.Option(3, "--k", min=1, help="k of Regret@k (the paper's script: 3)."),
         top_k: int = typer.Option(2, "--top-k", min=1, help="k of the top-k score (the paper's script: 2)."),
         seeds: Optional[str] = typer.Option(None, help="Comma-separated target seeds (default: all)."),
-        max_texts: Optional[int] = typer.Option(None, min=1, help="Training examples per task for text embeddings and LogME (default: 512, or the backbone's hidden size + 1 if larger, so LogME has more examples than features)."),
-        device: str = typer.Option("cpu", help="cpu | cuda | cuda:N | mps (the backbone for LogME and embeddings)."),
+        max_texts: Optional[int] = typer.Option(None, min=1, help="Training examples per task for text embeddings "
+                                                "and LogME (default: 512, or the backbone's hidden size + 1 if larger, "
+                                                "so LogME has more examples than features)."),
+        device: Optional[str] = typer.Option(None, help="cpu | cuda | cuda:N | mps (the backbone for LogME and "
+                                             "embeddings; default cpu)."),
         as_json: bool = typer.Option(False, "--json", help="Print the evaluation as JSON."),
         out: Optional[Path] = typer.Option(None, "--out", help="Also write the evaluation to FILE.json or the summary to FILE.csv."),
         study: Optional[str] = typer.Option(None, "--study", help="Which study of the store (default: the latest run)."),
         against: Optional[str] = typer.Option(None, "--against", help="Pair every method with this one: win rate "
                                               "and difference with 95% CI (default: random, when evaluated)."),
-        matrix: Optional[Path] = typer.Option(None, "--matrix", help="Instead of --store: a transfer matrix file "
-                                              "(from `intertask import`); methods come from --predictions."),
         predictions: list[str] = typer.Option([], "--predictions", help="With --matrix: NAME=FILE, a selector's "
                                               "scores (target, source, score table or pickle); repeatable."),
         symmetric: list[str] = typer.Option([], "--symmetric", help="With --matrix: score this --predictions NAME "
@@ -235,75 +314,48 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score selection methods against a study's transfers (--store), a library's history (--library)
         or a transfer matrix file (--matrix): NDCG, Regret@k, top-k, cost; with --recommender or --library,
-        also recommend's own combinations, leave-one-target-out; on a matrix also under TaskWeb's definitions."""
+        also recommend's own combinations, leave-one-target-out; on a matrix also under TaskWeb's definitions.
+        Each mode builds predictions and hands them to the one evaluation (`intertask.evaluation.evaluate`)."""
         from intertask.errors import IntertaskError
-        from intertask.evaluation.from_store import evaluate_store, parse_methods
 
         if out is not None and out.suffix.lower() not in (".json", ".csv"):
             raise IntertaskError(f"--out {out} must end in .json or .csv")
-        if sum(x is not None for x in (store, library, matrix)) != 1:
+        if out is not None and not out.parent.is_dir():
+            raise IntertaskError(f"folder {str(out.parent)!r} does not exist; create it or choose another --out")
+        modes = {"--store": store, "--library": library, "--matrix": matrix}
+        given = [name for name, value in modes.items() if value is not None]
+        if len(given) != 1:
             raise IntertaskError("give exactly one of --store (a study), --library (a library's history) and "
                                  "--matrix (a transfer matrix file)")
-        if recommender and store is None:
-            raise IntertaskError("--recommender goes with --store; --library always scores recommend's combinations")
-        if save_combination and library is None:
-            raise IntertaskError("--save-combination needs --library: the combination is learned from its history")
+        _check_options({"--study": study, "--methods": methods, "--seeds": seeds, "--max-texts": max_texts,
+                        "--recommender": recommender, "--device": device, "--budget-steps": budget_steps,
+                        "--target-runs": target_runs, "--predictions": predictions, "--symmetric": symmetric,
+                        "--setting": setting, "--targets": targets}, given[0], MODE_OPTIONS)
         if matrix is not None:
-            from intertask.evaluation.from_matrix import evaluate_matrix_file
-
-            if methods or seeds or study:
-                raise IntertaskError("--methods, --seeds and --study go with --store; on a --matrix, methods come "
-                                     "from --predictions NAME=FILE")
-
-            chosen = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
-            evaluation = evaluate_matrix_file(matrix, predictions, symmetric, setting, chosen, k, top_k=top_k)
-            if against is not None:
-                _check_against(evaluation.ours, against)
-            if out is not None:
-                _write(out, evaluation)
-            if as_json:
-                typer.echo(json.dumps(evaluation.to_dict(), indent=1))
-                return
-            print_evaluation(evaluation.ours)
-            if against is not None or evaluation.ours.cases["method"].nunique() > 1:
-                print_comparison(evaluation.ours, against or "random")
-            print_taskweb(evaluation)
-            if out is not None:
-                typer.echo(f"wrote {out}")
-            return
-        if predictions or symmetric or setting or targets:
-            raise IntertaskError("--predictions, --symmetric, --setting and --targets go with --matrix, not --store")
-        if library is not None:
-            evaluation = _evaluate_library(library, methods, budget_steps, target_runs, k, top_k, device, as_json)
+            result = _matrix_evaluation(matrix, predictions, symmetric, setting, targets, k, top_k)
+            evaluation = result.ours
+        elif library is not None:
+            evaluation = result = _library_evaluation(library, methods, budget_steps, target_runs or 3, k, top_k,
+                                                      device or "cpu", as_json)
         else:
-            chosen = parse_methods(methods) if methods else None
-            try:
-                seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
-            except ValueError:
-                raise IntertaskError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
-            evaluation = evaluate_store(store, methods=[c[0] for c in chosen] if chosen else None, k=k, top_k=top_k,
-                                        seeds=seed_list, max_texts=max_texts, progress=not as_json, device=device,
-                                        study=study, recommender=recommender)
+            evaluation = result = _store_evaluation(store, study, methods, seeds, max_texts, device or "cpu",
+                                                    recommender, k, top_k, as_json)
         if against is not None:  # before anything is written or printed
             _check_against(evaluation, against)
         if out is not None:
-            _write(out, evaluation)
-        if save_combination:
-            from intertask.evaluation.recommender import save_combination as save
-
-            saved = save(library, evaluation)
+            _write(out, result)
         if as_json:
-            typer.echo(json.dumps(evaluation.to_dict(), indent=1))
-        else:
-            print_evaluation(evaluation)
-            if against is not None or "random" in set(evaluation.cases["method"]):
-                print_comparison(evaluation, against or "random")
-            if evaluation.config.get("recommender"):
-                print_recommender(evaluation)
-            if out is not None:
-                typer.echo(f"wrote {out}")
-            if save_combination:
-                typer.echo(f"wrote {saved}")
+            typer.echo(json.dumps(result.to_dict(), indent=1))
+            return
+        print_evaluation(evaluation)
+        if against is not None or "random" in set(evaluation.cases["method"]):
+            print_comparison(evaluation, against or "random")
+        if evaluation.config.get("recommender"):
+            print_recommender(evaluation)
+        if matrix is not None:
+            print_taskweb(result)
+        if out is not None:
+            typer.echo(f"wrote {out}")
 
 
 def print_taskweb(evaluation) -> None:

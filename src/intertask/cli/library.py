@@ -13,7 +13,7 @@ from intertask.formatting import fmt_number
 
 
 def register(app: typer.Typer) -> None:
-    """Add the `library` command group (build, show) to `app`."""
+    """Add the `library` command group (build, add-esm, add-combination, show) to `app`."""
     group = typer.Typer(help="Build and inspect source libraries (trained source prompts).", no_args_is_help=True)
     app.add_typer(group, name="library")
 
@@ -97,6 +97,30 @@ def register(app: typer.Typer) -> None:
             failed += len(done.failed)
         if failed:
             raise typer.Exit(1)
+    @group.command("add-combination")
+    def add_combination_command(
+        path: Path = typer.Argument(..., help="Library directory (with a history of transfers)."),
+        methods: Optional[str] = typer.Option(None, help="Comma-separated selectors to combine (default: "
+                                              "recommend's)."),
+        budget_steps: Optional[int] = typer.Option(None, "--budget-steps", help="Steps of the short target runs "
+                                                   "(default: recommend's)."),
+        target_runs: int = typer.Option(3, "--target-runs", min=1, help="Short target runs per historical target "
+                                        "(recommend's --seeds)."),
+        device: str = typer.Option("auto", help="Device for the backbone: auto | cpu | cuda | mps."),
+    ) -> None:
+        """Learn recommend's selector combination from the library's history (leave-one-target-out decides
+        whether recommend uses it) and store it in the library (combination.json)."""
+        from intertask.backbones import resolve_device
+        from intertask.cli.evaluate import print_recommender
+        from intertask.progress import progress_bar
+        from intertask.recommend.add_combination import add_combination
+
+        chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
+        with progress_bar(True) as callback:
+            written, evaluation = add_combination(path, chosen, budget_steps, target_runs,
+                                                  device=resolve_device(device), progress=callback)
+        print_recommender(evaluation)
+        typer.echo(f"learned combination written to {written}")
 
     @group.command("show")
     def show_command(

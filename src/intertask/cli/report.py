@@ -32,9 +32,10 @@ def register(app: typer.Typer) -> None:
         if (store is None) == (matrix is None):
             raise IntertaskError("give exactly one of --store (a study) and --matrix (a transfer matrix file)")
         if matrix is not None:
+            from intertask.cli.evaluate import read_named
             from intertask.report.matrix_report import build_matrix_report
 
-            path = build_matrix_report(matrix, out, predictions, symmetric, setting, k=k)
+            path = build_matrix_report(matrix, out, read_named(predictions, symmetric), setting, k=k)
         elif predictions or symmetric or setting:
             raise IntertaskError("--predictions, --symmetric and --setting go with --matrix, not --store")
         else:

@@ -15,12 +15,6 @@ class ExecutorName(str, Enum):
     RAY = "ray"
 
 
-class ExportFormat(str, Enum):
-    CSV = "csv"
-    PARQUET = "parquet"
-    JSON = "json"
-
-
 def _print_summary(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -99,12 +93,12 @@ def register(app: typer.Typer) -> None:
     @group.command("export")
     def export_command(
         store: Path = typer.Option(..., "--store", help="Store directory."),
-        out: Path = typer.Option(..., "--out", help="Output file (.csv, .parquet or .json)."),
-        format: Optional[ExportFormat] = typer.Option(None, "--format", help="csv | parquet | json (default: from --out)."),
+        out: Path = typer.Option(..., "--out", help="Output file: .csv, .parquet, .json or .jsonl (by its suffix)."),
         study: Optional[str] = typer.Option(None, help="Study name (default: the latest in the store)."),
     ) -> None:
-        """Write the transfer matrix (target, source, seed, score, baseline, gain, relative_gain)."""
+        """Write the transfer matrix (setting, target, source, source_seed, seed, score, baseline, gain, ...),
+        which `evaluate`, `report` and `consistency` read with --matrix."""
         from intertask.study.export import export_study
 
-        path = export_study(store, out, format.value if format else None, study)
+        path = export_study(store, out, study)
         typer.echo(f"wrote {path}")

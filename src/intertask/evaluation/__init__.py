@@ -1,10 +1,14 @@
-"""Evaluation of selection methods: ranking metrics (`ranking`), aggregates with uncertainty
-(`statistics`), and the per-method table against a study's ground truth (`evaluate`)."""
+"""Evaluation of selection methods: ranking metrics (`ranking`), and the one door `evaluate(matrix,
+predictions)` (`evaluate`) that every prediction builder feeds: a study store's runs (`from_store`), files
+(`from_matrix`), a library's short runs (`intertask.recommend.loto`). Aggregates with uncertainty live one
+floor down, in `intertask.stats`."""
 
 from intertask.evaluation.evaluate import (
     HIGHER_IS_BETTER,
     METRICS,
     Evaluation,
+    Predictions,
+    evaluate,
     evaluate_predictions,
     paired_table,
     prediction_rows,
@@ -18,12 +22,9 @@ from intertask.evaluation.ranking import (
     spearman_score,
     top_k_score,
 )
-from intertask.evaluation.statistics import (bootstrap_ci, mean_std, paired_comparison, seed_consistency,
-                                             target_interval)
 
 __all__ = [
-    "METRICS", "HIGHER_IS_BETTER", "Evaluation", "evaluate_predictions", "paired_table",
-    "quality_by_steps", "prediction_rows", "ndcg_score", "ndcg_gain_score", "regret_at_k", "top_k_score",
-    "spearman_score", "kendall_score", "mean_std", "bootstrap_ci", "paired_comparison",
-    "seed_consistency", "target_interval",
+    "METRICS", "HIGHER_IS_BETTER", "Evaluation", "Predictions", "evaluate", "evaluate_predictions",
+    "paired_table", "quality_by_steps", "prediction_rows", "ndcg_score", "ndcg_gain_score", "regret_at_k",
+    "top_k_score", "spearman_score", "kendall_score",
 ]

@@ -8,7 +8,7 @@ setting and target:
   Needs `positive_share` (from baselines, or as published); NaN without it.
 * `negative_share`: the share of sources whose mean relative gain is below 0 (negative transfer on average).
 * `seed_spearman`: Spearman's ρ between two seeds' scores of the target's sources, the mean over seed
-  pairs (`intertask.evaluation.statistics.seed_consistency`).
+  pairs (`intertask.stats.seed_consistency`).
 * `setting_spearman` (in `between_settings`): per target and pair of settings, ρ between the two settings'
   mean scores over seeds of the sources both have.
 
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import pandas as pd
 from scipy import stats
 
-from intertask.evaluation.evaluate import _records
-from intertask.evaluation.statistics import seed_consistency, target_interval, target_interval_kind
+from intertask.evaluation.evaluate import records
+from intertask.stats import seed_consistency, target_interval, target_interval_kind
 
 ALL = "all settings"
 
@@ -49,7 +49,7 @@ class Consistency:
 
     def to_dict(self) -> dict:
         """JSON-able: every table as a list of records (NaN becomes null)."""
-        return {name: _records(getattr(self, name))
+        return {name: records(getattr(self, name))
                 for name in ("by_setting", "by_group", "between_settings", "targets", "by_target")}
 
 

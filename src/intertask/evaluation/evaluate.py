@@ -1,13 +1,19 @@
-"""Evaluate selection methods against a study's ground truth, per target and seed, then aggregate.
+"""Evaluate selection methods against a transfer matrix, per target and seed, then aggregate.
 
-Inputs are plain DataFrames:
+The one door is `evaluate(matrix, predictions)`: `matrix` a `TransferMatrix` (one setting), `predictions`
+a `Predictions` from any builder (a study store's runs, `intertask.evaluation.from_store`; a library's short
+runs, `intertask.recommend.loto`; files, `intertask.evaluation.from_matrix`). It applies the matrix's rules
+once for every builder: one source prompt per source (`one_source_seed`), and the (target, seed) cases
+whose baseline did not learn are left out and listed (`learned_only`, `config["not_learned_cases"]`). Then
+`evaluate_predictions` scores the rows on plain frames:
 
-- `matrix` (ground truth, `intertask.study.export.transfer_matrix`): one row per transfer with
-  `target, source, seed, score, baseline, gain` (and usually `relative_gain`); scores 0–100,
-  `baseline` the no-transfer score of that target and seed, `gain = score − baseline`.
+- `matrix` (ground truth): one row per transfer with `target, source, seed, score, baseline, gain`;
+  scores 0–100, `baseline` the no-transfer score of that target and seed, `gain = score − baseline`.
 - `predictions`: one row per method × target × seed × source with `method, target, seed,
   source, predicted` (higher = predicted more helpful), optionally `cost_seconds` (seconds the
-  method spent on that target and seed, the same on each of its rows) and `target_steps`.
+  method spent on that target and seed, the same on each of its rows) and `target_steps`. A
+  builder whose scores do not depend on the seed may leave `seed` out: its one score per pair is
+  used for every seed (pairs the matrix does not have are ignored).
 
 A case is one (method, target, seed). Every method must score exactly the sources the matrix
 has for every (target, seed) it has. Per case the metrics of `intertask.evaluation.ranking` and
@@ -30,8 +36,8 @@ import pandas as pd
 
 from intertask.errors import IntertaskError
 from intertask.evaluation import ranking
-from intertask.evaluation.statistics import (bootstrap_ci, paired_comparison, seed_consistency, target_interval,
-                                             target_interval_kind)
+from intertask.matrix.transfer import TransferMatrix
+from intertask.stats import bootstrap_ci, paired_comparison, seed_consistency, target_interval, target_interval_kind
 
 METRICS = ("ndcg", "ndcg_gain", "regret_at_k", "top_k_score", "spearman", "kendall", "top1_gain",
            "top1_gain_over_random")
@@ -39,7 +45,7 @@ METRICS = ("ndcg", "ndcg_gain", "regret_at_k", "top_k_score", "spearman", "kenda
 # score − the mean score of all sources (what a uniformly random pick scores on average); points.
 HIGHER_IS_BETTER = {**ranking.HIGHER_IS_BETTER, "top1_gain": True, "top1_gain_over_random": True}
 KEYS = ["target", "seed", "source"]
-MATRIX_COLUMNS = ("target", "source", "seed", "score", "baseline", "gain")
+TRUTH_COLUMNS = ("target", "source", "seed", "score", "baseline", "gain")  # what the metrics read
 PREDICTION_COLUMNS = ("method", "target", "seed", "source", "predicted")
 COST_COLUMNS = ("cost_seconds", "target_steps")
 
@@ -49,7 +55,7 @@ def _show(value) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
-def _records(frame: pd.DataFrame) -> list[dict]:
+def records(frame: pd.DataFrame) -> list[dict]:
     return json.loads(frame.to_json(orient="records"))
 
 
@@ -99,9 +105,9 @@ class Evaluation:
     def to_dict(self) -> dict:
         """JSON-able: config, summary, by_tag, consistency and cases as lists of records
         (NaN becomes null)."""
-        return {"config": dict(self.config), "summary": _records(self.summary),
-                "by_tag": _records(self.by_tag), "consistency": _records(self.consistency),
-                "cases": _records(self.cases), "tags": {t: list(v) for t, v in self.tags.items()}}
+        return {"config": dict(self.config), "summary": records(self.summary),
+                "by_tag": records(self.by_tag), "consistency": records(self.consistency),
+                "cases": records(self.cases), "tags": {t: list(v) for t, v in self.tags.items()}}
 
 
 def prediction_rows(selector, target, seed, method: str | None = None) -> pd.DataFrame:
@@ -135,7 +141,7 @@ def _check_frame(frame: pd.DataFrame, name: str, columns: tuple[str, ...], numer
 
 
 def _check_inputs(matrix: pd.DataFrame, predictions: pd.DataFrame, k, top_k) -> None:
-    _check_frame(matrix, "matrix", MATRIX_COLUMNS, ("score",))  # a missing baseline is NaN: no gain metrics
+    _check_frame(matrix, "matrix", TRUTH_COLUMNS, ("score",))  # a missing baseline is NaN: no gain metrics
     costs = tuple(c for c in COST_COLUMNS if c in getattr(predictions, "columns", ()))
     _check_frame(predictions, "predictions", PREDICTION_COLUMNS, ("predicted",) + costs)
     for name, frame, keys in (("matrix", matrix, KEYS), ("predictions", predictions, ["method"] + KEYS)):
@@ -258,6 +264,76 @@ def evaluate_predictions(matrix: pd.DataFrame, predictions: pd.DataFrame, k: int
     by_tag = _summarise(cases.assign(group=groups), config, ["group", "method"])
     return Evaluation(cases=cases, summary=summary, by_tag=by_tag,
                       consistency=seed_consistency(matrix), config=config, tags=dict(tags))
+
+
+@dataclass
+class Predictions:
+    """What a prediction builder hands to `evaluate`: `rows` (`method, target, [seed,] source, predicted`
+    and optionally `cost_seconds`, `target_steps`; see the module docstring), each target's `tags`, the
+    targets' text-embedding centroids `embeddings` (`[D]`, for builders of history-based rows), and
+    `config` notes on where the predictions came from, recorded in the evaluation's config."""
+
+    rows: pd.DataFrame
+    tags: dict = field(default_factory=dict)
+    embeddings: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+
+    def plus(self, rows: pd.DataFrame) -> Predictions:
+        """These predictions with more `rows` (other methods on the same cases)."""
+        return Predictions(pd.concat([self.rows, rows], ignore_index=True), self.tags, self.embeddings, self.config)
+
+
+def _per_seed(rows: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """`rows` with a `seed` column: seedless rows (one score per pair) repeated on every seed of the pair's
+    target in `truth`; a pair of `truth` a method does not score is an error."""
+    if "seed" in rows.columns:
+        return rows
+    frames = []
+    for method, scores in rows.groupby("method", sort=False):
+        pairs = truth[["target", "seed", "source"]].merge(scores.drop(columns="method"), on=["target", "source"],
+                                                          how="left")
+        absent = pairs[pairs["predicted"].isna()]
+        if len(absent):
+            row = absent.iloc[0]
+            raise IntertaskError(f"method '{method}' has no score for source {row['source']!r} → target "
+                                 f"{row['target']!r}; it must score every source of every target evaluated")
+        frames.append(pairs.assign(method=method))
+    return pd.concat(frames, ignore_index=True)
+
+
+def evaluate(matrix: TransferMatrix, predictions: Predictions | pd.DataFrame, k: int = 3, top_k: int = 2,
+             n_boot: int = 2000, alpha: float = 0.05, seed: int = 0, bootstrap: str = "target",
+             tag: str = "reasoning") -> Evaluation:
+    """Score `predictions` against `matrix` (one setting): the one evaluation of intertask.
+
+    The floor rule and the choice of one source seed are the matrix's (`TransferMatrix.learned_only`,
+    `one_source_seed`); prediction rows of the cases left out are dropped with them. `k`, `top_k`,
+    `n_boot`, `alpha`, `seed`, `bootstrap` and `tag` as in `evaluate_predictions`; the result's config
+    adds `setting`, `not_learned_cases` ([target, seed] pairs) and `predictions.config`.
+    """
+    if not isinstance(matrix, TransferMatrix):
+        raise IntertaskError(f"matrix must be a TransferMatrix, got {type(matrix).__name__}")
+    if isinstance(predictions, pd.DataFrame):  # rows alone: no tags, no notes
+        predictions = Predictions(predictions)
+    if len(matrix) == 0:
+        raise IntertaskError("the matrix has no transfers to evaluate against")
+    if len(matrix.settings) != 1:
+        raise IntertaskError(f"evaluate one setting at a time; the matrix has {', '.join(matrix.settings)}")
+    floored = [(t, s) for _, t, s in matrix.not_learned()]
+    truth = matrix.one_source_seed().learned_only().frame
+    if truth.empty:
+        raise IntertaskError(f"no baseline cleared its floor (the score of a constant prediction): the "
+                             f"{len(floored)} case(s) measure no transfer; train the targets longer or with "
+                             "head_init = \"probe\" (see configs/library.toml)")
+    rows = _per_seed(predictions.rows, truth)
+    if floored:
+        left_out = pd.MultiIndex.from_tuples(floored, names=["target", "seed"])
+        rows = rows[~pd.MultiIndex.from_frame(rows[["target", "seed"]]).isin(left_out)]
+    evaluation = evaluate_predictions(truth, rows.reset_index(drop=True), k=k, tags=predictions.tags, tag=tag,
+                                      n_boot=n_boot, alpha=alpha, seed=seed, bootstrap=bootstrap, top_k=top_k)
+    evaluation.config.update(predictions.config, setting=matrix.settings[0],
+                             not_learned_cases=[[t, s] for t, s in floored])
+    return evaluation
 
 
 def _groups(evaluation: Evaluation, cases: pd.DataFrame):

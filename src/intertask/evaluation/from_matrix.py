@@ -1,13 +1,13 @@
-"""Evaluate selectors' scores from files against a transfer matrix, under two papers' metric definitions.
+"""Selectors' scores from files against a transfer matrix, under two papers' metric definitions.
 
-`evaluate_matrix(matrix, predictions)` takes one setting of a matrix (`intertask.matrix.table`) and
-`{method: target, source, predicted}` (one score per pair, the same for every seed; pairs the matrix does
-not have are ignored), plus `random`, a constant score whose tie-averaged metrics are the exact expected
-value of a uniformly random ranking. It reports:
+`predictions_from_files(matrix, named)` builds the predictions of `{method: target, source, predicted}`
+(one score per pair, the same for every seed; pairs the matrix does not have are ignored), plus `random`,
+a constant score whose tie-averaged metrics are the exact expected value of a uniformly random ranking.
+`evaluate_matrix(matrix, predictions)` scores them on one setting of a `TransferMatrix`:
 
-* **ours** (Lin et al. 2024, intertask's default everywhere): one case per target × seed,
-  `evaluate_predictions` on the seed's scores: NDCG with gain 2^score − 1, Regret@k = (best − best of
-  the top k) / best × 100, top-k score, Spearman, Kendall; 95% CIs over whole targets (`statistics.target_interval`).
+* **ours** (Lin et al. 2024, intertask's default everywhere): one case per target × seed, the one door
+  `intertask.evaluation.evaluate.evaluate` on the seed's scores: NDCG with gain 2^score − 1, Regret@k = (best − best of
+  the top k) / best × 100, top-k score, Spearman, Kendall; 95% CIs over whole targets (`stats.target_interval`).
 * **TaskWeb's** (Kim et al. 2023): one case per target; each source's truth is its mean score over
   seeds, and the gold order is TaskWeb's transfer label (`intertask.matrix.taskweb.taskweb_label`) where
   the matrix has per-cell gains (published, or from baselines), else the mean score (`config["gold"]`
@@ -19,16 +19,16 @@ value of a uniformly random ranking. It reports:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from intertask.errors import IntertaskError
 from intertask.evaluation import ranking
-from intertask.evaluation.evaluate import Evaluation, _records, evaluate_predictions
-from intertask.evaluation.statistics import target_interval, target_interval_kind
+from intertask.evaluation.evaluate import Evaluation, Predictions, evaluate, records
 from intertask.matrix.taskweb import taskweb_label
+from intertask.matrix.transfer import TransferMatrix
+from intertask.stats import target_interval, target_interval_kind
 
 RANDOM = "random"
 TASKWEB_METRICS = ("ndcg_rank", "regret_mean_at_k")
@@ -56,18 +56,7 @@ class MatrixEvaluation:
     def to_dict(self) -> dict:
         """JSON-able: config, ours (as `Evaluation.to_dict`), taskweb summary and cases."""
         return {"config": dict(self.config), "ours": self.ours.to_dict(),
-                "taskweb": {"summary": _records(self.taskweb_summary), "cases": _records(self.taskweb_cases)}}
-
-
-def _scores(matrix: pd.DataFrame, method: str, scores: pd.DataFrame) -> pd.DataFrame:
-    """`method, target, seed, source, predicted` for every row of `matrix`, from one score per pair."""
-    pairs = matrix[["target", "seed", "source"]].merge(scores, on=["target", "source"], how="left")
-    absent = pairs[pairs["predicted"].isna()]
-    if len(absent):
-        row = absent.iloc[0]
-        raise IntertaskError(f"method '{method}' has no score for source {row['source']!r} → target "
-                             f"{row['target']!r}; it must score every source of every target evaluated")
-    return pairs.assign(method=method)
+                "taskweb": {"summary": records(self.taskweb_summary), "cases": records(self.taskweb_cases)}}
 
 
 def _taskweb_case(frame: pd.DataFrame, k: int) -> dict:
@@ -97,55 +86,43 @@ def _summary(cases: pd.DataFrame, n_boot: int, alpha: float, seed: int) -> pd.Da
     return pd.DataFrame(rows).reindex(columns=columns)
 
 
-def evaluate_matrix(matrix: pd.DataFrame, predictions: dict[str, pd.DataFrame], k: int = 3,
-                    n_boot: int = 2000, alpha: float = 0.05, seed: int = 0, tags=None,
-                    top_k: int = 2) -> MatrixEvaluation:
-    """Evaluate `random` and every method of `predictions` on `matrix` (one setting); see the module
-    docstring. `k` is the k of both Regret@k definitions, `top_k` that of the top-k score; `tags` as
-    in `evaluate_predictions`."""
-    if matrix["setting"].nunique() != 1:
-        raise IntertaskError("evaluate one setting at a time: select it with intertask.matrix.table.select")
-    ranking._check_k(k)
-    if RANDOM in predictions:
-        raise IntertaskError(f"'{RANDOM}' is evaluated always; give your method another name")
-    methods = {RANDOM: matrix[["target", "source"]].drop_duplicates().assign(predicted=0.0), **predictions}
-    frames = [_scores(matrix, method, scores) for method, scores in methods.items()]
-    ours = evaluate_predictions(matrix, pd.concat(frames, ignore_index=True), k=k, tags=tags, n_boot=n_boot,
-                                alpha=alpha, seed=seed, bootstrap="target", top_k=top_k)
+def predictions_from_files(matrix: TransferMatrix, named: dict[str, pd.DataFrame]) -> Predictions:
+    """`random` (a constant score: its tie-averaged metrics are the exact expectation of a uniformly random
+    ranking) and every method of `named` (`{method: target, source, predicted}`, e.g. from
+    `intertask.matrix.predictions.read_predictions`), one score per pair for every seed; targets are tagged with
+    their group (`intertask.evaluation.consistency.target_groups`)."""
+    from intertask.evaluation.consistency import target_groups
 
-    cells = matrix.groupby(["target", "source"]).agg(
+    if RANDOM in named:
+        raise IntertaskError(f"'{RANDOM}' is evaluated always; give your method another name")
+    frame = matrix.frame
+    methods = {RANDOM: frame[["target", "source"]].drop_duplicates().assign(predicted=0.0), **named}
+    rows = pd.concat([scores[["target", "source", "predicted"]].assign(method=name)
+                      for name, scores in methods.items()], ignore_index=True)
+    tags = {t: (g,) for t, g in target_groups(matrix.targets).items()}
+    return Predictions(rows, tags=tags, config={"backbone": "matrix"})
+
+
+def evaluate_matrix(matrix: TransferMatrix, predictions: Predictions, k: int = 3, n_boot: int = 2000,
+                    alpha: float = 0.05, seed: int = 0, top_k: int = 2) -> MatrixEvaluation:
+    """`evaluate` (ours) and TaskWeb's definitions of seedless `predictions` (`predictions_from_files`)
+    on `matrix` (one setting); see the module docstring. `k` is the k of both Regret@k definitions,
+    `top_k` that of the top-k score. TaskWeb's cases are the targets `evaluate` kept (learned ones)."""
+    ours = evaluate(matrix, predictions, k=k, top_k=top_k, n_boot=n_boot, alpha=alpha, seed=seed)
+    kept = matrix.one_source_seed().learned_only().frame
+    kept = kept[kept["target"].isin(set(ours.cases["target"]))]
+    cells = kept.groupby(["target", "source"]).agg(
         score=("score", "mean"), n_seeds=("seed", "nunique"),
         mean_relative_gain=("mean_relative_gain", "first"), positive_share=("positive_share", "first"),
     ).reset_index()
     labelled = cells[["mean_relative_gain", "positive_share"]].notna().all(axis=None)
     cells["gold"] = taskweb_label(cells["mean_relative_gain"], cells["positive_share"]) if labelled else cells["score"]
     rows = []
-    for method, scores in methods.items():
-        merged = cells.merge(scores, on=["target", "source"], how="left")
+    for method, scores in predictions.rows.groupby("method", sort=False):
+        merged = cells.merge(scores[["target", "source", "predicted"]], on=["target", "source"], how="left")
         for target, frame in merged.groupby("target", sort=True):
             rows.append({"method": method, "target": target, **_taskweb_case(frame, int(k))})
     taskweb_cases = pd.DataFrame(rows)
-    config = {"setting": str(matrix["setting"].iloc[0]), "k": int(k), "n_boot": n_boot, "alpha": alpha,
-              "seed": seed, "gold": "taskweb_label" if labelled else "mean_score",
-              "targets": sorted(matrix["target"].unique())}
-    ours.config.update(setting=config["setting"])
+    config = {"setting": matrix.settings[0], "k": int(k), "n_boot": n_boot, "alpha": alpha,
+              "seed": seed, "gold": "taskweb_label" if labelled else "mean_score", "targets": sorted(cells["target"].unique())}
     return MatrixEvaluation(ours, taskweb_cases, _summary(taskweb_cases, n_boot, alpha, seed), config)
-
-
-def evaluate_matrix_file(path, predictions=(), symmetric=(), setting: str | None = None, targets=None,
-                         k: int = 3, n_boot: int = 2000, top_k: int = 2) -> MatrixEvaluation:
-    """`evaluate_matrix` on the matrix file at `path` (one `setting`, the given `targets` or all), with
-    the methods of `predictions` (`"NAME=FILE"` specs, `symmetric` names read both directions); targets
-    are tagged with their group (`intertask.evaluation.consistency.target_groups`)."""
-    from intertask.evaluation.consistency import target_groups
-    from intertask.matrix.predictions import read_named
-    from intertask.matrix.table import read_matrix, select
-
-    path = Path(path)
-    table = select(read_matrix(path), setting, targets)
-    groups = target_groups(sorted(table["target"].unique()))
-    evaluation = evaluate_matrix(table, read_named(predictions, symmetric), k=k, n_boot=n_boot,
-                                 tags={t: (g,) for t, g in groups.items()}, top_k=top_k)
-    evaluation.config["matrix"] = str(path)
-    evaluation.ours.config.update(study=f"{path.name} [{evaluation.config['setting']}]", backbone="matrix")
-    return evaluation

@@ -1,9 +1,9 @@
-"""Evaluate selection methods on a study store: profiles from its runs, truth from its transfers.
+"""Predictions from a study store: every selector's scores, computed from the study's own runs.
 
-`evaluate_store(store)` reads the study once (`intertask.study.export.read_study`):
+`predictions_from_store(view)` reads what a study (`intertask.study.export.read_study`) trained, for the
+cases of its transfer matrix (`StudyView.matrix`, one case per (target, target seed) whose baseline
+learned, one source seed per source), and `intertask.evaluation.evaluate.evaluate` scores them:
 
-- ground truth: the study's transfer matrix (`StudyView.matrix`), one case per (target, target
-  seed) with the scores of every source's transfer;
 - sources: each source run's trained prompt (`StudyView.artifact(run_id).prompt`, `[P, H]`) and its task;
 - targets, per (target, seed): the baseline run of that target and seed; its snapshot at the
   earliest non-zero step is the "briefly trained target prompt" the prompt methods compare with
@@ -33,13 +33,12 @@ import pandas as pd
 
 from intertask.backbones import load_backbone
 from intertask.errors import IntertaskError
-from intertask.evaluation.evaluate import evaluate_predictions, prediction_rows
-from intertask.evaluation.ranking import _check_k
-from intertask.evaluation.recommender import check_targets, decide, recommender_predictions
+from intertask.evaluation.evaluate import Predictions, prediction_rows
+from intertask.matrix.transfer import TransferMatrix
 from intertask.progress import progress_bar
 from intertask.selection import PROMPT_METHODS, SELECTORS, check_method, make_selector
 from intertask.selection.profiles import profile_texts, prompt_array, task_profile
-from intertask.study.export import StudyView, read_study
+from intertask.study.export import StudyView
 from intertask.tasks.registry import load_task
 
 TEXT_ENCODER = "minilm"
@@ -66,36 +65,26 @@ def parse_methods(methods) -> list[tuple[str, str, int | None]]:
     return parsed
 
 
-def _ground_truth(view: StudyView, seeds) -> tuple[pd.DataFrame, list[tuple[str, int]]]:
-    """The view's transfer matrix, one source seed per source (its lowest), on `seeds` (None = all),
-    without the (target, seed) cases whose baseline did not clear its floor; and those cases."""
-    matrix = view.matrix
+def _truth(view: StudyView, matrix: TransferMatrix) -> pd.DataFrame:
+    """The rows of `matrix` (of `view`) that predictions are needed for: one source seed per source, the
+    cases whose baseline learned (the door, `evaluate`, applies the same two views); each with its baseline."""
     store = view.store
-    if matrix.empty:
+    if len(matrix) == 0:
         names = ", ".join(s["name"] for s in store.studies())
         raise IntertaskError(f"study {view.name!r} in store {str(store.path)!r} has no finished "
                              f"transfer runs to evaluate against; finish it with `intertask study run CONFIG "
-                             f"--store {store.path}`, or choose another study with --study (the store holds: {names})")
-    # one source seed per (target, seed, source): the lowest, so the matrix has one row per source
-    matrix = matrix[matrix["source_seed"] == matrix.groupby("source")["source_seed"].transform("min")]
-    if seeds is not None:
-        seeds = [int(s) for s in seeds]
-        matrix = matrix[matrix["seed"].isin(seeds)]
-        if matrix.empty:
-            raise IntertaskError(f"store {str(store.path)!r} has no finished transfers with target seed(s) "
-                                 f"{seeds}; leave --seeds out or pick seeds the study ran")
-    missing = matrix[matrix["baseline"].isna()]
+                             f"--store {store.path}`, or choose another study (the store holds: {names})")
+    frame = matrix.frame
+    missing = frame[frame["baseline"].isna()]
     if len(missing):
         raise IntertaskError(f"target '{missing['target'].iloc[0]}' seed {missing['seed'].iloc[0]} has transfers but "
                              "no finished baseline run; run `intertask study run` to finish the study")
-    floored = sorted({(t, int(s)) for t, s in matrix.loc[~matrix["baseline_learned"], ["target", "seed"]]
-                      .itertuples(index=False)})
-    matrix = matrix[matrix["baseline_learned"]]
-    if matrix.empty:
+    truth = matrix.one_source_seed().learned_only().frame
+    if truth.empty:
         raise IntertaskError(f"no baseline of study {view.name!r} cleared its floor (the score of a constant "
-                             f"prediction): its {len(floored)} case(s) measure no transfer; train the targets "
-                             "longer or with head_init = \"probe\" (see configs/library.toml)")
-    return matrix.reset_index(drop=True), floored
+                             f"prediction): its {len(matrix.not_learned())} case(s) measure no transfer; train the "
+                             "targets longer or with head_init = \"probe\" (see configs/library.toml)")
+    return truth
 
 
 def _target_prompts(view: StudyView, runs: pd.DataFrame, cases, parsed) -> dict:
@@ -145,37 +134,31 @@ def _snapshot_methods(parsed, target_prompts: dict, default_steps: list[int]) ->
     return [e for e in extra if e[0] not in seen]
 
 
-def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int | None = None,
-                   progress: bool = True, n_boot: int = 2000, snapshot_curve: bool = True,
-                   device: str = "cpu", study: str | None = None, top_k: int = 2, recommender: bool = False):
-    """Evaluate `methods` (default: every registered one) on a study: `store` is a `StudyView`
-    (`read_study`), a `Store` or a store path, whose `study` (default: the latest run) is read once.
+def predictions_from_store(view: StudyView, matrix: TransferMatrix | None = None, methods=None,
+                           max_texts: int | None = None, progress: bool = True, snapshot_curve: bool = True,
+                           device: str = "cpu") -> Predictions:
+    """Every method's predictions for the cases of `matrix` (default: the study's, `view.matrix`; pass
+    `view.matrix.select(seeds=...)` for some seeds), computed from the study's runs (module docstring).
 
-    Returns an `intertask.evaluation.evaluate.Evaluation` (k for Regret@k, top_k for top-k, `n_boot`
-    bootstrap resamples, `tags` of the targets); `config` also records the backbone, text encoder and default snapshot step.
-    `snapshot_curve` adds `<prompt method>@<step>` for every other snapshot step of the baselines.
-    `recommender` adds `recommend`'s combinations scored leave-one-target-out
-    (`intertask.evaluation.recommender`) and the learned combination's decision in
-    `config["combination"]`.
+    `methods`: names or `"a,b"` (default: every registered one; `<prompt method>@<step>` pins a snapshot
+    step); `snapshot_curve` adds `<prompt method>@<step>` for every other snapshot step of the baselines.
+    The predictions carry the targets' tags and text embeddings, and in `config` the store, study,
+    backbone, text encoder, default snapshot steps, `max_texts` and the methods.
     """
     parsed = parse_methods(methods)
-    _check_k(k)
-    _check_k(top_k)
-    view = store if isinstance(store, StudyView) else read_study(store, study)
-    matrix, not_learned = _ground_truth(view, seeds)
-    if recommender:
-        check_targets(matrix["target"], f"study store {str(view.store.path)!r}")
+    matrix = view.matrix if matrix is None else matrix
+    truth = _truth(view, matrix)
     runs = view.runs[view.runs["finished"]]
     names = sorted(runs["backbone"].unique())
     if len(names) != 1:
         raise IntertaskError(f"store {str(view.store.path)!r} mixes backbones {', '.join(names)}; "
                              "evaluate one at a time")
-    cases = sorted({(t, int(s)) for t, s in zip(matrix["target"], matrix["seed"])})
+    cases = sorted({(t, int(s)) for t, s in zip(truth["target"], truth["seed"])})
     target_prompts = _target_prompts(view, runs, cases, parsed)
-    source_prompts = _source_prompts(view, runs, matrix)
+    source_prompts = _source_prompts(view, runs, truth)
     backbone = load_backbone(names[0], device=device)  # slow for real models: after every cheap check
     encoder = backbone if backbone.kind == "encoder" else load_backbone(TEXT_ENCODER, device=device)
-    tasks = sorted(set(matrix["source"]) | set(matrix["target"]))
+    tasks = sorted(set(truth["source"]) | set(truth["target"]))
     with progress_bar(progress) as report:
         tick = report or (lambda event, done, total: None)
         profiles, embed_seconds = {}, {}
@@ -196,7 +179,7 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int |
             tick("selectors", m + 1, len(parsed))
             fitted = {}
             for target, seed in cases:
-                pool = tuple(sorted(matrix.loc[(matrix["target"] == target) & (matrix["seed"] == seed), "source"]))
+                pool = tuple(sorted(truth.loc[(truth["target"] == target) & (truth["seed"] == seed), "source"]))
                 if pool not in fitted:
                     params = {"step": step} if step is not None else {}
                     fitted[pool] = make_selector(base, **params).fit([sources[s] for s in pool])
@@ -204,18 +187,10 @@ def evaluate_store(store, methods=None, k: int = 3, seeds=None, max_texts: int |
                 if base == "text_embedding":
                     rows["cost_seconds"] += embed_seconds[target]
                 frames.append(rows)
-    truth = matrix[["target", "source", "seed", "score", "baseline", "gain", "relative_gain"]]
-    tags = {t: tuple(profiles[t].tags) for t in sorted(set(matrix["target"]))}
-    predictions = pd.concat(frames, ignore_index=True)
-    if recommender:
-        embeddings = {t: profiles[t].text_embedding for t in tags}
-        rows, members = recommender_predictions(predictions, truth, embeddings)
-        predictions = pd.concat([predictions, rows], ignore_index=True)
-    evaluation = evaluate_predictions(truth, predictions, k=k, tags=tags, n_boot=n_boot, top_k=top_k)
-    if recommender:
-        evaluation.config.update(recommender=True, combination=decide(evaluation, members))
-    evaluation.config.update(store=str(view.store.path), study=view.name, backbone=names[0],
-                             text_encoder=encoder.name, default_target_steps=default_steps,
-                             max_texts=max_texts or profile_texts(backbone.hidden_size),
-                             methods=[p[0] for p in parsed], not_learned_cases=[list(c) for c in not_learned])
-    return evaluation
+    evaluated = sorted(set(truth["target"]))
+    return Predictions(
+        pd.concat(frames, ignore_index=True), tags={t: tuple(profiles[t].tags) for t in evaluated},
+        embeddings={t: profiles[t].text_embedding for t in evaluated},
+        config=dict(store=str(view.store.path), study=view.name, backbone=names[0], text_encoder=encoder.name,
+                    default_target_steps=default_steps,
+                    max_texts=max_texts or profile_texts(backbone.hidden_size), methods=[p[0] for p in parsed]))

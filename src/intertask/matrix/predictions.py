@@ -91,18 +91,3 @@ def read_predictions(path, symmetric: bool = False) -> pd.DataFrame:
         frame = frame[COLUMNS]
     return frame.sort_values(["target", "source"], ignore_index=True)
 
-
-def read_named(specs, symmetric=()) -> dict[str, pd.DataFrame]:
-    """`{name: read_predictions(path)}` for specs `"NAME=PATH"`; names in `symmetric` read both directions."""
-    named = {}
-    for spec in specs:
-        name, sep, path = str(spec).partition("=")
-        if not sep or not name.strip() or not path.strip():
-            raise IntertaskError(f"--predictions {spec!r} must be NAME=FILE, e.g. roe=scores_roe.p")
-        if name.strip() in named:
-            raise IntertaskError(f"--predictions names {name.strip()!r} twice")
-        named[name.strip()] = path.strip()
-    unknown = [s for s in symmetric if s not in named]
-    if unknown:
-        raise IntertaskError(f"--symmetric {unknown[0]!r} is not a --predictions name; names: {', '.join(named) or 'none'}")
-    return {name: read_predictions(path, symmetric=name in symmetric) for name, path in named.items()}

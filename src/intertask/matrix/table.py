@@ -1,74 +1,166 @@
-"""A transfer matrix from outside a study: one long table, one row per setting × target × source × seed.
+"""The transfer matrix's one schema, and the checks every input passes (`from_long_table`).
 
-Columns (`COLUMNS`; the first three of `OPTIONAL` may be absent from an input):
+One row per setting × target × source × source seed × seed (`KEY`). Columns (`COLUMNS`; an input needs
+`REQUIRED` and may have any of `OPTIONAL`):
 
-* `target`, `source`: task names; `seed`: the target run's seed (an integer);
-* `score`: the target's main metric after transfer from `source`, 0–100, higher is better;
 * `setting`: what was trained (e.g. TaskWeb's `t5l`, `t5b-bitfit`); `"default"` when the input has none;
+* `target`, `source`: task names; `source_seed`: the seed of the source prompt (`<NA>` when the input does
+  not say: one source prompt per source); `seed`: the target run's seed (an integer);
+* `score`: the target's main metric after transfer from `source`, 0–100, higher is better;
 * `baseline`: the no-transfer score of that setting, target and seed; NaN when not published;
 * `gain = score − baseline` (points) and `relative_gain = gain / baseline × 100` (%), NaN without a baseline;
-* per cell (setting, target, source), repeated on each of its seed rows: `mean_relative_gain`, the mean of
-  `relative_gain` over the cell's seeds, and `positive_share`, the share of its seeds with `gain > 0`.
-  Computed from the baselines when every seed of the cell has one; otherwise as the input gives them
-  (TaskWeb publishes these two per cell but not its baselines); otherwise NaN.
+* `floor`: the score of the best constant prediction on the same test examples
+  (`intertask.tasks.metrics.floor_score`), `n_test` their number, `score_se` the binomial standard error of
+  `score` (points); `learned` / `baseline_learned`: the transfer / the baseline cleared its floor
+  (`intertask.tasks.metrics.learned`); all four `<NA>`/NaN where not known;
+* per cell (setting, target, source), repeated on each of its rows: `mean_relative_gain`, the mean of
+  `relative_gain` over the cell's rows, and `positive_share`, the share of them with `gain > 0`.
+  Computed from the baselines when every row of the cell has one; otherwise as the input gives them
+  (TaskWeb publishes these two per cell but not its baselines); otherwise NaN;
+* `validation_curve`: the transfer run's `[[step, validation score], ...]` where it was recorded
+  (`library measure`), else None; a CSV holds it as JSON text.
 
-These are `intertask.study.export.transfer_matrix`'s columns plus `setting` and the cell summaries, so one
-setting of a matrix goes to `intertask.evaluation.evaluate.evaluate_predictions` as it is. A row whose score
-is empty (a failed run) is dropped: `missing_cells` reports it with every other hole in the grid, nothing
-is ever filled in.
+`intertask.matrix.transfer.TransferMatrix` holds a checked frame of these columns. A row whose score is
+empty (a failed run) is dropped: `missing_cells` reports it with every other hole in the grid, nothing is
+ever filled in. Files: `.csv`, `.parquet`, `.json` (a list of row objects) and `.jsonl` (one row object a
+line), chosen by the suffix (`FORMATS`), for reading and writing alike.
 """
 
 from __future__ import annotations
 
+import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from intertask.errors import IntertaskError, did_you_mean
-from intertask.paths import write_table
 
+KEY = ("setting", "target", "source", "source_seed", "seed")
 REQUIRED = ("target", "source", "seed", "score")
-OPTIONAL = ("setting", "baseline", "mean_relative_gain", "positive_share")
-COLUMNS = ("setting", "target", "source", "seed", "score", "baseline", "gain", "relative_gain",
-           "mean_relative_gain", "positive_share")
+OPTIONAL = ("setting", "source_seed", "baseline", "floor", "n_test", "score_se", "learned", "baseline_learned",
+            "mean_relative_gain", "positive_share", "validation_curve")
+COLUMNS = ("setting", "target", "source", "source_seed", "seed", "score", "baseline", "gain", "relative_gain",
+           "floor", "n_test", "score_se", "learned", "baseline_learned", "mean_relative_gain", "positive_share",
+           "validation_curve")
+NUMBERS = ("score", "baseline", "floor", "score_se", "mean_relative_gain", "positive_share")
+INTEGERS = ("seed", "source_seed", "n_test")
+FLAGS = ("learned", "baseline_learned")
 CELL = ["setting", "target", "source"]
-SUFFIXES = (".parquet", ".csv", ".jsonl")
+FORMATS = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "jsonl"}
+SUFFIXES = tuple(FORMATS)
 DEFAULT_SETTING = "default"
+MAX_SEED = 2**53  # seeds beyond this are not exact as floats (CSV, JSON) and name no real run
 
 
-def _suffix(path: Path, flag: str) -> str:
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise IntertaskError(f"{flag} {str(path)!r} must end in {', '.join(SUFFIXES)}")
-    return suffix
+def file_format(path: Path, what: str = "matrix") -> str:
+    """The format of a matrix file by its suffix (`FORMATS`): one rule for reading and writing."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise IntertaskError(f"{what} {str(path)!r} must end in {', '.join(SUFFIXES)}")
+    return FORMATS[suffix]
 
 
 def read_table(path) -> pd.DataFrame:
-    """The rows of a CSV, Parquet or JSON-lines file (by its suffix), as they are."""
+    """The rows of a CSV, Parquet, JSON or JSON-lines file (by its suffix), as they are. A CSV row with
+    more fields than the header is refused (pandas would turn the extra fields into an index)."""
     path = Path(path)
-    suffix = _suffix(path, "table")
+    format = file_format(path, "table")
     if not path.is_file():
         raise IntertaskError(f"no file {str(path)!r}")
     try:
-        if suffix == ".parquet":
+        if format == "parquet":
             return pd.read_parquet(path)
-        if suffix == ".csv":
-            return pd.read_csv(path)
-        return pd.read_json(path, lines=True)
+        if format == "csv":
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                return pd.read_csv(path, index_col=False)
+        return pd.read_json(path, lines=format == "jsonl", orient="records")
+    except pd.errors.ParserWarning:
+        raise IntertaskError(f"cannot read {str(path)!r} as csv: a row has more fields than the header") from None
     except (ValueError, OSError, UnicodeDecodeError) as err:  # pyarrow and the parsers raise ValueError subclasses
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise IntertaskError(f"cannot read {str(path)!r} as {suffix[1:]}: {first}") from None
+        raise IntertaskError(f"cannot read {str(path)!r} as {format}: {first}") from None
+
+
+def _show(value) -> str:
+    """repr of a cell without numpy's type wrapper (`1e+30`, not `np.float64(1e+30)`)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _where_row(frame: pd.DataFrame, bad) -> str:
+    row = frame[bad].iloc[0]
+    return f"target {_show(row['target'])}, source {_show(row['source'])}, seed {_show(row['seed'])}"
 
 
 def _numbers(frame: pd.DataFrame, column: str, where: str) -> pd.Series:
-    values = pd.to_numeric(frame[column], errors="coerce")
-    bad = frame[column].notna() & (values.isna() | ~np.isfinite(values.astype(float)))
+    """`column` as finite floats (NaN where empty); booleans and dates are not numbers."""
+    raw = frame[column]
+    typed = pd.api.types.is_bool_dtype(raw) or pd.api.types.is_datetime64_any_dtype(raw) or \
+        pd.api.types.is_timedelta64_dtype(raw)
+    values = pd.to_numeric(raw, errors="coerce") if not typed else pd.Series(np.nan, index=raw.index)
+    bad = raw.notna() & (values.isna() | ~np.isfinite(values.astype(float)))
+    if raw.dtype == object:
+        bad |= raw.map(lambda v: isinstance(v, bool))
     if bad.any():
-        row = frame[bad].iloc[0]
-        raise IntertaskError(f"{where}: column '{column}' must hold numbers; got {row[column]!r} for target "
-                             f"{row['target']!r}, source {row['source']!r}, seed {row['seed']!r}")
+        raise IntertaskError(f"{where}: column '{column}' must hold numbers; got {_show(raw[bad].iloc[0])} for "
+                             + _where_row(frame, bad))
     return values.astype(float)
+
+
+def _integers(frame: pd.DataFrame, column: str, where: str) -> pd.Series:
+    """`column` as nullable integers; values that are not whole, finite and within ±`MAX_SEED` are refused."""
+    values = _numbers(frame, column, where)
+    bad = values.notna() & ((values != values.round()) | (values.abs() > MAX_SEED))
+    if column == "seed":
+        bad |= values.isna()
+    if bad.any():
+        raise IntertaskError(f"{where}: column '{column}' must hold integers within ±{MAX_SEED}; got "
+                             f"{_show(frame[column][bad].iloc[0])} for " + _where_row(frame, bad))
+    return values.astype("Int64")
+
+
+def _flags(frame: pd.DataFrame, column: str, where: str) -> pd.Series:
+    """`column` as nullable booleans: true/false (or the text True/False, as CSV writes them)."""
+    def flag(value):
+        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+            return pd.NA
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        raise IntertaskError(f"{where}: column '{column}' must hold true or false; got {value!r}")
+
+    return frame[column].map(flag).astype("boolean")
+
+
+def _curves(frame: pd.DataFrame, where: str) -> pd.Series:
+    """`validation_curve` as lists of `[step, score]` (int, finite float), None where absent; JSON text
+    (how a CSV holds it) and nested arrays (how Parquet returns it) are read the same way."""
+    def curve(value):
+        if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+            return None
+        try:
+            pairs = [(step, float(score)) for step, score in (json.loads(value) if isinstance(value, str) else value)]
+            whole = all(float(step) == int(step) >= 0 and np.isfinite(score) for step, score in pairs)
+        except (TypeError, ValueError, RecursionError):
+            whole = False
+        if not whole:
+            raise IntertaskError(f"{where}: column 'validation_curve' must hold [step, score] pairs; got "
+                                 f"{str(value)[:80]!r}")
+        return [[int(step), score] for step, score in pairs]
+
+    return frame["validation_curve"].map(curve).astype(object)
+
+
+def _names(frame: pd.DataFrame, column: str, where: str) -> pd.Series:
+    """`column` as text; an empty or blank name is refused the same way in every format."""
+    names = frame[column].astype("string")
+    empty = names.isna() | (names.str.strip() == "")
+    if empty.any():
+        raise IntertaskError(f"{where}: column '{column}' has an empty value")
+    return names.astype(str)
 
 
 def _constant_within(frame: pd.DataFrame, keys: list[str], column: str, where: str) -> None:
@@ -82,42 +174,40 @@ def _constant_within(frame: pd.DataFrame, keys: list[str], column: str, where: s
 
 def from_long_table(frame: pd.DataFrame, where: str = "table") -> pd.DataFrame:
     """Check a long table (`REQUIRED` columns, any of `OPTIONAL`) and return the matrix with all `COLUMNS`,
-    sorted by setting, target, seed, source. `where` names the input in error messages."""
+    sorted by setting, target, seed, source, source seed. `where` names the input in error messages."""
+    if not isinstance(frame, pd.DataFrame):
+        raise IntertaskError(f"{where} must be a table of rows, got {type(frame).__name__}")
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise IntertaskError(f"{where} lacks column(s) {missing}; it needs {list(REQUIRED)} and may have "
                              f"{list(OPTIONAL)}")
-    table = frame[[c for c in REQUIRED + OPTIONAL if c in frame.columns]].copy()
+    table = frame[[c for c in REQUIRED + OPTIONAL if c in frame.columns]].reset_index(drop=True)
     table["setting"] = (table["setting"].astype("string").fillna(DEFAULT_SETTING) if "setting" in table
                         else DEFAULT_SETTING)
-    for column in ("target", "source"):
-        if table[column].isna().any():
-            raise IntertaskError(f"{where}: column '{column}' has an empty value")
-        table[column] = table[column].astype(str)
-    seeds = pd.to_numeric(table["seed"], errors="coerce")
-    if seeds.isna().any() or (seeds != seeds.round()).any():
-        raise IntertaskError(f"{where}: column 'seed' must hold integers; got {table['seed'][seeds.isna() | (seeds != seeds.round())].iloc[0]!r}")
-    table["seed"] = seeds.astype(int)
-    for column in ("score",) + tuple(c for c in OPTIONAL[1:] if c in table):
-        table[column] = _numbers(table, column, where)
+    for column in ("setting", "target", "source"):
+        table[column] = _names(table, column, where)
+    for column in INTEGERS:
+        table[column] = _integers(table, column, where) if column in table else pd.Series(pd.NA, table.index, "Int64")
+    table["seed"] = table["seed"].astype("int64")
+    for column in NUMBERS:
+        table[column] = _numbers(table, column, where) if column in table else np.nan
+    for column in FLAGS:
+        table[column] = _flags(table, column, where) if column in table else pd.Series(pd.NA, table.index, "boolean")
+    table["validation_curve"] = _curves(table, where) if "validation_curve" in table else None
     table = table.dropna(subset=["score"])  # a failed run: a missing cell, reported by missing_cells
     if table.empty:
         raise IntertaskError(f"{where} has no row with a score")
-    dupes = table[table.duplicated(CELL + ["seed"], keep=False)]
+    dupes = table[table.duplicated(list(KEY), keep=False)]
     if len(dupes):
         row = dupes.iloc[0]
+        source_seed = "" if pd.isna(row["source_seed"]) else f" (source seed {row['source_seed']})"
         raise IntertaskError(f"{where} has more than one row for setting {row['setting']!r}, target "
-                             f"{row['target']!r}, source {row['source']!r}, seed {row['seed']}")
-    if "positive_share" in table and not table["positive_share"].dropna().between(0, 1).all():
+                             f"{row['target']!r}, source {row['source']!r}{source_seed}, seed {row['seed']}")
+    if not table["positive_share"].dropna().between(0, 1).all():
         raise IntertaskError(f"{where}: column 'positive_share' must lie in [0, 1]")
-    if "baseline" in table:
-        _constant_within(table, ["setting", "target", "seed"], "baseline", where)
+    _constant_within(table, ["setting", "target", "seed"], "baseline", where)
     for column in ("mean_relative_gain", "positive_share"):
-        if column in table:
-            _constant_within(table, CELL, column, where)
-    for column in OPTIONAL[1:]:
-        if column not in table:
-            table[column] = np.nan
+        _constant_within(table, CELL, column, where)
     table["gain"] = table["score"] - table["baseline"]
     table["relative_gain"] = table["gain"] / table["baseline"].where(table["baseline"] != 0) * 100
     cells = table.groupby(CELL)
@@ -125,17 +215,8 @@ def from_long_table(frame: pd.DataFrame, where: str = "table") -> pd.DataFrame:
     table["mean_relative_gain"] = table["mean_relative_gain"].mask(measured, cells["relative_gain"].transform("mean"))
     positive = (table["gain"] > 0).astype(float).groupby([table[c] for c in CELL]).transform("mean")
     table["positive_share"] = table["positive_share"].mask(measured, positive)
-    return table[list(COLUMNS)].sort_values(["setting", "target", "seed", "source"], ignore_index=True)
-
-
-def read_matrix(path) -> pd.DataFrame:
-    """The checked matrix of a long-table file (CSV, Parquet or JSON lines): `from_long_table(read_table(path))`."""
-    return from_long_table(read_table(path), where=str(path))
-
-
-def write_matrix(matrix: pd.DataFrame, out) -> Path:
-    """Write `matrix` to `out` (.parquet, .csv or .jsonl) through a temporary file: complete or untouched."""
-    return write_table(matrix, Path(out), _suffix(Path(out), "--out").lstrip("."))
+    order = ["setting", "target", "seed", "source", "source_seed"]
+    return table[list(COLUMNS)].sort_values(order, ignore_index=True)
 
 
 def missing_cells(matrix: pd.DataFrame) -> pd.DataFrame:
@@ -180,6 +261,8 @@ def select(matrix: pd.DataFrame, setting: str | None = None, targets=None) -> pd
     part = matrix[matrix["setting"] == setting]
     if targets is not None:
         targets = [str(t) for t in targets]
+        if not targets:
+            raise IntertaskError("no targets given; name at least one, or leave the targets out for all")
         unknown = [t for t in targets if t not in set(part["target"])]
         if unknown:
             raise IntertaskError(f"target {unknown[0]!r} is not in setting {setting!r}"

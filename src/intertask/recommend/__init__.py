@@ -4,8 +4,10 @@
 """
 
 from intertask.recommend.build import build_library
-from intertask.recommend.library import Library, LibrarySource, default_library_dir, load_library, write_library
+from intertask.recommend.library import Library, LibrarySource, default_library_dir, load_library
+from intertask.recommend.library_write import write_library
+from intertask.recommend.measure import append_history, measure_target
 from intertask.recommend.recommend import Recommendation, recommend
 
-__all__ = ["Library", "LibrarySource", "Recommendation", "build_library", "default_library_dir",
-           "load_library", "recommend", "write_library"]
+__all__ = ["Library", "LibrarySource", "Recommendation", "append_history", "build_library", "default_library_dir",
+           "load_library", "measure_target", "recommend", "write_library"]

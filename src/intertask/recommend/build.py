@@ -23,9 +23,11 @@ from intertask import __version__
 from intertask.backbones import load_backbone
 from intertask.errors import IntertaskError
 from intertask.paths import utc_now
+from intertask.matrix.table import KEY
+from intertask.matrix.transfer import TransferMatrix
 from intertask.recommend.esm_maps import source_esm_map
-from intertask.recommend.library import (HISTORY_COLUMNS, TRAINING_FIELDS, Library, LibrarySource,
-                                         check_library_out, load_library, vocabulary_counts, write_library)
+from intertask.recommend.library import TRAINING_FIELDS, Library, LibrarySource, load_library, vocabulary_counts
+from intertask.recommend.library_write import check_library_out, write_library
 from intertask.selection.profiles import example_text, mean_embedding, prompt_array, sample_examples
 from intertask.study.config import StudyConfig
 from intertask.study.export import read_study
@@ -46,14 +48,32 @@ def text_centroid(task, backbone) -> np.ndarray:
 
 def _target_training(store: Store, source_row: dict) -> dict:
     """The `TRAINING_FIELDS` settings of the latest study's target phase (what its baselines and
-    transfers trained with), for recommend's own target runs; the source run's settings when the
-    store holds no readable study config."""
+    transfers trained with), for recommend's own target runs. A store without a readable study config
+    falls back to the source run's settings, with a warning: recommend then trains targets on the
+    source protocol."""
     try:
         config = StudyConfig.from_json(store.studies()[-1]["config_json"])
         settings = resolve_train_config(config, config.target_training, seed=0, snapshots=False).to_dict()
-    except (IndexError, KeyError, ValueError, IntertaskError):
+    except (IndexError, KeyError, ValueError, IntertaskError) as err:
+        log.warning("store %s: no readable study config (%s); recommend's target runs will use the source "
+                    "runs' training settings", store.path, err)
         settings = json.loads(source_row.get("config_json") or "{}")
     return {k: settings[k] for k in TRAINING_FIELDS if k in settings}
+
+
+def _history(matrices: list[TransferMatrix], sources: list[str]) -> TransferMatrix:
+    """The studies' transfers from the library's `sources` that have a baseline (the first study's row
+    where several hold the same one), without the cases whose baseline did not learn (logged)."""
+    frames = [m.frame for m in matrices if len(m)]
+    if not frames:
+        return TransferMatrix.empty()
+    frame = pd.concat(frames, ignore_index=True).drop_duplicates(list(KEY))
+    matrix = TransferMatrix(frame[frame["source"].isin(sources) & frame["gain"].notna()].reset_index(drop=True))
+    floored = matrix.not_learned()
+    if floored:
+        log.warning("history leaves out %d (target, seed) case(s) whose baseline did not clear its floor: %s",
+                    len(floored), ", ".join(f"{t}/{s}" for _, t, s in floored))
+    return matrix.learned_only()
 
 
 def library_from_store(store_path, backbone=None, device: str = "cpu") -> Library:
@@ -93,20 +113,10 @@ def library_from_store(store_path, backbone=None, device: str = "cpu") -> Librar
             text_embedding=text_centroid(task, backbone),
             vocabulary=vocabulary_counts(example_text(ex) for ex in task.train)))
         sources[-1].esm_map = source_esm_map(task, backbone, sources[-1].prompt)
-    history = pd.DataFrame(columns=HISTORY_COLUMNS)
+    history = _history([view.matrix for view in views], sorted(by_task))
     targets = {}
-    if any(not view.matrix.empty for view in views):
-        matrix = pd.concat([view.matrix for view in views], ignore_index=True)
-        keys = [c for c in ("target", "source", "seed", "source_seed") if c in matrix]
-        matrix = matrix.drop_duplicates(keys)
-        matrix = matrix[matrix["source"].isin(by_task) & matrix["gain"].notna()]
-        not_learned = matrix[~matrix["baseline_learned"]]  # no transfer is measured where the baseline learned nothing
-        if len(not_learned):
-            cases = not_learned[["target", "seed"]].drop_duplicates()
-            log.warning("history leaves out %d (target, seed) case(s) whose baseline did not clear its floor: %s",
-                        len(cases), ", ".join(f"{t}/{s}" for t, s in cases.itertuples(index=False)))
-        history = matrix[matrix["baseline_learned"]][HISTORY_COLUMNS].reset_index(drop=True)
-        for name in sorted(history["target"].unique()):
+    if len(history):
+        for name in history.targets:
             try:
                 targets[name] = text_centroid(load_task(name, options.get(name)), backbone)
             except IntertaskError as err:
@@ -153,11 +163,11 @@ def keep_measured_history(library: Library, previous: Library) -> None:
     a rebuild that adds a source leaves only that source's column to measure."""
     unchanged = {s.name for s in library.sources if s.name in previous.source_names
                  and np.array_equal(s.prompt, previous.source(s.name).prompt)}
-    kept = previous.history[previous.history["source"].isin(unchanged)]
+    kept = previous.history.frame[previous.history.frame["source"].isin(unchanged)]
     if kept.empty:
         return
-    merged = pd.concat([library.history, kept], ignore_index=True) if len(library.history) else kept
-    library.history = merged.drop_duplicates(["target", "source", "seed"]).reset_index(drop=True)
+    merged = pd.concat([library.history.frame, kept], ignore_index=True) if len(library.history) else kept
+    library.history = TransferMatrix(merged.drop_duplicates(list(KEY)).reset_index(drop=True))
     for name in kept["target"].unique():
         if name in previous.target_embeddings:
             library.target_embeddings.setdefault(name, previous.target_embeddings[name])

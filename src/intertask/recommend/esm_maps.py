@@ -34,7 +34,8 @@ def add_esm_maps(library_dir, backbone=None, device: str = "cpu", progress=None)
     from safetensors.numpy import save
 
     from intertask.backbones import load_backbone
-    from intertask.recommend.library import ESM_FILE, add_library_file, load_library
+    from intertask.recommend.library import ESM_FILE, load_library
+    from intertask.recommend.library_write import add_library_file
     from intertask.tasks.registry import get_task
 
     library = load_library(library_dir)

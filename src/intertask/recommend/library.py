@@ -10,54 +10,47 @@ Layout of a library directory (format version `FORMAT_VERSION`)::
                            "target/<name>" -> [D] centroid of a historical target (when known)
     profiles.json          {source: {"n_train": int, "vocabulary": [[word, count], ...]}}: the
                            `VOCAB_SIZE` most frequent words of the source's training texts
-    history.json           [{target, source, seed, score, baseline, gain, floor, learned, baseline_learned,
-                           source_seed, n_test, validation_curve}] measured transfers; the
-                           `validation_curve` is [[step, validation score], ...] of the transfer
-                           run. The last four may be null in libraries built before `library
-                           measure`; a null `baseline_learned` means the case's baseline cleared
-                           its floor, as every such library's did
+    history.json           [{target, source, seed, score, baseline, ...}] measured transfers: a
+                           `TransferMatrix` as a list of row objects (`to_history` / `from_history`),
+                           each transfer with its `validation_curve` ([[step, validation score], ...])
+                           where `library measure` recorded it. Rows of (target, seed) cases whose
+                           baseline did not clear its floor stay in the history (so a measurement knows
+                           they were done) and are left out where transfer is read
+                           (`TransferMatrix.learned_only`)
     esm_maps.safetensors   (optional) "esm/<source>" -> [H + 1, H] float32, the source's embedding
                            space map for ESM-LogME (`intertask.recommend.esm_maps`)
     combination.json       (optional) the selector combination learned from the history
                            (`intertask.recommend.combination`)
 
-`build_library` writes the whole folder into a temporary sibling and renames it into place, so a
-crash or a full disk never leaves a half library (`paths.folder_beside`); `load_library` verifies
-every file's sha256 and the backbone. An optional file can be added to an existing library later
-(`add_library_file`): it and the new manifest.json (its checksum added, every other entry kept)
-are written first, then renamed into place.
+Here: the loaded library (`Library`, `LibrarySource`) and its reading (`load_library` verifies every
+file's sha256, each JSON file's fields (`intertask.recommend.library_format`) and the backbone).
+`intertask.recommend.library_write` writes the whole folder into a temporary sibling and renames it
+into place, so a crash or a full disk never leaves a half library; an optional file, or new history
+rows, can be added to an existing library later, with the same guarantee.
 """
+
 
 from __future__ import annotations
 
 import json
-import math
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from intertask.checks import field_problem, is_finite, is_integer, is_number, is_text, list_of, object_of
 from intertask.errors import IntertaskError
-from intertask.paths import atomic_output, exchange_folders, folder_beside, sha256_file
+from intertask.matrix.transfer import TransferMatrix
+from intertask.paths import sha256_file
+from intertask.recommend.library_format import (COMBINATION_FILE, ESM_FILE, FILES, FORMAT_VERSION,
+                                                MAX_COMBINATION_BYTES, OPTIONAL_FILES, TRAINING_FIELDS, VOCAB_SIZE,
+                                                combination_problem, history_problem, manifest_problem,
+                                                profiles_problem)
 from intertask.selection.base import TaskProfile
 from intertask.selection.embedding_free import ranked_words
 
-FORMAT_VERSION = 1
-FILES = ("prompts.safetensors", "profiles.safetensors", "profiles.json", "history.json")
-ESM_FILE = "esm_maps.safetensors"
-COMBINATION_FILE = "combination.json"
-OPTIONAL_FILES = (ESM_FILE, COMBINATION_FILE)
-VOCAB_SIZE = 2000
-MAX_VOCABULARY_COUNT = 20_000_000  # words counted in one source's vocabulary; `profile()` spells them all out
-HISTORY_COLUMNS = ["target", "source", "seed", "score", "baseline", "gain", "floor", "learned",
-                   "baseline_learned", "source_seed", "n_test", "validation_curve"]
-# TrainConfig fields of the study's target phase that recommend's target runs reuse (the rest is set per run).
-TRAINING_FIELDS = ("max_length", "batch_size", "prompt_lr", "head_lr", "optimizer", "init", "weight_decay",
-                   "grad_clip", "head_init", "class_weights")
+__all__ = ["COMBINATION_FILE", "ESM_FILE", "FILES", "OPTIONAL_FILES", "TRAINING_FIELDS", "Library", "LibrarySource",
+           "default_library_dir", "describe", "load_library", "vocabulary_counts"]
 
 
 def vocabulary_counts(texts, top_k: int = VOCAB_SIZE) -> list[tuple[str, int]]:
@@ -100,9 +93,9 @@ class Library:
 
     backbone: dict  # {name, hidden_size, prompt_length}
     sources: list[LibrarySource]
-    history: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=HISTORY_COLUMNS))
+    history: TransferMatrix = field(default_factory=TransferMatrix.empty)  # read transfer via .learned_only()
     target_embeddings: dict[str, np.ndarray] = field(default_factory=dict)
-    training: dict = field(default_factory=dict)  # the source runs' shared TrainConfig fields
+    training: dict = field(default_factory=dict)  # TRAINING_FIELDS of the study's target phase
     combination: dict | None = None  # the learned selector combination (combination.json)
     created_at: str = ""
     intertask_version: str = ""
@@ -111,12 +104,6 @@ class Library:
     @property
     def source_names(self) -> list[str]:
         return [s.name for s in self.sources]
-
-    @property
-    def learned_history(self) -> pd.DataFrame:
-        """The history's rows on (target, seed) cases whose baseline cleared its floor: the only
-        cases that say anything about transfer (expected gains, evaluation)."""
-        return self.history[self.history["baseline_learned"].fillna(True).astype(bool)]
 
     def source(self, name: str) -> LibrarySource:
         return self.sources[self.source_names.index(name)]
@@ -135,220 +122,9 @@ class Library:
                          "seeds": sorted(s.prompts), "best_seed": s.best_seed,
                          "scores": {str(k): v for k, v in sorted(s.scores.items())}}
                         for s in self.sources],
-            "history_targets": sorted(self.history["target"].unique().tolist()) if len(self.history) else [],
+            "history_targets": self.history.targets,
             "files": checksums,
         }
-
-
-# ---- writing ------------------------------------------------------------------------------
-def _write_files(library: Library, folder: Path) -> dict[str, str]:
-    from safetensors.numpy import save_file
-
-    prompts = {f"{s.name}/{seed}": np.ascontiguousarray(p, dtype=np.float32)
-               for s in library.sources for seed, p in sorted(s.prompts.items())}
-    save_file(prompts, str(folder / "prompts.safetensors"))
-    vectors = {f"source/{s.name}": np.ascontiguousarray(s.text_embedding, dtype=np.float32)
-               for s in library.sources}
-    vectors.update({f"target/{n}": np.ascontiguousarray(v, dtype=np.float32)
-                    for n, v in sorted(library.target_embeddings.items())})
-    save_file(vectors, str(folder / "profiles.safetensors"))
-    profiles = {s.name: {"n_train": s.n_train, "vocabulary": [[w, int(c)] for w, c in s.vocabulary]}
-                for s in library.sources}
-    (folder / "profiles.json").write_text(json.dumps(profiles, sort_keys=True))
-    (folder / "history.json").write_text(json.dumps(_history_records(library.history), indent=0))
-    written = list(FILES)
-    if any(s.esm_map is not None for s in library.sources):
-        _write_esm_maps(library.sources, folder / ESM_FILE)
-        written.append(ESM_FILE)
-    if library.combination is not None:
-        (folder / COMBINATION_FILE).write_text(json.dumps(library.combination, indent=1, sort_keys=True))
-        written.append(COMBINATION_FILE)
-    return {name: sha256_file(folder / name) for name in written}
-
-
-_HISTORY_TYPES = {"target": str, "source": str, "seed": int, "source_seed": int, "n_test": int,
-                  "learned": bool, "baseline_learned": bool,
-                  "validation_curve": lambda curve: [[int(step), float(score)] for step, score in curve]}
-# the other columns are floats
-
-
-def _history_records(history: pd.DataFrame) -> list[dict]:
-    """history.json's rows: `HISTORY_COLUMNS` as plain JSON values, null where not recorded."""
-    def plain(column: str, value):
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return None
-        return _HISTORY_TYPES.get(column, float)(value)
-
-    records = history.reindex(columns=HISTORY_COLUMNS).astype(object).to_dict(orient="records")
-    return [{column: plain(column, value) for column, value in row.items()} for row in records]
-
-
-def _write_esm_maps(sources: list[LibrarySource], path: Path) -> None:
-    from safetensors.numpy import save_file
-
-    missing = [s.name for s in sources if s.esm_map is None]
-    if missing:
-        raise IntertaskError(f"every source needs an embedding space map, or none; missing: {', '.join(missing)}")
-    save_file({f"esm/{s.name}": np.ascontiguousarray(s.esm_map, dtype=np.float32) for s in sources}, str(path))
-
-
-def add_library_file(path: str | Path, name: str, write) -> Path:
-    """Add or replace the optional file `name` (one of `OPTIONAL_FILES`) of the library at `path`.
-
-    The library is verified first; `write(tmp)` writes the file to a temporary path and manifest.json
-    is written beside it with the file's checksum (every other entry kept as it was); then both are
-    renamed into place. A write error (disk full) is one line and changes nothing.
-    Returns the file's path.
-    """
-    if name not in OPTIONAL_FILES:
-        raise ValueError(f"{name!r} is not an optional library file")
-    load_library(path)
-    folder = Path(path)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    # Both files are written before either is renamed (the file first, the manifest last), so a
-    # full disk leaves the library as it was.
-    with atomic_output(folder / "manifest.json", "library") as new_manifest, \
-            atomic_output(folder / name, "library") as tmp:
-        write(tmp)
-        manifest["files"][name] = sha256_file(tmp)
-        new_manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    return folder / name
-
-
-def check_library_out(out: Path) -> bool:
-    """Raise unless `out` may receive a library (absent, empty, a library, or only a `.store`);
-    return whether it exists. Called before any training, and again just before writing."""
-    if not out.exists():
-        if any(p.exists() and not p.is_dir() for p in out.parents):
-            raise IntertaskError(f"--out {str(out)!r}: a file stands where its folder should be; choose another --out")
-        return False
-    if not out.is_dir():
-        raise IntertaskError(f"--out {str(out)!r} is a file; give a directory for the library")
-    entries = {p.name for p in out.iterdir()}
-    if entries and "manifest.json" not in entries and entries != {".store"}:
-        raise IntertaskError(f"--out {str(out)!r} exists and is not a library; choose a new or empty directory")
-    return True
-
-
-def write_library(library: Library, out_dir: str | Path, what: str = "--out") -> Path:
-    """Write `library` to `out_dir` atomically; returns the path.
-
-    The files are written into a temporary sibling that then takes `out_dir`'s place in one atomic
-    swap (`exchange_folders`; two renames where the OS cannot swap), so a reader or a crash sees the
-    old library or the new one, never a mix. An existing `out_dir` is replaced only when it is a
-    library (has `manifest.json`), is empty, or holds only a `.store` folder (which is kept);
-    otherwise nothing is written. `what` names `out_dir` in a write error (a full disk).
-    """
-    out = Path(out_dir)
-    keep = [".store"] if check_library_out(out) and (out / ".store").exists() else []
-    with folder_beside(out, what) as tmp:
-        checksums = _write_files(library, tmp)
-        (tmp / "manifest.json").write_text(json.dumps(library.manifest(checksums), indent=2, sort_keys=True))
-        if not out.exists():
-            os.replace(tmp, out)
-            return out
-        if exchange_folders(tmp, out):
-            old = tmp  # the swap left the old library here; folder_beside removes it
-        else:
-            old = out.parent / f".{out.name}.old{os.getpid()}"
-            os.replace(out, old)
-            os.replace(tmp, out)
-        for name in keep:  # the study store moves over last, so a crash never deletes it
-            os.replace(old / name, out / name)
-        shutil.rmtree(old, ignore_errors=True)
-    return out
-
-
-# ---- reading ------------------------------------------------------------------------------
-def _positive(value) -> bool:
-    return is_integer(value) and value > 0
-
-
-def _count(value) -> bool:
-    return is_integer(value) and value >= 0
-
-
-def _step_score(pair) -> bool:
-    return isinstance(pair, list) and len(pair) == 2 and _count(pair[0]) and is_finite(pair[1])
-
-
-def _flag(value) -> bool:
-    """A boolean, or null/NaN where it was not recorded."""
-    return value is None or isinstance(value, bool) or (is_number(value) and math.isnan(value))
-
-
-# field -> (test, what it must be), for manifest.json, its backbone and sources, profiles.json and history.json
-_MANIFEST = {
-    "files": (object_of(is_text), "an object of checksums"),
-    "backbone": (lambda v: isinstance(v, dict), "an object"),
-    "sources": (list_of(lambda v: isinstance(v, dict)), "a list of objects"),
-    "training": (lambda v: isinstance(v, dict) and set(v) <= set(TRAINING_FIELDS),
-                 f"an object of {', '.join(TRAINING_FIELDS)}"),
-    "created_at": (is_text, "a string"),
-    "intertask_version": (is_text, "a string"),
-}
-_BACKBONE = {"name": (is_text, "a string"), "hidden_size": (_positive, "a positive integer"),
-             "prompt_length": (_positive, "a positive integer")}
-_SOURCE = {"name": (is_text, "a string"), "n_train": (_count, "a count"),
-           "tags": (list_of(is_text), "a list of strings"),
-           "seeds": (lambda v: list_of(is_integer)(v) and len(v) > 0, "a non-empty list of integers"),
-           "scores": (object_of(is_number), "an object of numbers")}
-_PROFILE = {"n_train": (_count, "a count"),
-            "vocabulary": (list_of(lambda p: isinstance(p, list) and len(p) == 2 and is_text(p[0]) and _positive(p[1])),
-                           "a list of [word, count] pairs")}
-_HISTORY_ROW = {"target": (is_text, "a string"), "source": (is_text, "a string"), "seed": (is_integer, "an integer"),
-                "score": (is_finite, "a finite number"), "baseline": (is_finite, "a finite number"),
-                "gain": (is_finite, "a finite number"),  # floor and learned are NaN or null where not recorded
-                "floor": (lambda v: v is None or is_number(v), "a number"),
-                "learned": (_flag, "true or false"), "baseline_learned": (_flag, "true or false"),
-                "source_seed": (lambda v: v is None or is_integer(v), "an integer"),
-                "n_test": (lambda v: v is None or _count(v), "a count"),
-                "validation_curve": (lambda v: v is None or list_of(_step_score)(v), "a list of [step, score] pairs")}
-
-
-def _manifest_problem(manifest: dict) -> str | None:
-    """The first field of manifest.json that is missing or of the wrong type, described; or None."""
-    from intertask.training.config import TrainConfig
-
-    problem = field_problem(manifest, _MANIFEST, required=("files", "backbone", "sources"))
-    if problem:
-        return problem
-    problems = (field_problem(manifest["backbone"], _BACKBONE, required=tuple(_BACKBONE), where="backbone."),
-                *(field_problem(source, _SOURCE, required=("name", "n_train", "seeds"), where=f"sources[{i}].")
-                  for i, source in enumerate(manifest["sources"])))
-    problem = next((p for p in problems if p), None)
-    if problem:
-        return problem
-    try:
-        TrainConfig.from_dict(manifest.get("training") or {})
-    except (IntertaskError, TypeError, ValueError) as err:
-        return f"field 'training' holds a bad value ({err})"
-    return None
-
-
-def _profiles_problem(profiles) -> str | None:
-    """The first source entry of profiles.json of the wrong type or counting more than
-    `MAX_VOCABULARY_COUNT` words, described; or None."""
-    if not isinstance(profiles, dict):
-        return f"must be an object of sources, got {type(profiles).__name__}"
-    for name, entry in profiles.items():
-        problem = field_problem(entry, _PROFILE, required=tuple(_PROFILE), where=f"{name}.")
-        if problem:
-            return problem
-        total = sum(count for _, count in entry["vocabulary"])
-        if total > MAX_VOCABULARY_COUNT:
-            return (f"field '{name}.vocabulary' counts {total} words, more than the {MAX_VOCABULARY_COUNT} "
-                    "a library may hold")
-    return None
-
-
-def _history_problem(rows) -> str | None:
-    """The first row of history.json with a field missing or of the wrong type (NaN or infinite
-    scores included), described; or None."""
-    if not isinstance(rows, list):
-        return f"must be a list of transfers, got {type(rows).__name__}"
-    return next((p for i, row in enumerate(rows)
-                 if (p := field_problem(row, _HISTORY_ROW, required=HISTORY_COLUMNS[:6], where=f"[{i}]."))), None)
 
 
 def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
@@ -379,7 +155,7 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
     def broken(file: str, problem: str) -> IntertaskError:
         return IntertaskError(f"library {str(folder)!r}: {file} {problem}; rebuild the library")
 
-    problem = _manifest_problem(manifest)
+    problem = manifest_problem(manifest)
     if problem:
         raise broken("manifest.json", problem)
     files, backbone = manifest["files"], manifest["backbone"]
@@ -406,10 +182,15 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
     try:
         profiles = json.loads((folder / "profiles.json").read_text())
         rows = json.loads((folder / "history.json").read_text())
-        combination = json.loads((folder / COMBINATION_FILE).read_text()) if COMBINATION_FILE in files else None
+        combination = None
+        if COMBINATION_FILE in files:
+            if (folder / COMBINATION_FILE).stat().st_size > MAX_COMBINATION_BYTES:
+                raise broken(COMBINATION_FILE, f"is larger than {MAX_COMBINATION_BYTES} bytes")
+            combination = json.loads((folder / COMBINATION_FILE).read_text())
     except (ValueError, RecursionError):
         raise IntertaskError(f"library {str(folder)!r}: a JSON file is unreadable; rebuild it") from None
-    for name, problem in (("profiles.json", _profiles_problem(profiles)), ("history.json", _history_problem(rows))):
+    for name, problem in (("profiles.json", profiles_problem(profiles)), ("history.json", history_problem(rows)),
+                          (COMBINATION_FILE, combination_problem(combination) if combination is not None else None)):
         if problem:
             raise broken(name, problem)
     try:
@@ -424,7 +205,10 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
     except (KeyError, ValueError):
         raise IntertaskError(f"library {str(folder)!r}: manifest.json does not match the library's files; "
                              "rebuild the library") from None
-    history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    try:
+        history = TransferMatrix.from_history(rows, where=f"library {str(folder)!r}: history.json")
+    except IntertaskError as err:
+        raise IntertaskError(f"{err}; rebuild the library") from None
     targets = {k.split("/", 1)[1]: v for k, v in vectors.items() if k.startswith("target/")}
     return Library(backbone=backbone, sources=sources, history=history, target_embeddings=targets,
                    training=manifest.get("training") or {}, combination=combination,
@@ -442,9 +226,9 @@ def history_cases(library: Library) -> list[dict]:
     that count), the sources measured on every seed, and the lowest baseline margin over the floor
     (points; where recorded)."""
     rows = []
-    for target, group in library.history.groupby("target"):
+    for target, group in library.history.frame.groupby("target"):
         seeds = sorted(int(s) for s in group["seed"].unique())
-        learned = group.groupby("seed")["baseline_learned"].first().map(lambda v: True if pd.isna(v) else bool(v))
+        learned = group.groupby("seed")["baseline_learned"].first().fillna(True).astype(bool)
         per_source = group.groupby("source")["seed"].nunique()
         margin = (group["baseline"] - group["floor"]).min()
         rows.append({"target": str(target), "seeds": seeds, "learned_seeds": int(learned.sum()),
@@ -461,8 +245,8 @@ def describe(library: Library) -> dict:
         "sources": [{"name": s.name, "n_train": s.n_train, "tags": list(s.tags), "seeds": sorted(s.prompts),
                      "best_seed": s.best_seed, "best_score": s.scores.get(s.best_seed)}
                     for s in library.sources],
-        "history_rows": int(len(library.history)),
-        "history_targets": sorted(library.history["target"].unique().tolist()) if len(library.history) else [],
+        "history_rows": len(library.history),
+        "history_targets": library.history.targets,
         "history_cases": history_cases(library),
         "esm_maps": bool(library.sources) and all(s.esm_map is not None for s in library.sources),
         "combination": None if library.combination is None else

@@ -8,7 +8,7 @@ A transfer's row is `target, source, seed, score, baseline, gain = score − bas
 learned, baseline_learned, source_seed, n_test, validation_curve` (the run's validation score at
 each evaluated step, for short-versus-converged comparisons); a (target, seed) whose baseline did not clear its
 floor is recorded with `baseline_learned = false` and left out of expected gains and evaluation
-(`Library.learned_history`).
+(`TransferMatrix.learned_only`).
 
 Only the missing cells are trained: a (source, seed) with a row is never redone, and a seed's
 baseline is read back from its rows. So a killed measurement resumes where it stopped, and a source
@@ -32,7 +32,10 @@ import numpy as np
 import pandas as pd
 
 from intertask.errors import IntertaskError
-from intertask.recommend.library import HISTORY_COLUMNS, Library, load_library, write_library
+from intertask.matrix.table import KEY
+from intertask.matrix.transfer import TransferMatrix
+from intertask.recommend.library import Library, load_library
+from intertask.recommend.library_write import write_library
 from intertask.recommend.target_runs import history_config
 from intertask.study.executors import PackItem, Reporter, next_pack
 from intertask.study.plan import PlannedRun
@@ -61,9 +64,9 @@ def append_history(path: Path, rows: list[dict], target: str, centroid: np.ndarr
     the history keeps its row. Returns the library as written."""
     with library_lock(path):
         library = load_library(path)
-        new = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
-        history = pd.concat([library.history, new], ignore_index=True) if len(library.history) else new
-        library.history = history.drop_duplicates(["target", "source", "seed"]).reset_index(drop=True)
+        new = TransferMatrix.from_frame(pd.DataFrame(rows), where="measured transfers").frame
+        history = pd.concat([library.history.frame, new], ignore_index=True) if len(library.history) else new
+        library.history = TransferMatrix(history.drop_duplicates(list(KEY)).reset_index(drop=True))
         if centroid is not None and target not in library.target_embeddings:
             library.target_embeddings[target] = centroid
         write_library(library, path, what="library")
@@ -73,7 +76,7 @@ def append_history(path: Path, rows: list[dict], target: str, centroid: np.ndarr
 def recorded_baselines(library: Library, target: str) -> dict[int, tuple[float, bool]]:
     """`{seed: (baseline score, baseline learned)}` as the history of `target` records them (a
     null `baseline_learned` in an older library means learned)."""
-    rows = library.history[library.history["target"] == target]
+    rows = library.history.frame[library.history.frame["target"] == target]
     return {int(seed): (float(group["baseline"].iloc[0]),
                         bool(True if pd.isna(group["baseline_learned"].iloc[0]) else group["baseline_learned"].iloc[0]))
             for seed, group in rows.groupby("seed")}
@@ -84,7 +87,7 @@ def plan_target(library: Library, target: str, spec: str, task_options: dict | N
     baseline, unless the history records it, then one transfer per library source and seed
     without a row. A source's seeds are adjacent, so a pack shares their identical work (probe
     features, step-0 evaluation)."""
-    rows = library.history[library.history["target"] == target]
+    rows = library.history.frame[library.history.frame["target"] == target]
     measured = set(zip(rows["source"], rows["seed"].astype(int)))
     recorded = recorded_baselines(library, target)
 

@@ -252,7 +252,8 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
     learned_seeds = sum(learned(r.test_score, r.test_floor) for r in results)
     aggregated = combined_methods(scores, learned_seeds)
     combined = rk.combined_scores(aggregated)
-    gain, p_neg = rk.expected_gains(library.learned_history, names, profile.text_embedding, library.target_embeddings)
+    gain, p_neg = rk.expected_gains(library.history.learned_only().frame, names, profile.text_embedding,
+                                    library.target_embeddings)
     learned_scores, combination = for_recommend(library.combination, aggregated, gain)
     best_first = rk.order(combined if learned_scores is None else -learned_scores, names)
     embeddings = np.vstack([s.text_embedding for s in library.sources])
@@ -271,7 +272,7 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
     ranking["combined_rank"] = np.arange(1, len(names) + 1)
 
     val_scores = [float(r.validation_score) for r in results]
-    noise = rk.history_noise(library.learned_history, profile.text_embedding, library.target_embeddings)
+    noise = rk.history_noise(library.history.learned_only().frame, profile.text_embedding, library.target_embeddings)
     if noise is None and len(val_scores) > 1:
         noise = float(np.std(val_scores, ddof=1))
     n_aggr = len(aggregated)
@@ -285,7 +286,7 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
         "target_validation_scores": val_scores, "chance_score": _chance_score(task),
         "target_test_floors": [float(r.test_floor) for r in results], "target_runs_learned": learned_seeds,
         "seed_noise": noise, "n_train": len(task.train), "target_tags": list(task.tags),
-        "history_targets": sorted(library.history["target"].unique().tolist()) if len(library.history) else [],
+        "history_targets": library.history.targets,
     }
     top = ranking.iloc[0]
     verdict = make_verdict(Evidence(

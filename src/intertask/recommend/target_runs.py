@@ -1,6 +1,7 @@
 """How a library trains on a target: the `TrainConfig` of recommend's short ranking runs, of the
-`--verify` transfers and of the history's measured transfers (`library measure`), all inherited
-from the target phase of the study that built the library (`Library.training`)."""
+verification transfers and of the history's measured transfers (`library measure`), all with the
+library's training settings (`Library.training`: those of the target phase of the study the library
+was built from, `intertask.recommend.build`)."""
 
 from __future__ import annotations
 

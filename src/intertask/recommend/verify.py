@@ -19,10 +19,10 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from intertask.evaluation.statistics import t_interval
 from intertask.recommend.build import text_centroid
 from intertask.recommend.measure import append_history, history_row
 from intertask.recommend.target_runs import history_config, target_config
+from intertask.stats import t_interval
 from intertask.tasks.metrics import learned
 from intertask.training import RunSpec, train_packed
 

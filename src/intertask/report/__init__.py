@@ -43,18 +43,19 @@ def build_study_report(store_path, out_dir, k: int = 3, study: str | None = None
     default top-2) and write its report to `out_dir/report.html`; return that path.
 
     Reads the study once (`intertask.study.export.read_study`): its transfer matrix is the ground
-    truth, and `intertask.evaluation.from_store.evaluate_store(view, k=k)` evaluates the same view;
+    truth, and `evaluate(view.matrix, predictions_from_store(view), k=k)` evaluates the same view;
     the targets' tags are those of their tasks.
     """
     if k < 1:
         raise IntertaskError(f"k must be at least 1, got {k}")
-    from intertask.evaluation.from_store import evaluate_store  # here: evaluation loads torch
+    from intertask.evaluation import evaluate
+    from intertask.evaluation.from_store import predictions_from_store  # here: evaluation loads torch
 
     view = read_study(store_path, study)
-    evaluation = evaluate_store(view, k=k)
+    evaluation = evaluate(view.matrix, predictions_from_store(view, progress=True), k=k)
     return write_study_report(
         out_dir,
-        view.matrix,
+        view.matrix.frame,
         evaluation.cases,
         evaluation.summary,
         tags=evaluation.tags,

@@ -73,9 +73,9 @@ def wrap_name(name: str, width: int = 14) -> str:
 def mean_ci(values, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
             groups=None) -> tuple[float, float, float]:
     """(mean, low, high) of the finite `values`: over whole `groups` (one label per value, e.g. the
-    target) with `evaluation.statistics.target_interval` when given (Student-t below 15 groups,
-    else a group bootstrap), else `bootstrap_ci` over the values; all NaN when none."""
-    from intertask.evaluation.statistics import bootstrap_ci, target_interval
+    target) with `intertask.stats.target_interval` when given (Student-t below 15 groups, else a
+    group bootstrap), else `bootstrap_ci` over the values; all NaN when none."""
+    from intertask.stats import bootstrap_ci, target_interval
 
     x = np.asarray(values, dtype=float)
     keep = np.isfinite(x)

@@ -33,7 +33,7 @@ from intertask.report._common import (
     wrap_name,
 )
 
-MATRIX_COLUMNS = ("target", "source", "seed", "score", "baseline", "gain", "relative_gain")
+GAIN_COLUMNS = ("target", "source", "seed", "score", "baseline", "gain", "relative_gain")  # what the figures read
 CASES_COLUMNS = ("method", "target", "seed", "ndcg", "regret_at_k")
 SUMMARY_COLUMNS = ("method", "metric", "mean", "std", "ci_low", "ci_high", "n")
 CONSISTENCY_COLUMNS = ("target", "spearman")
@@ -89,7 +89,7 @@ def gain_heatmap(matrix, tags=None):
     from matplotlib import colormaps
     from matplotlib.colors import TwoSlopeNorm
 
-    require_columns(matrix, MATRIX_COLUMNS, "transfer matrix")
+    require_columns(matrix, GAIN_COLUMNS, "transfer matrix")
     reasoning = reasoning_targets(tags)
     sources = _source_order(matrix)
     targets = order_targets(matrix["target"].astype(str), reasoning)
@@ -139,7 +139,7 @@ def gain_heatmap(matrix, tags=None):
 def transfer_strips(matrix, tags=None, max_columns: int = 5):
     """Small multiples, one panel per target: each source's transfer score per seed (dots) and
     their mean (black bar), against the no-transfer baseline (line = mean, band = seed range)."""
-    require_columns(matrix, MATRIX_COLUMNS, "transfer matrix")
+    require_columns(matrix, GAIN_COLUMNS, "transfer matrix")
     reasoning = reasoning_targets(tags)
     sources = _source_order(matrix)
     targets = order_targets(matrix["target"].astype(str), reasoning)

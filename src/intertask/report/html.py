@@ -90,7 +90,7 @@ def write_study_report(
     `out_dir/<name>.png`; return the report's path. Optional parts that are absent or empty get a
     note instead of a figure. Raises `IntertaskError` naming any missing column before writing."""
     reasoning = reasoning_targets(tags)
-    require_columns(matrix, study_figures.MATRIX_COLUMNS, "transfer matrix")
+    require_columns(matrix, study_figures.GAIN_COLUMNS, "transfer matrix")
     floored: list[tuple[str, int]] = []
     if "baseline_learned" in matrix:  # a study's matrix: cases whose baseline learned nothing measure no transfer
         learned = matrix["baseline_learned"].astype(bool)

@@ -86,22 +86,24 @@ def write_matrix_report(out_dir, matrix: pd.DataFrame, missing: pd.DataFrame, re
     return write_page(out_dir, title, body, rendered)
 
 
-def build_matrix_report(matrix_path, out_dir, predictions=(), symmetric=(), setting: str | None = None,
+def build_matrix_report(matrix_path, out_dir, predictions: dict | None = None, setting: str | None = None,
                         k: int = 3) -> Path:
     """Read the matrix file, measure its consistency over all settings, evaluate `random` and the
-    `predictions` (`NAME=FILE` specs) on `setting` (or the only one), and write the report."""
+    `predictions` (`{method: target, source, predicted}`) on `setting` (or the only one), and write the report."""
     from intertask.evaluation.consistency import consistency, target_groups
-    from intertask.evaluation.from_matrix import evaluate_matrix_file
-    from intertask.matrix.table import missing_cells, read_matrix
+    from intertask.evaluation.from_matrix import evaluate_matrix, predictions_from_files
+    from intertask.matrix.transfer import TransferMatrix
 
-    matrix = read_matrix(matrix_path)
-    if predictions and setting is None and matrix["setting"].nunique() > 1:
+    transfers = TransferMatrix.read(matrix_path)
+    matrix = transfers.frame
+    if predictions and setting is None and len(transfers.settings) > 1:
         from intertask.errors import IntertaskError
 
-        raise IntertaskError("the matrix has several settings: choose the one to evaluate --predictions on with --setting")
-    result = consistency(matrix, target_groups(sorted(matrix["target"].unique())))
-    single = matrix["setting"].nunique() == 1
-    evaluation = (evaluate_matrix_file(matrix_path, predictions, symmetric, setting, k=k)
-                  if setting is not None or single else None)
-    return write_matrix_report(out_dir, matrix, missing_cells(matrix), result, evaluation,
+        raise IntertaskError("the matrix has several settings: choose the one to evaluate the predictions on")
+    result = consistency(matrix, target_groups(transfers.targets))
+    evaluation = None
+    if setting is not None or len(transfers.settings) == 1:
+        one = transfers.select(setting)
+        evaluation = evaluate_matrix(one, predictions_from_files(one, predictions or {}), k=k)
+    return write_matrix_report(out_dir, matrix, transfers.holes(), result, evaluation,
                                title=f"intertask transfer matrix report: {Path(matrix_path).name}")

@@ -10,8 +10,10 @@ into the task's `text_embedding` (`[D]`). LogME reads the task through a source 
 
 Example
 -------
->>> profile = task_profile(toy_task("toy_topic2"), load_backbone("tiny-encoder"))  # doctest: +SKIP
->>> profile.text_embedding.shape, len(profile.texts) == len(profile.labels)          # doctest: +SKIP
+>>> from intertask.backbones import load_backbone
+>>> from intertask.tasks.toy import toy_task
+>>> profile = task_profile(toy_task("toy_topic2"), load_backbone("tiny-encoder"))
+>>> profile.text_embedding.shape, len(profile.texts) == len(profile.labels)
 ((32,), True)
 """
 

@@ -55,8 +55,7 @@ from pathlib import Path
 
 from intertask.errors import IntertaskError, did_you_mean
 from intertask.tasks.registry import known_names
-
-MAX_SEED = 2**32 - 1  # TrainConfig.seed's range (not imported from it: intertask.training loads torch)
+from intertask.training.config import MAX_SEED
 MAX_RUNS = 100_000  # runs one study may plan (the paper's 13 x 10 x 3 grid plans 429; planning is ~1 ms a run)
 
 TRANSFER_SOURCES = ("each_seed", "best_seed")
@@ -361,6 +360,3 @@ def _repeated(values, shown: int = 5) -> list:
     """The first `shown` values that occur more than once in `values`, sorted."""
     return sorted(value for value, count in Counter(values).items() if count > 1)[:shown]
 
-
-_PHASE_KEYS = ("steps", "learning_rate", "batch_size", "eval_every", "snapshot_steps", "options")
-_EXAMPLES = {"steps": 300, "learning_rate": 0.1}

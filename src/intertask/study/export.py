@@ -1,24 +1,11 @@
 """Read a study out of its store: the transfer matrix (the ground truth of task selection) and all runs.
 
-`transfer_matrix(store)` has one row per finished transfer:
-
-    target, source, seed, score, baseline, gain, relative_gain, source_seed,
-    floor, n_test, score_se, learned, baseline_learned
-
-* `score`    test main metric (0-100) of the target after transfer from `source`;
-* `baseline` test main metric of the no-transfer run on the same target and (target) `seed`;
-* `gain = score - baseline` (points); `relative_gain = gain / baseline * 100` (%, NaN when the
-  baseline is missing or 0);
-* `source_seed` the seed of the source prompt (constant when the study has one source seed);
-* `floor`    the test score of the best constant prediction on the same test examples
-  (`intertask.tasks.metrics.floor_score`), `n_test` their number, `score_se` the binomial
-  standard error of `score` (points);
-* `learned` / `baseline_learned`: the transfer / the baseline cleared `floor` by
-  `LEARNED_MARGIN` points. A case whose baseline did not learn measures no transfer: evaluation
-  leaves it out and counts it. Runs from stores written before floors were recorded have a NaN
-  floor and count as not learned.
-
-Only finished runs (done, artifact intact) enter; failed runs are listed by `study_status`.
+`transfer_matrix(store)` is the study's `intertask.matrix.transfer.TransferMatrix` (`from_study`): one row
+per finished transfer, setting `"default"`, with the baseline of its target and seed, the source prompt's
+seed, the test floor, test size, binomial standard error and whether transfer and baseline learned (the
+schema: `intertask.matrix.table`). Runs from stores written before floors were recorded have a NaN floor
+and count as not learned. Only finished runs (done, artifact intact) enter; failed runs are listed by
+`study_status`.
 
 `read_study(store, study)` reads a study once: its run rows, each artifact's checksum verified
 once, its task options and (on first use) its transfer matrix. Evaluation, the report and the
@@ -28,7 +15,6 @@ library build take that `StudyView` instead of reading the store again.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -36,13 +22,9 @@ from pathlib import Path
 import pandas as pd
 
 from intertask.errors import IntertaskError
-from intertask.paths import write_table
+from intertask.matrix.transfer import TransferMatrix
 from intertask.study.store import Store
-from intertask.tasks.metrics import binomial_se, learned
 
-MATRIX_COLUMNS = ("target", "source", "seed", "score", "baseline", "gain", "relative_gain", "source_seed",
-                  "floor", "n_test", "score_se", "learned", "baseline_learned")
-FORMATS = ("csv", "parquet", "json")
 
 
 def _store(store: Store | str | Path) -> Store:
@@ -64,8 +46,8 @@ class StudyView:
     task_options: dict
 
     @cached_property
-    def matrix(self) -> pd.DataFrame:
-        return _matrix(self.runs)
+    def matrix(self) -> TransferMatrix:
+        return TransferMatrix.from_study(self)
 
     @cached_property
     def finished_ids(self) -> frozenset[str]:
@@ -112,49 +94,12 @@ def run_table(store: Store | str | Path, study: str | None = None) -> pd.DataFra
     return read_study(store, study).runs
 
 
-def transfer_matrix(store: Store | str | Path, study: str | None = None) -> pd.DataFrame:
-    """The transfer matrix of `study` (default: the latest) as a long table; see the module docstring."""
+def transfer_matrix(store: Store | str | Path, study: str | None = None) -> TransferMatrix:
+    """The transfer matrix of `study` (default: the latest); see the module docstring."""
     return read_study(store, study).matrix
 
 
-def _matrix(runs: pd.DataFrame) -> pd.DataFrame:
-    if runs.empty:
-        return pd.DataFrame(columns=list(MATRIX_COLUMNS))
-    runs = runs[runs["finished"]]
-    floors = {r.run_id: run_floor(r.metrics_json) for r in runs.itertuples()}
-    baselines = {(r.task, r.seed): (r.test_score, floors[r.run_id][0])
-                 for r in runs[runs["kind"] == "baseline"].itertuples()}
-    records = []
-    for r in runs[runs["kind"] == "transfer"].itertuples():
-        baseline, baseline_floor = baselines.get((r.task, r.seed), (math.nan, math.nan))
-        floor, n_test = floors[r.run_id]
-        gain = r.test_score - baseline
-        relative = gain / baseline * 100 if baseline and not math.isnan(baseline) else math.nan
-        records.append((r.task, r.source_task, int(r.seed), float(r.test_score), baseline, gain, relative,
-                        int(r.source_seed), floor, n_test, binomial_se(r.test_score, n_test),
-                        learned(r.test_score, floor), learned(baseline, baseline_floor)))
-    matrix = pd.DataFrame(records, columns=list(MATRIX_COLUMNS))
-    return matrix.sort_values(["target", "seed", "source", "source_seed"], ignore_index=True)
-
-
-def run_floor(metrics_json: str | None) -> tuple[float, int]:
-    """(test floor, test examples) recorded in a run's `metrics_json`; (NaN, 0) when absent."""
-    try:
-        metrics = json.loads(metrics_json or "{}")
-        return float(metrics.get("test_floor", math.nan)), int(metrics.get("test_examples", 0))
-    except (TypeError, ValueError, AttributeError):
-        return math.nan, 0
-
-
-def export_study(store: Store | str | Path, out: str | Path, format: str | None = None,
-                 study: str | None = None) -> Path:
-    """Write the transfer matrix to `out` as csv, parquet or json (default: from the suffix).
-
-    Written to a temporary file and renamed, so `out` is either complete or untouched.
-    """
-    out = Path(out)
-    format = format or out.suffix.lstrip(".").lower()
-    if format not in FORMATS:
-        raise IntertaskError(f"unknown export format {format!r}; use --format {' | '.join(FORMATS)} or a "
-                             ".csv/.parquet/.json file name")
-    return write_table(transfer_matrix(store, study), out, format)
+def export_study(store: Store | str | Path, out: str | Path, study: str | None = None) -> Path:
+    """Write the transfer matrix to `out` in the format of its suffix (.csv, .parquet, .json or .jsonl;
+    `TransferMatrix.write`), complete or untouched; `TransferMatrix.read` reads it back."""
+    return transfer_matrix(store, study).write(out)

@@ -1,0 +1,143 @@
+"""The source library's on-disk format: file names, the fields each JSON file must hold and their
+checks (`*_problem`: the first field missing or of the wrong type, described, or None). The layout is
+described in `intertask.recommend.library`."""
+
+from __future__ import annotations
+
+import math
+
+from intertask.checks import field_problem, is_finite, is_integer, is_number, is_text, list_of, object_of
+from intertask.errors import IntertaskError
+from intertask.training.config import TrainConfig
+
+FORMAT_VERSION = 1
+FILES = ("prompts.safetensors", "profiles.safetensors", "profiles.json", "history.json")
+ESM_FILE = "esm_maps.safetensors"
+COMBINATION_FILE = "combination.json"
+OPTIONAL_FILES = (ESM_FILE, COMBINATION_FILE)
+VOCAB_SIZE = 2000
+MAX_VOCABULARY_COUNT = 20_000_000  # words counted in one source's vocabulary; `profile()` spells them all out
+# TrainConfig fields of the study's target phase that recommend's target runs reuse (the rest is set per run).
+TRAINING_FIELDS = ("max_length", "batch_size", "prompt_lr", "head_lr", "optimizer", "init", "weight_decay",
+                   "grad_clip", "head_init", "class_weights")
+
+
+def _positive(value) -> bool:
+    return is_integer(value) and value > 0
+
+
+def _count(value) -> bool:
+    return is_integer(value) and value >= 0
+
+
+# field -> (test, what it must be), for manifest.json, its backbone and sources, profiles.json and history.json
+_MANIFEST = {
+    "files": (object_of(is_text), "an object of checksums"),
+    "backbone": (lambda v: isinstance(v, dict), "an object"),
+    "sources": (list_of(lambda v: isinstance(v, dict)), "a list of objects"),
+    "training": (lambda v: isinstance(v, dict) and set(v) <= set(TRAINING_FIELDS),
+                 f"an object of {', '.join(TRAINING_FIELDS)}"),
+    "created_at": (is_text, "a string"),
+    "intertask_version": (is_text, "a string"),
+}
+_BACKBONE = {"name": (is_text, "a string"), "hidden_size": (_positive, "a positive integer"),
+             "prompt_length": (_positive, "a positive integer")}
+_SOURCE = {"name": (is_text, "a string"), "n_train": (_count, "a count"),
+           "tags": (list_of(is_text), "a list of strings"),
+           "seeds": (lambda v: list_of(is_integer)(v) and len(v) > 0, "a non-empty list of integers"),
+           "scores": (object_of(is_number), "an object of numbers")}
+_PROFILE = {"n_train": (_count, "a count"),
+            "vocabulary": (list_of(lambda p: isinstance(p, list) and len(p) == 2 and is_text(p[0]) and _positive(p[1])),
+                           "a list of [word, count] pairs")}
+def _flag(value) -> bool:
+    return value is None or isinstance(value, bool) or (is_number(value) and math.isnan(value))
+
+
+def _optional_number(value) -> bool:
+    return value is None or is_number(value)
+
+
+def _step_score(pair) -> bool:
+    return isinstance(pair, list) and len(pair) == 2 and _count(pair[0]) and is_finite(pair[1])
+
+
+# a row of history.json: a TransferMatrix row; unknown values are absent, null or NaN
+_HISTORY_ROW = {"target": (is_text, "a string"), "source": (is_text, "a string"), "seed": (is_integer, "an integer"),
+                "score": (is_finite, "a finite number"), "baseline": (is_finite, "a finite number"),
+                "gain": (is_finite, "a finite number"), "setting": (is_text, "a string"),
+                "source_seed": (lambda v: v is None or is_integer(v), "an integer"),
+                "n_test": (lambda v: v is None or _count(v), "a count"),
+                "floor": (_optional_number, "a number"), "score_se": (_optional_number, "a number"),
+                "learned": (_flag, "true or false"), "baseline_learned": (_flag, "true or false"),
+                "validation_curve": (lambda v: v is None or list_of(_step_score)(v), "a list of [step, score] pairs")}
+HISTORY_REQUIRED = ("target", "source", "seed", "score", "baseline")
+
+
+MAX_COMBINATION_BYTES = 1_000_000  # a learned combination is a handful of numbers and one reason
+_MODEL = {"features": (lambda v: list_of(is_text)(v) and len(v) > 0, "a non-empty list of strings"),
+          "weights": (list_of(is_finite), "a list of finite numbers"),
+          "intercept": (is_finite, "a finite number"), "alpha": (is_finite, "a finite number")}
+_COMBINATION = {"use": (lambda v: isinstance(v, bool), "true or false"),
+                "reason": (lambda v: is_text(v) and len(v) <= 10_000, "a string of at most 10000 characters"),
+                "metric": (is_text, "a string"), "model": (lambda v: isinstance(v, dict), "an object"),
+                "members": (list_of(is_text), "a list of strings")}
+
+
+def combination_problem(combination) -> str | None:
+    """The first field of a learned combination (combination.json) that is missing or of the wrong type,
+    described; or None. `use` and `reason` are required, and `model` when `use` is true; a model has
+    one finite weight per feature."""
+    if not isinstance(combination, dict):
+        return f"must be an object, got {type(combination).__name__}"
+    problem = field_problem(combination, _COMBINATION,
+                            required=("use", "reason") + (("model",) if combination.get("use") is True else ()))
+    if problem or "model" not in combination:
+        return problem
+    model = combination["model"]
+    problem = field_problem(model, _MODEL, required=tuple(_MODEL), where="model.")
+    if problem is None and len(model["weights"]) != len(model["features"]):
+        problem = f"field 'model.weights' must hold one weight per feature ({len(model['features'])})"
+    return problem
+
+
+def manifest_problem(manifest: dict) -> str | None:
+    """The first field of manifest.json that is missing or of the wrong type, described; or None."""
+    problem = field_problem(manifest, _MANIFEST, required=("files", "backbone", "sources"))
+    if problem:
+        return problem
+    problems = (field_problem(manifest["backbone"], _BACKBONE, required=tuple(_BACKBONE), where="backbone."),
+                *(field_problem(source, _SOURCE, required=("name", "n_train", "seeds"), where=f"sources[{i}].")
+                  for i, source in enumerate(manifest["sources"])))
+    problem = next((p for p in problems if p), None)
+    if problem:
+        return problem
+    try:
+        TrainConfig.from_dict(manifest.get("training") or {})
+    except (IntertaskError, TypeError, ValueError) as err:
+        return f"field 'training' holds a bad value ({err})"
+    return None
+
+
+def profiles_problem(profiles) -> str | None:
+    """The first source entry of profiles.json of the wrong type or counting more than
+    `MAX_VOCABULARY_COUNT` words, described; or None."""
+    if not isinstance(profiles, dict):
+        return f"must be an object of sources, got {type(profiles).__name__}"
+    for name, entry in profiles.items():
+        problem = field_problem(entry, _PROFILE, required=tuple(_PROFILE), where=f"{name}.")
+        if problem:
+            return problem
+        total = sum(count for _, count in entry["vocabulary"])
+        if total > MAX_VOCABULARY_COUNT:
+            return (f"field '{name}.vocabulary' counts {total} words, more than the {MAX_VOCABULARY_COUNT} "
+                    "a library may hold")
+    return None
+
+
+def history_problem(rows) -> str | None:
+    """The first row of history.json with a field missing or of the wrong type (NaN or infinite
+    scores included), described; or None."""
+    if not isinstance(rows, list):
+        return f"must be a list of transfers, got {type(rows).__name__}"
+    return next((p for i, row in enumerate(rows)
+                 if (p := field_problem(row, _HISTORY_ROW, required=HISTORY_REQUIRED, where=f"[{i}]."))), None)
