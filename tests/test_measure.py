@@ -16,7 +16,7 @@ from intertask.cli import run
 from intertask.errors import IntertaskError
 from intertask.matrix.transfer import TransferMatrix
 from intertask.recommend import build_library, load_library
-from intertask.recommend.library import write_library
+from intertask.recommend.library_write import write_library
 from intertask.recommend.measure import append_history, measure_target, plan_target
 
 SOURCES = ["toy_sentiment_food", "toy_topic4", "toy_parity"]
