@@ -11,6 +11,7 @@ From a TOML config: the study is run first (`run_study`) into `store_path` (defa
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -24,8 +25,9 @@ from intertask.backbones import load_backbone
 from intertask.errors import IntertaskError
 from intertask.paths import utc_now
 from intertask.recommend.esm_maps import source_esm_map
-from intertask.recommend.library import (HISTORY_COLUMNS, TRAINING_FIELDS, Library, LibrarySource,
-                                         check_library_out, vocabulary_counts, write_library)
+from intertask.recommend.leakage import source_fingerprints
+from intertask.recommend.library import (DEFAULT_SOURCE_TRAINING, HISTORY_COLUMNS, TRAINING_FIELDS, Library,
+                                         LibrarySource, check_library_out, vocabulary_counts, write_library)
 from intertask.selection.profiles import example_text, mean_embedding, prompt_array, sample_examples
 from intertask.study.config import StudyConfig
 from intertask.study.export import read_study
@@ -53,6 +55,23 @@ def _target_training(store: Store, source_row: dict) -> dict:
     except (IndexError, KeyError, ValueError, IntertaskError):
         settings = json.loads(source_row.get("config_json") or "{}")
     return {k: settings[k] for k in TRAINING_FIELDS if k in settings}
+
+
+def source_protocol(config: StudyConfig) -> dict:
+    """The library's source protocol (manifest `source_training`) of a study config: its source
+    seeds and the resolved `TrainConfig` of its source phase without seed, backbone and prompt
+    length (which the library's backbone sets)."""
+    train = resolve_train_config(config, config.source_training, seed=0, snapshots=False).to_dict()
+    return {"seeds": list(config.source_seeds),
+            "train": {k: v for k, v in train.items() if k not in ("seed", "backbone", "prompt_length")}}
+
+
+def _store_source_protocol(store: Store) -> dict:
+    """The source protocol of the store's latest study (the default when it has no readable config)."""
+    try:
+        return source_protocol(StudyConfig.from_json(store.studies()[-1]["config_json"]))
+    except (IndexError, KeyError, ValueError, IntertaskError):
+        return copy.deepcopy(DEFAULT_SOURCE_TRAINING)
 
 
 def library_from_store(store_path, backbone=None, device: str = "cpu") -> Library:
@@ -92,6 +111,7 @@ def library_from_store(store_path, backbone=None, device: str = "cpu") -> Librar
             text_embedding=_centroid(task, backbone),
             vocabulary=vocabulary_counts(example_text(ex) for ex in task.train)))
         sources[-1].esm_map = source_esm_map(task, backbone, sources[-1].prompt)
+        sources[-1].fingerprints = source_fingerprints(task)
     history = pd.DataFrame(columns=HISTORY_COLUMNS)
     targets = {}
     if any(not view.matrix.empty for view in views):
@@ -113,7 +133,7 @@ def library_from_store(store_path, backbone=None, device: str = "cpu") -> Librar
     training = _target_training(Store(store_path), rows[0])
     return Library(backbone={"name": backbones[0], "hidden_size": int(shape[1]), "prompt_length": int(shape[0])},
                    sources=sources, history=history, target_embeddings=targets, training=training,
-                   created_at=utc_now(),
+                   source_training=_store_source_protocol(Store(store_path)), created_at=utc_now(),
                    intertask_version=__version__)
 
 

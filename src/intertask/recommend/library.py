@@ -3,8 +3,10 @@
 Layout of a library directory (format version `FORMAT_VERSION`)::
 
     manifest.json          format_version, backbone {name, hidden_size, prompt_length}, created_at,
-                           intertask_version, training (TrainConfig fields the targets reuse), sources [{name, n_train, tags, seeds, scores,
-                           best_seed}], historical targets, files {name: sha256}
+                           intertask_version, training (TrainConfig fields the targets reuse),
+                           source_training {seeds, train} (the source protocol, `SourceProtocol`),
+                           sources [{name, n_train, tags, seeds, scores, best_seed}], historical
+                           targets, files {name: sha256}
     prompts.safetensors    "<source>/<seed>" -> [P, H] float32, the source's trained prompt per seed
     profiles.safetensors   "source/<name>" -> [D] text-embedding centroid of a source;
                            "target/<name>" -> [D] centroid of a historical target (when known)
@@ -14,6 +16,8 @@ Layout of a library directory (format version `FORMAT_VERSION`)::
                            transfers on (target, seed) cases whose baseline cleared its floor
     esm_maps.safetensors   (optional) "esm/<source>" -> [H + 1, H] float32, the source's embedding
                            space map for ESM-LogME (`intertask.recommend.esm_maps`)
+    fingerprints.safetensors  (optional) "fp/<source>" -> [N, 2] uint64, the source's text
+                           fingerprints for the leak check (`intertask.recommend.leakage`)
     combination.json       (optional) the selector combination learned from the history
                            (`intertask.recommend.combination`)
 
@@ -26,6 +30,7 @@ are written first, then renamed into place.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -46,13 +51,25 @@ FORMAT_VERSION = 1
 FILES = ("prompts.safetensors", "profiles.safetensors", "profiles.json", "history.json")
 ESM_FILE = "esm_maps.safetensors"
 COMBINATION_FILE = "combination.json"
-OPTIONAL_FILES = (ESM_FILE, COMBINATION_FILE)
+FINGERPRINT_FILE = "fingerprints.safetensors"
+OPTIONAL_FILES = (ESM_FILE, COMBINATION_FILE, FINGERPRINT_FILE)
 VOCAB_SIZE = 2000
 MAX_VOCABULARY_COUNT = 20_000_000  # words counted in one source's vocabulary; `profile()` spells them all out
 HISTORY_COLUMNS = ["target", "source", "seed", "score", "baseline", "gain", "floor", "learned"]
 # TrainConfig fields of the study's target phase that recommend's target runs reuse (the rest is set per run).
 TRAINING_FIELDS = ("max_length", "batch_size", "prompt_lr", "head_lr", "optimizer", "init", "weight_decay",
                    "grad_clip", "head_init", "class_weights")
+# The source protocol (manifest "source_training"): the seeds each source trains with (the best on
+# validation transfers) and the TrainConfig fields of a source run other than seed, backbone and
+# prompt_length. This default is configs/library.toml's [source_training] with its [training]
+# settings, the protocol of the shipped library's sources (a library written before the field).
+DEFAULT_SOURCE_TRAINING = {
+    "seeds": [0, 1],
+    "train": {"steps": 200, "patience": 2, "eval_every": 25, "max_eval_examples": 300, "prompt_lr": 0.1,
+              "head_lr": 0.01, "batch_size": 16, "max_length": 64, "init": "vocab", "head_init": "random",
+              "class_weights": False, "optimizer": "adamw", "weight_decay": 0.0, "warmup_steps": 0,
+              "grad_clip": 1.0, "snapshot_steps": []},
+}
 
 
 def vocabulary_counts(texts, top_k: int = VOCAB_SIZE) -> list[tuple[str, int]]:
@@ -72,6 +89,7 @@ class LibrarySource:
     text_embedding: np.ndarray  # [D]
     vocabulary: list[tuple[str, int]]
     esm_map: np.ndarray | None = None  # [H + 1, H], the best seed's embedding space map
+    fingerprints: np.ndarray | None = None  # [N, 2] uint64, text fingerprints (`recommend.leakage`)
 
     @property
     def best_seed(self) -> int:
@@ -98,6 +116,7 @@ class Library:
     history: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=HISTORY_COLUMNS))
     target_embeddings: dict[str, np.ndarray] = field(default_factory=dict)
     training: dict = field(default_factory=dict)  # the source runs' shared TrainConfig fields
+    source_training: dict = field(default_factory=lambda: copy.deepcopy(DEFAULT_SOURCE_TRAINING))  # {seeds, train}
     combination: dict | None = None  # the learned selector combination (combination.json)
     created_at: str = ""
     intertask_version: str = ""
@@ -120,6 +139,7 @@ class Library:
             "created_at": self.created_at,
             "intertask_version": self.intertask_version,
             "training": self.training,
+            "source_training": self.source_training,
             "sources": [{"name": s.name, "n_train": s.n_train, "tags": list(s.tags),
                          "seeds": sorted(s.prompts), "best_seed": s.best_seed,
                          "scores": {str(k): v for k, v in sorted(s.scores.items())}}
@@ -150,6 +170,9 @@ def _write_files(library: Library, folder: Path) -> dict[str, str]:
     if any(s.esm_map is not None for s in library.sources):
         _write_esm_maps(library.sources, folder / ESM_FILE)
         written.append(ESM_FILE)
+    if any(s.fingerprints is not None for s in library.sources):
+        _write_fingerprints(library.sources, folder / FINGERPRINT_FILE)
+        written.append(FINGERPRINT_FILE)
     if library.combination is not None:
         (folder / COMBINATION_FILE).write_text(json.dumps(library.combination, indent=1, sort_keys=True))
         written.append(COMBINATION_FILE)
@@ -163,6 +186,20 @@ def _write_esm_maps(sources: list[LibrarySource], path: Path) -> None:
     if missing:
         raise IntertaskError(f"every source needs an embedding space map, or none; missing: {', '.join(missing)}")
     save_file({f"esm/{s.name}": np.ascontiguousarray(s.esm_map, dtype=np.float32) for s in sources}, str(path))
+
+
+def fingerprint_key(source: str) -> str:
+    return f"fp/{source}"
+
+
+def _write_fingerprints(sources: list[LibrarySource], path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    missing = [s.name for s in sources if s.fingerprints is None]
+    if missing:
+        raise IntertaskError(f"every source needs text fingerprints, or none; missing: {', '.join(missing)}")
+    save_file({fingerprint_key(s.name): np.ascontiguousarray(s.fingerprints, dtype=np.uint64) for s in sources},
+              str(path))
 
 
 def add_library_file(path: str | Path, name: str, write) -> Path:
@@ -240,6 +277,9 @@ _MANIFEST = {
     "sources": (list_of(lambda v: isinstance(v, dict)), "a list of objects"),
     "training": (lambda v: isinstance(v, dict) and set(v) <= set(TRAINING_FIELDS),
                  f"an object of {', '.join(TRAINING_FIELDS)}"),
+    "source_training": (lambda v: isinstance(v, dict) and set(v) == {"seeds", "train"}
+                        and list_of(is_integer)(v["seeds"]) and len(v["seeds"]) > 0 and isinstance(v["train"], dict),
+                        "an object of seeds (a non-empty list of integers) and train (TrainConfig fields)"),
     "created_at": (is_text, "a string"),
     "intertask_version": (is_text, "a string"),
 }
@@ -277,6 +317,13 @@ def _manifest_problem(manifest: dict) -> str | None:
         TrainConfig.from_dict(manifest.get("training") or {})
     except (IntertaskError, TypeError, ValueError) as err:
         return f"field 'training' holds a bad value ({err})"
+    source_train = manifest.get("source_training", {}).get("train", {})
+    if set(source_train) & {"seed", "backbone", "prompt_length"}:
+        return "field 'source_training.train' sets seed, backbone or prompt_length, which the library sets itself"
+    try:
+        TrainConfig.from_dict(source_train)
+    except (IntertaskError, TypeError, ValueError) as err:
+        return f"field 'source_training.train' holds a bad value ({err})"
     return None
 
 
@@ -349,14 +396,16 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
                                  "checksum in manifest.json; rebuild it")
     try:
         arrays = {name: load_file(str(folder / name)) for name in ("prompts.safetensors", "profiles.safetensors",
-                                                                   ESM_FILE) if name in FILES or name in files}
+                                                                   ESM_FILE, FINGERPRINT_FILE)
+                  if name in FILES or name in files}
     except SafetensorError:
         raise IntertaskError(f"library {str(folder)!r}: a safetensors file is unreadable; rebuild it") from None
     for name, tensors in arrays.items():
         bad = next((key for key, array in sorted(tensors.items()) if not np.isfinite(array).all()), None)
         if bad is not None:
             raise broken(name, f"holds NaN or infinite values in {bad!r}")
-    prompts, vectors, maps = (arrays.get(n, {}) for n in ("prompts.safetensors", "profiles.safetensors", ESM_FILE))
+    prompts, vectors, maps, prints = (arrays.get(n, {}) for n in ("prompts.safetensors", "profiles.safetensors",
+                                                                  ESM_FILE, FINGERPRINT_FILE))
     try:
         profiles = json.loads((folder / "profiles.json").read_text())
         rows = json.loads((folder / "history.json").read_text())
@@ -374,6 +423,7 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
             text_embedding=vectors[f"source/{entry['name']}"],
             vocabulary=[(w, c) for w, c in profiles[entry["name"]]["vocabulary"]],
             esm_map=maps[f"esm/{entry['name']}"] if maps else None,
+            fingerprints=prints[fingerprint_key(entry["name"])] if FINGERPRINT_FILE in files else None,
         ) for entry in manifest["sources"]]
     except (KeyError, ValueError):
         raise IntertaskError(f"library {str(folder)!r}: manifest.json does not match the library's files; "
@@ -382,6 +432,7 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
     targets = {k.split("/", 1)[1]: v for k, v in vectors.items() if k.startswith("target/")}
     return Library(backbone=backbone, sources=sources, history=history, target_embeddings=targets,
                    training=manifest.get("training") or {}, combination=combination,
+                   source_training=manifest.get("source_training") or copy.deepcopy(DEFAULT_SOURCE_TRAINING),
                    created_at=manifest.get("created_at", ""),
                    intertask_version=manifest.get("intertask_version", ""), path=folder)
 
@@ -402,6 +453,8 @@ def describe(library: Library) -> dict:
         "history_rows": int(len(library.history)),
         "history_targets": sorted(library.history["target"].unique().tolist()) if len(library.history) else [],
         "esm_maps": bool(library.sources) and all(s.esm_map is not None for s in library.sources),
+        "fingerprints": bool(library.sources) and all(s.fingerprints is not None for s in library.sources),
+        "source_training": library.source_training,
         "combination": None if library.combination is None else
         {k: library.combination.get(k) for k in ("use", "reason")},
     }
