@@ -153,3 +153,19 @@ def test_shipped_library_carries_fingerprints():
 
     library = load_library(default_library_dir())
     assert all(s.fingerprints is not None and len(s.fingerprints) > 1000 for s in library.sources)
+
+
+def test_fingerprints_of_the_wrong_kind_are_refused(library_dir, tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    from intertask.paths import sha256_file
+
+    copy = shutil.copytree(library_dir, tmp_path / "copy")
+    arrays = load_file(str(copy / FINGERPRINT_FILE))
+    arrays["fp/toy_topic4"] = arrays["fp/toy_topic4"].astype(np.float64)
+    save_file(arrays, str(copy / FINGERPRINT_FILE))
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["files"][FINGERPRINT_FILE] = sha256_file(copy / FINGERPRINT_FILE)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IntertaskError, match="holds 'fp/toy_topic4', which is not an \\[N, 2\\] uint64 array"):
+        load_library(copy)

@@ -406,6 +406,10 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
             raise broken(name, f"holds NaN or infinite values in {bad!r}")
     prompts, vectors, maps, prints = (arrays.get(n, {}) for n in ("prompts.safetensors", "profiles.safetensors",
                                                                   ESM_FILE, FINGERPRINT_FILE))
+    bad = next((key for key, array in sorted(prints.items())
+                if array.dtype != np.uint64 or array.ndim != 2 or array.shape[1] != 2), None)
+    if bad is not None:
+        raise broken(FINGERPRINT_FILE, f"holds {bad!r}, which is not an [N, 2] uint64 array")
     try:
         profiles = json.loads((folder / "profiles.json").read_text())
         rows = json.loads((folder / "history.json").read_text())
