@@ -121,10 +121,12 @@ def test_recommend_warns_and_marks_the_leaking_source(library_dir, tmp_path, cap
     data = json.loads(json.dumps(rec.to_dict()))
     (leak,) = data["stats"]["leaks"]
     assert leak["source"] == "toy_topic4" and leak["warns"] and leak["copy"] is True  # half is a copy
+    report = tmp_path / "rec.md"
     assert run(["recommend", "--library", str(library_dir), "--target", str(target), "--seeds", "2",
-                "--budget-steps", "4"]) == 0
+                "--budget-steps", "4", "--report", str(report)]) == 0
     out = capsys.readouterr().out
     assert "(leak 50%)" in out and "leak: " in out
+    assert "target texts in source (leak)" in report.read_text() and "Warning: leak: " in report.read_text()
 
 
 def test_fingerprints_added_to_a_library_without_them(library_dir, tmp_path, capsys):
@@ -169,3 +171,16 @@ def test_fingerprints_of_the_wrong_kind_are_refused(library_dir, tmp_path):
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IntertaskError, match="holds 'fp/toy_topic4', which is not an \\[N, 2\\] uint64 array"):
         load_library(copy)
+
+
+def test_a_copied_target_is_refused_unless_allowed(library_dir, tmp_path):
+    from intertask.recommend.leakage import refuse_copied_target
+    from intertask.tasks.registry import get_task
+
+    library = load_library(library_dir)
+    copy = get_task(str(_write_target(tmp_path / "copy.csv", "toy_sentiment_food", 0.9)))
+    with pytest.raises(IntertaskError, match="target 'copy' is a copy of a library source: .* source 'toy_sentiment_food'"):
+        refuse_copied_target(library, copy)
+    assert [leak.source for leak in refuse_copied_target(library, copy, allow_copy=True)] == ["toy_sentiment_food"]
+    part = get_task(str(_write_target(tmp_path / "part.csv", "toy_sentiment_food", 0.2)))
+    assert refuse_copied_target(library, part)[0].warns

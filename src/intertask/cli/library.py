@@ -74,6 +74,7 @@ def register(app: typer.Typer) -> None:
         from intertask.backbones import resolve_device
         from intertask.progress import progress_bar
         from intertask.recommend.add_source import add_sources
+        from intertask.recommend.library import describe, load_library
 
         with progress_bar(True) as callback:
             report = add_sources(path, tasks, text_column=text_column, label_column=label_column,
@@ -82,6 +83,13 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"already in the library, skipped: {', '.join(report.skipped)}")
         typer.echo(f"added {len(report.added)} source(s) to {path}" +
                    (f": {', '.join(report.added)}" if report.added else ""))
+        info = describe(load_library(path))
+        if not info["esm_maps"]:
+            typer.echo(f"the library has no embedding space maps (esm_logme); add them with "
+                       f"`intertask library add-esm {path}`")
+        if not info["fingerprints"]:
+            typer.echo(f"the library has no text fingerprints (leak check); add them with "
+                       f"`intertask library add-fingerprints {path}`")
 
     @group.command("add-fingerprints")
     def add_fingerprints_command(

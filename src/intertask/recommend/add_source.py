@@ -154,8 +154,6 @@ def add_sources(library_dir, specs, text_column: str | None = None, label_column
     elif backbone.name != library.backbone["name"]:
         raise IntertaskError(f"library {str(library_dir)!r} was built for backbone "
                              f"{library.backbone['name']!r}, not {backbone.name!r}")
-    if not all(s.esm_map is not None for s in library.sources) and progress:
-        progress("sources without ESM maps (add them with `intertask library add-esm`)", 0, len(todo))
     for i, task in enumerate(todo):
         library.sources.append(train_source(task, library, backbone, device, progress))
         write_library(library, library_dir)

@@ -24,7 +24,8 @@ Per text `t` (an example's `text`, or `"text text_pair"`):
 text: how many of the target's texts (all splits, deduplicated) match exactly, how many match
 exactly or nearly, and their share. `Leak.is_copy` (share ≥ `COPY_SHARE`) is what `library
 measure` refuses by default; `Leak.warns` (share ≥ `WARN_SHARE` or ≥ `WARN_COUNT` texts) is
-what `recommend` warns about.
+what `recommend` warns about. `refuse_copied_target` raises for a copy unless allowed (for `library
+measure`).
 
 Reference: M. Charikar, "Similarity estimation techniques from rounding algorithms", STOC 2002;
 G. S. Manku et al., "Detecting near-duplicates for web crawling", WWW 2007.
@@ -166,6 +167,21 @@ def check_target(library, task) -> list[Leak]:
     empty when the library carries no fingerprints (`has_fingerprints`)."""
     known = {s.name: s.fingerprints for s in library.sources if s.fingerprints is not None}
     return find_leaks(known, task_texts(task))
+
+
+def refuse_copied_target(library, task, allow_copy: bool = False) -> list[Leak]:
+    """`check_target(library, task)`, raising `IntertaskError` when `task` is a copy of a source
+    (`Leak.is_copy`) unless `allow_copy`: a transfer from a source to its own texts measures
+    nothing about transfer. Returns the leaks otherwise."""
+    from intertask.errors import IntertaskError
+
+    leaks = check_target(library, task)
+    copies = [leak for leak in leaks if leak.is_copy]
+    if copies and not allow_copy:
+        raise IntertaskError(f"target {task.name!r} is a copy of a library source: {copies[0].describe()}; "
+                             "a transfer from a source to its own texts measures nothing (allow copies "
+                             "explicitly to measure it anyway)")
+    return leaks
 
 
 def has_fingerprints(library) -> bool:
