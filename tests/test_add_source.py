@@ -161,9 +161,17 @@ def test_bring_your_own_sources_end_to_end(protocol, tmp_path, capsys):
     assert run(["library", "show", str(lib), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert [s["name"] for s in shown["sources"]] == ["reviews", "news"] and shown["fingerprints"]
+    past = _write(folder.parent / "past.csv", _rows("toy_topic2", "sentence", "stars"))  # a target measured before
+    assert run(["library", "measure", str(lib), "--target", str(past), "--text-column", "sentence",
+                "--label-column", "stars", "--seeds", "2"]) == 0
+    history = load_library(lib).history
+    assert sorted(set(zip(history["source"], history["seed"]))) == [(s, r) for s in ("news", "reviews") for r in (0, 1)]
+    assert set(history["target"]) == {"past"} and "past: " in capsys.readouterr().out
     assert run(["recommend", "--library", str(lib), "--target", str(target), "--text-column", "sentence",
                 "--label-column", "stars", "--seeds", "2", "--budget-steps", "4", "--json"]) == 0
     rec = json.loads(capsys.readouterr().out)
     assert rec["target"] == "mine" and {r["source"] for r in rec["ranking"]} == {"reviews", "news"}
     assert rec["stats"]["leak_check"] and rec["stats"]["leaks"] == []
     assert all(r["leak_share"] == 0.0 for r in rec["ranking"])
+    assert rec["stats"]["history_targets"] == ["past"]
+    assert all(r["expected_gain"] is not None for r in rec["ranking"])  # from the measured history

@@ -13,6 +13,8 @@ neither a temporary file nor the folders it created.
 """
 
 import contextlib
+import ctypes
+import errno
 import hashlib
 import os
 import shutil
@@ -155,6 +157,22 @@ def folder_beside(path: Path, flag: str = "--out"):
             raise _write_failed(path, flag, err) from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def exchange_folders(a: Path, b: Path) -> bool:
+    """Swap the folders at paths `a` and `b` in one atomic step (Linux `renameat2` with
+    `RENAME_EXCHANGE`): no moment without either. False where the OS or filesystem cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_cwd, rename_exchange = -100, 2
+    if renameat2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
 
 
 def sha256_file(path: Path) -> str:

@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from intertask.cli.study import ExecutorName
 from intertask.formatting import fmt_number
 
 
@@ -119,6 +120,46 @@ def register(app: typer.Typer) -> None:
             written = add_esm_maps(path, device=resolve_device(device), progress=callback)
         typer.echo(f"embedding space maps written to {written}")
 
+    @group.command("measure")
+    def measure_command(
+        path: Path = typer.Argument(..., help="Library directory whose history grows."),
+        targets: list[str] = typer.Option(..., "--target", help="A suite task name or a data file; repeat for "
+                                          "several targets, measured one after another."),
+        text_column: Optional[str] = typer.Option(None, help="Column with the text (files only)."),
+        label_column: Optional[str] = typer.Option(None, help="Column with the label (files only)."),
+        seeds: int = typer.Option(3, help="Target seeds 0..N-1 (the history's protocol: 3)."),
+        executor: ExecutorName = typer.Option(ExecutorName.LOCAL, "--executor", help="local | ray."),
+        ray_address: Optional[str] = typer.Option(
+            None, "--ray-address", help="Ray cluster for --executor ray (default: $RAY_ADDRESS, else a local instance)."),
+        pack_size: int = typer.Option(12, help="Runs trained together in one pack."),
+        allow_overlap: bool = typer.Option(False, "--allow-overlap", help="Measure a target that is also a source."),
+        device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N | mps."),
+    ) -> None:
+        """Measure the transfers of every library source to each TARGET (baseline and transfers, 3 seeds,
+        the library's target protocol) and append them to the library's history. Kill it and run it
+        again: finished cells are kept, only the missing ones train."""
+        from intertask.backbones import resolve_device
+        from intertask.errors import IntertaskError
+        from intertask.recommend.measure import measure_target
+
+        if seeds < 1 or pack_size < 1:
+            raise IntertaskError(f"--seeds and --pack-size must be >= 1, got {seeds} and {pack_size}")
+        options = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v is not None}
+        device = resolve_device(device)
+        failed = 0
+        for target in targets:
+            done = measure_target(path, target, seeds=range(seeds), task_options=options or None, executor=executor.value,
+                                  ray_address=ray_address, pack_size=pack_size, device=device, allow_overlap=allow_overlap)
+            flags = ", ".join(f"seed {s}: {'learned' if ok else 'AT ITS FLOOR (left out of expected gains)'}"
+                              for s, ok in sorted(done.baseline_learned.items()))
+            typer.echo(f"{done.target}: {done.trained} runs trained, {done.appended} transfers appended; "
+                       f"baseline {flags or 'not measured'}")
+            for run_id, error in done.failed.items():
+                typer.echo(f"  failed {run_id}: {error.splitlines()[0][:200]}", err=True)
+            failed += len(done.failed)
+        if failed:
+            raise typer.Exit(1)
+
     @group.command("show")
     def show_command(
         path: Path = typer.Argument(..., help="Library directory."),
@@ -146,9 +187,19 @@ def register(app: typer.Typer) -> None:
             score = fmt_number(s["best_score"], ".1f")
             table.add_row(s["name"], str(s["n_train"]), ", ".join(s["tags"]), ",".join(map(str, s["seeds"])), score)
         console.print(table)
-        targets = info["history_targets"]
-        console.print(f"history: {info['history_rows']} transfers to {len(targets)} targets"
-                      + (f" ({', '.join(targets)})" if targets else ""))
+        cases = info["history_cases"]
+        learned = sum(c["learned_seeds"] == len(c["seeds"]) for c in cases)
+        console.print(f"history: {info['history_rows']} transfers to {len(cases)} targets, {learned} of them with a "
+                      "baseline above its floor on every seed")
+        if cases:
+            history = Table()
+            for column in ("target", "seeds", "baseline learned", "sources on every seed", "min baseline - floor"):
+                history.add_column(column, justify="left" if column == "target" else "right")
+            for c in cases:
+                history.add_row(c["target"], ",".join(map(str, c["seeds"])), f"{c['learned_seeds']}/{len(c['seeds'])}",
+                                f"{c['complete_sources']}/{len(info['sources'])}",
+                                fmt_number(c["min_baseline_margin"], "+.1f"))
+            console.print(history)
         console.print("embedding space maps (esm_logme): " + ("yes" if info["esm_maps"] else
                       f"none; add them with `intertask library add-esm {path}`"))
         console.print("text fingerprints (leak check): " + ("yes" if info["fingerprints"] else

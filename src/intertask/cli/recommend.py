@@ -83,6 +83,8 @@ def register(app: typer.Typer) -> None:
         seeds: int = typer.Option(3, help="Target seeds of the short runs (stability needs >= 2)."),
         verify: int = typer.Option(0, "--verify", help="Verify the top K sources with real transfers."),
         verify_seeds: int = typer.Option(3, help="Seeds per verified transfer and baseline."),
+        record: bool = typer.Option(False, "--record", help="With --verify and --library: run the verification "
+                                    "under the library's history protocol and add its transfers to the history."),
         device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N | mps."),
         as_json: bool = typer.Option(False, "--json", help="Print the recommendation as JSON."),
         report: Optional[Path] = typer.Option(None, help="Also write a report (FILE.md or FILE.html)."),
@@ -99,7 +101,7 @@ def register(app: typer.Typer) -> None:
         chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
         rec = recommend(target, library_dir=library, methods=chosen, budget_steps=budget_steps, seeds=seeds,
                         verify_k=verify, verify_seeds=verify_seeds, progress=not as_json,
-                        device=device, text_column=text_column, label_column=label_column)
+                        device=device, text_column=text_column, label_column=label_column, record=record)
         if as_json:
             typer.echo(json.dumps(rec.to_dict(), indent=1))
         else:

@@ -99,7 +99,7 @@ def evaluate_library(library_dir=None, methods=None, budget_steps: int | None = 
     from intertask.tasks.registry import get_task
 
     library = load_library(library_dir or default_library_dir())
-    history = library.history.dropna(subset=["score", "baseline", "gain"])
+    history = library.learned_history.dropna(subset=["score", "baseline", "gain"])
     if history.empty:
         raise IntertaskError(f"library {str(library.path)!r} has no history of transfers to evaluate against; "
                              "build it with `intertask library build CONFIG --with-history`")

@@ -104,7 +104,7 @@ def load_source(spec, text_column: str | None = None, label_column: str | None =
 def train_source(task, library: Library, backbone, device: str = "cpu", progress=None) -> LibrarySource:
     """`task` as a source of `library`: its seeds trained together under the source protocol, then
     its selector data (centroid, vocabulary; ESM map and fingerprints where the library has them)."""
-    from intertask.recommend.build import _centroid
+    from intertask.recommend.build import text_centroid
     from intertask.recommend.esm_maps import source_esm_map
     from intertask.recommend.leakage import has_fingerprints, source_fingerprints
     from intertask.selection.profiles import example_text, prompt_array
@@ -117,7 +117,7 @@ def train_source(task, library: Library, backbone, device: str = "cpu", progress
         name=task.name, n_train=len(task.train), tags=tuple(task.tags),
         prompts={int(r.seed): prompt_array(r.prompt) for r in results},
         scores={int(r.seed): float(r.validation_score) for r in results},
-        text_embedding=_centroid(task, backbone),
+        text_embedding=text_centroid(task, backbone),
         vocabulary=vocabulary_counts(example_text(ex) for ex in task.train))
     if all(s.esm_map is not None for s in library.sources):
         source.esm_map = source_esm_map(task, backbone, source.prompt)

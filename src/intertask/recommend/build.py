@@ -27,7 +27,8 @@ from intertask.paths import utc_now
 from intertask.recommend.esm_maps import source_esm_map
 from intertask.recommend.leakage import source_fingerprints
 from intertask.recommend.library import (DEFAULT_SOURCE_TRAINING, HISTORY_COLUMNS, TRAINING_FIELDS, Library,
-                                         LibrarySource, check_library_out, vocabulary_counts, write_library)
+                                         LibrarySource, check_library_out, load_library, vocabulary_counts,
+                                         write_library)
 from intertask.selection.profiles import example_text, mean_embedding, prompt_array, sample_examples
 from intertask.study.config import StudyConfig
 from intertask.study.export import read_study
@@ -40,7 +41,8 @@ log = logging.getLogger(__name__)
 MAX_EMBED_TEXTS = 512
 
 
-def _centroid(task, backbone) -> np.ndarray:
+def text_centroid(task, backbone) -> np.ndarray:
+    """The mean text embedding of up to `MAX_EMBED_TEXTS` of the task's examples (a seeded sample)."""
     examples = sample_examples(task, max_texts=MAX_EMBED_TEXTS, seed=0)
     return mean_embedding(backbone, [example_text(ex) for ex in examples])
 
@@ -108,7 +110,7 @@ def library_from_store(store_path, backbone=None, device: str = "cpu") -> Librar
         shape = next(iter(shapes))
         sources.append(LibrarySource(
             name=name, n_train=len(task.train), tags=tuple(task.tags), prompts=prompts, scores=scores,
-            text_embedding=_centroid(task, backbone),
+            text_embedding=text_centroid(task, backbone),
             vocabulary=vocabulary_counts(example_text(ex) for ex in task.train)))
         sources[-1].esm_map = source_esm_map(task, backbone, sources[-1].prompt)
         sources[-1].fingerprints = source_fingerprints(task)
@@ -127,7 +129,7 @@ def library_from_store(store_path, backbone=None, device: str = "cpu") -> Librar
         history = matrix[matrix["baseline_learned"]][HISTORY_COLUMNS].reset_index(drop=True)
         for name in sorted(history["target"].unique()):
             try:
-                targets[name] = _centroid(load_task(name, options.get(name)), backbone)
+                targets[name] = text_centroid(load_task(name, options.get(name)), backbone)
             except IntertaskError as err:
                 log.warning("no text-embedding centroid for historical target %s: %s", name, err)
     training = _target_training(Store(store_path), rows[0])
@@ -145,7 +147,8 @@ def build_library(store_path_or_config, out_dir, store_path=None, device: str = 
     `store_path` (default `<out_dir>/.store`; finished runs are reused), as study
     `<name>-sources`; `with_history=True` runs the whole study instead (baselines and transfers
     too), so the library also carries historical gains. Returns `out_dir`; nothing is written to
-    `out_dir` on error.
+    `out_dir` on error. When `out_dir` already holds a library, the history it measured is kept
+    for every source whose prompt did not change (`keep_measured_history`).
     """
     check_library_out(Path(out_dir))  # before any training: a bad --out must not cost a study
     source = store_path_or_config
@@ -160,4 +163,22 @@ def build_library(store_path_or_config, out_dir, store_path=None, device: str = 
     elif not Path(source).is_dir():
         raise IntertaskError(f"{str(source)!r} is neither a study config (.toml) nor a study store directory")
     library = library_from_store(source, backbone=backbone, device=device)
+    if (Path(out_dir) / "manifest.json").is_file():
+        keep_measured_history(library, load_library(out_dir))
     return write_library(library, out_dir)
+
+
+def keep_measured_history(library: Library, previous: Library) -> None:
+    """Carry `previous`'s history (rows `library measure` appended) into the rebuilt `library`:
+    rows of sources whose transferred prompt is unchanged are kept (the store's own rows win), so
+    a rebuild that adds a source leaves only that source's column to measure."""
+    unchanged = {s.name for s in library.sources if s.name in previous.source_names
+                 and np.array_equal(s.prompt, previous.source(s.name).prompt)}
+    kept = previous.history[previous.history["source"].isin(unchanged)]
+    if kept.empty:
+        return
+    merged = pd.concat([library.history, kept], ignore_index=True) if len(library.history) else kept
+    library.history = merged.drop_duplicates(["target", "source", "seed"]).reset_index(drop=True)
+    for name in kept["target"].unique():
+        if name in previous.target_embeddings:
+            library.target_embeddings.setdefault(name, previous.target_embeddings[name])

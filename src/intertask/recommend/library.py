@@ -12,8 +12,12 @@ Layout of a library directory (format version `FORMAT_VERSION`)::
                            "target/<name>" -> [D] centroid of a historical target (when known)
     profiles.json          {source: {"n_train": int, "vocabulary": [[word, count], ...]}}: the
                            `VOCAB_SIZE` most frequent words of the source's training texts
-    history.json           [{target, source, seed, score, baseline, gain, floor, learned}] historical
-                           transfers on (target, seed) cases whose baseline cleared its floor
+    history.json           [{target, source, seed, score, baseline, gain, floor, learned, baseline_learned,
+                           source_seed, n_test, validation_curve}] measured transfers; the
+                           `validation_curve` is [[step, validation score], ...] of the transfer
+                           run. The last four may be null in libraries built before `library
+                           measure`; a null `baseline_learned` means the case's baseline cleared
+                           its floor, as every such library's did
     esm_maps.safetensors   (optional) "esm/<source>" -> [H + 1, H] float32, the source's embedding
                            space map for ESM-LogME (`intertask.recommend.esm_maps`)
     fingerprints.safetensors  (optional) "fp/<source>" -> [N, 2] uint64, the source's text
@@ -43,7 +47,7 @@ import pandas as pd
 
 from intertask.checks import field_problem, is_finite, is_integer, is_number, is_text, list_of, object_of
 from intertask.errors import IntertaskError
-from intertask.paths import atomic_output, folder_beside, sha256_file
+from intertask.paths import atomic_output, exchange_folders, folder_beside, sha256_file
 from intertask.selection.base import TaskProfile
 from intertask.selection.embedding_free import ranked_words
 
@@ -55,7 +59,8 @@ FINGERPRINT_FILE = "fingerprints.safetensors"
 OPTIONAL_FILES = (ESM_FILE, COMBINATION_FILE, FINGERPRINT_FILE)
 VOCAB_SIZE = 2000
 MAX_VOCABULARY_COUNT = 20_000_000  # words counted in one source's vocabulary; `profile()` spells them all out
-HISTORY_COLUMNS = ["target", "source", "seed", "score", "baseline", "gain", "floor", "learned"]
+HISTORY_COLUMNS = ["target", "source", "seed", "score", "baseline", "gain", "floor", "learned",
+                   "baseline_learned", "source_seed", "n_test", "validation_curve"]
 # TrainConfig fields of the study's target phase that recommend's target runs reuse (the rest is set per run).
 TRAINING_FIELDS = ("max_length", "batch_size", "prompt_lr", "head_lr", "optimizer", "init", "weight_decay",
                    "grad_clip", "head_init", "class_weights")
@@ -126,6 +131,12 @@ class Library:
     def source_names(self) -> list[str]:
         return [s.name for s in self.sources]
 
+    @property
+    def learned_history(self) -> pd.DataFrame:
+        """The history's rows on (target, seed) cases whose baseline cleared its floor: the only
+        cases that say anything about transfer (expected gains, evaluation)."""
+        return self.history[self.history["baseline_learned"].fillna(True).astype(bool)]
+
     def source(self, name: str) -> LibrarySource:
         return self.sources[self.source_names.index(name)]
 
@@ -164,8 +175,7 @@ def _write_files(library: Library, folder: Path) -> dict[str, str]:
     profiles = {s.name: {"n_train": s.n_train, "vocabulary": [[w, int(c)] for w, c in s.vocabulary]}
                 for s in library.sources}
     (folder / "profiles.json").write_text(json.dumps(profiles, sort_keys=True))
-    history = library.history.reindex(columns=HISTORY_COLUMNS).to_dict(orient="records") if len(library.history) else []
-    (folder / "history.json").write_text(json.dumps(history, indent=0))
+    (folder / "history.json").write_text(json.dumps(_history_records(library.history), indent=0))
     written = list(FILES)
     if any(s.esm_map is not None for s in library.sources):
         _write_esm_maps(library.sources, folder / ESM_FILE)
@@ -177,6 +187,23 @@ def _write_files(library: Library, folder: Path) -> dict[str, str]:
         (folder / COMBINATION_FILE).write_text(json.dumps(library.combination, indent=1, sort_keys=True))
         written.append(COMBINATION_FILE)
     return {name: sha256_file(folder / name) for name in written}
+
+
+_HISTORY_TYPES = {"target": str, "source": str, "seed": int, "source_seed": int, "n_test": int,
+                  "learned": bool, "baseline_learned": bool,
+                  "validation_curve": lambda curve: [[int(step), float(score)] for step, score in curve]}
+# the other columns are floats
+
+
+def _history_records(history: pd.DataFrame) -> list[dict]:
+    """history.json's rows: `HISTORY_COLUMNS` as plain JSON values, null where not recorded."""
+    def plain(column: str, value):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        return _HISTORY_TYPES.get(column, float)(value)
+
+    records = history.reindex(columns=HISTORY_COLUMNS).astype(object).to_dict(orient="records")
+    return [{column: plain(column, value) for column, value in row.items()} for row in records]
 
 
 def _write_esm_maps(sources: list[LibrarySource], path: Path) -> None:
@@ -240,24 +267,32 @@ def check_library_out(out: Path) -> bool:
     return True
 
 
-def write_library(library: Library, out_dir: str | Path) -> Path:
-    """Write `library` to `out_dir` atomically (temporary sibling, then rename); returns the path.
+def write_library(library: Library, out_dir: str | Path, what: str = "--out") -> Path:
+    """Write `library` to `out_dir` atomically; returns the path.
 
-    An existing `out_dir` is replaced only when it is a library (has `manifest.json`), is empty, or
-    holds only a `.store` folder (which is kept); otherwise nothing is written.
+    The files are written into a temporary sibling that then takes `out_dir`'s place in one atomic
+    swap (`exchange_folders`; two renames where the OS cannot swap), so a reader or a crash sees the
+    old library or the new one, never a mix. An existing `out_dir` is replaced only when it is a
+    library (has `manifest.json`), is empty, or holds only a `.store` folder (which is kept);
+    otherwise nothing is written. `what` names `out_dir` in a write error (a full disk).
     """
     out = Path(out_dir)
     keep = [".store"] if check_library_out(out) and (out / ".store").exists() else []
-    old = out.parent / f".{out.name}.old{os.getpid()}"
-    with folder_beside(out, "--out") as tmp:
+    with folder_beside(out, what) as tmp:
         checksums = _write_files(library, tmp)
         (tmp / "manifest.json").write_text(json.dumps(library.manifest(checksums), indent=2, sort_keys=True))
-        if out.exists():
+        if not out.exists():
+            os.replace(tmp, out)
+            return out
+        if exchange_folders(tmp, out):
+            old = tmp  # the swap left the old library here; folder_beside removes it
+        else:
+            old = out.parent / f".{out.name}.old{os.getpid()}"
             os.replace(out, old)
-        os.replace(tmp, out)
-    for name in keep:  # the study store moves over last, so a crash never deletes it
-        os.replace(old / name, out / name)
-    shutil.rmtree(old, ignore_errors=True)
+            os.replace(tmp, out)
+        for name in keep:  # the study store moves over last, so a crash never deletes it
+            os.replace(old / name, out / name)
+        shutil.rmtree(old, ignore_errors=True)
     return out
 
 
@@ -268,6 +303,15 @@ def _positive(value) -> bool:
 
 def _count(value) -> bool:
     return is_integer(value) and value >= 0
+
+
+def _step_score(pair) -> bool:
+    return isinstance(pair, list) and len(pair) == 2 and _count(pair[0]) and is_finite(pair[1])
+
+
+def _flag(value) -> bool:
+    """A boolean, or null/NaN where it was not recorded."""
+    return value is None or isinstance(value, bool) or (is_number(value) and math.isnan(value))
 
 
 # field -> (test, what it must be), for manifest.json, its backbone and sources, profiles.json and history.json
@@ -296,8 +340,10 @@ _HISTORY_ROW = {"target": (is_text, "a string"), "source": (is_text, "a string")
                 "score": (is_finite, "a finite number"), "baseline": (is_finite, "a finite number"),
                 "gain": (is_finite, "a finite number"),  # floor and learned are NaN or null where not recorded
                 "floor": (lambda v: v is None or is_number(v), "a number"),
-                "learned": (lambda v: v is None or isinstance(v, bool) or (is_number(v) and math.isnan(v)),
-                            "true or false")}
+                "learned": (_flag, "true or false"), "baseline_learned": (_flag, "true or false"),
+                "source_seed": (lambda v: v is None or is_integer(v), "an integer"),
+                "n_test": (lambda v: v is None or _count(v), "a count"),
+                "validation_curve": (lambda v: v is None or list_of(_step_score)(v), "a list of [step, score] pairs")}
 
 
 def _manifest_problem(manifest: dict) -> str | None:
@@ -446,6 +492,22 @@ def default_library_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "library" / "minilm-offline-suite"
 
 
+def history_cases(library: Library) -> list[dict]:
+    """Per history target: its seeds, how many of them have a baseline above its floor (the cases
+    that count), the sources measured on every seed, and the lowest baseline margin over the floor
+    (points; where recorded)."""
+    rows = []
+    for target, group in library.history.groupby("target"):
+        seeds = sorted(int(s) for s in group["seed"].unique())
+        learned = group.groupby("seed")["baseline_learned"].first().map(lambda v: True if pd.isna(v) else bool(v))
+        per_source = group.groupby("source")["seed"].nunique()
+        margin = (group["baseline"] - group["floor"]).min()
+        rows.append({"target": str(target), "seeds": seeds, "learned_seeds": int(learned.sum()),
+                     "complete_sources": int((per_source == len(seeds)).sum()),
+                     "min_baseline_margin": None if pd.isna(margin) else float(margin)})
+    return rows
+
+
 def describe(library: Library) -> dict:
     """Plain-data summary for `intertask library show`."""
     return {
@@ -456,6 +518,7 @@ def describe(library: Library) -> dict:
                     for s in library.sources],
         "history_rows": int(len(library.history)),
         "history_targets": sorted(library.history["target"].unique().tolist()) if len(library.history) else [],
+        "history_cases": history_cases(library),
         "esm_maps": bool(library.sources) and all(s.esm_map is not None for s in library.sources),
         "fingerprints": bool(library.sources) and all(s.fingerprints is not None for s in library.sources),
         "source_training": library.source_training,

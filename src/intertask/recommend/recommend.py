@@ -197,12 +197,14 @@ def _open_library(library_dir, task) -> Library:
 def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | None = None, seeds: int = 3,
               verify_k: int = 0, verify_seeds: int = 3, progress=True, device: str = "auto",
               text_column: str | None = None, label_column: str | None = None,
-              backbone=None) -> "Recommendation":
+              backbone=None, record: bool = False) -> "Recommendation":
     """Rank the sources of the library at `library_dir` (default: the shipped one) for the target.
 
     `progress` is True (a rich bar on stderr), False/None, or a `progress(event, done, total)`
     callable passed to `train_packed`.
     `backbone` (optional) is an already loaded backbone of the library's kind.
+    `record` (with `verify_k`): the verification runs follow the library's history protocol and
+    are appended to its history (`library_dir` must be given: the shipped library is read-only).
     Returns a `Recommendation`; raises `IntertaskError` for a bad target or library.
     """
     start = time.perf_counter()
@@ -215,6 +217,9 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
     chosen, methods = methods, applicable_methods(task, methods)
     library = _open_library(library_dir, task)
     methods = library_methods(library, methods, explicit=bool(chosen))
+    if record and (not verify_k or library_dir is None):
+        raise IntertaskError("recording verified transfers needs verify_k >= 1 and an explicit library_dir "
+                             "(the shipped library is part of the installed package)")
     if verify_k > len(library.sources):
         raise IntertaskError(f"--verify {verify_k} exceeds the library's {len(library.sources)} sources")
     device = resolve_device(device)
@@ -232,7 +237,7 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
         if verify_k:
             recommendation.verify, recommendation.choice = verify_sources(
                 task, library, recommendation.ranking["source"].tolist()[:verify_k], verify_seeds, budget,
-                backbone, device, callback)
+                backbone, device, callback, record=record)
     recommendation.stats["seconds"] = time.perf_counter() - start
     return recommendation
 
@@ -253,7 +258,7 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
     learned_seeds = sum(learned(r.test_score, r.test_floor) for r in results)
     aggregated = combined_methods(scores, learned_seeds)
     combined = rk.combined_scores(aggregated)
-    gain, p_neg = rk.expected_gains(library.history, names, profile.text_embedding, library.target_embeddings)
+    gain, p_neg = rk.expected_gains(library.learned_history, names, profile.text_embedding, library.target_embeddings)
     learned_scores, combination = for_recommend(library.combination, aggregated, gain)
     best_first = rk.order(combined if learned_scores is None else -learned_scores, names)
     embeddings = np.vstack([s.text_embedding for s in library.sources])
@@ -274,7 +279,7 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
     ranking["combined_rank"] = np.arange(1, len(names) + 1)
 
     val_scores = [float(r.validation_score) for r in results]
-    noise = rk.history_noise(library.history, profile.text_embedding, library.target_embeddings)
+    noise = rk.history_noise(library.learned_history, profile.text_embedding, library.target_embeddings)
     if noise is None and len(val_scores) > 1:
         noise = float(np.std(val_scores, ddof=1))
     n_aggr = len(aggregated)

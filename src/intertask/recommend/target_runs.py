@@ -1,7 +1,10 @@
-"""How recommend trains on the target: the `TrainConfig` of its short ranking runs and of the
-`--verify` transfers, both inherited from the library's source runs."""
+"""How a library trains on a target: the `TrainConfig` of recommend's short ranking runs, of the
+`--verify` transfers and of the history's measured transfers (`library measure`), all inherited
+from the target phase of the study that built the library (`Library.training`)."""
 
 from __future__ import annotations
+
+import dataclasses
 
 from intertask.recommend.library import Library
 from intertask.training import TrainConfig
@@ -10,6 +13,7 @@ from intertask.training import TrainConfig
 # a snapshot at 8 steps, as in the library's history.
 DEFAULT_BUDGET_STEPS = 16
 MAX_EVAL_EXAMPLES = 100  # validation/test examples per evaluation of a short run
+HISTORY_EVAL_EXAMPLES = 1000  # the history's runs: validation and test on up to this many (the full split)
 
 
 def target_config(library: Library, budget_steps: int, seed: int) -> TrainConfig:
@@ -20,3 +24,11 @@ def target_config(library: Library, budget_steps: int, seed: int) -> TrainConfig
                        prompt_length=int(library.backbone["prompt_length"]), steps=budget_steps,
                        eval_every=max(1, budget_steps // 2), seed=seed, max_eval_examples=MAX_EVAL_EXAMPLES,
                        snapshot_steps=(budget_steps // 2, budget_steps))
+
+
+def history_config(library: Library, seed: int) -> TrainConfig:
+    """The `TrainConfig` of one measured history run (baseline or transfer): the short runs'
+    protocol at `DEFAULT_BUDGET_STEPS`, evaluated on up to `HISTORY_EVAL_EXAMPLES` validation and
+    test examples, without snapshots (configs/library.toml's `[target_training]`)."""
+    return dataclasses.replace(target_config(library, DEFAULT_BUDGET_STEPS, seed), snapshot_steps=(),
+                               max_eval_examples=HISTORY_EVAL_EXAMPLES)

@@ -20,7 +20,10 @@ import numpy as np
 import pandas as pd
 
 from intertask.evaluation.statistics import t_interval
-from intertask.recommend.target_runs import target_config
+from intertask.recommend.build import text_centroid
+from intertask.recommend.measure import append_history, history_row
+from intertask.recommend.target_runs import history_config, target_config
+from intertask.tasks.metrics import learned
 from intertask.training import RunSpec, train_packed
 
 NO_TRANSFER = "(no intermediate task)"
@@ -28,10 +31,16 @@ EVAL_EXAMPLES = 500  # validation/test examples per evaluation (the short rankin
 
 
 def verify_sources(task, library, sources: list[str], n_seeds: int, budget_steps: int, backbone, device,
-                   progress) -> tuple[pd.DataFrame, str]:
+                   progress, record: bool = False) -> tuple[pd.DataFrame, str]:
     """`(table, choice)`: table rows `source, mean_gain, ci_low, ci_high, n_seeds, val_gain,
-    transfer_score, baseline_score`, best `val_gain` first."""
+    transfer_score, baseline_score`, best `val_gain` first.
+
+    With `record`, the runs follow the library's history protocol instead (`history_config`:
+    `DEFAULT_BUDGET_STEPS` steps, the full test split) and their transfers are appended to the
+    library's history, as `library measure` would (`measure.append_history`)."""
     def config(seed: int):
+        if record:
+            return history_config(library, seed)
         return dataclasses.replace(target_config(library, budget_steps, seed), max_eval_examples=EVAL_EXAMPLES)
 
     seeds = list(range(n_seeds))
@@ -51,6 +60,12 @@ def verify_sources(task, library, sources: list[str], n_seeds: int, budget_steps
                      "ci_high": float(high), "n_seeds": len(seeds), "val_gain": float(val_gains.mean()),
                      "transfer_score": float(np.mean([run.test_score for run in runs])),
                      "baseline_score": float(np.mean([b.test_score for b in base.values()]))})
+    if record:
+        history = [history_row(task.name, name, library.source(name).best_seed, results[f"{task.name}-from-{name}-seed{r}"],
+                               base[r].test_score, learned(base[r].test_score, base[r].test_floor))
+                   for name in sources for r in seeds]
+        centroid = None if task.name in library.target_embeddings else text_centroid(task, backbone)
+        append_history(library.path, history, task.name, centroid)
     table = pd.DataFrame(rows).sort_values("val_gain", ascending=False, kind="stable").reset_index(drop=True)
     best = table.iloc[0]
     choice = str(best["source"]) if best["val_gain"] > 0 else NO_TRANSFER

@@ -88,12 +88,14 @@ def train_pack(items: list[PackItem], backbone, device: str, tasks: dict, progre
     return results, failures
 
 
-class _Driver:
-    """The driver side of either executor: which runs still wait, the pack items built from the store,
-    and each pack's results written back.
+class StoreDriver:
+    """The driver side of either executor for a study: which runs still wait, the pack items built
+    from the store, and each pack's results written back.
 
-    `waiting` holds the runs not finished in `store` (plan order); `finished` and `failed` are run-id
-    sets that `write` and `next_pack` keep up to date.
+    A driver is what an executor's `drive` needs: `reporter`, `waiting` (runs not finished, plan
+    order), `next_pack(busy, pack_size)`, `items(pack)` and `write(pack, results, failures, started)`.
+    Here `finished` and `failed` are run-id sets that `write` and `next_pack` keep up to date.
+    (`intertask.recommend.measure.HistoryDriver` is the other driver: it writes a library's history.)
     """
 
     def __init__(self, runs: list[PlannedRun], store: Store, reporter: Reporter):
@@ -166,10 +168,13 @@ class LocalExecutor:
 
     def run(self, runs: list[PlannedRun], store: Store, pack_size: int, reporter: Reporter | None = None) -> None:
         """Train every run of `runs` not finished in `store` (runs must be in plan order)."""
+        self.drive(StoreDriver(runs, store, reporter or Reporter()), pack_size)
+
+    def drive(self, driver, pack_size: int) -> None:
+        """Train the driver's waiting runs pack after pack, handing each pack's results to `driver.write`."""
         from intertask.backbones import load_backbone
 
-        reporter = reporter or Reporter()
-        driver = _Driver(runs, store, reporter)
+        reporter = driver.reporter
         if not driver.waiting:
             return
         device = resolve_device(self.device)
@@ -229,8 +234,11 @@ class RayExecutor:
 
     def run(self, runs: list[PlannedRun], store: Store, pack_size: int, reporter: Reporter | None = None) -> None:
         """Train every run of `runs` not finished in `store` on Ray workers."""
-        reporter = reporter or Reporter()
-        driver = _Driver(runs, store, reporter)
+        self.drive(StoreDriver(runs, store, reporter or Reporter()), pack_size)
+
+    def drive(self, driver, pack_size: int) -> None:
+        """Train the driver's waiting runs on Ray workers; the driver writes each pack's results."""
+        reporter = driver.reporter
         if not driver.waiting:
             return
         ray, started_here = self._start()

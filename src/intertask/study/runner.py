@@ -64,7 +64,8 @@ class RichReporter(Reporter):
         self.progress.console.print(f"[yellow]skipped[/yellow] {run.kind} {run.task}: {reason}")
 
 
-def _executor(executor, device: str, ray_address: str | None, backbone=None):
+def make_executor(executor, device: str, ray_address: str | None, backbone=None):
+    """The executor object for a name ("local" | "ray"); an executor object is returned as it is."""
     if not isinstance(executor, str):
         return executor
     if executor == "local":
@@ -108,7 +109,7 @@ def run_study(config: StudyConfig | str | Path, store_path: str | Path, executor
     backbone = load_backbone(config.backbone, device=device)
     for prompt_length, max_length in sorted({(r.train["prompt_length"], r.train["max_length"]) for r in runs}):
         backbone.check_fits(prompt_length, max_length, where=f"{where}: ")
-    runner = _executor(executor, config.device, ray_address, backbone if local else None)
+    runner = make_executor(executor, config.device, ray_address, backbone if local else None)
     store = Store(store_path)
     if progress:
         from rich.console import Console
