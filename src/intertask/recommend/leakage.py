@@ -16,9 +16,10 @@ Per text `t` (an example's `text`, or `"text text_pair"`):
   hashed to 64 bits (SplitMix64 of its bytes), and bit `b` of the fingerprint is 1 when more of the
   4-grams have bit `b` set than not. Similar texts share most 4-grams, so their fingerprints differ
   in few bits. Two texts are **near** duplicates when their fingerprints differ in at most
-  `NEAR_BITS` bits (Hamming distance); `NEAR_BITS` and the shares below were measured on the
-  offline suite (docs/findings.md, "Leak check"). Texts of fewer than `MIN_NEAR_CHARS` normalised
-  characters are matched exactly only: a 4-gram or two carry no evidence of copying.
+  `NEAR_BITS` bits (Hamming distance), a threshold measured on the offline suite against lightly
+  edited copies (docs/findings.md, "Leak check"). Texts of fewer than `MIN_NEAR_CHARS` normalised
+  characters are matched exactly only (their SimHash column holds 0): a few 4-grams carry no
+  evidence of copying.
 
 `check_target(library, task)` returns one `Leak` per source that shares at least one target
 text: how many of the target's texts (all splits, deduplicated) match exactly, how many match
