@@ -126,7 +126,7 @@ def library_from_store(store_path, backbone=None, device: str = "cpu") -> Librar
             cases = not_learned[["target", "seed"]].drop_duplicates()
             log.warning("history leaves out %d (target, seed) case(s) whose baseline did not clear its floor: %s",
                         len(cases), ", ".join(f"{t}/{s}" for t, s in cases.itertuples(index=False)))
-        history = matrix[matrix["baseline_learned"]][HISTORY_COLUMNS].reset_index(drop=True)
+        history = matrix[matrix["baseline_learned"]].reindex(columns=HISTORY_COLUMNS).reset_index(drop=True)
         for name in sorted(history["target"].unique()):
             try:
                 targets[name] = text_centroid(load_task(name, options.get(name)), backbone)
