@@ -11,7 +11,7 @@ import pytest
 from intertask.cli import run
 from intertask.errors import IntertaskError
 from intertask.recommend import build_library, load_library
-from intertask.recommend.library import ESM_FILE, FILES, vocabulary_counts
+from intertask.recommend.library import ESM_FILE, FILES, FINGERPRINT_FILE, vocabulary_counts
 from intertask.selection.embedding_free import top_words
 from intertask.study.export import transfer_matrix
 from intertask.study.runner import run_study
@@ -83,7 +83,7 @@ def test_round_trip_from_store(study, library):
     np.testing.assert_allclose(sorted(lib.history.frame["gain"]), sorted(matrix["gain"]))
     assert set(lib.target_embeddings) == {"toy_topic2", "toy_sentiment_travel"}
     manifest = json.loads((library / "manifest.json").read_text())
-    assert manifest["format_version"] == 1 and set(manifest["files"]) == set(FILES) | {ESM_FILE}
+    assert manifest["format_version"] == 1 and set(manifest["files"]) == set(FILES) | {ESM_FILE, FINGERPRINT_FILE}
     assert manifest["history_targets"] == ["toy_sentiment_travel", "toy_topic2"]
 
 
@@ -118,7 +118,7 @@ def test_esm_maps_built_and_added_to_an_old_library(library, tmp_path):
         np.testing.assert_allclose(a.esm_map, b.esm_map, atol=1e-5)
     manifest = json.loads((old / "manifest.json").read_text())
     assert manifest["unknown_entry"] == {"kept": True} and ESM_FILE in manifest["files"]
-    assert sorted(p.name for p in old.iterdir()) == sorted(set(FILES) | {ESM_FILE, "manifest.json"})
+    assert sorted(p.name for p in old.iterdir()) == sorted(set(FILES) | {ESM_FILE, FINGERPRINT_FILE, "manifest.json"})
 
 
 def test_corrupted_or_missing_esm_maps_are_refused(library, tmp_path):

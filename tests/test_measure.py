@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 
+import pandas as pd
 import pytest
 
 from intertask.cli import run
@@ -178,3 +179,15 @@ def test_a_rebuild_that_adds_a_source_keeps_the_measured_history(library, fresh,
     rebuilt = load_library(fresh)
     assert len(rebuilt.sources) == 4 and rebuilt.history.frame.equals(measured.frame)
     assert [r.source_task for r in plan_target(rebuilt, "toy_topic2", "toy_topic2", None, (0,))] == ["toy_sentiment_travel"]
+
+
+def test_a_target_that_copies_a_source_is_refused_unless_allowed(fresh, tmp_path):
+    """The leak check: a target whose texts are a source's (here toy_topic4's, renamed) measures nothing."""
+    from intertask.tasks.toy import toy_task
+
+    rows = [{"text": ex.text, "label": ex.label} for ex in toy_task("toy_topic4").train]
+    copy = tmp_path / "copied.csv"
+    pd.DataFrame(rows).to_csv(copy, index=False)
+    with pytest.raises(IntertaskError, match="is a copy of a library source: .*toy_topic4"):
+        measure_target(fresh, str(copy), seeds=(0,), progress=False)
+    assert measure_target(fresh, str(copy), seeds=(0,), progress=False, allow_overlap=True).trained == 1 + 3

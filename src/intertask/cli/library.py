@@ -1,4 +1,4 @@
-"""`intertask library`: build a source library from a study, and show one."""
+"""`intertask library`: build a source library from a study or source by source, and show one."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from intertask.formatting import fmt_number
 
 
 def register(app: typer.Typer) -> None:
-    """Add the `library` command group (build, add-esm, add-combination, show) to `app`."""
+    """Add the `library` command group (build, create, add-source, measure, add-esm, add-fingerprints,
+    add-combination, show) to `app`."""
     group = typer.Typer(help="Build and inspect source libraries (trained source prompts).", no_args_is_help=True)
     app.add_typer(group, name="library")
 
@@ -43,6 +44,68 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"library written to {path}: {len(info['sources'])} sources, "
                    f"backbone {info['backbone']['name']}, {info['history_rows']} historical transfers")
 
+    @group.command("create")
+    def create_command(
+        out: Path = typer.Argument(..., help="Library directory to create (absent or empty)."),
+        backbone: str = typer.Option("minilm", help="Backbone the sources train on (ignored with --protocol)."),
+        protocol: Optional[Path] = typer.Option(None, help="Study config (TOML) whose backbone, prompt length, "
+                                                "source and target training the library adopts (default: "
+                                                "configs/library.toml's, the shipped library's)."),
+        device: str = typer.Option("auto", help="Device for the backbone: auto | cpu | cuda | mps."),
+    ) -> None:
+        """Create an empty library; then add sources to it with `library add-source`."""
+        from intertask.backbones import resolve_device
+        from intertask.errors import IntertaskError
+        from intertask.recommend.add_source import create_library
+
+        if protocol is not None and not protocol.is_file():
+            raise IntertaskError(f"config file not found: {protocol}; check the path")
+        path = create_library(out, backbone=backbone, study_config=protocol, device=resolve_device(device))
+        typer.echo(f"empty library written to {path}; add sources with `intertask library add-source {path} TASK ...`")
+
+    @group.command("add-source")
+    def add_source_command(
+        path: Path = typer.Argument(..., help="Library directory."),
+        tasks: list[str] = typer.Argument(..., help="Suite task names or CSV/TSV/JSONL/Parquet files."),
+        text_column: Optional[str] = typer.Option(None, help="Column with the text (files only)."),
+        label_column: Optional[str] = typer.Option(None, help="Column with the label (files only)."),
+        device: str = typer.Option("auto", help="Device for training: auto | cpu | cuda | mps."),
+    ) -> None:
+        """Train each TASK under the library's source protocol and add it as a source, one at a time
+        (kill it and run it again: sources already in the library are skipped)."""
+        from intertask.backbones import resolve_device
+        from intertask.progress import progress_bar
+        from intertask.recommend.add_source import add_sources
+        from intertask.recommend.library import describe, load_library
+
+        with progress_bar(True) as callback:
+            report = add_sources(path, tasks, text_column=text_column, label_column=label_column,
+                                 device=resolve_device(device), progress=callback)
+        if report.skipped:
+            typer.echo(f"already in the library, skipped: {', '.join(report.skipped)}")
+        typer.echo(f"added {len(report.added)} source(s) to {path}" +
+                   (f": {', '.join(report.added)}" if report.added else ""))
+        info = describe(load_library(path))
+        if not info["esm_maps"]:
+            typer.echo(f"the library has no embedding space maps (esm_logme); add them with "
+                       f"`intertask library add-esm {path}`")
+        if not info["fingerprints"]:
+            typer.echo(f"the library has no text fingerprints (leak check); add them with "
+                       f"`intertask library add-fingerprints {path}`")
+
+    @group.command("add-fingerprints")
+    def add_fingerprints_command(
+        path: Path = typer.Argument(..., help="Library directory."),
+    ) -> None:
+        """Add the leak check's text fingerprints to a library built without them (its sources' tasks
+        are loaded by name)."""
+        from intertask.progress import progress_bar
+        from intertask.recommend.leakage import add_fingerprints
+
+        with progress_bar(True) as callback:
+            written = add_fingerprints(path, progress=callback)
+        typer.echo(f"text fingerprints written to {written} ({written.stat().st_size / 1e6:.2f} MB)")
+
     @group.command("add-esm")
     def add_esm_command(
         path: Path = typer.Argument(..., help="Library directory."),
@@ -70,7 +133,8 @@ def register(app: typer.Typer) -> None:
         ray_address: Optional[str] = typer.Option(
             None, "--ray-address", help="Ray cluster for --executor ray (default: $RAY_ADDRESS, else a local instance)."),
         pack_size: int = typer.Option(12, help="Runs trained together in one pack."),
-        allow_overlap: bool = typer.Option(False, "--allow-overlap", help="Measure a target that is also a source."),
+        allow_overlap: bool = typer.Option(False, "--allow-overlap", help="Measure a target that is also a source "
+                                           "or copies one's texts (the leak check refuses it otherwise)."),
         device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N | mps."),
     ) -> None:
         """Measure the transfers of every library source to each TARGET (baseline and transfers, 3 seeds,
@@ -164,6 +228,12 @@ def register(app: typer.Typer) -> None:
             console.print(history)
         console.print("embedding space maps (esm_logme): " + ("yes" if info["esm_maps"] else
                       f"none; add them with `intertask library add-esm {path}`"))
+        console.print("text fingerprints (leak check): " + ("yes" if info["fingerprints"] else
+                      f"none; add them with `intertask library add-fingerprints {path}`"))
+        protocol = info["source_training"]
+        console.print(f"source protocol: seeds {protocol['seeds']}, " +
+                      ", ".join(f"{k} {protocol['train'][k]}" for k in ("steps", "patience", "eval_every", "prompt_lr")
+                                if k in protocol["train"]))
         combination = info["combination"]
         console.print("learned combination: " + ("none (recommend uses the equal-weight mean rank)" if combination is None
                       else f"{'used' if combination['use'] else 'not used'}: {combination['reason']}"))

@@ -48,8 +48,11 @@ def print_recommendation(rec) -> None:
             table.add_column(column, max_width=28, overflow="fold")
         else:
             table.add_column(column, justify="right", no_wrap=True)
+    leaks = {leak["source"]: leak["share"] for leak in rec.stats.get("leaks", []) if leak["warns"]}
     for row in rec.ranking.to_dict(orient="records"):
-        table.add_row(str(row["combined_rank"]), row["source"], _fmt(row["mean_rank"], ".1f"),
+        name = row["source"] + (f" [red](leak {leaks[row['source']]:.0%})[/red]"
+                                if row["source"] in leaks else "")
+        table.add_row(str(row["combined_rank"]), name, _fmt(row["mean_rank"], ".1f"),
                       _fmt(row["method_topk"], ".0%"), _fmt(row["stability"], ".0%"), _fmt(row["similarity"], ".2f"),
                       *(_fmt(row[f"score_{m}"], ".3f") for m in shown),
                       _fmt(row["expected_gain"], "+.1f"), _fmt(row["p_negative"], ".0%"))

@@ -11,6 +11,7 @@ From a TOML config: the study is run first (`run_study`) into `store_path` (defa
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -26,7 +27,9 @@ from intertask.paths import utc_now
 from intertask.matrix.table import KEY
 from intertask.matrix.transfer import TransferMatrix
 from intertask.recommend.esm_maps import source_esm_map
-from intertask.recommend.library import TRAINING_FIELDS, Library, LibrarySource, load_library, vocabulary_counts
+from intertask.recommend.leakage import source_fingerprints
+from intertask.recommend.library import (DEFAULT_SOURCE_TRAINING, TRAINING_FIELDS, Library, LibrarySource,
+                                         load_library, vocabulary_counts)
 from intertask.recommend.library_write import check_library_out, write_library
 from intertask.selection.profiles import example_text, mean_embedding, prompt_array, sample_examples
 from intertask.study.config import StudyConfig
@@ -74,6 +77,21 @@ def _history(matrices: list[TransferMatrix], sources: list[str]) -> TransferMatr
         log.warning("history leaves out %d (target, seed) case(s) whose baseline did not clear its floor: %s",
                     len(floored), ", ".join(f"{t}/{s}" for _, t, s in floored))
     return matrix.learned_only()
+def source_protocol(config: StudyConfig) -> dict:
+    """The library's source protocol (manifest `source_training`) of a study config: its source
+    seeds and the resolved `TrainConfig` of its source phase without seed, backbone and prompt
+    length (which the library's backbone sets)."""
+    train = resolve_train_config(config, config.source_training, seed=0, snapshots=False).to_dict()
+    return {"seeds": list(config.source_seeds),
+            "train": {k: v for k, v in train.items() if k not in ("seed", "backbone", "prompt_length")}}
+
+
+def _store_source_protocol(store: Store) -> dict:
+    """The source protocol of the store's latest study (the default when it has no readable config)."""
+    try:
+        return source_protocol(StudyConfig.from_json(store.studies()[-1]["config_json"]))
+    except (IndexError, KeyError, ValueError, IntertaskError):
+        return copy.deepcopy(DEFAULT_SOURCE_TRAINING)
 
 
 def library_from_store(store_path, backbone=None, device: str = "cpu") -> Library:
@@ -113,6 +131,7 @@ def library_from_store(store_path, backbone=None, device: str = "cpu") -> Librar
             text_embedding=text_centroid(task, backbone),
             vocabulary=vocabulary_counts(example_text(ex) for ex in task.train)))
         sources[-1].esm_map = source_esm_map(task, backbone, sources[-1].prompt)
+        sources[-1].fingerprints = source_fingerprints(task)
     history = _history([view.matrix for view in views], sorted(by_task))
     targets = {}
     if len(history):
@@ -124,7 +143,7 @@ def library_from_store(store_path, backbone=None, device: str = "cpu") -> Librar
     training = _target_training(Store(store_path), rows[0])
     return Library(backbone={"name": backbones[0], "hidden_size": int(shape[1]), "prompt_length": int(shape[0])},
                    sources=sources, history=history, target_embeddings=targets, training=training,
-                   created_at=utc_now(),
+                   source_training=_store_source_protocol(Store(store_path)), created_at=utc_now(),
                    intertask_version=__version__)
 
 

@@ -3,8 +3,10 @@
 Layout of a library directory (format version `FORMAT_VERSION`)::
 
     manifest.json          format_version, backbone {name, hidden_size, prompt_length}, created_at,
-                           intertask_version, training (TrainConfig fields the targets reuse), sources [{name, n_train, tags, seeds, scores,
-                           best_seed}], historical targets, files {name: sha256}
+                           intertask_version, training (TrainConfig fields the targets reuse),
+                           source_training {seeds, train} (the source protocol, `SourceProtocol`),
+                           sources [{name, n_train, tags, seeds, scores, best_seed}], historical
+                           targets, files {name: sha256}
     prompts.safetensors    "<source>/<seed>" -> [P, H] float32, the source's trained prompt per seed
     profiles.safetensors   "source/<name>" -> [D] text-embedding centroid of a source;
                            "target/<name>" -> [D] centroid of a historical target (when known)
@@ -19,6 +21,8 @@ Layout of a library directory (format version `FORMAT_VERSION`)::
                            (`TransferMatrix.learned_only`)
     esm_maps.safetensors   (optional) "esm/<source>" -> [H + 1, H] float32, the source's embedding
                            space map for ESM-LogME (`intertask.recommend.esm_maps`)
+    fingerprints.safetensors  (optional) "fp/<source>" -> [N, 2] uint64, the source's text
+                           fingerprints for the leak check (`intertask.recommend.leakage`)
     combination.json       (optional) the selector combination learned from the history
                            (`intertask.recommend.combination`)
 
@@ -32,6 +36,7 @@ rows, can be added to an existing library later, with the same guarantee.
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,15 +47,15 @@ import pandas as pd
 from intertask.errors import IntertaskError
 from intertask.matrix.transfer import TransferMatrix
 from intertask.paths import sha256_file
-from intertask.recommend.library_format import (COMBINATION_FILE, ESM_FILE, FILES, FORMAT_VERSION,
-                                                MAX_COMBINATION_BYTES, OPTIONAL_FILES, TRAINING_FIELDS, VOCAB_SIZE,
-                                                combination_problem, history_problem, manifest_problem,
-                                                profiles_problem)
+from intertask.recommend.library_format import (COMBINATION_FILE, DEFAULT_SOURCE_TRAINING, ESM_FILE, FILES,
+                                                FINGERPRINT_FILE, FORMAT_VERSION, MAX_COMBINATION_BYTES,
+                                                OPTIONAL_FILES, TRAINING_FIELDS, VOCAB_SIZE, combination_problem,
+                                                fingerprint_key, history_problem, manifest_problem, profiles_problem)
 from intertask.selection.base import TaskProfile
 from intertask.selection.embedding_free import ranked_words
 
-__all__ = ["COMBINATION_FILE", "ESM_FILE", "FILES", "OPTIONAL_FILES", "TRAINING_FIELDS", "Library", "LibrarySource",
-           "default_library_dir", "describe", "load_library", "vocabulary_counts"]
+__all__ = ["COMBINATION_FILE", "ESM_FILE", "FILES", "FINGERPRINT_FILE", "OPTIONAL_FILES", "TRAINING_FIELDS", "Library",
+           "LibrarySource", "default_library_dir", "describe", "load_library", "vocabulary_counts"]
 
 
 def vocabulary_counts(texts, top_k: int = VOCAB_SIZE) -> list[tuple[str, int]]:
@@ -70,6 +75,7 @@ class LibrarySource:
     text_embedding: np.ndarray  # [D]
     vocabulary: list[tuple[str, int]]
     esm_map: np.ndarray | None = None  # [H + 1, H], the best seed's embedding space map
+    fingerprints: np.ndarray | None = None  # [N, 2] uint64, text fingerprints (`recommend.leakage`)
 
     @property
     def best_seed(self) -> int:
@@ -96,6 +102,7 @@ class Library:
     history: TransferMatrix = field(default_factory=TransferMatrix.empty)  # read transfer via .learned_only()
     target_embeddings: dict[str, np.ndarray] = field(default_factory=dict)
     training: dict = field(default_factory=dict)  # TRAINING_FIELDS of the study's target phase
+    source_training: dict = field(default_factory=lambda: copy.deepcopy(DEFAULT_SOURCE_TRAINING))  # {seeds, train}
     combination: dict | None = None  # the learned selector combination (combination.json)
     created_at: str = ""
     intertask_version: str = ""
@@ -118,6 +125,7 @@ class Library:
             "created_at": self.created_at,
             "intertask_version": self.intertask_version,
             "training": self.training,
+            "source_training": self.source_training,
             "sources": [{"name": s.name, "n_train": s.n_train, "tags": list(s.tags),
                          "seeds": sorted(s.prompts), "best_seed": s.best_seed,
                          "scores": {str(k): v for k, v in sorted(s.scores.items())}}
@@ -171,14 +179,20 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
                                  "checksum in manifest.json; rebuild it")
     try:
         arrays = {name: load_file(str(folder / name)) for name in ("prompts.safetensors", "profiles.safetensors",
-                                                                   ESM_FILE) if name in FILES or name in files}
+                                                                   ESM_FILE, FINGERPRINT_FILE)
+                  if name in FILES or name in files}
     except SafetensorError:
         raise IntertaskError(f"library {str(folder)!r}: a safetensors file is unreadable; rebuild it") from None
     for name, tensors in arrays.items():
         bad = next((key for key, array in sorted(tensors.items()) if not np.isfinite(array).all()), None)
         if bad is not None:
             raise broken(name, f"holds NaN or infinite values in {bad!r}")
-    prompts, vectors, maps = (arrays.get(n, {}) for n in ("prompts.safetensors", "profiles.safetensors", ESM_FILE))
+    prompts, vectors, maps, prints = (arrays.get(n, {}) for n in ("prompts.safetensors", "profiles.safetensors",
+                                                                  ESM_FILE, FINGERPRINT_FILE))
+    bad = next((key for key, array in sorted(prints.items())
+                if array.dtype != np.uint64 or array.ndim != 2 or array.shape[1] != 2), None)
+    if bad is not None:
+        raise broken(FINGERPRINT_FILE, f"holds {bad!r}, which is not an [N, 2] uint64 array")
     try:
         profiles = json.loads((folder / "profiles.json").read_text())
         rows = json.loads((folder / "history.json").read_text())
@@ -201,6 +215,7 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
             text_embedding=vectors[f"source/{entry['name']}"],
             vocabulary=[(w, c) for w, c in profiles[entry["name"]]["vocabulary"]],
             esm_map=maps[f"esm/{entry['name']}"] if maps else None,
+            fingerprints=prints[fingerprint_key(entry["name"])] if FINGERPRINT_FILE in files else None,
         ) for entry in manifest["sources"]]
     except (KeyError, ValueError):
         raise IntertaskError(f"library {str(folder)!r}: manifest.json does not match the library's files; "
@@ -212,6 +227,7 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
     targets = {k.split("/", 1)[1]: v for k, v in vectors.items() if k.startswith("target/")}
     return Library(backbone=backbone, sources=sources, history=history, target_embeddings=targets,
                    training=manifest.get("training") or {}, combination=combination,
+                   source_training=manifest.get("source_training") or copy.deepcopy(DEFAULT_SOURCE_TRAINING),
                    created_at=manifest.get("created_at", ""),
                    intertask_version=manifest.get("intertask_version", ""), path=folder)
 
@@ -249,6 +265,8 @@ def describe(library: Library) -> dict:
         "history_targets": library.history.targets,
         "history_cases": history_cases(library),
         "esm_maps": bool(library.sources) and all(s.esm_map is not None for s in library.sources),
+        "fingerprints": bool(library.sources) and all(s.fingerprints is not None for s in library.sources),
+        "source_training": library.source_training,
         "combination": None if library.combination is None else
         {k: library.combination.get(k) for k in ("use", "reason")},
     }

@@ -14,12 +14,29 @@ FORMAT_VERSION = 1
 FILES = ("prompts.safetensors", "profiles.safetensors", "profiles.json", "history.json")
 ESM_FILE = "esm_maps.safetensors"
 COMBINATION_FILE = "combination.json"
-OPTIONAL_FILES = (ESM_FILE, COMBINATION_FILE)
+FINGERPRINT_FILE = "fingerprints.safetensors"
+OPTIONAL_FILES = (ESM_FILE, COMBINATION_FILE, FINGERPRINT_FILE)
 VOCAB_SIZE = 2000
 MAX_VOCABULARY_COUNT = 20_000_000  # words counted in one source's vocabulary; `profile()` spells them all out
 # TrainConfig fields of the study's target phase that recommend's target runs reuse (the rest is set per run).
 TRAINING_FIELDS = ("max_length", "batch_size", "prompt_lr", "head_lr", "optimizer", "init", "weight_decay",
                    "grad_clip", "head_init", "class_weights")
+# The source protocol (manifest "source_training"): the seeds each source trains with (the best on
+# validation transfers) and the TrainConfig fields of a source run other than seed, backbone and
+# prompt_length. This default is configs/library.toml's [source_training] with its [training]
+# settings, the protocol of the shipped library's sources (a library written before the field).
+DEFAULT_SOURCE_TRAINING = {
+    "seeds": [0, 1],
+    "train": {"steps": 200, "patience": 2, "eval_every": 25, "max_eval_examples": 300, "prompt_lr": 0.1,
+              "head_lr": 0.01, "batch_size": 16, "max_length": 64, "init": "vocab", "head_init": "random",
+              "class_weights": False, "optimizer": "adamw", "weight_decay": 0.0, "warmup_steps": 0,
+              "grad_clip": 1.0, "snapshot_steps": []},
+}
+
+
+def fingerprint_key(source: str) -> str:
+    """The name of a source's text fingerprints in fingerprints.safetensors."""
+    return f"fp/{source}"
 
 
 def _positive(value) -> bool:
@@ -37,6 +54,9 @@ _MANIFEST = {
     "sources": (list_of(lambda v: isinstance(v, dict)), "a list of objects"),
     "training": (lambda v: isinstance(v, dict) and set(v) <= set(TRAINING_FIELDS),
                  f"an object of {', '.join(TRAINING_FIELDS)}"),
+    "source_training": (lambda v: isinstance(v, dict) and set(v) == {"seeds", "train"}
+                        and list_of(is_integer)(v["seeds"]) and len(v["seeds"]) > 0 and isinstance(v["train"], dict),
+                        "an object of seeds (a non-empty list of integers) and train (TrainConfig fields)"),
     "created_at": (is_text, "a string"),
     "intertask_version": (is_text, "a string"),
 }
@@ -115,6 +135,13 @@ def manifest_problem(manifest: dict) -> str | None:
         TrainConfig.from_dict(manifest.get("training") or {})
     except (IntertaskError, TypeError, ValueError) as err:
         return f"field 'training' holds a bad value ({err})"
+    source_train = manifest.get("source_training", {}).get("train", {})
+    if set(source_train) & {"seed", "backbone", "prompt_length"}:
+        return "field 'source_training.train' sets seed, backbone or prompt_length, which the library sets itself"
+    try:
+        TrainConfig.from_dict(source_train)
+    except (IntertaskError, TypeError, ValueError) as err:
+        return f"field 'source_training.train' holds a bad value ({err})"
     return None
 
 

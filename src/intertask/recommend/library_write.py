@@ -14,7 +14,8 @@ import numpy as np
 from intertask.errors import IntertaskError
 from intertask.paths import atomic_output, exchange_folders, folder_beside, sha256_file
 from intertask.recommend.library import Library, LibrarySource, load_library
-from intertask.recommend.library_format import COMBINATION_FILE, ESM_FILE, FILES, OPTIONAL_FILES
+from intertask.recommend.library_format import (COMBINATION_FILE, ESM_FILE, FILES, FINGERPRINT_FILE, OPTIONAL_FILES,
+                                                fingerprint_key)
 
 HISTORY_FILE = "history.json"
 
@@ -38,6 +39,9 @@ def _write_files(library: Library, folder: Path) -> dict[str, str]:
     if any(s.esm_map is not None for s in library.sources):
         _write_esm_maps(library.sources, folder / ESM_FILE)
         written.append(ESM_FILE)
+    if any(s.fingerprints is not None for s in library.sources):
+        _write_fingerprints(library.sources, folder / FINGERPRINT_FILE)
+        written.append(FINGERPRINT_FILE)
     if library.combination is not None:
         (folder / COMBINATION_FILE).write_text(json.dumps(library.combination, indent=1, sort_keys=True))
         written.append(COMBINATION_FILE)
@@ -51,6 +55,16 @@ def _write_esm_maps(sources: list[LibrarySource], path: Path) -> None:
     if missing:
         raise IntertaskError(f"every source needs an embedding space map, or none; missing: {', '.join(missing)}")
     save_file({f"esm/{s.name}": np.ascontiguousarray(s.esm_map, dtype=np.float32) for s in sources}, str(path))
+
+
+def _write_fingerprints(sources: list[LibrarySource], path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    missing = [s.name for s in sources if s.fingerprints is None]
+    if missing:
+        raise IntertaskError(f"every source needs text fingerprints, or none; missing: {', '.join(missing)}")
+    save_file({fingerprint_key(s.name): np.ascontiguousarray(s.fingerprints, dtype=np.uint64) for s in sources},
+              str(path))
 
 
 def _replace_file(path: str | Path, name: str, write) -> Path:

@@ -34,6 +34,7 @@ import pandas as pd
 from intertask.errors import IntertaskError
 from intertask.matrix.table import KEY
 from intertask.matrix.transfer import TransferMatrix
+from intertask.recommend.leakage import refuse_copied_target
 from intertask.recommend.library import Library, load_library
 from intertask.recommend.library_write import write_library
 from intertask.recommend.target_runs import history_config
@@ -189,7 +190,8 @@ def measure_target(library_path, target: str, seeds=HISTORY_SEEDS, task_options:
 
     `executor`: "local" (this machine's `device`), "ray" (the cluster at `ray_address`, default
     `$RAY_ADDRESS`, else a local instance), or an executor object.
-    A target that shares its name with a library source is refused unless `allow_overlap`.
+    A target that shares its name with a library source, or whose texts copy one
+    (`leakage.refuse_copied_target`), is refused unless `allow_overlap`.
     """
     from intertask.backbones import load_backbone
     from intertask.recommend.build import text_centroid
@@ -208,6 +210,7 @@ def measure_target(library_path, target: str, seeds=HISTORY_SEEDS, task_options:
     if task.name in library.source_names and not allow_overlap:
         raise IntertaskError(f"target {task.name!r} is a source of library {str(path)!r}: a transfer from a "
                              "task to itself measures nothing; measure another target, or allow the overlap")
+    refuse_copied_target(library, task, allow_copy=allow_overlap)
     runs = plan_target(library, task.name, spec, task_options, seeds)
     if not runs:
         return Measurement(task.name, 0, 0, {}, _baseline_flags(library, task.name))

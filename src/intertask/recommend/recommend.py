@@ -4,7 +4,8 @@ Steps, top to bottom:
 
 1. **target** — resolve the spec (`get_task`) and check it: ≥ `MIN_EXAMPLES` labelled examples,
    ≥ 2 labels, non-empty texts. Nothing is written for a bad target. A library source with the
-   target's own name is left out of the ranking.
+   target's own name is left out of the ranking. The leak check (`recommend.leakage.check_target`)
+   finds sources that share texts with the target; each is marked (`leak_share`) and warned about.
 2. **short target runs** — prompt-tune the target for `budget_steps` steps over `seeds` seeds,
    packed into one `train_packed` call; each seed's best prompt becomes a target profile.
 3. **scores** — every applicable selector (`methods`) scores every library source; the prompt
@@ -34,6 +35,7 @@ from intertask.errors import IntertaskError
 from intertask.progress import progress_bar
 from intertask.recommend import ranking as rk
 from intertask.recommend.combination import for_recommend
+from intertask.recommend.leakage import check_target, has_fingerprints
 from intertask.recommend.library import Library, default_library_dir, load_library
 from intertask.recommend.target_runs import DEFAULT_BUDGET_STEPS, target_config
 from intertask.recommend.verdict import Evidence, Verdict, make_verdict
@@ -57,7 +59,9 @@ class Recommendation:
     learned_score` (only when the learned combination orders the sources), `score_<method>`
     (mean over target seeds), `method_topk` (share of methods with the source in their top k,
     `stats["top_k"]`, 3 for 9+ sources), `stability` (share of target seeds with it in the top
-    k), `similarity` (text-embedding cosine to the target), `expected_gain`, `p_negative` (NaN without history).
+    k), `similarity` (text-embedding cosine to the target), `leak_share` (share of the target's
+    texts found in the source, exactly or as near duplicates; NaN when the library has no text
+    fingerprints), `expected_gain`, `p_negative` (NaN without history).
     `stats` holds the overall numbers, `verdict` the plain verdict, `verify` the verification
     table (or None) and `choice` its final choice.
     """
@@ -224,10 +228,11 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
         raise IntertaskError(f"library {str(library.path)!r} was built for backbone "
                              f"{library.backbone['name']!r}, not {backbone.name!r}")
     seed_list = list(range(seeds))
+    leaks = check_target(library, task)
     with progress_bar(progress is True) as bar:
         callback = bar if progress is True else (progress or None)
         scores, profiles, results = target_scores(task, library, methods, budget, seeds, backbone, device, callback)
-        recommendation = _assemble(task, library, methods, seed_list, budget, scores, profiles[0], results)
+        recommendation = _assemble(task, library, methods, seed_list, budget, scores, profiles[0], results, leaks)
         if verify_k:
             recommendation.verify, recommendation.choice = verify_sources(
                 task, library, recommendation.ranking["source"].tolist()[:verify_k], verify_seeds, budget,
@@ -247,7 +252,7 @@ def combined_methods(scores: dict[str, np.ndarray], learned_seeds: int) -> dict[
     return aggregated
 
 
-def _assemble(task, library, methods, seed_list, budget, scores, profile, results) -> Recommendation:
+def _assemble(task, library, methods, seed_list, budget, scores, profile, results, leaks=()) -> Recommendation:
     names = library.source_names
     learned_seeds = sum(learned(r.test_score, r.test_floor) for r in results)
     aggregated = combined_methods(scores, learned_seeds)
@@ -266,8 +271,10 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
     if learned_scores is not None:
         table["learned_score"] = learned_scores
     table.update({f"score_{m}": s.mean(axis=0) for m, s in scores.items()})
+    shares = {leak.source: leak.share for leak in leaks}
+    leak_share = [shares.get(n, 0.0) if has_fingerprints(library) else np.nan for n in names]
     table.update({"method_topk": method_topk, "stability": stability, "similarity": similarity,
-                  "expected_gain": gain, "p_negative": p_neg})
+                  "leak_share": leak_share, "expected_gain": gain, "p_negative": p_neg})
     ranking = pd.DataFrame(table).iloc[best_first].reset_index(drop=True)
     ranking["combined_rank"] = np.arange(1, len(names) + 1)
 
@@ -287,6 +294,7 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
         "target_test_floors": [float(r.test_floor) for r in results], "target_runs_learned": learned_seeds,
         "seed_noise": noise, "n_train": len(task.train), "target_tags": list(task.tags),
         "history_targets": library.history.targets,
+        "leaks": [leak.to_dict() for leak in leaks], "leak_check": has_fingerprints(library),
     }
     top = ranking.iloc[0]
     verdict = make_verdict(Evidence(
@@ -298,6 +306,7 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
         top_expected_gain=None if np.isnan(top["expected_gain"]) else float(top["expected_gain"]),
         noise=noise, history_has_target=task.name in stats["history_targets"],
         best_expected_gain=None if ranking["expected_gain"].isna().all() else float(ranking["expected_gain"].max()),
+        leaks=tuple(leak.describe() for leak in leaks if leak.warns),
     ))
     return Recommendation(target=task.name, library=str(library.path), backbone=library.backbone["name"],
                           methods=list(methods), seeds=seed_list, budget_steps=budget, ranking=ranking,

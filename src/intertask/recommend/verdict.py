@@ -13,7 +13,8 @@ Criteria (each `{name, passed, detail}`):
 Warnings: the target looks reasoning-like (tag `reasoning`, or its short-run validation score is
 within `NEAR_CHANCE` (5) points of chance, where the paper found selection unreliable); the top
 source's expected gain is within the seed noise (|gain| ≤ the seed standard deviation); no
-source's expected gain is positive (the history says transfer to such targets tends to hurt).
+source's expected gain is positive (the history says transfer to such targets tends to hurt); a
+source shares texts with the target (`recommend.leakage`: its rank and gain may be inflated).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Evidence:
     k: int = 3
     n_seeds: int = 1
     learned_seeds: int | None = None
+    leaks: tuple[str, ...] = ()  # one description per library source that shares texts with the target
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,9 @@ def _warnings(e: Evidence) -> tuple[str, ...]:
         found.append(f"no source is expected to help: past transfers to similar targets lost on average "
                      f"(best expected gain {best:+.1f} points); training on the target alone "
                      "is the safe default")
+    for leak in e.leaks:
+        found.append(f"leak: {leak}; that source's prompt was trained on the target's own texts, so its "
+                     "rank and expected gain may be inflated")
     if e.history_has_target:
         found.append("the library's history already holds measured transfers to a task of this "
                      "name; expected gains lean on those measurements")

@@ -149,6 +149,9 @@ def _ranking_display(ranking: pd.DataFrame) -> pd.DataFrame:
               "p_negative": "P(negative transfer)"}
     if shown["expected_gain"].isna().all():
         shown = shown.drop(columns=["expected_gain", "p_negative"])
+    if "leak_share" in ranked and (ranked["leak_share"] > 0).any():  # sources holding the target's own texts
+        shown = shown.assign(leak_share=ranked["leak_share"])
+        names["leak_share"] = "target texts in source (leak)"
     return shown.rename(columns=names).reset_index(drop=True)
 
 
