@@ -239,22 +239,19 @@ def test_recommend_reads_a_built_library(library):
     assert rec.stats["history_targets"] == ["toy_sentiment_travel", "toy_topic2"]
 
 
-def test_append_history_adds_learned_rows_and_refuses_repeats(library, tmp_path):
-    import pandas as pd
-
-    from intertask.matrix.transfer import TransferMatrix
+def test_append_history_keeps_every_row_once_and_the_manifest_in_step(library, tmp_path):
+    """Rows of a case whose baseline did not learn are kept (a measurement must know it was done) and
+    left out where transfer is read; a row given again keeps the first one."""
     from intertask.recommend import append_history
 
     copy = _copy(library, tmp_path)
     before = load_library(copy).history
-    rows = pd.DataFrame({"target": "toy_parity", "source": "toy_topic4", "seed": [0, 1], "score": 70.0,
-                         "baseline": 60.0, "baseline_learned": [True, False]})
-    append_history(copy, TransferMatrix.from_frame(rows))
-    after = load_library(copy).history  # checksums verified: history.json and manifest.json moved together
-    assert len(after) == len(before) + 1  # the case whose baseline did not learn is left out
-    added = after.frame[after.frame["target"] == "toy_parity"]
-    assert added[["seed", "gain"]].values.tolist() == [[0, 10.0]]
+    rows = [{"target": "toy_parity", "source": "toy_topic4", "seed": seed, "score": 70.0, "baseline": 60.0,
+             "baseline_learned": learned} for seed, learned in ((0, True), (1, False))]
+    append_history(copy, rows, "toy_parity", None)
+    after = load_library(copy).history  # checksums verified: every file and manifest.json moved together
+    assert len(after) == len(before) + 2 and len(after.learned_only()) == len(before.learned_only()) + 1
     assert json.loads((copy / "manifest.json").read_text())["history_targets"] == after.targets
-    with pytest.raises(IntertaskError, match="more than one row for setting 'default', target 'toy_parity'"):
-        append_history(copy, TransferMatrix.from_frame(rows.iloc[:1]))
-    assert len(load_library(copy).history) == len(after)
+    append_history(copy, [{**rows[0], "score": 10.0}], "toy_parity", None)
+    again = load_library(copy).history.frame
+    assert again[again["target"] == "toy_parity"]["score"].tolist() == [70.0, 70.0]
