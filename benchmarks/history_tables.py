@@ -29,7 +29,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from intertask.errors import IntertaskError
-from intertask.evaluation.statistics import INTERVALS, target_interval, target_interval_kind
+from intertask.stats import INTERVALS, target_interval, target_interval_kind
 from intertask.recommend.library import load_library
 from intertask.tasks.metrics import binomial_se
 from intertask.tasks.registry import load_task

@@ -116,7 +116,7 @@ def test_target_bootstrap_is_wider_than_case_bootstrap_on_clustered_data():
 
 
 def test_target_intervals_switch_to_the_bootstrap_at_the_threshold_and_say_so():
-    from intertask.evaluation.statistics import MIN_TARGETS_FOR_BOOTSTRAP, target_interval
+    from intertask.stats import MIN_TARGETS_FOR_BOOTSTRAP, target_interval
 
     for n_targets, kind in ((MIN_TARGETS_FOR_BOOTSTRAP - 1, "t"), (MIN_TARGETS_FOR_BOOTSTRAP, "bootstrap")):
         matrix = _clustered(n_targets=n_targets, n_seeds=2)

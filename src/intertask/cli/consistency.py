@@ -21,7 +21,7 @@ def print_consistency(result, shown: int = 8) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from intertask.evaluation.statistics import interval_names
+    from intertask.stats import interval_names
 
     console = Console(width=160)
     names = {"sign_agreement": "seeds agree on sign", "negative_share": "negative on average",

@@ -53,7 +53,7 @@ def print_evaluation(evaluation) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from intertask.evaluation.statistics import interval_names
+    from intertask.stats import interval_names
 
     console = Console()
     console = Console(width=max(console.width, 150))
@@ -97,7 +97,7 @@ def print_comparison(evaluation, against: str) -> None:
     from rich.table import Table
 
     from intertask.evaluation.evaluate import paired_table
-    from intertask.evaluation.statistics import interval_names
+    from intertask.stats import interval_names
 
     _check_against(evaluation, against)
     k = evaluation.config["k"]
@@ -127,7 +127,7 @@ def print_recommender(evaluation) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from intertask.evaluation.statistics import interval_names
+    from intertask.stats import interval_names
 
     config = evaluation.config
     k = config["k"]
@@ -363,7 +363,7 @@ def print_taskweb(evaluation) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from intertask.evaluation.statistics import interval_names
+    from intertask.stats import interval_names
 
     config = evaluation.config
     k = config["k"]

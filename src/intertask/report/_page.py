@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from intertask.evaluation.statistics import TARGET_INTERVAL_RULE
+from intertask.stats import TARGET_INTERVAL_RULE
 from intertask.formatting import fmt_number
 from intertask.paths import atomic_output, check_output_file, new_folders
 from intertask.report._common import figure_png

@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from intertask.errors import IntertaskError
-from intertask.evaluation.statistics import TARGET_INTERVAL_RULE, interval_names
+from intertask.stats import TARGET_INTERVAL_RULE, interval_names
 from intertask.formatting import MISSING
 from intertask.report._common import (
     OTHER_COLOR,

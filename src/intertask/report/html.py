@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from intertask.errors import IntertaskError
-from intertask.evaluation.statistics import TARGET_INTERVAL_RULE
+from intertask.stats import TARGET_INTERVAL_RULE
 from intertask.formatting import fmt_number
 from intertask.report import figures as study_figures
 from intertask.report import recommend_figures

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from intertask.evaluation.statistics import TARGET_INTERVAL_RULE
+from intertask.stats import TARGET_INTERVAL_RULE
 from intertask.report import figures
 from intertask.report._common import figure_png
 from intertask.formatting import fmt_number as fmt
