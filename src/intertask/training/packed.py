@@ -22,6 +22,12 @@ With `head_init = "probe"` a run's head starts as a linear probe on the frozen f
 train split (read through its initial prompt), and step 0 is evaluated as a checkpoint. Every
 result records its test floor (the best constant prediction's score on the same examples).
 
+Work that runs share is done once per call: each task split is tokenised once per max length, and
+a no-grad backbone pass (probe features, validation, test) runs once per distinct (items, prompt
+values), its outputs handed to every run that needs them. The target seeds of one transfer start
+from the same prompt, so they share the probe, the step-0 validation and, when step 0 stays best,
+the test pass. Pack those seeds into one call to get this.
+
 Usage:
     results = train_packed([RunSpec("a", task, TrainConfig(backbone="tiny-encoder"))], backbone)
 """
