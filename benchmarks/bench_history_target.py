@@ -5,8 +5,10 @@ baseline and one transfer per library source under the library's target protocol
 (configs/library.toml `[target_training]`: probe head evaluated as step 0, 16 steps, batch 8,
 validation at steps 0, 8 and 16 on up to 1000 examples, the best checkpoint scored on the test
 split). This script trains a slice of that grid -- the baseline and the first `--sources` library
-prompts over `--seeds` target seeds, packed into one `train_packed` call -- twice per round, in
-fresh subprocesses on the same prompts and configs:
+prompts over `--seeds` target seeds, as two `train_packed` calls (the baselines, then the
+transfers with every seed of a transfer in the same call; `--per-seed`: one call per seed, as
+issue 17 measured) -- once per round with each code, in fresh subprocesses on the same prompts
+and configs:
 
 * **before**: the code of commit `BASE` (before the speed-ups), from a temporary `git worktree`;
 * **now**: this checkout's code.
