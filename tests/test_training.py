@@ -208,6 +208,46 @@ def test_probe_is_shared_by_runs_with_the_same_start(encoder):
     torch.testing.assert_close(second.prompt, alone.prompt, atol=1e-4, rtol=1e-4)
 
 
+def test_runs_with_the_same_start_share_tokens_and_frozen_passes(encoder, monkeypatch):
+    """Three target seeds of one transfer: the task is tokenised once per split, and the frozen
+    passes that depend only on the items and the prompt (probe features, step-0 validation, the
+    test pass of a step-0 best checkpoint) run once; every result equals its run trained alone."""
+    import intertask.training.packed as packed
+    from intertask.training.objectives import Objective
+
+    task = toy_task("toy_topic4", 40, 20)
+    n_train, n_eval = len(task.train), len(task.validation)
+    config = _config(head_init="probe", steps=4, eval_every=4, prompt_lr=1e-6, head_lr=1e-6)  # step 0 stays best
+    specs = [RunSpec(f"s{seed}", task, dataclasses.replace(config, seed=seed),
+                     init_prompt=torch.randn(4, encoder.hidden_size, generator=torch.Generator().manual_seed(0)))
+             for seed in (0, 1, 2)]
+    alone = [train_packed([spec], encoder)[0] for spec in specs]
+    frozen, prepared = [], []
+    run_backbone, prepare = packed.run_backbone, Objective.prepare
+
+    def counting_backbone(backbone, prompts, requests, chunk=None):
+        if not torch.is_grad_enabled():
+            frozen.append(len(requests))
+        return run_backbone(backbone, prompts, requests, chunk)
+
+    def counting_prepare(self, examples):
+        prepared.append(len(examples))
+        return prepare(self, examples)
+
+    monkeypatch.setattr(packed, "run_backbone", counting_backbone)
+    monkeypatch.setattr(Objective, "prepare", counting_prepare)
+    together = train_packed(specs, encoder)
+    assert sorted(prepared) == sorted([n_train, n_eval, len(task.test)])
+    assert [r.best_step for r in together] == [0, 0, 0]
+    # probe features, step-0 validation, step-4 validation of each seed, one shared test pass
+    assert frozen == [n_train, n_eval, 3 * n_eval, len(task.test)]
+    for t, a in zip(together, alone):
+        assert t.history == a.history and t.test_score == a.test_score
+        torch.testing.assert_close(t.prompt, a.prompt)
+        for key in t.head:
+            torch.testing.assert_close(t.head[key], a.head[key])
+
+
 def test_class_weights_balance_a_skewed_task(encoder):
     """Inverse-frequency weights w_c = N / (K n_c): the rare class weighs more."""
     from intertask.training.objectives import Item, Objective

@@ -78,7 +78,15 @@ class Objective:
         L-BFGS, C = 1, class-weighted when `class_weights` is set) or ridge regression (alpha = 1).
 
         Classes absent from `items` get zero weights and a bias 10 below the lowest fitted one.
+        The fit runs its BLAS on one thread: its matrices (`[N, H] @ [H, K]`) are too small to
+        split, and threads of BLAS's own next to torch's spinning ones made it 10-40x slower.
         """
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._fit_probe(features, items)
+
+    def _fit_probe(self, features: np.ndarray, items: list[Item]) -> dict[str, torch.Tensor]:
         from sklearn.linear_model import LogisticRegression, Ridge
 
         gold = np.array([item.gold for item in items])

@@ -22,6 +22,12 @@ With `head_init = "probe"` a run's head starts as a linear probe on the frozen f
 train split (read through its initial prompt), and step 0 is evaluated as a checkpoint. Every
 result records its test floor (the best constant prediction's score on the same examples).
 
+Work that runs share is done once per call: each task split is tokenised once per max length, and
+a no-grad backbone pass (probe features, validation, test) runs once per distinct (items, prompt
+values), its outputs handed to every run that needs them. The target seeds of one transfer start
+from the same prompt, so they share the probe, the step-0 validation and, when step 0 stays best,
+the test pass. Pack those seeds into one call to get this.
+
 Usage:
     results = train_packed([RunSpec("a", task, TrainConfig(backbone="tiny-encoder"))], backbone)
 """
@@ -74,7 +80,6 @@ def bucketed_batches(lengths: list[int], batch_size: int, seed: int):
 def initial_prompt(backbone, config: TrainConfig, init_prompt, run_id: str) -> torch.Tensor:
     """The starting prompt `[P, H]`: the given one (transfer), vocab rows, or N(0, std(E))."""
     P, H = config.prompt_length, backbone.hidden_size
-    embeddings = backbone.input_embeddings().detach().float().cpu()
     if init_prompt is not None:
         prompt = torch.as_tensor(np.asarray(init_prompt), dtype=torch.float32).clone()
         if tuple(prompt.shape) != (P, H):
@@ -84,6 +89,7 @@ def initial_prompt(backbone, config: TrainConfig, init_prompt, run_id: str) -> t
             )
         return prompt
     gen = torch.Generator().manual_seed(config.seed)
+    embeddings = backbone.input_embeddings().detach().float().cpu()  # a copy on CUDA: only when needed
     if config.init is PromptInit.RANDOM:
         return torch.randn(P, H, generator=gen) * embeddings.std()
     ordinary = _ordinary_token_ids(backbone.tokenizer)[:VOCAB_INIT_TOKENS]
@@ -149,8 +155,9 @@ class _Run:
         return self.prompt.detach().clone(), {k: v.detach().clone() for k, v in self.head.items()}
 
 
-def _setup_run(spec: RunSpec, backbone, device: str) -> _Run:
-    """Tokenise the task, initialise prompt and head, build the optimiser and schedule."""
+def _setup_run(spec: RunSpec, backbone, device: str, tokenised: dict) -> _Run:
+    """Tokenise the task (once per task, max length and split across the runs of one call: the
+    `tokenised` cache), initialise prompt and head, build the optimiser and schedule."""
     cfg, task = spec.config, spec.task
     if cfg.backbone != backbone.name:
         raise IntertaskError(f"run {spec.run_id!r} is configured for backbone {cfg.backbone!r}, "
@@ -161,10 +168,17 @@ def _setup_run(spec: RunSpec, backbone, device: str) -> _Run:
         if not task.split(split):
             raise IntertaskError(f"task {task.name!r} has an empty {split} split")
     objective = Objective(task, backbone, cfg.max_length)
-    train_items = objective.prepare(task.train)
+
+    def items(split: str, limit: int | None = None) -> list[Item]:
+        key = (id(task), cfg.max_length, split, limit)
+        if key not in tokenised:
+            tokenised[key] = objective.prepare(task.split(split)[:limit])
+        return tokenised[key]
+
+    train_items = items("train")
     if cfg.class_weights:
         objective.use_class_weights(train_items)
-    eval_items = {s: objective.prepare(task.split(s)[:cfg.max_eval_examples]) for s in ("validation", "test")}
+    eval_items = {s: items(s, cfg.max_eval_examples) for s in ("validation", "test")}
     prompt = torch.nn.Parameter(initial_prompt(backbone, cfg, spec.init_prompt, spec.run_id).to(device))
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     head = {name: torch.nn.Parameter((torch.randn(shape, generator=gen) * 0.02 if name == "weight"
@@ -191,18 +205,41 @@ def _setup_run(spec: RunSpec, backbone, device: str) -> _Run:
     return _Run(spec, objective, train_items, eval_items, prompt, head, optimizer, scheduler, batches)
 
 
-def _evaluate(runs: list[_Run], states: list[tuple], split: str, backbone, autocast) -> list[dict[str, float]]:
-    """Metrics of each run on `split` with the given (prompt, head) states, packed and length-bucketed."""
-    requests, prompts, sizes = [], [], []
-    for run, (prompt, _) in zip(runs, states):
-        reqs = run.objective.requests(run.eval_items[split], train=False)
-        requests += reqs
-        prompts += [prompt] * len(reqs)
-        sizes.append(len(reqs))
+def _prompt_key(prompt: torch.Tensor) -> bytes:
+    """A digest of the prompt's values: runs whose prompts are equal share their backbone passes."""
+    return hashlib.sha1(prompt.detach().cpu().numpy().tobytes()).digest()
+
+
+def _frozen_outputs(jobs: list[tuple[Objective, list[Item], torch.Tensor]], backbone, autocast) -> list[torch.Tensor]:
+    """The backbone's outputs (no grad) for each job `(objective, items, prompt)`: `items` read
+    through `prompt`, in one packed, length-bucketed pass.
+
+    The outputs depend on the items and the prompt's values only (the head comes after), so jobs
+    with the same items list (one task, tokenised once per call) and equal prompts are run once and
+    share the result: the target seeds of one transfer share the probe's features, the step-0
+    validation pass and, when step 0 is their best checkpoint, the test pass.
+    """
+    slot_of: dict[tuple, int] = {}
+    slots, requests, prompts, sizes = [], [], [], []
+    for objective, items, prompt in jobs:
+        key = (id(items), _prompt_key(prompt))
+        if key not in slot_of:
+            slot_of[key] = len(sizes)
+            reqs = objective.requests(items, train=False)
+            requests += reqs
+            prompts += [prompt] * len(reqs)
+            sizes.append(len(reqs))
+        slots.append(slot_of[key])
     with torch.no_grad(), autocast():
-        outputs = run_backbone(backbone, prompts, requests, chunk=EVAL_SEQUENCES).float()
+        outputs = run_backbone(backbone, prompts, requests, chunk=EVAL_SEQUENCES).float().split(sizes)
+    return [outputs[slot] for slot in slots]
+
+
+def _evaluate(runs: list[_Run], states: list[tuple], split: str, backbone, autocast) -> list[dict[str, float]]:
+    """Metrics of each run on `split` with the given (prompt, head) states."""
+    jobs = [(run.objective, run.eval_items[split], prompt) for run, (prompt, _) in zip(runs, states)]
     scores = []
-    for run, (_, head), out in zip(runs, states, outputs.split(sizes)):
+    for run, (_, head), out in zip(runs, states, _frozen_outputs(jobs, backbone, autocast)):
         items = run.eval_items[split]
         predicted = run.objective.predict(out, items, head)
         scores.append(_main_metric(run.spec.task, [item.gold for item in items], predicted))
@@ -211,27 +248,17 @@ def _evaluate(runs: list[_Run], states: list[tuple], split: str, backbone, autoc
 
 def _fit_probe_heads(runs: list[_Run], backbone, autocast) -> None:
     """Replace each run's random head by a linear probe on its train split's frozen features
-    (read through the run's initial prompt), in one packed no-grad pass. Runs that share task,
-    settings and initial prompt (one transfer over several target seeds) share one probe."""
-    groups: dict[tuple, list[_Run]] = {}
-    for run in runs:
-        prompt_bytes = run.prompt.detach().cpu().numpy().tobytes()
-        key = (run.spec.task.name, run.config.max_length, run.config.class_weights, hashlib.sha1(prompt_bytes).digest())
-        groups.setdefault(key, []).append(run)
-    requests, prompts, sizes = [], [], []
-    for first, *_ in groups.values():
-        reqs = first.objective.requests(first.train_items, train=False)
-        requests += reqs
-        prompts += [first.prompt.detach()] * len(reqs)
-        sizes.append(len(reqs))
-    with torch.no_grad(), autocast():
-        features = run_backbone(backbone, prompts, requests, chunk=EVAL_SEQUENCES).float().cpu().numpy()
-    for group, feats in zip(groups.values(), np.split(features, np.cumsum(sizes)[:-1])):
-        fitted = group[0].objective.probe(feats.astype(np.float64), group[0].train_items)
-        for run in group:
-            with torch.no_grad():
-                for name, tensor in fitted.items():
-                    run.head[name].copy_(tensor.to(run.head[name].device))
+    (read through the run's initial prompt). Runs that share task, settings and initial prompt
+    (one transfer over several target seeds) share the features and the fitted probe."""
+    jobs = [(run.objective, run.train_items, run.prompt) for run in runs]
+    fitted: dict[tuple, dict] = {}
+    for run, features in zip(runs, _frozen_outputs(jobs, backbone, autocast)):
+        key = (id(run.train_items), _prompt_key(run.prompt), run.config.class_weights)
+        if key not in fitted:
+            fitted[key] = run.objective.probe(features.cpu().numpy().astype(np.float64), run.train_items)
+        with torch.no_grad():
+            for name, tensor in fitted[key].items():
+                run.head[name].copy_(tensor.to(run.head[name].device))
 
 
 # ---------------------------------------------------------------------------- the loop
@@ -260,7 +287,8 @@ def train_packed(specs: list[RunSpec], backbone, device: str = "cpu",
 
     # --- setup: tokenise, initialise prompts and heads, optimisers --------------------------------
     start = time.perf_counter()
-    runs = [_setup_run(spec, backbone, device) for spec in specs]
+    tokenised: dict = {}
+    runs = [_setup_run(spec, backbone, device, tokenised) for spec in specs]
     for run in runs:
         if 0 in run.config.snapshot_steps:
             run.snapshots[0] = run.prompt.detach().cpu().clone()
