@@ -94,19 +94,6 @@ def test_fallback_rule(means, use, why):
         assert reason.endswith("recommend keeps the equal-weight mean rank")
 
 
-def test_recommend_follows_the_librarys_decision():
-    scores = {"a": np.array([[3.0, 2.0, 1.0]]), "b": np.array([[1.0, 2.0, 3.0]])}
-    model = {"features": ["a", "b", "expected_gain"], "weights": [0.0, 1.0, 0.0], "intercept": 0.0, "alpha": 1.0}
-    learned, why = comb.for_recommend({"use": True, "reason": "it beats ...", "model": model}, scores, np.zeros(3))
-    assert np.argsort(-learned).tolist() == [2, 1, 0] and why.startswith("learned combination")
-    assert comb.for_recommend({"use": False, "reason": "it does not beat X", "model": model}, scores,
-                              np.zeros(3)) == (None, "equal-weight mean rank; the library's learned combination "
-                                                     "is not used: it does not beat X")
-    none, why = comb.for_recommend({"use": True, "reason": "", "model": model}, {"a": scores["a"]}, np.zeros(3))
-    assert none is None and "weighs b, which did not run here" in why
-    assert comb.for_recommend(None, scores, np.zeros(3))[0] is None
-
-
 def test_one_target_is_too_few():
     matrix, predictions = _study(n_targets=1)
     with pytest.raises(IntertaskError, match="has 1 target\\(s\\); leave-one-target-out needs at least 2"):
@@ -137,16 +124,19 @@ def test_evaluate_library_saves_a_combination_recommend_reads(library, tmp_path)
     assert set(evaluation.cases.target) == {"toy_topic2", "toy_parity", "toy_sentiment_travel"}
     own = evaluation.cases[evaluation.cases.target == "toy_sentiment_travel"]
     assert (own.n_sources == 2).all()  # the target is never its own source
+    assert {"recommend_mean_rank", "recommend_learned"} <= methods
     decision = evaluation.config["combination"]
-    assert decision["model"]["features"] == ["max_pairwise", "text_embedding", "data_size", "expected_gain"]
-    assert decision["n_targets"] == 3 and isinstance(decision["use"], bool) and decision["reason"]
+    assert decision["rule"] in {"mean_rank", "expected_gain", "learned", "max_pairwise", "text_embedding", "data_size"}
+    assert decision["fallback"] in {"mean_rank", "max_pairwise", "text_embedding", "data_size"}
+    assert decision["n_targets"] == 3 and decision["members"] == ["max_pairwise", "text_embedding", "data_size"]
+    assert set(evaluation.config["held_out_rules"]) == {"toy_topic2", "toy_parity", "toy_sentiment_travel"}
     save_combination(copy, evaluation)
     stored = load_library(copy).combination
-    assert stored["use"] == decision["use"] and stored["model"] == json.loads(json.dumps(decision["model"]))
+    assert stored["rule"] == decision["rule"] and stored["candidates"] == json.loads(json.dumps(decision["candidates"]))
     rec = recommend("toy_topic2", library_dir=copy, methods=["max_pairwise", "text_embedding", "data_size"],
                     budget_steps=4, seeds=1, progress=False)
-    assert rec.stats["combination"].startswith("learned combination" if decision["use"] else "equal-weight")
-    assert ("learned_score" in rec.ranking) is decision["use"]
+    assert rec.stats["rule"] in {decision["rule"], decision["fallback"]}
+    assert rec.verdict.ranked_by == rec.stats["combination"] and rec.verdict.ranked_by
     with pytest.raises(IntertaskError, match="only an evaluation of this library's own history"):
         save_combination(library, evaluation)
 
@@ -158,7 +148,7 @@ def test_cli_evaluate_library(library, tmp_path, capsys, monkeypatch):
                 "--budget-steps", "3", "--target-runs", "1", "--save-combination"]) == 0
     out = capsys.readouterr().out
     assert "recommend vs each selector, leave-one-target-out over 3 targets" in out
-    assert "learned combination" in out and "combination.json" in out
+    assert "rule chosen with each target held out (inner folds only)" in out and "combination.json" in out
     assert (copy / "combination.json").is_file()
     assert run(["evaluate", "--library", str(copy), "--store", str(copy)]) == 2
     assert "give exactly one of --store" in capsys.readouterr().err

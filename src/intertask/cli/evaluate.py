@@ -117,7 +117,7 @@ def print_comparison(evaluation, against: str) -> None:
     Console(width=150).print(table)
 
 
-RECOMMENDER_FIRST = ("recommend_learned", "recommend", "expected_gain")
+RECOMMENDER_FIRST = ("recommend", "recommend_mean_rank", "recommend_learned", "expected_gain")
 
 
 def print_recommender(evaluation) -> None:
@@ -149,7 +149,12 @@ def print_recommender(evaluation) -> None:
     console = Console(width=150)
     console.print(table)
     decision = config.get("combination")
-    if decision:
+    if decision and "rule" in decision:  # a library: recommend's rule, chosen without each held-out target
+        chosen = ", ".join(f"{t}: {r}" for t, r in config.get("held_out_rules", {}).items())
+        console.print(f"recommend's rule chosen with each target held out (inner folds only): {chosen}")
+        console.print(f"rule on every target: {decision['rule']} (fallback {decision['fallback']}): "
+                      f"{decision['reason']}")
+    elif decision:
         console.print(f"learned combination {'USED' if decision['use'] else 'not used'} by recommend: "
                       f"{decision['reason']}")
 

@@ -90,5 +90,5 @@ def register(app: typer.Typer) -> None:
         console.print("embedding space maps (esm_logme): " + ("yes" if info["esm_maps"] else
                       f"none; add them with `intertask library add-esm {path}`"))
         combination = info["combination"]
-        console.print("learned combination: " + ("none (recommend uses the equal-weight mean rank)" if combination is None
-                      else f"{'used' if combination['use'] else 'not used'}: {combination['reason']}"))
+        console.print("ranking rule: " + ("none (recommend uses the equal-weight mean rank)" if combination is None
+                      else f"{combination['rule']} (fallback {combination['fallback']}): {combination['reason']}"))

@@ -35,7 +35,7 @@ def print_recommendation(rec) -> None:
         console.print(f"  {mark} {c.name}: {c.detail}")
     for warning in verdict.warnings:
         console.print(f"  [yellow]warning[/yellow]: {warning}")
-    console.print(f"  order: {rec.stats['combination']}")
+    console.print(f"  ranked by: {verdict.ranked_by}")
     # Method scores only where the terminal has room; every score is in --json and --report.
     shown = [m for m in KEY_METHODS if f"score_{m}" in rec.ranking] if console.width >= 130 else []
     table = Table(title=f"sources for {rec.target} ({len(rec.seeds)} target seeds, {rec.budget_steps} steps)",

@@ -23,7 +23,6 @@ on every target, which `save_combination` writes into the library for `recommend
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -83,18 +82,14 @@ def decide(evaluation, members: list[str]) -> dict:
     return {"use": bool(use), "reason": reason, "metric": comb.DECISION_METRIC}
 
 
-def evaluate_library(library_dir=None, methods=None, budget_steps: int | None = None, runs: int = 3,
-                     k: int = 3, top_k: int = 2, n_boot: int = 2000, device: str = "cpu", progress=None,
-                     backbone=None):
-    """LOTO evaluation of `recommend` on the history of the library at `library_dir` (default: the
-    shipped one); see the module docstring. `methods` (default: `recommend`'s, those every
-    historical target can use), `budget_steps` and `runs` (short target runs per target) are
-    `recommend`'s. `progress(event, done, total)` is called per target and passed to training.
-    Returns an `Evaluation`; its `config["combination"]` carries the decision and the model."""
-    from intertask.backbones import load_backbone
-    from intertask.evaluation.evaluate import evaluate_predictions
+def library_setup(library_dir=None, methods=None, budget_steps: int | None = None, runs: int = 3):
+    """What a LOTO evaluation of `recommend` on a library's history starts from: `(library, history,
+    tasks, methods, budget)` — the library at `library_dir` (default: the shipped one), its history
+    rows that have a score, baseline and gain, every historical target's `Task` (loaded before any
+    training), `recommend`'s methods that every historical target can use, and the short runs'
+    steps. Raises `IntertaskError` for a library without a usable history."""
     from intertask.recommend.library import default_library_dir, load_library
-    from intertask.recommend.recommend import applicable_methods, library_methods, target_scores
+    from intertask.recommend.recommend import applicable_methods, library_methods
     from intertask.recommend.target_runs import DEFAULT_BUDGET_STEPS
     from intertask.tasks.registry import get_task
 
@@ -118,38 +113,42 @@ def evaluate_library(library_dir=None, methods=None, budget_steps: int | None = 
     wanted = [set(applicable_methods(task, methods)) for task in tasks.values()]
     chosen = library_methods(library, [m for m in applicable_methods(tasks[targets[0]], methods)
                                        if all(m in w for w in wanted)], explicit=bool(methods))
+    return library, history, tasks, chosen, budget
+
+
+def evaluate_library(library_dir=None, methods=None, budget_steps: int | None = None, runs: int = 3,
+                     k: int = 3, top_k: int = 2, n_boot: int = 2000, device: str = "cpu", progress=None,
+                     backbone=None):
+    """LOTO evaluation of `recommend` on the history of the library at `library_dir` (default: the
+    shipped one); see the module docstring. `methods` (default: `recommend`'s, those every
+    historical target can use), `budget_steps` and `runs` (short target runs per target) are
+    `recommend`'s. `progress(event, done, total)` is called per target and passed to training.
+    Returns an `Evaluation`; its `config["combination"]` carries the decision and the model."""
+    from intertask.backbones import load_backbone
+    from intertask.evaluation.library_cases import collect_target_runs
+
+    library, history, tasks, chosen, budget = library_setup(library_dir, methods, budget_steps, runs)
     backbone = backbone or load_backbone(library.backbone["name"], device=device)
-    frames, cases, truth = [], [], []
-    for i, target in enumerate(targets):
-        if progress:
-            progress("historical targets", i, len(targets))
-        pool = dataclasses.replace(library, sources=[s for s in library.sources if s.name != target])
-        scores, _, _ = target_scores(tasks[target], pool, chosen, budget, runs, backbone, device, progress)
-        for seed, rows in history[history["target"] == target].groupby("seed"):
-            rows = rows[rows["source"].isin(pool.source_names)].drop_duplicates("source")
-            index = [pool.source_names.index(s) for s in rows["source"]]
-            case = {m: v[:, index] for m, v in scores.items()}
-            for method, values in case.items():
-                frames.append(pd.DataFrame({"method": method, "target": target, "seed": seed,
-                                            "source": rows["source"].tolist(),
-                                            "predicted": -rk.ranks_of(values).mean(axis=0)}))
-            cases.append({"target": target, "seed": seed, "sources": rows["source"].tolist(), "scores": case,
-                          "gain": rows["gain"].to_numpy(np.float64)})
-            truth.append(rows)
-    if progress:
-        progress("historical targets", len(targets), len(targets))
-    matrix = pd.concat(truth, ignore_index=True)
-    members = _members(chosen)
-    memory = comb.History(matrix[HISTORY_COLUMNS], library.target_embeddings)
-    predictions = pd.concat(frames + [comb.loto_rankings(cases, memory, members)], ignore_index=True)
-    evaluation = evaluate_predictions(matrix, predictions, k=k, top_k=top_k, n_boot=n_boot,
+    collected = collect_target_runs(library, tasks, chosen, budget, runs, backbone, device, progress)
+    return evaluate_target_runs(library, history, tasks, collected, k=k, top_k=top_k, n_boot=n_boot)
+
+
+def evaluate_target_runs(library, history, tasks, collected, k: int = 3, top_k: int = 2, n_boot: int = 2000):
+    """The LOTO evaluation from `recommend`'s short runs on every historical target (`collected`,
+    `library_cases.collect_target_runs`); the cheap half of `evaluate_library`. `recommend` is
+    scored as a user runs it, its rule chosen without the held-out target (`held_out.held_out`)."""
+    from intertask.evaluation.evaluate import evaluate_predictions
+    from intertask.evaluation.held_out import held_out
+
+    result = held_out(library, history, tasks, collected)
+    evaluation = evaluate_predictions(result.matrix, result.predictions, k=k, top_k=top_k, n_boot=n_boot,
                                       tags={t: tuple(task.tags) for t, task in tasks.items()})
-    decision = decide(evaluation, members)
-    decision.update(model=comb.fit_all(cases, memory, members), members=members, budget_steps=budget,
-                    target_runs=runs, n_targets=len(targets))
-    evaluation.config.update(library=str(library.path), backbone=library.backbone["name"], methods=chosen,
-                             study=f"library history ({library.path.name})", recommender=True,
-                             combination=decision)
+    decision = dict(result.final_rule, budget_steps=collected[0].budget_steps,
+                    target_runs=len(collected[0].runs))
+    evaluation.config.update(library=str(library.path), backbone=library.backbone["name"],
+                             methods=collected[0].methods, study=f"library history ({library.path.name})",
+                             recommender=True, combination=decision,
+                             held_out_rules={t: r["rule"] for t, r in result.rules.items()})
     return evaluation
 
 

@@ -190,20 +190,3 @@ def choose(summary: pd.DataFrame, single_methods: list[str], metric: str = DECIS
         return True, f"it beats the equal-weight combination and every single selector ({numbers})"
     loser = "the equal-weight combination" if not beats_equal else f"the best single selector, {best}"
     return False, f"it does not beat {loser} ({numbers}); recommend keeps the equal-weight mean rank"
-
-
-def for_recommend(combination: dict | None, scores: dict[str, np.ndarray],
-                  expected_gain: np.ndarray) -> tuple[np.ndarray | None, str]:
-    """`(learned scores [S] or None, why)` for `recommend`: the library's learned combination when
-    it earned its use under leave-one-target-out and every selector it weighs has run, else None
-    (recommend keeps the equal-weight mean rank) with the reason."""
-    if combination is None:
-        return None, "equal-weight mean rank (the library has no learned combination)"
-    if not combination.get("use"):
-        return None, f"equal-weight mean rank; the library's learned combination is not used: {combination['reason']}"
-    model = combination["model"]
-    missing = [f for f in model["features"] if f != EXPECTED_GAIN and f not in scores]
-    if missing:
-        return None, (f"equal-weight mean rank; the learned combination weighs {', '.join(missing)}, "
-                      "which did not run here or were left out")
-    return predict(model, scores, expected_gain), f"learned combination: {combination['reason']}"

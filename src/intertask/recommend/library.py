@@ -14,8 +14,8 @@ Layout of a library directory (format version `FORMAT_VERSION`)::
                            transfers on (target, seed) cases whose baseline cleared its floor
     esm_maps.safetensors   (optional) "esm/<source>" -> [H + 1, H] float32, the source's embedding
                            space map for ESM-LogME (`intertask.recommend.esm_maps`)
-    combination.json       (optional) the selector combination learned from the history
-                           (`intertask.recommend.combination`)
+    combination.json       (optional) the rule that orders sources, chosen on held-out history
+                           targets (`intertask.recommend.rule`), type-checked on load
 
 `build_library` writes the whole folder into a temporary sibling and renames it into place, so a
 crash or a full disk never leaves a half library (`paths.folder_beside`); `load_library` verifies
@@ -98,7 +98,7 @@ class Library:
     history: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=HISTORY_COLUMNS))
     target_embeddings: dict[str, np.ndarray] = field(default_factory=dict)
     training: dict = field(default_factory=dict)  # the source runs' shared TrainConfig fields
-    combination: dict | None = None  # the learned selector combination (combination.json)
+    combination: dict | None = None  # the rule that orders sources (combination.json, `recommend.rule`)
     created_at: str = ""
     intertask_version: str = ""
     path: Path | None = None
@@ -366,6 +366,13 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
     for name, problem in (("profiles.json", _profiles_problem(profiles)), ("history.json", _history_problem(rows))):
         if problem:
             raise broken(name, problem)
+    if combination is not None:
+        from intertask.recommend.rule import rule_problem
+
+        problem = rule_problem(combination)
+        if problem:
+            raise IntertaskError(f"library {str(folder)!r}: {COMBINATION_FILE} {problem}; choose the rule again with "
+                                 f"`intertask evaluate --library {folder} --save-combination`")
     try:
         sources = [LibrarySource(
             name=entry["name"], n_train=entry["n_train"], tags=tuple(entry.get("tags", ())),
@@ -403,5 +410,5 @@ def describe(library: Library) -> dict:
         "history_targets": sorted(library.history["target"].unique().tolist()) if len(library.history) else [],
         "esm_maps": bool(library.sources) and all(s.esm_map is not None for s in library.sources),
         "combination": None if library.combination is None else
-        {k: library.combination.get(k) for k in ("use", "reason")},
+        {k: library.combination.get(k) for k in ("rule", "fallback", "reason")},
     }

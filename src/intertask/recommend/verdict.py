@@ -26,6 +26,8 @@ from intertask.formatting import fmt_number
 STABLE_MIN = 0.5
 SIMILAR_MIN = 0.5
 NEAR_CHANCE = 5.0
+TRANSFER, WEAK, TARGET_ALONE = "transfer", "weak evidence", "target alone"
+ADVICE = (TRANSFER, WEAK, TARGET_ALONE)
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,8 @@ class Evidence:
     and chance (0-100); `top_expected_gain`/`noise`: the top source's expected gain and the seed
     standard deviation (points); `best_expected_gain`: the largest expected gain of any source
     (None without history); `n_seeds`: the number of target seeds; `learned_seeds`: how many of
-    their short runs cleared the floor of a constant prediction (None when not checked).
+    their short runs cleared the floor of a constant prediction (None when not checked);
+    `ranked_by`: which rule ordered the sources and why (`rule.order_scores`).
     """
 
     top_source: str
@@ -56,6 +59,7 @@ class Evidence:
     k: int = 3
     n_seeds: int = 1
     learned_seeds: int | None = None
+    ranked_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,16 +71,19 @@ class Criterion:
 
 @dataclass(frozen=True)
 class Verdict:
-    """A headline, the criteria (each passed or not, with the numbers behind it), and warnings."""
+    """A headline, the criteria (each passed or not, with the numbers behind it), warnings, the
+    advice in one word (`ADVICE`) and which rule ordered the sources and why."""
 
     headline: str
     criteria: tuple[Criterion, ...]
     warnings: tuple[str, ...]
+    advice: str = WEAK
+    ranked_by: str = ""
 
     def to_dict(self) -> dict:
-        """`{headline, criteria: [{name, passed, detail}], warnings: [...]}` (JSON-ready)."""
-        return {"headline": self.headline, "criteria": [asdict(c) for c in self.criteria],
-                "warnings": list(self.warnings)}
+        """`{headline, advice, ranked_by, criteria: [{name, passed, detail}], warnings: [...]}` (JSON-ready)."""
+        return {"headline": self.headline, "advice": self.advice, "ranked_by": self.ranked_by,
+                "criteria": [asdict(c) for c in self.criteria], "warnings": list(self.warnings)}
 
 
 def _criteria(e: Evidence) -> tuple[Criterion, ...]:
@@ -134,16 +141,21 @@ def make_verdict(evidence: Evidence) -> Verdict:
     signal = criteria[0].passed
     passed = sum(c.passed for c in criteria)
     if evidence.learned_seeds == 0:
+        advice = WEAK
         headline = (f"The target did not learn in its short runs: no seed beat a constant prediction, so the "
                     f"prompt-based methods have nothing to go on and are left out. '{top}' ranks first on the "
                     "other methods; train longer (--budget-steps) or label more examples, then ask again.")
     elif passed == len(criteria):
+        advice = TRANSFER
         headline = f"Use '{top}': the methods agree, the choice is stable, and it resembles your data."
     elif signal and passed == len(criteria) - 1:
+        advice = TRANSFER
         headline = f"Leaning '{top}': the methods agree, but not every check passed; confirm with --verify 3."
     elif signal:
+        advice = WEAK
         headline = f"Weak evidence for '{top}'; confirm with --verify 3 before spending compute."
     else:
+        advice = TARGET_ALONE
         headline = (f"No reliable cheap signal: the methods agree no better than chance. '{top}' "
                     "ranks first, but run --verify 3 (or train on the target alone).")
-    return Verdict(headline, criteria, _warnings(evidence))
+    return Verdict(headline, criteria, _warnings(evidence), advice=advice, ranked_by=evidence.ranked_by)
