@@ -137,10 +137,16 @@ def evaluate_target_runs(library, history, tasks, collected, k: int = 3, top_k: 
     """The LOTO evaluation from `recommend`'s short runs on every historical target (`collected`,
     `library_cases.collect_target_runs`); the cheap half of `evaluate_library`. `recommend` is
     scored as a user runs it, its rule chosen without the held-out target (`held_out.held_out`)."""
-    from intertask.evaluation.evaluate import evaluate_predictions
     from intertask.evaluation.held_out import held_out
 
-    result = held_out(library, history, tasks, collected)
+    return evaluate_held_out(library, tasks, collected, held_out(library, history, tasks, collected), k, top_k, n_boot)
+
+
+def evaluate_held_out(library, tasks, collected, result, k: int = 3, top_k: int = 2, n_boot: int = 2000):
+    """The `Evaluation` of a nested leave-one-target-out run (`held_out.HeldOut`), its config
+    carrying the rule chosen on every target (`combination`) and per held-out target."""
+    from intertask.evaluation.evaluate import evaluate_predictions
+
     evaluation = evaluate_predictions(result.matrix, result.predictions, k=k, top_k=top_k, n_boot=n_boot,
                                       tags={t: tuple(task.tags) for t, task in tasks.items()})
     decision = dict(result.final_rule, budget_steps=collected[0].budget_steps,
