@@ -60,5 +60,6 @@ def test_reliability_and_brier_against_the_base_rate():
     # t1: (0.1² · 2 + 0.1² + 0.9²) / 4 = 0.21; t2: a at 0.3 lost twice, b at 0.5 gained twice:
     # (0.7² · 2 + 0.5² · 2) / 4 = 0.37
     assert brier.at["Brier of the printed P(negative)", "mean"] == pytest.approx((0.21 + 0.37) / 2)
-    assert brier.at["Brier of the base rate (other targets' negative share)", "mean"] == pytest.approx(0.25)
+    # base rate on t1: t2's negative share 0.5 -> 0.25; on t2: t1's 0.25 -> (0.75² · 2 + 0.25² · 2) / 4 = 0.3125
+    assert brier.at["Brier of the base rate (other targets' negative share)", "mean"] == pytest.approx(0.28125)
     assert brier.at["Brier of the printed P(negative)", "n_targets"] == 2
