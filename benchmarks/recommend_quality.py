@@ -5,7 +5,8 @@
 Step 1 (expensive, minutes of CPU per historical target, done once): `recommend`'s own short
 target runs and selector scores on every historical target of the library, each against the
 library's other sources (`evaluation.library_cases.collect_target_runs`), kept in `--runs-file`
-(default benchmarks/results/library_target_runs.json); a later call reuses it.
+(default benchmarks/results/library_target_runs.json, the file `intertask evaluate --library DIR
+--runs-file FILE` keeps); a later call reuses it, a killed one resumes.
 
 Step 2 (seconds): from those runs and the library's history, printed as Markdown, every
 interval resampling targets and every count beside it —
@@ -31,26 +32,17 @@ import numpy as np
 
 from intertask.evaluation import calibration
 from intertask.evaluation.evaluate import paired_table
-from intertask.evaluation.library_cases import collect_target_runs, load_target_runs, save_target_runs
-from intertask.evaluation.recommender import evaluate_held_out, library_setup
+from intertask.evaluation.recommender import evaluate_held_out, library_target_runs
 
 DEFAULT_RUNS_FILE = Path(__file__).parent / "results" / "library_target_runs.json"
 
 
 def target_runs(library_dir, runs_file: Path, device: str = "cpu"):
-    """`(library, history, tasks, collected)`; the short runs from `runs_file` when it exists."""
-    library, history, tasks, methods, budget = library_setup(library_dir)
-    if runs_file.is_file():
-        collected, _ = load_target_runs(runs_file)
-    else:
-        from intertask.backbones import load_backbone
-        from intertask.progress import progress_bar
+    """`(library, history, tasks, collected)`; short runs already in `runs_file` are reused."""
+    from intertask.progress import progress_bar
 
-        backbone = load_backbone(library.backbone["name"], device=device)
-        with progress_bar(True) as bar:
-            collected = collect_target_runs(library, tasks, methods, budget, 3, backbone, device, bar)
-        save_target_runs(runs_file, collected, library.path)
-    return library, history, tasks, collected
+    with progress_bar(True) as bar:
+        return library_target_runs(library_dir, device=device, progress=bar, runs_file=runs_file)
 
 
 def _ci(mean, low, high, spec=".3f") -> str:

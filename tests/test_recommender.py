@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 
 import numpy as np
 import pandas as pd
@@ -154,3 +155,25 @@ def test_cli_evaluate_library(library, tmp_path, capsys, monkeypatch):
     assert "give exactly one of --store" in capsys.readouterr().err
     assert run(["evaluate", "--store", str(copy), "--save-combination"]) == 2
     assert "--save-combination needs --library" in capsys.readouterr().err
+
+
+def test_evaluate_library_keeps_its_short_runs(library, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")
+    runs = tmp_path / "runs.json"
+    args = ["evaluate", "--library", str(library), "--methods", "text_embedding,data_size,random",
+            "--budget-steps", "3", "--target-runs", "1", "--runs-file", str(runs)]
+    assert run(args) == 0 and runs.is_file()
+    first = capsys.readouterr().out
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the short runs were kept; nothing should train")
+
+    monkeypatch.setattr(sys.modules["intertask.recommend.recommend"], "train_packed", no_training)
+    assert run(args) == 0
+    assert capsys.readouterr().out == first
+    assert run(args[:-2] + ["--runs-file", str(tmp_path / "runs.csv")]) == 2
+    assert "--runs-file goes with --library and must end in .json" in capsys.readouterr().err
+    (tmp_path / "other.json").write_text("{}")
+    assert run(args[:-2] + ["--runs-file", str(tmp_path / "other.json")]) == 2
+    assert "is not a file of target runs" in capsys.readouterr().err
+    assert (tmp_path / "other.json").read_text() == "{}"

@@ -185,7 +185,7 @@ def _write(out: Path, evaluation) -> None:
 
 
 def _evaluate_library(library: Path, methods, budget_steps, target_runs: int, k: int, top_k: int, device: str,
-                      quiet: bool):
+                      quiet: bool, runs_file: Path | None):
     from intertask.backbones import resolve_device
     from intertask.evaluation.recommender import evaluate_library
     from intertask.progress import progress_bar
@@ -193,7 +193,7 @@ def _evaluate_library(library: Path, methods, budget_steps, target_runs: int, k:
     chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     with progress_bar(not quiet) as callback:
         return evaluate_library(library, methods=chosen, budget_steps=budget_steps, runs=target_runs, k=k,
-                                top_k=top_k, device=resolve_device(device), progress=callback)
+                                top_k=top_k, device=resolve_device(device), progress=callback, runs_file=runs_file)
 
 
 def register(app: typer.Typer) -> None:
@@ -213,6 +213,8 @@ def register(app: typer.Typer) -> None:
                                                    "target runs (default: recommend's)."),
         target_runs: int = typer.Option(3, "--target-runs", min=1, help="With --library: short target runs per "
                                         "historical target (recommend's --seeds)."),
+        runs_file: Optional[Path] = typer.Option(None, "--runs-file", help="With --library: keep the short runs' "
+                                                 "scores in FILE.json; a rerun reuses them (a killed run resumes)."),
         methods: Optional[str] = typer.Option(
             None, help="Comma-separated selection methods (default: all; max_pairwise@20 pins a snapshot step)."),
         k: int = typer.Option(3, "--k", min=1, help="k of Regret@k (the paper's script: 3)."),
@@ -248,6 +250,8 @@ def register(app: typer.Typer) -> None:
                                  "--matrix (a transfer matrix file)")
         if recommender and store is None:
             raise IntertaskError("--recommender goes with --store; --library always scores recommend's combinations")
+        if runs_file is not None and (library is None or runs_file.suffix.lower() != ".json"):
+            raise IntertaskError("--runs-file goes with --library and must end in .json")
         if save_combination and library is None:
             raise IntertaskError("--save-combination needs --library: the combination is learned from its history")
         if matrix is not None:
@@ -276,7 +280,8 @@ def register(app: typer.Typer) -> None:
         if predictions or symmetric or setting or targets:
             raise IntertaskError("--predictions, --symmetric, --setting and --targets go with --matrix, not --store")
         if library is not None:
-            evaluation = _evaluate_library(library, methods, budget_steps, target_runs, k, top_k, device, as_json)
+            evaluation = _evaluate_library(library, methods, budget_steps, target_runs, k, top_k, device, as_json,
+                                           runs_file)
         else:
             chosen = parse_methods(methods) if methods else None
             try:

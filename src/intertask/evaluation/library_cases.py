@@ -69,17 +69,25 @@ class TargetRuns:
 
 
 def collect_target_runs(library, tasks: dict, methods: list[str], budget: int, runs: int, backbone, device,
-                        progress=None) -> list[TargetRuns]:
+                        progress=None, done=(), on_target=None) -> list[TargetRuns]:
     """Run `recommend`'s short target runs and scores on every task of `tasks` (name -> `Task`),
     each against the library's sources other than itself. `progress(event, done, total)` is
-    called per target and passed to training."""
+    called per target and passed to training. Targets in `done` (earlier `TargetRuns` of the same
+    methods, steps and runs) are kept, not rerun; `on_target(collected so far)` is called after
+    each new target (to save it: a killed evaluation resumes where it stopped)."""
     from intertask.recommend.recommend import target_scores
 
+    kept = {r.target: r for r in done if r.methods == list(methods) and r.budget_steps == budget
+            and len(r.runs) == runs and r.target in tasks
+            and r.sources == [s.name for s in library.sources if s.name != r.target]}
     collected = []
     names = sorted(tasks)
     for i, target in enumerate(names):
         if progress:
             progress("historical targets", i, len(names))
+        if target in kept:
+            collected.append(kept[target])
+            continue
         pool = dataclasses.replace(library, sources=[s for s in library.sources if s.name != target])
         scores, profiles, results = target_scores(tasks[target], pool, methods, budget, runs, backbone, device,
                                                   progress)
@@ -88,6 +96,8 @@ def collect_target_runs(library, tasks: dict, methods: list[str], budget: int, r
             runs=[ShortRun(float(r.validation_score), float(r.test_score), float(r.test_floor)) for r in results],
             text_embedding=np.asarray(profiles[0].text_embedding, np.float64), tags=tuple(tasks[target].tags),
             budget_steps=budget, methods=list(methods)))
+        if on_target:
+            on_target(collected)
     if progress:
         progress("historical targets", len(names), len(names))
     return collected
@@ -105,11 +115,15 @@ def save_target_runs(path, collected: list[TargetRuns], library_path) -> Path:
 
 
 def load_target_runs(path) -> tuple[list[TargetRuns], str]:
-    """`(target runs, library path)` from a file of `save_target_runs`."""
+    """`(target runs, library path)` from a file of `save_target_runs`; a file that is not one
+    raises `IntertaskError`."""
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as err:
         raise IntertaskError(f"cannot read target runs from {str(path)!r}: {err}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise IntertaskError(f"{str(path)!r} is not a file of target runs ({FORMAT})")
-    return [TargetRuns.from_dict(t) for t in data["targets"]], str(data["library"])
+    try:
+        return [TargetRuns.from_dict(t) for t in data["targets"]], str(data["library"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise IntertaskError(f"{str(path)!r} holds malformed target runs ({err}); delete it to rerun them") from None

@@ -116,20 +116,35 @@ def library_setup(library_dir=None, methods=None, budget_steps: int | None = Non
     return library, history, tasks, chosen, budget
 
 
+def library_target_runs(library_dir=None, methods=None, budget_steps: int | None = None, runs: int = 3,
+                        device: str = "cpu", progress=None, backbone=None, runs_file=None):
+    """`(library, history, tasks, target runs)`: `library_setup`, then `recommend`'s short runs on
+    every historical target (`library_cases.collect_target_runs`). `runs_file` (optional JSON)
+    keeps them: targets already there (same methods, steps, runs and sources) are not rerun, each
+    new one is saved as soon as it is done."""
+    from intertask.backbones import load_backbone
+    from intertask.evaluation.library_cases import collect_target_runs, load_target_runs, save_target_runs
+
+    library, history, tasks, chosen, budget = library_setup(library_dir, methods, budget_steps, runs)
+    done = load_target_runs(runs_file)[0] if runs_file is not None and Path(runs_file).is_file() else []
+    save = None if runs_file is None else (lambda so_far: save_target_runs(runs_file, so_far, library.path))
+    if backbone is None and len({r.target for r in done} & set(tasks)) < len(tasks):
+        backbone = load_backbone(library.backbone["name"], device=device)
+    collected = collect_target_runs(library, tasks, chosen, budget, runs, backbone, device, progress, done, save)
+    return library, history, tasks, collected
+
+
 def evaluate_library(library_dir=None, methods=None, budget_steps: int | None = None, runs: int = 3,
                      k: int = 3, top_k: int = 2, n_boot: int = 2000, device: str = "cpu", progress=None,
-                     backbone=None):
+                     backbone=None, runs_file=None):
     """LOTO evaluation of `recommend` on the history of the library at `library_dir` (default: the
     shipped one); see the module docstring. `methods` (default: `recommend`'s, those every
     historical target can use), `budget_steps` and `runs` (short target runs per target) are
-    `recommend`'s. `progress(event, done, total)` is called per target and passed to training.
-    Returns an `Evaluation`; its `config["combination"]` carries the decision and the model."""
-    from intertask.backbones import load_backbone
-    from intertask.evaluation.library_cases import collect_target_runs
-
-    library, history, tasks, chosen, budget = library_setup(library_dir, methods, budget_steps, runs)
-    backbone = backbone or load_backbone(library.backbone["name"], device=device)
-    collected = collect_target_runs(library, tasks, chosen, budget, runs, backbone, device, progress)
+    `recommend`'s. `progress(event, done, total)` is called per target and passed to training;
+    `runs_file` keeps the short runs (`library_target_runs`).
+    Returns an `Evaluation`; its `config["combination"]` carries the rule chosen on every target."""
+    library, history, tasks, collected = library_target_runs(library_dir, methods, budget_steps, runs, device,
+                                                             progress, backbone, runs_file)
     return evaluate_target_runs(library, history, tasks, collected, k=k, top_k=top_k, n_boot=n_boot)
 
 
