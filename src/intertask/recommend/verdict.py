@@ -14,6 +14,11 @@ Warnings: the target looks reasoning-like (tag `reasoning`, or its short-run val
 within `NEAR_CHANCE` (5) points of chance, where the paper found selection unreliable); the top
 source's expected gain is within the seed noise (|gain| ≤ the seed standard deviation); no
 source's expected gain is positive (the history says transfer to such targets tends to hurt).
+
+Advice, one of `ADVICE` (what `intertask.evaluation.calibration.verdict_table` checks against the
+top source's measured gain): `transfer` when every criterion passes, or all but one with the
+cheap signal among them; `weak evidence` when only the cheap signal passes or the short runs did
+not learn; `target alone` when the methods agree no better than chance.
 """
 
 from __future__ import annotations
