@@ -27,8 +27,9 @@ Called on every target but one, this is the inner loop of a nested leave-one-tar
 
 Graceful fallback (`order_scores`): a rule that reads the history (`expected_gain`, `learned`)
 gives way to the fallback when the target resembles none of the history targets —
-`nearest_similarity` < `min_similarity`, the smallest nearest-neighbour cosine among the history
-targets themselves (so each of them would pass) — or when no source has history.
+`nearest_similarity` < `min_similarity`, the smallest cosine between two history targets (the
+target lies farther from every history target than the two least alike history targets lie from
+each other) — or when no source has history.
 
 The rule is plain JSON (`combination.json` in a library, `rule_problem` checks it on load).
 """
@@ -98,11 +99,11 @@ def history_signal(history: pd.DataFrame, sources: list[str], target_embedding, 
 
 
 def min_similarity(centroids: dict, targets) -> float | None:
-    """The smallest nearest-neighbour cosine among the `targets`' centroids (None with < 2)."""
+    """The smallest cosine between two of the `targets`' centroids (None with < 2)."""
     known = [t for t in targets if t in centroids]
     if len(known) < 2:
         return None
-    return min(max(_cosine(centroids[a], centroids[b]) for b in known if b != a) for a in known)
+    return min(_cosine(centroids[a], centroids[b]) for i, a in enumerate(known) for b in known[i + 1:])
 
 
 def candidates(members: list[str]) -> list[str]:
