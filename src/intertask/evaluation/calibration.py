@@ -19,7 +19,9 @@ target t, what `recommend` printed before t's transfers were known, and t's meas
   `transfer` is right when the mean gain is > 0, `target alone` when it is ≤ 0, `weak evidence`
   when the interval holds 0.
 - `top_choice_table`: per target, recommend's top source against the best source by mean gain:
-  the top choice counts as good when its mean gain is within one baseline seed SD of the best.
+  the top choice counts as good when its mean gain is within one baseline seed SD of the best;
+- `risk_summary`: the numbers a library keeps beside its rule so that `recommend` prints its risk
+  only as precisely as it measured.
 """
 
 from __future__ import annotations
@@ -133,3 +135,18 @@ def top_choice_table(result) -> pd.DataFrame:
                      "best_gain": float(means[best]), "baseline_sd": sd,
                      "within": bool(top_gain >= float(means[best]) - (sd if np.isfinite(sd) else 0.0))})
     return pd.DataFrame(rows)
+
+
+def risk_summary(result, history: pd.DataFrame) -> dict:
+    """`{expected_gain_error, other_mean_error, brier, brier_base, n_targets}`: the mean over
+    held-out targets of |expected gain − measured mean gain| (points) and of the same for the other
+    targets' plain mean, and the Brier scores of the printed P(negative) and of the base rate."""
+    rows = risk_rows(result, history)
+    if rows.empty:
+        return {}
+    table = brier_table(rows, n_boot=1).set_index("quantity")["mean"]
+    return {"expected_gain_error": float(table["|expected gain − measured| (points)"]),
+            "other_mean_error": float(table["|other targets' mean − measured| (points)"]),
+            "brier": float(table["Brier of the printed P(negative)"]),
+            "brier_base": float(table["Brier of the base rate (other targets' negative share)"]),
+            "n_targets": int(rows["target"].nunique())}

@@ -160,12 +160,14 @@ def evaluate_target_runs(library, history, tasks, collected, k: int = 3, top_k: 
 def evaluate_held_out(library, tasks, collected, result, k: int = 3, top_k: int = 2, n_boot: int = 2000):
     """The `Evaluation` of a nested leave-one-target-out run (`held_out.HeldOut`), its config
     carrying the rule chosen on every target (`combination`) and per held-out target."""
+    from intertask.evaluation.calibration import risk_summary
     from intertask.evaluation.evaluate import evaluate_predictions
 
     evaluation = evaluate_predictions(result.matrix, result.predictions, k=k, top_k=top_k, n_boot=n_boot,
                                       tags={t: tuple(task.tags) for t, task in tasks.items()})
     decision = dict(result.final_rule, budget_steps=collected[0].budget_steps,
-                    target_runs=len(collected[0].runs))
+                    target_runs=len(collected[0].runs),
+                    calibration=risk_summary(result, library.history.dropna(subset=["gain"])))
     evaluation.config.update(library=str(library.path), backbone=library.backbone["name"],
                              methods=collected[0].methods, study=f"library history ({library.path.name})",
                              recommender=True, combination=decision,

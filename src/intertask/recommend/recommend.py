@@ -279,7 +279,8 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
     prompt_scores = {m: s for m, s in aggregated.items() if m in PROMPT_METHODS}
     stats = {
         "method_agreement_spearman": rk.mean_pairwise_spearman([s.mean(axis=0) for s in aggregated.values()]),
-        "combination": combination, "rule": rule_name, "top_k": k, "method_topk_overlap": agreement, "method_topk_overlap_random95": agreement_random,
+        "combination": combination, "rule": rule_name, "top_k": k,
+        "risk_calibration": (library.combination or {}).get("calibration"), "method_topk_overlap": agreement, "method_topk_overlap_random95": agreement_random,
         "seed_stability_spearman": rk.seed_stability(prompt_scores),
         "target_validation_scores": val_scores, "chance_score": _chance_score(task),
         "target_test_floors": [float(r.test_floor) for r in results], "target_runs_learned": learned_seeds,

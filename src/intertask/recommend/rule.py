@@ -31,7 +31,10 @@ gives way to the fallback when the target resembles none of the history targets 
 target lies farther from every history target than the two least alike history targets lie from
 each other) — or when no source has history.
 
-The rule is plain JSON (`combination.json` in a library, `rule_problem` checks it on load).
+The rule is plain JSON (`combination.json` in a library, `rule_problem` checks it on load); the
+evaluation that chose it adds `calibration`, how far the printed expected gain and P(negative)
+were off on held-out history targets (`intertask.evaluation.calibration.risk_summary`), which
+`recommend` prints beside them.
 """
 
 from __future__ import annotations
@@ -310,7 +313,8 @@ _RULE = {"format": (lambda v: v == FORMAT, f"{FORMAT!r}"), "rule": (is_text, "a 
          "min_similarity": (lambda v: v is None or is_finite(v), "a number or null"),
          "model": (lambda v: v is None or isinstance(v, dict), "an object or null"),
          "candidates": (object_of(lambda c: isinstance(c, dict) and all(is_number(x) for x in c.values())),
-                        "an object of {metric: number} per rule")}
+                        "an object of {metric: number} per rule"),
+         "calibration": (object_of(is_finite), "an object of numbers")}
 
 
 def rule_problem(data) -> str | None:
