@@ -10,15 +10,19 @@ target, only what `recommend` would know is used (its selector scores, and the h
   baseline's early prompt snapshot, its texts); the history is the store's other targets.
 - Over a library's history (`evaluate_library`): each historical target is run through
   `recommend`'s own steps 2-3 (`recommend.target_scores`: short target runs, every selector against
-  the library's other sources); the truth is the history's transfers to it. A single selector's
-  prediction is its mean rank over the short runs (how `recommend` would rank by it alone).
+  the library's other sources; `library_cases`, optionally kept in a file); the truth is the
+  history's transfers to it. A single selector's prediction is its mean rank over the short runs
+  (how `recommend` would rank by it alone). `recommend` itself is scored as a user runs it, its
+  ranking rule chosen without the held-out target (nested LOTO, `held_out`), beside each
+  candidate rule under plain LOTO (`recommend_mean_rank`, `recommend_learned`, `expected_gain`).
 
-Rows added beside the selectors: `recommend` (the equal-weight mean rank, today's default),
+Over a store, the rows added beside the selectors are `recommend` (the equal-weight mean rank),
 `recommend_learned` and `expected_gain` (the other targets' history alone). Every row gets NDCG,
 Regret@k, the top-1 source's gain over the no-transfer baseline and over a uniformly random
 source, with intervals that resample targets (`evaluate_predictions`). `config["combination"]`
-holds the fallback rule's decision (`combination.choose`) and, for a library, the model fitted
-on every target, which `save_combination` writes into the library for `recommend`.
+holds, over a store, the fallback rule's decision (`combination.choose`); over a library, the
+rule chosen on every target (`recommend.rule.choose_rule`) with its measured risk calibration,
+which `save_combination` writes into the library for `recommend`.
 """
 
 from __future__ import annotations
