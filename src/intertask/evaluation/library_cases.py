@@ -104,18 +104,18 @@ def collect_target_runs(library, tasks: dict, methods: list[str], budget: int, r
 
 
 def save_target_runs(path, collected: list[TargetRuns], library_path) -> Path:
-    """Write `collected` as JSON (atomically) with the library it belongs to."""
+    """Write `collected` as JSON (atomically) with the name of the library it belongs to."""
     from intertask.paths import atomic_output
 
     path = Path(path)
     with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps({"format": FORMAT, "library": str(library_path),
+        tmp.write_text(json.dumps({"format": FORMAT, "library": Path(library_path).name,
                                    "targets": [c.to_dict() for c in collected]}))
     return path
 
 
 def load_target_runs(path) -> tuple[list[TargetRuns], str]:
-    """`(target runs, library path)` from a file of `save_target_runs`; a file that is not one
+    """`(target runs, library name)` from a file of `save_target_runs`; a file that is not one
     raises `IntertaskError`."""
     try:
         data = json.loads(Path(path).read_text())
