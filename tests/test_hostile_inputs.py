@@ -595,20 +595,28 @@ def test_a_hand_edited_library_is_one_line_naming_the_file_and_field(tmp_path, c
 
 
 MODEL = {"features": ["data_size", "expected_gain"], "weights": [0.5, 0.5], "intercept": 0.0, "alpha": 1.0}
+RULE = {"format": "intertask.rule/1", "rule": "learned", "fallback": "data_size", "members": ["data_size"],
+        "reason": "r", "model": MODEL}
 COMBINATION_EDITS = [
     ([1, 2, 3], "combination.json must be an object, got list"),
     ("use", "combination.json must be an object, got str"),
-    ({"use": "no", "reason": "r"}, "combination.json field 'use' must be true or false"),
-    ({"use": False}, "combination.json field 'reason' is missing"),
-    ({"use": True, "reason": "r"}, "combination.json field 'model' is missing"),
-    ({"use": False, "reason": "A" * 1_100_000}, "combination.json is larger than 1000000 bytes"),
-    ({"use": True, "reason": "r", "model": {**MODEL, "weights": [float("nan"), 1.0]}},
+    ({"use": True, "reason": "r", "model": MODEL}, "combination.json field 'format' is missing"),  # the old format
+    ({**RULE, "format": "intertask.rule/0"}, "combination.json field 'format' must be 'intertask.rule/1'"),
+    ({k: v for k, v in RULE.items() if k != "fallback"}, "combination.json field 'fallback' is missing"),
+    ({**RULE, "rule": "oracle"}, "combination.json field 'rule' names 'oracle', which is neither a rule nor one"),
+    ({**RULE, "fallback": "expected_gain"}, "combination.json field 'fallback' must not read the history"),
+    ({**RULE, "members": "data_size"}, "combination.json field 'members' must be a list of method names"),
+    ({**RULE, "min_similarity": "high"}, "combination.json field 'min_similarity' must be a number or null"),
+    ({**RULE, "calibration": {"brier": "low"}}, "combination.json field 'calibration' must be an object of numbers"),
+    ({**RULE, "reason": "A" * 20_000}, "combination.json field 'reason' must be a string of at most 10000"),
+    ({**RULE, "reason": "A" * 1_100_000}, "combination.json is larger than 1000000 bytes"),
+    ({**RULE, "model": None}, "combination.json model must be an object, got null"),
+    ({**RULE, "model": {**MODEL, "weights": [float("nan"), 1.0]}},
      "combination.json field 'model.weights' must be a list of finite numbers"),
-    ({"use": True, "reason": "r", "model": {**MODEL, "weights": [1.0]}},
+    ({**RULE, "model": {**MODEL, "weights": [1.0]}},
      "combination.json field 'model.weights' must hold one weight per feature (2)"),
-    ({"use": True, "reason": "r", "model": {**MODEL, "intercept": "0"}},
-     "combination.json field 'model.intercept' must be a finite number"),
-    ({"use": True, "reason": "r", "model": {**MODEL, "features": "data_size"}},
+    ({**RULE, "model": {**MODEL, "intercept": "0"}}, "combination.json field 'model.intercept' must be a finite number"),
+    ({**RULE, "model": {**MODEL, "features": "data_size"}},
      "combination.json field 'model.features' must be a non-empty list of strings"),
 ]
 
@@ -623,7 +631,19 @@ def test_a_hand_edited_combination_is_one_line(tmp_path, capsys, tiny_library, c
 
     edited = _edited_library(tiny_library, tmp_path, "manifest.json", add)
     assert run(["library", "show", str(edited)]) == 2
-    one_error_line(capsys, f"library {str(edited)!r}: {said}", "rebuild the library")
+    one_error_line(capsys, f"library {str(edited)!r}: {said}", f"intertask library add-combination {edited}")
+
+
+def test_a_sound_rule_loads(tmp_path, capsys, tiny_library):
+    def add(manifest):
+        (tmp_path / "lib" / "combination.json").write_text(json.dumps(RULE))
+        manifest["files"]["combination.json"] = sha256_file(tmp_path / "lib" / "combination.json")
+
+    from intertask.paths import sha256_file
+
+    edited = _edited_library(tiny_library, tmp_path, "manifest.json", add)
+    assert run(["library", "show", str(edited)]) == 0
+    assert "ranking rule: learned (fallback data_size): r" in capsys.readouterr().out
 
 
 def test_a_history_row_given_twice_is_one_line(tmp_path, capsys, tiny_library):

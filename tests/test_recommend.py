@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import importlib
-import importlib
 import json
 
 import numpy as np
@@ -270,6 +269,9 @@ def test_verdict_criteria_and_warnings():
     losing = _verdict(best_expected_gain=-1.2)
     assert any("no source is expected to help" in w and "-1.2" in w for w in losing.warnings)
     assert not any("expected to help" in w for w in _verdict(best_expected_gain=0.4).warnings)
+    assert (losing.advice, good.advice, bad.advice) == ("target alone", "transfer", "weak evidence")
+    assert losing.headline.startswith("Train on the target alone") and "-1.2" in losing.headline
+    assert "train on the target alone" not in bad.headline  # methods agreeing by chance say nothing about the gain
     assert "no prompt-based method" in no_prompt.criteria[1].detail
     assert good.to_dict()["criteria"][0] == {"name": "cheap signal", "passed": True,
                                              "detail": good.criteria[0].detail}

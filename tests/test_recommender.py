@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from intertask.errors import IntertaskError
 from intertask.evaluation import Predictions, evaluate
 from intertask.matrix.transfer import TransferMatrix
 from intertask.recommend import combination as comb
-from intertask.recommend.add_combination import fit_combination, save_combination
+from intertask.recommend.add_combination import save_combination
 from intertask.recommend.loto import decide, evaluate_library, predictions_from_library, recommender_predictions
 
 SOURCES = [f"s{i}" for i in range(10)]
@@ -98,19 +99,6 @@ def test_fallback_rule(means, use, why):
         assert reason.endswith("recommend keeps the equal-weight mean rank")
 
 
-def test_recommend_follows_the_librarys_decision():
-    scores = {"a": np.array([[3.0, 2.0, 1.0]]), "b": np.array([[1.0, 2.0, 3.0]])}
-    model = {"features": ["a", "b", "expected_gain"], "weights": [0.0, 1.0, 0.0], "intercept": 0.0, "alpha": 1.0}
-    learned, why = comb.for_recommend({"use": True, "reason": "it beats ...", "model": model}, scores, np.zeros(3))
-    assert np.argsort(-learned).tolist() == [2, 1, 0] and why.startswith("learned combination")
-    assert comb.for_recommend({"use": False, "reason": "it does not beat X", "model": model}, scores,
-                              np.zeros(3)) == (None, "equal-weight mean rank; the library's learned combination "
-                                                     "is not used: it does not beat X")
-    none, why = comb.for_recommend({"use": True, "reason": "", "model": model}, {"a": scores["a"]}, np.zeros(3))
-    assert none is None and "weighs b, which did not run here" in why
-    assert comb.for_recommend(None, scores, np.zeros(3))[0] is None
-
-
 def test_one_target_is_too_few():
     matrix, predictions = _study(n_targets=1)
     with pytest.raises(IntertaskError, match="has 1 target\\(s\\); leave-one-target-out needs at least 2"):
@@ -142,19 +130,23 @@ def test_evaluate_library_saves_a_combination_recommend_reads(library, tmp_path)
     assert set(evaluation.cases.target) == {"toy_topic2", "toy_parity", "toy_sentiment_travel"}
     own = evaluation.cases[evaluation.cases.target == "toy_sentiment_travel"]
     assert (own.n_sources == 2).all()  # the target is never its own source
-    assert isinstance(evaluation.config["combination"]["use"], bool)
-    decision = fit_combination(built, evaluation)
-    assert decision["model"]["features"] == ["max_pairwise", "text_embedding", "data_size", "expected_gain"]
-    assert decision["n_targets"] == 3 and isinstance(decision["use"], bool) and decision["reason"]
+    assert {"recommend_mean_rank", "recommend_learned"} <= methods
+    decision = evaluation.config["combination"]
+    assert decision == built.rule and not (copy / "combination.json").exists()  # evaluating stores nothing
+    assert decision["rule"] in {"mean_rank", "expected_gain", "learned", "max_pairwise", "text_embedding", "data_size"}
+    assert decision["fallback"] in {"mean_rank", "max_pairwise", "text_embedding", "data_size"}
+    assert decision["n_targets"] == 3 and decision["members"] == ["max_pairwise", "text_embedding", "data_size"]
+    assert decision["budget_steps"] == 4 and decision["target_runs"] == 2 and decision["calibration"]["n_targets"] == 3
+    assert set(evaluation.config["held_out_rules"]) == {"toy_topic2", "toy_parity", "toy_sentiment_travel"}
     save_combination(copy, decision)
     stored = load_library(copy).combination
-    assert stored["use"] == decision["use"] and stored["model"] == json.loads(json.dumps(decision["model"]))
+    assert stored["rule"] == decision["rule"] and stored["candidates"] == json.loads(json.dumps(decision["candidates"]))
     rec = recommend("toy_topic2", library_dir=copy, methods=["max_pairwise", "text_embedding", "data_size"],
                     budget_steps=4, seeds=1, progress=False)
-    assert rec.stats["combination"].startswith("learned combination" if decision["use"] else "equal-weight")
-    assert ("learned_score" in rec.ranking) is decision["use"]
-    with pytest.raises(IntertaskError, match="not a combination to save: field 'model.weights' must hold one weight"):
-        save_combination(library, {**decision, "model": {**decision["model"], "weights": [1.0]}})
+    assert rec.stats["rule"] in {decision["rule"], decision["fallback"]}
+    assert rec.verdict.ranked_by == rec.stats["combination"] and rec.verdict.ranked_by
+    with pytest.raises(IntertaskError, match="not a ranking rule to save: field 'fallback' must not read the history"):
+        save_combination(library, {**decision, "fallback": "expected_gain"})
     assert not (library / "combination.json").exists()
 
 
@@ -165,14 +157,44 @@ def test_cli_evaluate_library_and_add_combination(library, tmp_path, capsys, mon
     assert run(["evaluate", "--library", str(copy), *options]) == 0
     out = capsys.readouterr().out
     assert "recommend vs each selector, leave-one-target-out over 3 targets" in out
-    assert "learned combination" in out and not (copy / "combination.json").exists()  # evaluating stores nothing
+    assert "rule chosen with each target held out (inner folds only)" in out
+    assert not (copy / "combination.json").exists()  # evaluating stores nothing
     assert run(["library", "add-combination", str(copy), *options, "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert "leave-one-target-out over 3 targets" in out and "combination.json" in out
+    assert "leave-one-target-out over 3 targets" in out and "ranking rule written to" in out
     assert (copy / "combination.json").is_file()
     assert run(["library", "show", str(copy)]) == 0
-    assert "learned combination: " in capsys.readouterr().out
+    assert "ranking rule: " in capsys.readouterr().out
     assert run(["evaluate", "--library", str(copy), "--store", str(copy)]) == 2
     assert "give exactly one of --store" in capsys.readouterr().err
     assert run(["evaluate", "--store", str(copy), "--budget-steps", "3"]) == 2
     assert "--budget-steps goes with --library, not --store" in capsys.readouterr().err
+    assert run(["evaluate", "--store", str(copy), "--runs-file", str(tmp_path / "runs.json")]) == 2
+    assert "--runs-file goes with --library, not --store" in capsys.readouterr().err
+
+
+def test_evaluate_library_keeps_its_short_runs(library, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")
+    runs = tmp_path / "runs.json"
+    args = ["evaluate", "--library", str(library), "--methods", "text_embedding,data_size,random",
+            "--budget-steps", "3", "--target-runs", "1", "--runs-file", str(runs)]
+    assert run(args) == 0 and runs.is_file()
+    first = capsys.readouterr().out
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the short runs were kept; nothing should train")
+
+    monkeypatch.setattr(sys.modules["intertask.recommend.recommend"], "train_packed", no_training)
+    assert run(args) == 0
+    assert capsys.readouterr().out == first
+    copy = shutil.copytree(library, tmp_path / "lib")  # add-combination reads the same runs file
+    assert run(["library", "add-combination", str(copy), *args[3:], "--device", "cpu"]) == 0
+    assert "ranking rule written to" in capsys.readouterr().out and (copy / "combination.json").is_file()
+    assert run(args[:-2] + ["--runs-file", str(tmp_path / "runs.csv")]) == 2
+    assert f"--runs-file {tmp_path / 'runs.csv'} must end in .json" in capsys.readouterr().err
+    assert run(args[:-2] + ["--runs-file", str(tmp_path / "no" / "runs.json")]) == 2
+    assert "does not exist; create it or choose another --runs-file" in capsys.readouterr().err
+    (tmp_path / "other.json").write_text("{}")
+    assert run(args[:-2] + ["--runs-file", str(tmp_path / "other.json")]) == 2
+    assert "is not a file of target runs" in capsys.readouterr().err
+    assert (tmp_path / "other.json").read_text() == "{}"

@@ -118,7 +118,7 @@ def print_comparison(evaluation, against: str) -> None:
     Console(width=150).print(table)
 
 
-RECOMMENDER_FIRST = ("recommend_learned", "recommend", "expected_gain")
+RECOMMENDER_FIRST = ("recommend", "recommend_mean_rank", "recommend_learned", "expected_gain")
 
 
 def print_recommender(evaluation) -> None:
@@ -152,7 +152,12 @@ def print_recommender(evaluation) -> None:
     console = Console(width=150)
     console.print(table)
     decision = config.get("combination")
-    if decision:
+    if decision and "rule" in decision:  # a library: recommend's rule, chosen without each held-out target
+        chosen = ", ".join(f"{t}: {r}" for t, r in config.get("held_out_rules", {}).items())
+        console.print(f"recommend's rule chosen with each target held out (inner folds only): {chosen}")
+        console.print(f"rule on every target: {decision['rule']} (fallback {decision['fallback']}): "
+                      f"{decision['reason']}")
+    elif decision:
         console.print(f"learned combination {'would be USED' if decision['use'] else 'would not be used'} by "
                       f"recommend: {decision['reason']}")
 
@@ -208,7 +213,7 @@ def _store_evaluation(store: Path, study, methods, seeds, max_texts: int | None,
 
 
 def _library_evaluation(library: Path, methods, budget_steps, target_runs: int, k: int, top_k: int, device: str,
-                        quiet: bool):
+                        quiet: bool, runs_file: Path | None):
     """`--library`: predictions from recommend's short runs on each historical target → `evaluate`."""
     from intertask.backbones import resolve_device
     from intertask.progress import progress_bar
@@ -217,8 +222,19 @@ def _library_evaluation(library: Path, methods, budget_steps, target_runs: int, 
 
     with progress_bar(not quiet) as callback:
         built = predictions_from_library(load_library(library), _items(methods), budget_steps, target_runs,
-                                         resolve_device(device), callback)
+                                         resolve_device(device), callback, runs_file=runs_file)
     return evaluate_library(built, k=k, top_k=top_k)
+
+
+def check_runs_file(runs_file: Path | None) -> None:
+    """Refuse a `--runs-file` that is not FILE.json in an existing folder (before anything runs)."""
+    from intertask.errors import IntertaskError
+
+    if runs_file is not None and runs_file.suffix.lower() != ".json":
+        raise IntertaskError(f"--runs-file {runs_file} must end in .json")
+    if runs_file is not None and not runs_file.parent.is_dir():
+        raise IntertaskError(f"folder {str(runs_file.parent)!r} does not exist; create it or choose another "
+                             "--runs-file")
 
 
 def read_named(specs, symmetric=()) -> dict:
@@ -266,7 +282,7 @@ def _check_options(given: dict, mode: str, allowed: dict) -> None:
 
 MODE_OPTIONS = {
     "--store": ("--study", "--methods", "--seeds", "--max-texts", "--recommender", "--device"),
-    "--library": ("--methods", "--budget-steps", "--target-runs", "--device"),
+    "--library": ("--methods", "--budget-steps", "--target-runs", "--device", "--runs-file"),
     "--matrix": ("--predictions", "--symmetric", "--setting", "--targets"),
 }
 
@@ -289,6 +305,8 @@ def register(app: typer.Typer) -> None:
                                                    "target runs (default: recommend's)."),
         target_runs: Optional[int] = typer.Option(None, "--target-runs", min=1, help="With --library: short target "
                                                   "runs per historical target (recommend's --seeds; default 3)."),
+        runs_file: Optional[Path] = typer.Option(None, "--runs-file", help="With --library: keep the short runs' "
+                                                 "scores in FILE.json; a rerun reuses them (a killed run resumes)."),
         methods: Optional[str] = typer.Option(
             None, help="Comma-separated selection methods (default: all; max_pairwise@20 pins a snapshot step)."),
         k: int = typer.Option(3, "--k", min=1, help="k of Regret@k (the paper's script: 3)."),
@@ -330,13 +348,14 @@ def register(app: typer.Typer) -> None:
         _check_options({"--study": study, "--methods": methods, "--seeds": seeds, "--max-texts": max_texts,
                         "--recommender": recommender, "--device": device, "--budget-steps": budget_steps,
                         "--target-runs": target_runs, "--predictions": predictions, "--symmetric": symmetric,
-                        "--setting": setting, "--targets": targets}, given[0], MODE_OPTIONS)
+                        "--setting": setting, "--targets": targets, "--runs-file": runs_file}, given[0], MODE_OPTIONS)
+        check_runs_file(runs_file)
         if matrix is not None:
             result = _matrix_evaluation(matrix, predictions, symmetric, setting, targets, k, top_k)
             evaluation = result.ours
         elif library is not None:
             evaluation = result = _library_evaluation(library, methods, budget_steps, target_runs or 3, k, top_k,
-                                                      device or "cpu", as_json)
+                                                      device or "cpu", as_json, runs_file)
         else:
             evaluation = result = _store_evaluation(store, study, methods, seeds, max_texts, device or "cpu",
                                                     recommender, k, top_k, as_json)

@@ -161,6 +161,7 @@ def register(app: typer.Typer) -> None:
             failed += len(done.failed)
         if failed:
             raise typer.Exit(1)
+
     @group.command("add-combination")
     def add_combination_command(
         path: Path = typer.Argument(..., help="Library directory (with a history of transfers)."),
@@ -170,21 +171,26 @@ def register(app: typer.Typer) -> None:
                                                    "(default: recommend's)."),
         target_runs: int = typer.Option(3, "--target-runs", min=1, help="Short target runs per historical target "
                                         "(recommend's --seeds)."),
+        runs_file: Optional[Path] = typer.Option(None, "--runs-file", help="Keep the short runs' scores in "
+                                                 "FILE.json; a rerun reuses them (a killed run resumes)."),
         device: str = typer.Option("auto", help="Device for the backbone: auto | cpu | cuda | mps."),
     ) -> None:
-        """Learn recommend's selector combination from the library's history (leave-one-target-out decides
-        whether recommend uses it) and store it in the library (combination.json)."""
+        """Choose recommend's ranking rule on the library's history (nested leave-one-target-out: mean rank,
+        expected gain, a learned combination or one selector) and store it in the library (combination.json)
+        with how far its printed risk was off on held-out targets."""
         from intertask.backbones import resolve_device
-        from intertask.cli.evaluate import print_recommender
+        from intertask.cli.evaluate import check_runs_file, print_recommender
         from intertask.progress import progress_bar
         from intertask.recommend.add_combination import add_combination
 
+        check_runs_file(runs_file)
         chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
         with progress_bar(True) as callback:
             written, evaluation = add_combination(path, chosen, budget_steps, target_runs,
-                                                  device=resolve_device(device), progress=callback)
+                                                  device=resolve_device(device), progress=callback,
+                                                  runs_file=runs_file)
         print_recommender(evaluation)
-        typer.echo(f"learned combination written to {written}")
+        typer.echo(f"ranking rule written to {written}")
 
     @group.command("show")
     def show_command(
@@ -235,5 +241,5 @@ def register(app: typer.Typer) -> None:
                       ", ".join(f"{k} {protocol['train'][k]}" for k in ("steps", "patience", "eval_every", "prompt_lr")
                                 if k in protocol["train"]))
         combination = info["combination"]
-        console.print("learned combination: " + ("none (recommend uses the equal-weight mean rank)" if combination is None
-                      else f"{'used' if combination['use'] else 'not used'}: {combination['reason']}"))
+        console.print("ranking rule: " + ("none (recommend uses the equal-weight mean rank)" if combination is None
+                      else f"{combination['rule']} (fallback {combination['fallback']}): {combination['reason']}"))

@@ -35,14 +35,21 @@ def print_recommendation(rec) -> None:
         console.print(f"  {mark} {c.name}: {c.detail}")
     for warning in verdict.warnings:
         console.print(f"  [yellow]warning[/yellow]: {warning}")
-    console.print(f"  order: {rec.stats['combination']}")
+    console.print(f"  ranked by: {verdict.ranked_by}")
     # Method scores only where the terminal has room; every score is in --json and --report.
     shown = [m for m in KEY_METHODS if f"score_{m}" in rec.ranking] if console.width >= 130 else []
+    risk = rec.stats.get("risk_calibration") or {}
+    error = risk.get("expected_gain_error")
+    show_p_neg = not risk or risk["brier"] < risk["brier_base"]  # dropped where it measured no better than a constant
+    measured = (f" On {risk['n_targets']} held-out history targets the expected gain was off by {error:.1f} points "
+                f"on average (shown as ±) and P(neg) scored Brier {risk['brier']:.2f} against {risk['brier_base']:.2f} "
+                "for the plain base rate" + ("" if show_p_neg else ", so it is not shown") + ".") if risk else ""
     table = Table(title=f"sources for {rec.target} ({len(rec.seeds)} target seeds, {rec.budget_steps} steps)",
                   caption="top-k share: methods with the source in their top k; stable: target seeds with it in "
                           "the top k; similar: text-embedding cosine; exp. gain (points) and P(neg): from the "
-                          "library's past transfers to similar targets", caption_justify="left")
-    columns = ("#", "source", "mean\nrank", "top-k\nshare", "stable", "similar", *shown, "exp.\ngain", "P(neg)")
+                          "library's past transfers to similar targets." + measured, caption_justify="left")
+    columns = ("#", "source", "mean\nrank", "top-k\nshare", "stable", "similar", *shown, "exp.\ngain",
+               *(("P(neg)",) if show_p_neg else ()))
     for column in columns:
         if column == "source":
             table.add_column(column, max_width=28, overflow="fold")
@@ -52,10 +59,13 @@ def print_recommendation(rec) -> None:
     for row in rec.ranking.to_dict(orient="records"):
         name = row["source"] + (f" [red](leak {leaks[row['source']]:.0%})[/red]"
                                 if row["source"] in leaks else "")
+        gain = _fmt(row["expected_gain"], "+.1f")
+        if error is not None and gain != _fmt(None):
+            gain += f" ±{error:.1f}"
         table.add_row(str(row["combined_rank"]), name, _fmt(row["mean_rank"], ".1f"),
                       _fmt(row["method_topk"], ".0%"), _fmt(row["stability"], ".0%"), _fmt(row["similarity"], ".2f"),
-                      *(_fmt(row[f"score_{m}"], ".3f") for m in shown),
-                      _fmt(row["expected_gain"], "+.1f"), _fmt(row["p_negative"], ".0%"))
+                      *(_fmt(row[f"score_{m}"], ".3f") for m in shown), gain,
+                      *((_fmt(round(row["p_negative"], 1), ".0%"),) if show_p_neg else ()))  # to the 10% it measures
     console.print(table)
     if rec.verify is not None:
         vt = Table(title="verified transfers (test gain vs no transfer, 95% t-interval over seeds)")

@@ -19,9 +19,10 @@ dependency beyond scikit-learn, and stores as a handful of numbers (`to_dict`, p
 
 The learned combination is evaluated leave-one-target-out (`loto_rankings`): for each held-out
 target the model is fitted on the other targets only, and its expected-gain feature uses the
-history of the other targets only. `recommend` uses it by default only if, under that protocol,
-its mean `DECISION_METRIC` beats both the equal-weight combination and the best single selector
-(`choose`); otherwise it keeps the equal-weight mean rank and says why.
+history of the other targets only; `choose` says whether, under that protocol, its mean
+`DECISION_METRIC` beats both the equal-weight combination and the best single selector (what
+`evaluate --store --recommender` reports). What `recommend` itself ranks by is the rule its library
+stores (`intertask.recommend.rule`, whose `learned` candidate is this model with history features).
 """
 
 from __future__ import annotations
@@ -158,14 +159,6 @@ def loto_rankings(cases: list[dict], history: History, members: list[str]) -> pd
     return pd.concat(rows, ignore_index=True)
 
 
-def fit_all(cases: list[dict], history: History, members: list[str]) -> dict:
-    """The model fitted on every target of `cases` (each target's expected-gain feature from the
-    other targets' history), for `recommend` to use."""
-    names = feature_names(members)
-    x, y, groups = _training_rows(cases, history, names, frozenset())
-    return fit(x, y, groups, names)
-
-
 def choose(summary: pd.DataFrame, single_methods: list[str], metric: str = DECISION_METRIC) -> tuple[bool, str]:
     """Whether `recommend` should use the learned combination, and why, from an evaluation
     summary (`method, metric, mean, ci_low, ci_high, n_targets`) of the leave-one-target-out
@@ -190,20 +183,3 @@ def choose(summary: pd.DataFrame, single_methods: list[str], metric: str = DECIS
         return True, f"it beats the equal-weight combination and every single selector ({numbers})"
     loser = "the equal-weight combination" if not beats_equal else f"the best single selector, {best}"
     return False, f"it does not beat {loser} ({numbers}); recommend keeps the equal-weight mean rank"
-
-
-def for_recommend(combination: dict | None, scores: dict[str, np.ndarray],
-                  expected_gain: np.ndarray) -> tuple[np.ndarray | None, str]:
-    """`(learned scores [S] or None, why)` for `recommend`: the library's learned combination when
-    it earned its use under leave-one-target-out and every selector it weighs has run, else None
-    (recommend keeps the equal-weight mean rank) with the reason."""
-    if combination is None:
-        return None, "equal-weight mean rank (the library has no learned combination)"
-    if not combination.get("use"):
-        return None, f"equal-weight mean rank; the library's learned combination is not used: {combination['reason']}"
-    model = combination["model"]
-    missing = [f for f in model["features"] if f != EXPECTED_GAIN and f not in scores]
-    if missing:
-        return None, (f"equal-weight mean rank; the learned combination weighs {', '.join(missing)}, "
-                      "which did not run here or were left out")
-    return predict(model, scores, expected_gain), f"learned combination: {combination['reason']}"

@@ -23,8 +23,8 @@ Layout of a library directory (format version `FORMAT_VERSION`)::
                            space map for ESM-LogME (`intertask.recommend.esm_maps`)
     fingerprints.safetensors  (optional) "fp/<source>" -> [N, 2] uint64, the source's text
                            fingerprints for the leak check (`intertask.recommend.leakage`)
-    combination.json       (optional) the selector combination learned from the history
-                           (`intertask.recommend.combination`)
+    combination.json       (optional) the rule that orders sources, chosen on held-out history
+                           targets (`intertask.recommend.rule`), type-checked on load
 
 Here: the loaded library (`Library`, `LibrarySource`) and its reading (`load_library` verifies every
 file's sha256, each JSON file's fields (`intertask.recommend.library_format`) and the backbone).
@@ -103,7 +103,7 @@ class Library:
     target_embeddings: dict[str, np.ndarray] = field(default_factory=dict)
     training: dict = field(default_factory=dict)  # TRAINING_FIELDS of the study's target phase
     source_training: dict = field(default_factory=lambda: copy.deepcopy(DEFAULT_SOURCE_TRAINING))  # {seeds, train}
-    combination: dict | None = None  # the learned selector combination (combination.json)
+    combination: dict | None = None  # the rule that orders sources (combination.json, `recommend.rule`)
     created_at: str = ""
     intertask_version: str = ""
     path: Path | None = None
@@ -161,7 +161,9 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
                              f"this intertask reads version {FORMAT_VERSION}; rebuild the library")
 
     def broken(file: str, problem: str) -> IntertaskError:
-        return IntertaskError(f"library {str(folder)!r}: {file} {problem}; rebuild the library")
+        fix = (f"choose the rule again with `intertask library add-combination {folder}`" if file == COMBINATION_FILE
+               else "rebuild the library")
+        return IntertaskError(f"library {str(folder)!r}: {file} {problem}; {fix}")
 
     problem = manifest_problem(manifest)
     if problem:
@@ -268,5 +270,5 @@ def describe(library: Library) -> dict:
         "fingerprints": bool(library.sources) and all(s.fingerprints is not None for s in library.sources),
         "source_training": library.source_training,
         "combination": None if library.combination is None else
-        {k: library.combination.get(k) for k in ("use", "reason")},
+        {k: library.combination.get(k) for k in ("rule", "fallback", "reason")},
     }

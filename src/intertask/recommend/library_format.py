@@ -8,6 +8,7 @@ import math
 
 from intertask.checks import field_problem, is_finite, is_integer, is_number, is_text, list_of, object_of
 from intertask.errors import IntertaskError
+from intertask.recommend import rule
 from intertask.training.config import TrainConfig
 
 FORMAT_VERSION = 1
@@ -93,27 +94,44 @@ _HISTORY_ROW = {"target": (is_text, "a string"), "source": (is_text, "a string")
 HISTORY_REQUIRED = ("target", "source", "seed", "score", "baseline")
 
 
-MAX_COMBINATION_BYTES = 1_000_000  # a learned combination is a handful of numbers and one reason
+MAX_COMBINATION_BYTES = 1_000_000  # a rule is a handful of numbers per candidate and one reason
+MAX_REASON_CHARS = 10_000
 _MODEL = {"features": (lambda v: list_of(is_text)(v) and len(v) > 0, "a non-empty list of strings"),
           "weights": (list_of(is_finite), "a list of finite numbers"),
           "intercept": (is_finite, "a finite number"), "alpha": (is_finite, "a finite number")}
-_COMBINATION = {"use": (lambda v: isinstance(v, bool), "true or false"),
-                "reason": (lambda v: is_text(v) and len(v) <= 10_000, "a string of at most 10000 characters"),
-                "metric": (is_text, "a string"), "model": (lambda v: isinstance(v, dict), "an object"),
-                "members": (list_of(is_text), "a list of strings")}
+# combination.json: the ranking rule of `intertask.recommend.rule` (`rule.FORMAT`)
+_RULE = {"format": (lambda v: v == rule.FORMAT, f"{rule.FORMAT!r}"), "rule": (is_text, "a string"),
+         "fallback": (is_text, "a string"), "members": (list_of(is_text), "a list of method names"),
+         "reason": (lambda v: is_text(v) and len(v) <= MAX_REASON_CHARS,
+                    f"a string of at most {MAX_REASON_CHARS} characters"),
+         "metric": (is_text, "a string"), "n_targets": (is_integer, "an integer"),
+         "min_similarity": (lambda v: v is None or is_finite(v), "a number or null"),
+         "model": (lambda v: v is None or isinstance(v, dict), "an object or null"),
+         "candidates": (object_of(lambda c: isinstance(c, dict) and all(is_number(x) for x in c.values())),
+                        "an object of {metric: number} per rule"),
+         "calibration": (object_of(is_finite), "an object of numbers"),
+         "budget_steps": (is_integer, "an integer"), "target_runs": (is_integer, "an integer")}
 
 
 def combination_problem(combination) -> str | None:
-    """The first field of a learned combination (combination.json) that is missing or of the wrong type,
-    described; or None. `use` and `reason` are required, and `model` when `use` is true; a model has
-    one finite weight per feature."""
+    """The first problem of a stored ranking rule (combination.json, `intertask.recommend.rule`), described;
+    or None. `format`, `rule`, `fallback`, `members` and `reason` are required; `rule` and `fallback` name a
+    rule or a member, the fallback reads no history, and a `learned` rule has a model with one finite weight
+    per feature."""
     if not isinstance(combination, dict):
         return f"must be an object, got {type(combination).__name__}"
-    problem = field_problem(combination, _COMBINATION,
-                            required=("use", "reason") + (("model",) if combination.get("use") is True else ()))
-    if problem or "model" not in combination:
+    problem = field_problem(combination, _RULE, required=("format", "rule", "fallback", "members", "reason"))
+    if problem:
         return problem
-    model = combination["model"]
+    known = {rule.MEAN_RANK, *rule.HISTORY_RULES, *combination["members"]}
+    for key in ("rule", "fallback"):
+        if combination[key] not in known:
+            return f"field {key!r} names {combination[key]!r}, which is neither a rule nor one of its members"
+    if combination["fallback"] in rule.HISTORY_RULES:
+        return f"field 'fallback' must not read the history, got {combination['fallback']!r}"
+    if combination["rule"] != rule.LEARNED:
+        return None
+    model = combination.get("model")
     problem = field_problem(model, _MODEL, required=tuple(_MODEL), where="model.")
     if problem is None and len(model["weights"]) != len(model["features"]):
         problem = f"field 'model.weights' must hold one weight per feature ({len(model['features'])})"

@@ -1,31 +1,34 @@
-"""Scoring `recommend`'s own answer: its combinations beside every selector, one target held out at a time.
+"""Scoring `recommend`'s own answer beside every selector, one target held out at a time.
 
-`recommend` ranks a library's sources by combining selectors (`intertask.recommend.combination`).
+`recommend` ranks a library's sources by the rule its library stores (`intertask.recommend.rule`).
 Here that procedure is scored against ground truth with leave-one-target-out (LOTO): for each
 target, only what `recommend` would know is used (its selector scores, and the history of the
-*other* targets for expected gains and for fitting the learned combination). Both are prediction
-builders for the one evaluation door, `intertask.evaluation.evaluate`:
+*other* targets). Both are prediction builders for the one evaluation door,
+`intertask.evaluation.evaluate`, which gives every row NDCG, Regret@k, the top-1 source's gain over
+the no-transfer baseline and over a uniformly random source, with intervals over targets
+(Student-t below 15 targets).
 
 - Over a study store (`recommender_predictions`): each (target, seed) case's selector scores are
   those `intertask.evaluation.from_store.predictions_from_store` computed (the target baseline's early
-  prompt snapshot, its texts); the history is the store's other targets.
+  prompt snapshot, its texts); the history is the store's other targets. Rows added beside the
+  selectors: `recommend` (the equal-weight mean rank), `recommend_learned` and `expected_gain`
+  (`combination.loto_rankings`); `decide` holds the fallback rule's decision (`combination.choose`).
 - Over a library's history (`predictions_from_library`): each historical target is run through
-  `recommend`'s own steps 2-3 (`recommend.target_scores`: short target runs, every selector against
-  the library's other sources); the truth is the history's transfers to it. A single selector's
-  prediction is its mean rank over the short runs (how `recommend` would rank by it alone).
-
-Rows added beside the selectors: `recommend` (the equal-weight mean rank, today's default),
-`recommend_learned` and `expected_gain` (the other targets' history alone). Every row gets NDCG,
-Regret@k, the top-1 source's gain over the no-transfer baseline and over a uniformly random
-source, with intervals over targets (`intertask.evaluation.evaluate`: Student-t below 15 targets).
-`decide` holds the fallback rule's decision (`combination.choose`); `intertask.recommend.add_combination`
-fits the model on every target of a library's history and writes it into the library for `recommend`.
+  `recommend`'s own steps 2-3 (`library_target_runs`: short target runs, every selector against the
+  library's other sources; `library_cases` keeps them in a runs file); the truth is the history's
+  transfers to it. A single selector's prediction is its mean rank over the short runs (how
+  `recommend` would rank by it alone). `recommend` itself is scored as a user runs it, its rule
+  chosen without the held-out target (nested LOTO, `intertask.recommend.held_out`), beside each
+  candidate rule under plain LOTO (`recommend_mean_rank`, `recommend_learned`, `expected_gain`).
+  `LibraryPredictions.rule` is the rule chosen on every target with its measured risk calibration
+  (`intertask.recommend.calibration.risk_summary`): what `library add-combination` stores
+  (`intertask.recommend.add_combination`); `evaluate_library` only reports it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,13 +37,14 @@ from intertask.errors import IntertaskError
 from intertask.evaluation import Evaluation, Predictions, evaluate
 from intertask.matrix.transfer import TransferMatrix
 from intertask.recommend import combination as comb
-from intertask.recommend import ranking as rk
+from intertask.recommend.calibration import risk_summary
+from intertask.recommend.held_out import HeldOut, held_out
 from intertask.recommend.library import Library
-from intertask.recommend.recommend import applicable_methods, library_methods, target_scores
+from intertask.recommend.library_cases import TargetRuns, collect_target_runs, load_target_runs, save_target_runs
+from intertask.recommend.recommend import applicable_methods, library_methods
 from intertask.recommend.target_runs import DEFAULT_BUDGET_STEPS
 from intertask.selection import REFERENCE_METHODS
 from intertask.tasks.registry import get_task
-
 
 
 def _members(methods) -> list[str]:
@@ -90,26 +94,14 @@ def decide(evaluation, members: list[str]) -> dict:
     return {"use": bool(use), "reason": reason, "metric": comb.DECISION_METRIC}
 
 
-@dataclass
-class LibraryPredictions:
-    """What `predictions_from_library` builds: the `truth` (the history's transfers to each target from
-    the library's other sources), the `predictions` (selectors and LOTO combinations), and what fitting
-    the combination on every target needs: the per-case selector scores `cases`, the `history` of
-    expected gains and the combined selectors `members`."""
 
-    truth: TransferMatrix
-    predictions: Predictions
-    cases: list[dict]
-    history: comb.History
-    members: list[str]
-
-
-def predictions_from_library(library: Library, methods=None, budget_steps: int | None = None, runs: int = 3,
-                             device: str = "cpu", progress=None, backbone=None) -> LibraryPredictions:
-    """LOTO predictions of `recommend` on the history of `library`; see the module docstring. `methods`
-    (default: `recommend`'s, those every historical target can use), `budget_steps` and `runs` (short
-    target runs per target) are `recommend`'s. `progress(event, done, total)` is called per target and
-    passed to training."""
+def library_setup(library: Library, methods=None, budget_steps: int | None = None,
+                  runs: int = 3) -> tuple[pd.DataFrame, dict, list[str], int]:
+    """What a LOTO evaluation of `recommend` on `library`'s history starts from: `(history, tasks, methods,
+    budget)` — the history's transfers where they measure one (`learned_only`, one source seed), every
+    historical target's `Task` (loaded before any training), `recommend`'s methods that every historical
+    target can use (default: `recommend`'s), and the short runs' steps. Raises `IntertaskError` for a
+    library without a usable history."""
     history = library.history.learned_only().one_source_seed().frame
     if history.empty:
         raise IntertaskError(f"library {str(library.path)!r} has no history of transfers to evaluate against; "
@@ -129,43 +121,69 @@ def predictions_from_library(library: Library, methods=None, budget_steps: int |
     wanted = [set(applicable_methods(task, methods)) for task in tasks.values()]
     chosen = library_methods(library, [m for m in applicable_methods(tasks[targets[0]], methods)
                                        if all(m in w for w in wanted)], explicit=bool(methods))
-    if backbone is None:
+    return history, tasks, chosen, budget
+
+
+def library_target_runs(library: Library, methods=None, budget_steps: int | None = None, runs: int = 3,
+                        device: str = "cpu", progress=None, backbone=None,
+                        runs_file=None) -> tuple[pd.DataFrame, dict, list[TargetRuns]]:
+    """`(history, tasks, target runs)`: `library_setup`, then `recommend`'s short runs on every historical
+    target (`library_cases.collect_target_runs`; `progress(event, done, total)` per target and in training).
+    `runs_file` (optional JSON) keeps them: targets already there (same methods, steps, runs and sources)
+    are not rerun, each new one is saved as soon as it is done."""
+    history, tasks, chosen, budget = library_setup(library, methods, budget_steps, runs)
+    done = load_target_runs(runs_file)[0] if runs_file is not None and Path(runs_file).is_file() else []
+    save = None if runs_file is None else (lambda so_far: save_target_runs(runs_file, so_far, library.path))
+    if backbone is None and len({r.target for r in done} & set(tasks)) < len(tasks):
         from intertask.backbones import load_backbone
 
         backbone = load_backbone(library.backbone["name"], device=device)
-    frames, cases, truth = [], [], []
-    for i, target in enumerate(targets):
-        if progress:
-            progress("historical targets", i, len(targets))
-        pool = dataclasses.replace(library, sources=[s for s in library.sources if s.name != target])
-        scores, _, _ = target_scores(tasks[target], pool, chosen, budget, runs, backbone, device, progress)
-        for seed, rows in history[history["target"] == target].groupby("seed"):
-            rows = rows[rows["source"].isin(pool.source_names)]
-            index = [pool.source_names.index(s) for s in rows["source"]]
-            case = {m: v[:, index] for m, v in scores.items()}
-            for method, values in case.items():
-                frames.append(pd.DataFrame({"method": method, "target": target, "seed": seed,
-                                            "source": rows["source"].tolist(),
-                                            "predicted": -rk.ranks_of(values).mean(axis=0)}))
-            cases.append({"target": target, "seed": seed, "sources": rows["source"].tolist(), "scores": case,
-                          "gain": rows["gain"].to_numpy(np.float64)})
-            truth.append(rows)
-    if progress:
-        progress("historical targets", len(targets), len(targets))
-    matrix = TransferMatrix(pd.concat(truth, ignore_index=True))
-    members = _members(chosen)
-    memory = comb.History(matrix.frame, library.target_embeddings)
-    rows = pd.concat(frames + [comb.loto_rankings(cases, memory, members)], ignore_index=True)
-    config = dict(library=str(library.path), backbone=library.backbone["name"], methods=chosen,
-                  study=f"library history ({library.path.name})", recommender=True, members=members,
+    collected = collect_target_runs(library, tasks, chosen, budget, runs, backbone, device, progress, done, save)
+    return history, tasks, collected
+
+
+@dataclass
+class LibraryPredictions:
+    """What `predictions_from_library` builds: the `truth` (the history's transfers to each target from
+    the library's other sources), the `predictions` (selectors, candidate rules under LOTO, and `recommend`
+    under nested LOTO), the nested run itself (`held_out`: per target what recommend showed and the rule it
+    used) and `rule`: the rule chosen on every target, with `budget_steps`, `target_runs` and its measured
+    `calibration` — what a library stores as combination.json."""
+
+    truth: TransferMatrix
+    predictions: Predictions
+    held_out: HeldOut
+    rule: dict
+
+
+def library_predictions(library: Library, history: pd.DataFrame, tasks: dict,
+                        collected: list[TargetRuns]) -> LibraryPredictions:
+    """The cheap half of `predictions_from_library`: from `recommend`'s short runs on every historical
+    target (`library_target_runs`), the nested LOTO (`held_out`) as predictions and the rule to store."""
+    result = held_out(library, history, tasks, collected)
+    budget, runs = collected[0].budget_steps, len(collected[0].runs)
+    rule = dict(result.final_rule, budget_steps=budget, target_runs=runs, calibration=risk_summary(result, history))
+    config = dict(library=str(library.path), backbone=library.backbone["name"], methods=collected[0].methods,
+                  study=f"library history ({library.path.name})", recommender=True, members=result.members,
                   budget_steps=budget, target_runs=runs)
-    predictions = Predictions(rows, tags={t: tuple(task.tags) for t, task in tasks.items()}, config=config)
-    return LibraryPredictions(matrix, predictions, cases, memory, members)
+    predictions = Predictions(result.predictions, tags={t: tuple(task.tags) for t, task in tasks.items()},
+                              config=config)
+    return LibraryPredictions(TransferMatrix(result.matrix), predictions, result, rule)
+
+
+def predictions_from_library(library: Library, methods=None, budget_steps: int | None = None, runs: int = 3,
+                             device: str = "cpu", progress=None, backbone=None, runs_file=None) -> LibraryPredictions:
+    """LOTO predictions of `recommend` on the history of `library`; see the module docstring. `methods`,
+    `budget_steps` and `runs` (short target runs per target) are `recommend`'s; `runs_file` keeps the short
+    runs (`library_target_runs`)."""
+    return library_predictions(library, *library_target_runs(library, methods, budget_steps, runs, device,
+                                                             progress, backbone, runs_file))
 
 
 def evaluate_library(built: LibraryPredictions, k: int = 3, top_k: int = 2, n_boot: int = 2000) -> Evaluation:
     """`evaluate` the LOTO predictions of a library (`predictions_from_library`); `config["combination"]`
-    holds the fallback rule's decision."""
+    holds the rule chosen on every target, `config["held_out_rules"]` the rule each held-out target got."""
     evaluation = evaluate(built.truth, built.predictions, k=k, top_k=top_k, n_boot=n_boot)
-    evaluation.config["combination"] = decide(evaluation, built.members)
+    evaluation.config.update(combination=built.rule,
+                             held_out_rules={t: r["rule"] for t, r in built.held_out.rules.items()})
     return evaluation

@@ -12,9 +12,9 @@ Steps, top to bottom:
    methods once per target seed, the others once.
 4. **aggregate** — rank aggregation (`intertask.recommend.ranking`): mean rank per method over
    seeds, then mean over methods; `random` is reported as a reference but not aggregated. When
-   the library carries a learned combination that beat this equal-weight one and every single
-   selector on held-out history targets, its score orders the sources instead
-   (`intertask.recommend.combination`); `stats["combination"]` says which was used and why.
+   the library carries a rule chosen on held-out history targets (`intertask.recommend.rule`:
+   the mean rank, the expected gain, a learned combination or one selector), that rule orders
+   the sources instead; `stats["rule"]` names the rule that ranked, `stats["combination"]` why.
 5. **trust** — agreement between methods, stability across seeds, expected gain and chance of
    negative transfer from the library's history, and the verdict (`verdict.make_verdict`).
 6. **verify** (optional, `verify_k > 0`) — real transfers of the top K sources
@@ -34,9 +34,9 @@ from intertask.backbones import load_backbone, resolve_device
 from intertask.errors import IntertaskError
 from intertask.progress import progress_bar
 from intertask.recommend import ranking as rk
-from intertask.recommend.combination import for_recommend
 from intertask.recommend.leakage import check_target, has_fingerprints
 from intertask.recommend.library import Library, default_library_dir, load_library
+from intertask.recommend.rule import LEARNED, history_signal, order_scores
 from intertask.recommend.target_runs import DEFAULT_BUDGET_STEPS, target_config
 from intertask.recommend.verdict import Evidence, Verdict, make_verdict
 from intertask.recommend.verify import verify_sources
@@ -257,10 +257,13 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
     learned_seeds = sum(learned(r.test_score, r.test_floor) for r in results)
     aggregated = combined_methods(scores, learned_seeds)
     combined = rk.combined_scores(aggregated)
-    gain, p_neg = rk.expected_gains(library.history.learned_only().frame, names, profile.text_embedding,
-                                    library.target_embeddings)
-    learned_scores, combination = for_recommend(library.combination, aggregated, gain)
-    best_first = rk.order(combined if learned_scores is None else -learned_scores, names)
+    history = library.history.learned_only().frame
+    signal = history_signal(history, names, profile.text_embedding, library.target_embeddings,
+                            {s.name: s.tags for s in library.sources}, task.tags)
+    gain, p_neg = signal.expected_gain, signal.p_negative
+    rule_scores, rule_name, combination = order_scores(library.combination, aggregated, signal)
+    learned_scores = rule_scores if rule_name == LEARNED else None
+    best_first = rk.order(-rule_scores, names)
     embeddings = np.vstack([s.text_embedding for s in library.sources])
     similarity = cosine_scores(embeddings.astype(np.float64), profile.text_embedding.astype(np.float64))
     k = rk.top_k_for(len(names))
@@ -279,7 +282,7 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
     ranking["combined_rank"] = np.arange(1, len(names) + 1)
 
     val_scores = [float(r.validation_score) for r in results]
-    noise = rk.history_noise(library.history.learned_only().frame, profile.text_embedding, library.target_embeddings)
+    noise = rk.history_noise(history, profile.text_embedding, library.target_embeddings)
     if noise is None and len(val_scores) > 1:
         noise = float(np.std(val_scores, ddof=1))
     n_aggr = len(aggregated)
@@ -288,7 +291,9 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
     prompt_scores = {m: s for m, s in aggregated.items() if m in PROMPT_METHODS}
     stats = {
         "method_agreement_spearman": rk.mean_pairwise_spearman([s.mean(axis=0) for s in aggregated.values()]),
-        "combination": combination, "top_k": k, "method_topk_overlap": agreement, "method_topk_overlap_random95": agreement_random,
+        "combination": combination, "rule": rule_name, "top_k": k,
+        "risk_calibration": (library.combination or {}).get("calibration"),
+        "method_topk_overlap": agreement, "method_topk_overlap_random95": agreement_random,
         "seed_stability_spearman": rk.seed_stability(prompt_scores),
         "target_validation_scores": val_scores, "chance_score": _chance_score(task),
         "target_test_floors": [float(r.test_floor) for r in results], "target_runs_learned": learned_seeds,
@@ -306,7 +311,7 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
         top_expected_gain=None if np.isnan(top["expected_gain"]) else float(top["expected_gain"]),
         noise=noise, history_has_target=task.name in stats["history_targets"],
         best_expected_gain=None if ranking["expected_gain"].isna().all() else float(ranking["expected_gain"].max()),
-        leaks=tuple(leak.describe() for leak in leaks if leak.warns),
+        leaks=tuple(leak.describe() for leak in leaks if leak.warns), ranked_by=combination,
     ))
     return Recommendation(target=task.name, library=str(library.path), backbone=library.backbone["name"],
                           methods=list(methods), seeds=seed_list, budget_steps=budget, ranking=ranking,

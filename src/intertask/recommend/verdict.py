@@ -15,6 +15,14 @@ within `NEAR_CHANCE` (5) points of chance, where the paper found selection unrel
 source's expected gain is within the seed noise (|gain| ≤ the seed standard deviation); no
 source's expected gain is positive (the history says transfer to such targets tends to hurt); a
 source shares texts with the target (`recommend.leakage`: its rank and gain may be inflated).
+
+Advice, one of `ADVICE` (what `intertask.recommend.calibration.verdict_table` checks against the
+top source's measured gain): `target alone` when the history says no source helps similar
+targets (best expected gain ≤ 0), whatever the criteria; else `transfer` when every criterion
+passes, or all but one with the cheap signal among them; otherwise `weak evidence` (verify first). Methods that agree no better
+than chance no longer advise training on the target alone: on the shipped library's 6 history
+targets, held out, that advice was right 1 time in 3, the base rate of a losing top choice
+(docs/findings.md §1h).
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ from intertask.formatting import fmt_number
 STABLE_MIN = 0.5
 SIMILAR_MIN = 0.5
 NEAR_CHANCE = 5.0
+TRANSFER, WEAK, TARGET_ALONE = "transfer", "weak evidence", "target alone"
+ADVICE = (TRANSFER, WEAK, TARGET_ALONE)
 
 
 @dataclass(frozen=True)
@@ -39,7 +49,8 @@ class Evidence:
     and chance (0-100); `top_expected_gain`/`noise`: the top source's expected gain and the seed
     standard deviation (points); `best_expected_gain`: the largest expected gain of any source
     (None without history); `n_seeds`: the number of target seeds; `learned_seeds`: how many of
-    their short runs cleared the floor of a constant prediction (None when not checked).
+    their short runs cleared the floor of a constant prediction (None when not checked);
+    `ranked_by`: which rule ordered the sources and why (`rule.order_scores`).
     """
 
     top_source: str
@@ -58,6 +69,7 @@ class Evidence:
     n_seeds: int = 1
     learned_seeds: int | None = None
     leaks: tuple[str, ...] = ()  # one description per library source that shares texts with the target
+    ranked_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,16 +81,19 @@ class Criterion:
 
 @dataclass(frozen=True)
 class Verdict:
-    """A headline, the criteria (each passed or not, with the numbers behind it), and warnings."""
+    """A headline, the criteria (each passed or not, with the numbers behind it), warnings, the
+    advice in one word (`ADVICE`) and which rule ordered the sources and why."""
 
     headline: str
     criteria: tuple[Criterion, ...]
     warnings: tuple[str, ...]
+    advice: str = WEAK
+    ranked_by: str = ""
 
     def to_dict(self) -> dict:
-        """`{headline, criteria: [{name, passed, detail}], warnings: [...]}` (JSON-ready)."""
-        return {"headline": self.headline, "criteria": [asdict(c) for c in self.criteria],
-                "warnings": list(self.warnings)}
+        """`{headline, advice, ranked_by, criteria: [{name, passed, detail}], warnings: [...]}` (JSON-ready)."""
+        return {"headline": self.headline, "advice": self.advice, "ranked_by": self.ranked_by,
+                "criteria": [asdict(c) for c in self.criteria], "warnings": list(self.warnings)}
 
 
 def _criteria(e: Evidence) -> tuple[Criterion, ...]:
@@ -131,6 +146,10 @@ def _warnings(e: Evidence) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _history_says_no(e: Evidence) -> bool:
+    return e.best_expected_gain is not None and not math.isnan(e.best_expected_gain) and e.best_expected_gain <= 0
+
+
 def make_verdict(evidence: Evidence) -> Verdict:
     """The verdict on `evidence`: the criteria and warnings of the module docstring, and a
     headline that says how far to trust the top source."""
@@ -139,16 +158,26 @@ def make_verdict(evidence: Evidence) -> Verdict:
     signal = criteria[0].passed
     passed = sum(c.passed for c in criteria)
     if evidence.learned_seeds == 0:
+        advice = WEAK
         headline = (f"The target did not learn in its short runs: no seed beat a constant prediction, so the "
                     f"prompt-based methods have nothing to go on and are left out. '{top}' ranks first on the "
                     "other methods; train longer (--budget-steps) or label more examples, then ask again.")
+    elif _history_says_no(evidence):
+        advice = TARGET_ALONE
+        headline = (f"Train on the target alone: past transfers to similar targets lost with every source (best "
+                    f"expected gain {evidence.best_expected_gain:+.1f} points); '{top}' ranks first if you "
+                    "--verify 3 anyway.")
     elif passed == len(criteria):
+        advice = TRANSFER
         headline = f"Use '{top}': the methods agree, the choice is stable, and it resembles your data."
     elif signal and passed == len(criteria) - 1:
+        advice = TRANSFER
         headline = f"Leaning '{top}': the methods agree, but not every check passed; confirm with --verify 3."
     elif signal:
+        advice = WEAK
         headline = f"Weak evidence for '{top}'; confirm with --verify 3 before spending compute."
     else:
+        advice = WEAK
         headline = (f"No reliable cheap signal: the methods agree no better than chance. '{top}' "
-                    "ranks first, but run --verify 3 (or train on the target alone).")
-    return Verdict(headline, criteria, _warnings(evidence))
+                    "ranks first; confirm with --verify 3 before spending compute.")
+    return Verdict(headline, criteria, _warnings(evidence), advice=advice, ranked_by=evidence.ranked_by)

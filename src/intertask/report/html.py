@@ -203,6 +203,7 @@ def write_recommendation_report(
             for c in verdict.criteria
         ]
         lines += [""] + [f"> Warning: {_md_escape(w)}" for w in verdict.warnings]
+        lines += ["", f"Ranked by: {_md_escape(verdict.ranked_by)}"] if verdict.ranked_by else []
         figures_md = [
             [f"## {fig.title}", "", f"![{fig.title}]({path.stem}_{fig.name}.png)", "", _md_escape(fig.caption), ""]
             for fig in rendered
@@ -221,6 +222,7 @@ def write_recommendation_report(
     head = "<thead><tr><th></th><th>criterion</th><th>detail</th></tr></thead>"
     body.append(f"<table>{head}<tbody>{rows}</tbody></table>")
     body += [f'<p class="warn">Warning: {html.escape(w)}</p>' for w in verdict.warnings]
+    body += [f'<p class="note">Ranked by: {html.escape(verdict.ranked_by)}</p>'] if verdict.ranked_by else []
     body += [figure_html(rendered[0]), "<h2>All sources</h2>", html_table(table)]
     body += [figure_html(fig) for fig in rendered[1:]]
     if verify is None:
