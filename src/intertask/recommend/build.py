@@ -27,9 +27,8 @@ from intertask.recommend.esm_maps import source_esm_map
 from intertask.recommend.library import (HISTORY_COLUMNS, TRAINING_FIELDS, Library, LibrarySource,
                                          check_library_out, vocabulary_counts, write_library)
 from intertask.selection.profiles import example_text, mean_embedding, prompt_array, sample_examples
-from intertask.study.config import StudyConfig
+from intertask.study.config import StudyConfig, resolve_train_config
 from intertask.study.export import read_study
-from intertask.study.plan import resolve_train_config
 from intertask.study.runner import run_study
 from intertask.study.store import Store
 from intertask.tasks.registry import load_task

@@ -202,6 +202,11 @@ class StudyConfig:
         unused = sorted(set(options) - set(self.sources) - set(self.targets))
         if unused:
             raise ConfigError("task_options", f"has options for {unused[0]!r}, which is neither a source nor a target")
+        for key, seeds in (("source_training", self.source_seeds), ("target_training", self.target_seeds)):
+            try:  # every option checked now, by TrainConfig itself, not when the study is planned
+                resolve_train_config(self, getattr(self, key), seeds[0], snapshots=key == "target_training")
+            except IntertaskError as err:
+                raise IntertaskError(f"'{key}.options' (over 'training.options'): {err}") from None
         object.__setattr__(self, "task_options", {name: dict(value) for name, value in options.items()})
 
     def planned_runs(self) -> int:
@@ -364,3 +369,33 @@ def _repeated(values, shown: int = 5) -> list:
 
 _PHASE_KEYS = ("steps", "learning_rate", "batch_size", "eval_every", "snapshot_steps", "options")
 _EXAMPLES = {"steps": 300, "learning_rate": 0.1}
+
+
+_STUDY_FIELDS = ("backbone", "prompt_length", "max_length", "batch_size", "eval_every", "steps", "prompt_lr",
+                 "snapshot_steps", "seed")
+
+
+def resolve_train_config(config: StudyConfig, phase: PhaseConfig, seed: int, snapshots: bool):
+    """The `TrainConfig` of one run of `phase` with `seed` (every default filled in): `training.options`,
+    then `phase.options`, then the study's own keys; an option that sets one of those is refused."""
+    from intertask.training import TrainConfig  # here, not at the top: reading a config module needs no torch
+
+    shared = config.training
+    clash = sorted((set(shared.options) | set(phase.options)) & set(_STUDY_FIELDS))
+    if clash:
+        raise IntertaskError(
+            f"training options set {clash[0]!r}, which the study sets itself; use the study's own key instead"
+        )
+    return TrainConfig.from_dict({
+        **shared.options,
+        **phase.options,
+        "backbone": config.backbone,
+        "prompt_length": shared.prompt_length,
+        "max_length": shared.max_length,
+        "batch_size": phase.batch_size or shared.batch_size,
+        "eval_every": phase.eval_every or shared.eval_every,
+        "steps": phase.steps,
+        "prompt_lr": phase.learning_rate,
+        "snapshot_steps": tuple(phase.snapshot_steps) if snapshots else (),
+        "seed": seed,
+    })

@@ -1,0 +1,202 @@
+"""Hostile and unlucky inputs, round 3 (issue 20): the groups of the reliability report of 2026-12-04,
+each replayed on tiny inputs made here: one `error:` line and exit 2, or the valid input working."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from intertask.cli import run
+from intertask.errors import IntertaskError
+
+from test_hostile_inputs import one_error_line
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+# ---- N1. prediction pickles: plain data that would crash or break the reader ------------------
+DEEP = 200_000
+
+
+def _deep_list() -> bytes:
+    """{"a": {"b": [[[…]]]}} nested `DEEP` lists deep, written opcode by opcode (pickle.dumps would recurse)."""
+    return b"\x80\x04}\x8c\x01a}\x8c\x01b" + b"]" * DEEP + b"a" * (DEEP - 1) + b"ss."
+
+
+def _self_containing() -> bytes:
+    inner: list = []
+    inner.append(inner)
+    return pickle.dumps({"a": {"b": inner}})
+
+
+PICKLES = [
+    ("deeplist", _deep_list, "nested more than 100 levels deep"),
+    ("bigint", lambda: pickle.dumps({"a": {"b": 10**400}}), "an integer of 1329 bits"),
+    ("bigint_protocol0", lambda: pickle.dumps({"a": {"b": 10**400}}, protocol=0), "an integer of 1329 bits"),
+    ("selfref", _self_containing, "a self-referencing structure"),
+    ("list", lambda: pickle.dumps([0.5, 0.2]), "must hold a non-empty dict of scores, got list"),
+    ("strscore", lambda: pickle.dumps({"a": {"b": "x" * 10_000}}), "must be a finite number, got 'xxxxxxxx"),
+]
+MATRIX = "target,source,seed,score\na,b,0,50\na,c,0,60\nb,a,0,40\nb,c,0,45\n"
+
+
+@pytest.fixture
+def matrix_csv(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text(MATRIX)
+    return path
+
+
+@pytest.mark.parametrize("name, make, said", PICKLES)
+def test_plain_data_that_breaks_a_reader_is_one_line(tmp_path, capsys, matrix_csv, name, make, said):
+    scores = tmp_path / f"{name}.p"
+    scores.write_bytes(make())
+    assert run(["evaluate", "--matrix", str(matrix_csv), "--k", "1", "--predictions", f"a={scores}"]) == 2
+    err = one_error_line(capsys, said)
+    assert len(err) < 500, err  # a bounded message, not the value
+
+
+def test_a_deeply_nested_dict_key_is_refused_before_the_unpickler_hashes_it(tmp_path, matrix_csv):
+    """A tuple 300,000 deep as a dict key overflowed the C stack while SETITEM hashed it: SIGSEGV. In a child
+    process, so that a regression fails this test instead of killing the test run."""
+    scores = tmp_path / "deeptuplekey.p"
+    scores.write_bytes(b"\x80\x04}\x8c\x01x" + b"\x85" * 300_000 + b"G?\xf0\0\0\0\0\0\0s.")
+    done = subprocess.run([sys.executable, "-m", "intertask", "evaluate", "--matrix", str(matrix_csv), "--k", "1",
+                           "--predictions", f"a={scores}"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": SRC})
+    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+    assert done.stderr.count("\n") == 1 and "nested more than 100 levels deep" in done.stderr, done.stderr
+
+
+def test_plain_pickles_of_scores_and_arrays_still_load(tmp_path):
+    from intertask.matrix.safe_pickle import load_plain
+
+    data = {"a": {"b": 0.5, "c": (np.float64(0.2), [1, 2])}, ("x", "y"): np.arange(3.0), "o": {1, 2},
+            "f": frozenset({("p", "q")}), "shared": [[0.1]] * 3}
+    for protocol in (0, 2, 4, 5):
+        path = tmp_path / f"ok{protocol}.p"
+        path.write_bytes(pickle.dumps(data, protocol=protocol))
+        loaded = load_plain(path)
+        assert loaded["a"] == data["a"] and loaded["o"] == {1, 2} and loaded["shared"] == [[0.1]] * 3
+        assert loaded[("x", "y")].tolist() == [0.0, 1.0, 2.0]
+
+
+# ---- N2. import taskweb: a hostile clone ---------------------------------------------------
+RUN = "data/taskweb/results/rte/cb/t5l-e10-lr1e4-b8-s0"
+
+
+def _clone(root: Path) -> Path:
+    """A TaskWeb clone of two transfers (rte ← cb, cb ← rte), one seed each."""
+    for run_dir in (RUN, "data/taskweb/results/cb/rte/t5l-e10-lr1e4-b8-s0"):
+        (root / run_dir).mkdir(parents=True)
+        (root / run_dir / "eval_results.json").write_text('{"eval_accuracy": 0.7, "eval_f1": 0.6}')
+    return root
+
+
+def _eval_results(replace):
+    def edit(root: Path):
+        path = root / RUN / "eval_results.json"
+        path.unlink()
+        replace(path)
+    return edit
+
+
+def _write(relative: str, data):
+    def edit(root: Path):
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data if isinstance(data, bytes) else data.encode())
+    return edit
+
+
+def _rename_run(new: str):
+    return lambda root: (root / RUN).rename(root / RUN.rsplit("/", 1)[0] / new)
+
+
+def _selfloop(root: Path):
+    (root / "data/taskweb/results/selfloop").symlink_to("selfloop")
+
+
+def _non_utf8_folder(root: Path):
+    os.rename(root / "data/taskweb/results/cb", os.fsencode(root / "data/taskweb/results") + b"/bad\xff")
+
+
+CLONES = [
+    ("fifo", _eval_results(os.mkfifo), "is not a regular file"),
+    ("devzero", _eval_results(lambda p: p.symlink_to("/dev/zero")), "is not a regular file"),
+    ("dangling", _eval_results(lambda p: p.symlink_to("nowhere")), "is a symlink to nothing"),
+    ("deep_json", _write(f"{RUN}/eval_results.json", "[" * 100_000 + "]" * 100_000), "nested too deeply"),
+    ("deep_config", _write("configs/t5l_finetune.json", "[" * 100_000 + "]" * 100_000), "nested too deeply"),
+    ("fifo_config", lambda root: (root / "configs").mkdir() or os.mkfifo(root / "configs/t5l_finetune.json"),
+     "is not a regular file"),
+    ("bigint_metric", _write(f"{RUN}/eval_results.json", '{"eval_accuracy": 1' + "0" * 400 + "}"),
+     "eval_accuracy is a 401-digit integer"),
+    ("hugeint_metric", _write(f"{RUN}/eval_results.json", '{"eval_accuracy": 1' + "0" * 5000 + "}"),
+     "not a readable JSON file (Exceeds the limit"),
+    ("huge_seed", _rename_run("t5l-e10-lr1e4-b8-s99999999999999999999999"), "seed 99999999999999999999999 is not a seed"),
+    ("arabic_digit_seed", _rename_run("t5l-e10-lr1e4-b8-s\u0661"), "not a TaskWeb run folder"),
+    ("selfloop", _selfloop, "selfloop: cannot follow it (Too many levels of symbolic links)"),
+    ("non_utf8_name", _non_utf8_folder, "the folder name 'bad\\udcff' is not UTF-8"),
+    ("labels_list", _write("data/taskweb/taskweb.p", pickle.dumps([1, 2])), "found a list"),
+    ("labels_bigint", _write("data/taskweb/taskweb.p", pickle.dumps({("rte", "cb"): (0.1, {("finetune", "t5l"): (10**400, 0.5)})})),
+     "an integer of 1329 bits"),
+    ("labels_strkey", _write("data/taskweb/taskweb.p", pickle.dumps({"ab": (0.1, {("finetune", "t5l"): (0.1, 0.5)})})),
+     "the key is a str, not a (target, source) tuple"),
+    ("labels_fifo", lambda root: os.mkfifo(root / "data/taskweb/taskweb.p"), "is not a regular file"),
+]
+
+
+@pytest.mark.parametrize("name, edit, said", CLONES)
+def test_a_hostile_taskweb_clone_is_one_line(tmp_path, capsys, name, edit, said):
+    root = _clone(tmp_path / "TaskWeb")
+    edit(root)
+    out = tmp_path / "m.parquet"
+    assert run(["import", "taskweb", str(root), "--out", str(out)]) == 2
+    one_error_line(capsys, said)
+    assert not out.exists()
+
+
+def test_the_small_clone_imports(tmp_path):
+    from intertask.matrix.taskweb import read_taskweb
+
+    matrix = read_taskweb(_clone(tmp_path / "TaskWeb"))
+    assert sorted(zip(matrix["target"], matrix["source"], matrix["score"].round(6))) == [("cb", "rte", 65.0),
+                                                                                         ("rte", "cb", 70.0)]
+
+
+# ---- N9. study phase options: checked by TrainConfig when the config is read ----------------------
+@pytest.mark.parametrize("options, said", [
+    ('{ class_weights = "yes" }', "TrainConfig.class_weights must be true or false, got 'yes'"),
+    ("{ class_weights = 5 }", "TrainConfig.class_weights must be true or false, got 5"),
+    ("{ class_weights = [1.0, 2.0] }", "TrainConfig.class_weights must be true or false, got [1.0, 2.0]"),
+    ('{ grad_clip = "none" }', "TrainConfig.grad_clip must be a number or None, got 'none'"),
+    ("{ patience = 0 }", "TrainConfig.patience must be >= 1 or None"),
+    ("{ steps = 3 }", "training options set 'steps', which the study sets itself"),
+    ("{ no_such_option = 1 }", "unknown TrainConfig field(s) no_such_option"),
+])
+def test_phase_options_are_checked_when_the_config_is_read(tmp_path, tiny_study_toml, options, said):
+    from intertask.study.config import StudyConfig
+
+    path = tmp_path / "study.toml"
+    path.write_text(tiny_study_toml(target_options=options))
+    with pytest.raises(IntertaskError, match="'target_training.options' .*" + said.replace("(", r"\(").replace(")", r"\)")
+                       .replace("[", r"\[").replace("]", r"\]")):
+        StudyConfig.from_toml(path)
+
+
+def test_valid_phase_options_still_load(tmp_path, tiny_study_toml):
+    from intertask.study.config import StudyConfig
+    from intertask.study.plan import plan_study
+
+    path = tmp_path / "study.toml"
+    path.write_text(tiny_study_toml(target_options='{ class_weights = true, head_init = "probe", patience = 2 }'))
+    planned = plan_study(StudyConfig.from_toml(path))
+    baseline = next(p for p in planned if p.kind == "baseline")
+    assert baseline.train["class_weights"] is True and baseline.train["head_init"] == "probe"
