@@ -16,7 +16,7 @@ import pytest
 from intertask.cli import run
 from intertask.errors import IntertaskError
 
-from test_hostile_inputs import one_error_line
+from test_hostile_inputs import _csv, _rows, one_error_line, tiny_library  # noqa: F401 (a fixture)
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -129,13 +129,13 @@ def _non_utf8_folder(root: Path):
 
 
 CLONES = [
-    ("fifo", _eval_results(os.mkfifo), "is not a regular file"),
-    ("devzero", _eval_results(lambda p: p.symlink_to("/dev/zero")), "is not a regular file"),
+    ("fifo", _eval_results(os.mkfifo), "eval_results.json is a FIFO, not a regular file"),
+    ("devzero", _eval_results(lambda p: p.symlink_to("/dev/zero")), "is a character device, not a regular file"),
     ("dangling", _eval_results(lambda p: p.symlink_to("nowhere")), "is a symlink to nothing"),
     ("deep_json", _write(f"{RUN}/eval_results.json", "[" * 100_000 + "]" * 100_000), "nested too deeply"),
     ("deep_config", _write("configs/t5l_finetune.json", "[" * 100_000 + "]" * 100_000), "nested too deeply"),
     ("fifo_config", lambda root: (root / "configs").mkdir() or os.mkfifo(root / "configs/t5l_finetune.json"),
-     "is not a regular file"),
+     "t5l_finetune.json is a FIFO, not a regular file"),
     ("bigint_metric", _write(f"{RUN}/eval_results.json", '{"eval_accuracy": 1' + "0" * 400 + "}"),
      "eval_accuracy is a 401-digit integer"),
     ("hugeint_metric", _write(f"{RUN}/eval_results.json", '{"eval_accuracy": 1' + "0" * 5000 + "}"),
@@ -149,7 +149,7 @@ CLONES = [
      "an integer of 1329 bits"),
     ("labels_strkey", _write("data/taskweb/taskweb.p", pickle.dumps({"ab": (0.1, {("finetune", "t5l"): (0.1, 0.5)})})),
      "the key is a str, not a (target, source) tuple"),
-    ("labels_fifo", lambda root: os.mkfifo(root / "data/taskweb/taskweb.p"), "is not a regular file"),
+    ("labels_fifo", lambda root: os.mkfifo(root / "data/taskweb/taskweb.p"), "taskweb.p is a FIFO, not a regular file"),
 ]
 
 
@@ -200,3 +200,87 @@ def test_valid_phase_options_still_load(tmp_path, tiny_study_toml):
     planned = plan_study(StudyConfig.from_toml(path))
     baseline = next(p for p in planned if p.kind == "baseline")
     assert baseline.train["class_weights"] is True and baseline.train["head_init"] == "probe"
+
+
+# ---- the replay's leftovers (report: "Replay", N6, N10) -------------------------------------------
+def test_an_empty_text_column_is_refused_by_recommend(tmp_path, capsys):
+    target = _csv(tmp_path / "t.csv", _rows())
+    assert run(["recommend", "--target", str(target), "--text-column", "", "--device", "cpu"]) == 2
+    one_error_line(capsys, "text_column is empty; name a column")
+
+
+def test_a_newline_in_a_path_stays_on_one_line(tmp_path, capsys):
+    assert run(["tasks", "show", str(tmp_path / "two\nlines.csv")]) == 2
+    one_error_line(capsys, "two\\nlines.csv")
+
+
+def test_prompts_show_on_a_folder_says_it_is_a_folder(tmp_path, capsys):
+    assert run(["prompts", "show", str(tmp_path)]) == 2
+    one_error_line(capsys, "is a folder; pass a .safetensors file")
+
+
+@pytest.mark.parametrize("target, said", [
+    ("passwd", "unsupported file type '(none)'"),
+    ("fifo.csv", "is not a regular file"),
+    ("folder", "has no train file"),
+])
+def test_a_study_target_that_is_no_data_file_is_refused_before_training(tmp_path, capsys, tiny_study_toml, target,
+                                                                        said):
+    path = tmp_path / target
+    if target == "passwd":
+        path.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    elif target == "fifo.csv":
+        os.mkfifo(path)
+    else:
+        path.mkdir()
+    config = tmp_path / "study.toml"
+    config.write_text(tiny_study_toml(targets=[str(path)], steps=2, eval_every=2, snapshot_steps=None))
+    assert run(["study", "run", str(config), "--store", str(tmp_path / "store")]) == 2
+    one_error_line(capsys, f"'targets' names '{path}'", said)
+    assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize("labels, said", [
+    (lambda i: f"label {i}", "each of its 200 examples has a label of its own"),
+    (lambda i: ["a", "b"][i % 2], "the validation split is empty (5 examples in all"),
+])
+def test_why_a_split_is_empty(tmp_path, capsys, labels, said):
+    target = _csv(tmp_path / "t.csv", _rows(n=200 if "200" in said else 5, label=labels))
+    assert run(["tasks", "show", str(target)]) == 2
+    one_error_line(capsys, said)
+
+
+# ---- a library whose files are symlinks ------------------------------------------------------
+def _symlinked_library(library, tmp_path, point_manifest_to=None):
+    """A library folder whose every file is a symlink to the file of `library` (or, for manifest.json,
+    to `point_manifest_to`)."""
+    folder = tmp_path / "linked"
+    folder.mkdir()
+    for file in Path(library).iterdir():
+        target = point_manifest_to if file.name == "manifest.json" and point_manifest_to else file
+        (folder / file.name).symlink_to(target)
+    return folder
+
+
+def test_recommend_reads_a_library_through_symlinks_to_regular_files(tmp_path, capsys, tiny_library):
+    linked = _symlinked_library(tiny_library, tmp_path)
+    assert run(["recommend", "--target", "toy_topic2", "--library", str(linked), "--budget-steps", "1", "--seeds", "1",
+                "--device", "cpu", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ranking"][0]["source"] == "toy_sentiment_food"
+
+
+@pytest.mark.parametrize("points_to, said", [
+    ("fifo", "manifest.json is a FIFO, not a regular file; rebuild the library"),
+    ("/dev/zero", "manifest.json is a character device, not a regular file"),
+    ("nowhere", "manifest.json is a symlink to nothing"),
+    ("loop", "manifest.json cannot be read (Too many levels of symbolic links)"),
+])
+def test_recommend_refuses_a_library_file_that_leads_to_no_regular_file(tmp_path, capsys, tiny_library, points_to,
+                                                                        said):
+    target = {"fifo": tmp_path / "fifo", "/dev/zero": Path("/dev/zero"), "nowhere": tmp_path / "nowhere",
+              "loop": tmp_path / "linked" / "manifest.json"}[points_to]
+    if points_to == "fifo":
+        os.mkfifo(target)
+    linked = _symlinked_library(tiny_library, tmp_path, point_manifest_to=target)
+    assert run(["recommend", "--target", "toy_topic2", "--library", str(linked), "--device", "cpu"]) == 2
+    one_error_line(capsys, said)

@@ -26,6 +26,7 @@ import pickletools
 from pathlib import Path
 
 from intertask.errors import IntertaskError
+from intertask.paths import is_input_file
 
 ALLOWED = frozenset({
     ("numpy._core.multiarray", "_reconstruct"),  # ndarray, protocols 2–4
@@ -142,7 +143,7 @@ def load_plain(path):
     """The object in the pickle at `path`, read with only plain data and numpy arrays allowed, nested at
     most `MAX_DEPTH` levels deep, with integers of at most `MAX_INT_BITS` bits."""
     path = Path(path)
-    if not path.is_file():  # through symlinks: a FIFO would block, /dev/zero would never end
+    if not is_input_file(path, "give a pickle file"):  # a FIFO would block, /dev/zero would never end
         raise IntertaskError(f"no file {str(path)!r}")
     if path.stat().st_size > MAX_PICKLE_BYTES:
         raise IntertaskError(f"{str(path)!r} is {path.stat().st_size / 2**30:.1f} GiB; intertask reads pickles "

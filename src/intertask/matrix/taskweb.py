@@ -27,7 +27,6 @@ import math
 import os
 import re
 import reprlib
-import stat
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +35,7 @@ import pandas as pd
 from intertask.errors import IntertaskError
 from intertask.matrix.safe_pickle import load_plain
 from intertask.matrix.table import from_long_table
+from intertask.paths import is_input_file
 
 RESULTS = Path("data/taskweb/results")
 LABELS = Path("data/taskweb/taskweb.p")
@@ -74,27 +74,12 @@ def category(target: str) -> str:
 
 MAX_JSON_BYTES = 16 * 2**20  # an eval_results.json or a config holds a few numbers
 MAX_SEED = 2**32 - 1  # as `TrainConfig.seed`
-
-
-def _regular_file(path: Path) -> bool:
-    """Whether `path` is a regular file (through symlinks); False when nothing is there. Anything else at
-    `path` (a FIFO would block a read, /dev/zero would never end, a symlink loop) is one `IntertaskError`."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        if os.path.lexists(path):
-            raise IntertaskError(f"{path} is a symlink to nothing; fix or remove it") from None
-        return False
-    except OSError as err:  # ELOOP: a symlink loop
-        raise IntertaskError(f"{path}: cannot read it ({err.strerror})") from None
-    if not stat.S_ISREG(mode):
-        raise IntertaskError(f"{path} is not a regular file (a folder, FIFO or device); a TaskWeb clone has files there")
-    return True
+CLONE_FIX = "a TaskWeb clone has a JSON or pickle file there"
 
 
 def _read_json(path: Path):
     """The JSON value in the regular file at `path` (at most `MAX_JSON_BYTES`); anything else is one line."""
-    if not _regular_file(path):
+    if not is_input_file(path, CLONE_FIX):
         raise IntertaskError(f"{path}: no such file")
     if path.stat().st_size > MAX_JSON_BYTES:
         raise IntertaskError(f"{path} is {path.stat().st_size / 2**20:.0f} MiB; a TaskWeb JSON file is at most "
@@ -143,7 +128,7 @@ def _config(root: Path, setting: str, cache: dict) -> dict | None:
     if setting not in cache:
         model, _, adaptation = setting.partition("-")
         path = root / CONFIGS / f"{model}_{adaptation or 'finetune'}.json"
-        raw = _read_json(path) if _regular_file(path) else None
+        raw = _read_json(path) if is_input_file(path, CLONE_FIX) else None
         try:
             cache[setting] = None if raw is None else {
                 t: (str(c["epochs"]), _lr(float(c["learning_rate"])), str(c["batch_size"])) for t, c in raw.items()}
@@ -219,7 +204,7 @@ def _labels(root: Path) -> pd.DataFrame:
     """TaskWeb's PC and PM per target, source and setting from taskweb.p; empty without the file."""
     path = root / LABELS
     columns = ["setting", "target", "source", "mean_relative_gain", "positive_share"]
-    if not _regular_file(path):
+    if not is_input_file(path, CLONE_FIX):
         return pd.DataFrame(columns=columns)
     expected = "{(target, source): (overall, {(adaptation, model): (PC, PM)})}"
     labels = load_plain(path)

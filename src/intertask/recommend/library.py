@@ -38,7 +38,7 @@ import pandas as pd
 
 from intertask.checks import field_problem, is_finite, is_integer, is_number, is_text, list_of, object_of
 from intertask.errors import IntertaskError
-from intertask.paths import atomic_output, folder_beside, sha256_file
+from intertask.paths import atomic_output, folder_beside, is_input_file, sha256_file
 from intertask.selection.base import TaskProfile
 from intertask.selection.embedding_free import ranked_words
 
@@ -309,7 +309,7 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
     """Load and verify the library at `path`.
 
     Raises `IntertaskError` when the folder is not a library, a file is missing (partial
-    library), a checksum differs (corrupted), the format is newer than this intertask, or the
+    library) or not a regular file (a symlink is read through to a regular file), a checksum differs (corrupted), the format is newer than this intertask, or the
     library belongs to a backbone other than `backbone_name` (when given).
     """
     from safetensors import SafetensorError
@@ -317,7 +317,7 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
 
     folder = Path(path)
     manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
+    if not is_input_file(manifest_path, "rebuild the library"):
         raise IntertaskError(f"no source library at {str(folder)!r} (no manifest.json); build one with "
                              "`intertask library build CONFIG --out DIR`")
     try:
@@ -342,7 +342,7 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
                              f"{backbone_name!r}; use a library built with {backbone_name!r} or that backbone")
     for name in FILES + tuple(n for n in OPTIONAL_FILES if n in files):
         file = folder / name
-        if not file.is_file():
+        if not is_input_file(file, "rebuild the library"):
             raise IntertaskError(f"library {str(folder)!r} is incomplete: {name} is missing; rebuild it")
         if sha256_file(file) != files.get(name):
             raise IntertaskError(f"library {str(folder)!r} is corrupted: {name} does not match its "

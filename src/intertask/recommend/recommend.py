@@ -113,7 +113,7 @@ def load_target(spec, text_column: str | None = None, label_column: str | None =
     if isinstance(spec, Task):
         task = spec
     else:
-        options = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
+        options = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v is not None}
         task = get_task(str(spec), progress=progress, **options)
     n = sum(task.sizes().values())
     if n < MIN_EXAMPLES:

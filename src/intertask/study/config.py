@@ -276,11 +276,14 @@ class StudyConfig:
 
     def check_tasks(self, known: list[str] | None = None) -> "StudyConfig":
         """Raise `IntertaskError` for a task name the registry does not know (with close names), a
-        file or folder that does not exist, or an `hf:` spec naming a local folder that does not.
+        file or folder that does not exist or holds no data file `load_file` reads (checked without
+        reading a row), or an `hf:` spec naming a local folder that does not exist.
 
         Names containing ':' or '/' are dataset specs or paths (hub datasets are fetched when the
         study runs). `known` defaults to the registry's names.
         """
+        from intertask.tasks.loaders import check_data_path
+
         known = list(known) if known is not None else list(known_names())
         for key in ("sources", "targets"):
             for name in getattr(self, key):
@@ -288,6 +291,11 @@ class StudyConfig:
                 is_local = not name.startswith("hf:") or local.startswith(("/", ".", "~"))
                 if any(c in name for c in ":/") and is_local and not Path(local).expanduser().exists():
                     raise IntertaskError(f"{key!r} names {name!r}, but {local!r} does not exist; check the path")
+                if any(c in name for c in ":/") and not name.startswith("hf:"):
+                    try:  # a file that is no data file (`../../etc/passwd`, a FIFO) fails now, not after training
+                        check_data_path(Path(name).expanduser())
+                    except IntertaskError as err:
+                        raise IntertaskError(f"{key!r} names {name!r}: {err}") from None
                 if not any(c in name for c in ":/") and name not in known:
                     raise IntertaskError(
                         f"unknown task {name!r} in {key!r}{did_you_mean(name, known)}; "

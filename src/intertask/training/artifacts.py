@@ -134,7 +134,9 @@ def load_artifact(path, expect_backbone: str | None = None) -> PromptArtifact:
 
     path = Path(path)
     if not path.is_file():
-        raise IntertaskError(f"prompt file {str(path)!r} does not exist; pass a .safetensors file written by intertask")
+        what = ("is a folder" if path.is_dir() else "is not a regular file (a FIFO or device)" if path.exists()
+                else "does not exist")
+        raise IntertaskError(f"prompt file {str(path)!r} {what}; pass a .safetensors file written by intertask")
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get("intertask")
