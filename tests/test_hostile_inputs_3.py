@@ -284,3 +284,36 @@ def test_recommend_refuses_a_library_file_that_leads_to_no_regular_file(tmp_path
     linked = _symlinked_library(tiny_library, tmp_path, point_manifest_to=target)
     assert run(["recommend", "--target", "toy_topic2", "--library", str(linked), "--device", "cpu"]) == 2
     one_error_line(capsys, said)
+
+
+# ---- N5. a large recommend target: the short runs read a stratified sample -------------------------
+def test_recommend_trains_its_short_runs_on_a_sample_of_a_large_target(tmp_path, monkeypatch, tiny_library):
+    import importlib
+
+    rec = importlib.import_module("intertask.recommend.recommend")  # the module; the package exports the function
+    seen = []
+    real = rec.train_packed
+
+    def recording(specs, *args, **kwargs):
+        seen.extend(len(spec.task.train) for spec in specs)
+        return real(specs, *args, **kwargs)
+
+    monkeypatch.setattr(rec, "MAX_RUN_TRAIN", 30)
+    monkeypatch.setattr(rec, "train_packed", recording)
+    target = _csv(tmp_path / "large.csv", _rows(n=200, label=lambda i: ["pos", "neg", "neu", "rare"][i % 4 if i < 196 else 3]))
+    result = rec.recommend(str(target), library_dir=tiny_library, budget_steps=1, seeds=2, progress=False,
+                           device="cpu")
+    from intertask.tasks.registry import get_task
+
+    assert result.stats["n_train"] == len(get_task(str(target)).train) > 100  # what data_size and the profiles see
+    assert seen == [result.stats["n_train_runs"]] * 2 and abs(seen[0] - 30) <= 4  # about 30: rounding per label
+
+
+def test_a_stratified_sample_keeps_every_label():
+    from intertask.tasks.loaders import stratified_sample
+    from intertask.tasks.task import Example
+
+    examples = [Example(f"t{i}", 0 if i < 990 else 1 + i % 3) for i in range(1000)]
+    sample = stratified_sample(examples, 50, seed=0)
+    assert 50 <= len(sample) <= 53 and {ex.label for ex in sample} == {0, 1, 2, 3}
+    assert sample == stratified_sample(examples, 50, seed=0) and stratified_sample(examples, 5000) == examples

@@ -6,7 +6,11 @@ Steps, top to bottom:
    ≥ 2 labels, non-empty texts. Nothing is written for a bad target. A library source with the
    target's own name is left out of the ranking.
 2. **short target runs** — prompt-tune the target for `budget_steps` steps over `seeds` seeds,
-   packed into one `train_packed` call; each seed's best prompt becomes a target profile.
+   packed into one `train_packed` call; each seed's best prompt becomes a target profile. The runs
+   (and `--verify`'s) read about `MAX_RUN_TRAIN` training examples, a stratified sample: 16 steps
+   see a few hundred, and the probe head would otherwise read every one (a 100,000-row target took
+   minutes and GBs for a ranking a 1,000-row one gets in seconds). The profiles (`data_size`'s
+   count included) still see the whole train split.
 3. **scores** — every applicable selector (`methods`) scores every library source; the prompt
    methods once per target seed, the others once.
 4. **aggregate** — rank aggregation (`intertask.recommend.ranking`): mean rank per method over
@@ -41,6 +45,7 @@ from intertask.recommend.verify import verify_sources
 from intertask.selection import PROMPT_METHODS, REFERENCE_METHODS, make_selector, methods_for
 from intertask.selection.profiles import prompt_array, task_profile
 from intertask.selection.text_embedding import cosine_scores
+from intertask.tasks.loaders import stratified_sample
 from intertask.tasks.metrics import learned
 from intertask.tasks.registry import get_task
 from intertask.tasks.task import Task, TaskKind
@@ -48,6 +53,7 @@ from intertask.training import RunSpec, train_packed
 
 MIN_EXAMPLES = 20
 MAX_PROFILE_TEXTS = 128  # target texts for the text embedding and LogME (LogME reads them once per source)
+MAX_RUN_TRAIN = 2000  # train examples of the short target runs (16 steps × 16 see 256; the probe reads them all)
 
 
 @dataclass
@@ -165,10 +171,18 @@ def _score_all(methods, library, target_profiles) -> dict[str, np.ndarray]:
     return scores
 
 
+def run_task(task):
+    """`task` with about `MAX_RUN_TRAIN` training examples (`stratified_sample`) if it has more, for the short runs."""
+    if len(task.train) <= MAX_RUN_TRAIN:
+        return task
+    return dataclasses.replace(task, train=stratified_sample(task.train, MAX_RUN_TRAIN))
+
+
 def target_scores(task, library, methods, budget: int, seeds: int, backbone, device, progress):
-    """Steps 2-3: `seeds` short target runs of `budget` steps, packed, then every method's scores of
-    the library's sources. Returns `(scores {method: [R, S]}, profiles, run results)`."""
-    specs = [RunSpec(f"{task.name}-target-seed{s}", task, target_config(library, budget, s)) for s in range(seeds)]
+    """Steps 2-3: `seeds` short target runs of `budget` steps on `run_task(task)`, packed, then every
+    method's scores of the library's sources. Returns `(scores {method: [R, S]}, profiles, run results)`."""
+    runs_on = run_task(task)
+    specs = [RunSpec(f"{task.name}-target-seed{s}", runs_on, target_config(library, budget, s)) for s in range(seeds)]
     results = train_packed(specs, backbone, device, progress)
     base = task_profile(task, backbone, seed=0, max_texts=MAX_PROFILE_TEXTS)  # texts embedded once
     profiles = [dataclasses.replace(base, prompt=prompt_array(r.prompt), prompt_steps=r.best_step,
@@ -226,7 +240,7 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
         recommendation = _assemble(task, library, methods, seed_list, budget, scores, profiles[0], results)
         if verify_k:
             recommendation.verify, recommendation.choice = verify_sources(
-                task, library, recommendation.ranking["source"].tolist()[:verify_k], verify_seeds, budget,
+                run_task(task), library, recommendation.ranking["source"].tolist()[:verify_k], verify_seeds, budget,
                 backbone, device, callback)
     recommendation.stats["seconds"] = time.perf_counter() - start
     return recommendation
@@ -280,7 +294,8 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
         "seed_stability_spearman": rk.seed_stability(prompt_scores),
         "target_validation_scores": val_scores, "chance_score": _chance_score(task),
         "target_test_floors": [float(r.test_floor) for r in results], "target_runs_learned": learned_seeds,
-        "seed_noise": noise, "n_train": len(task.train), "target_tags": list(task.tags),
+        "seed_noise": noise, "n_train": len(task.train), "n_train_runs": len(run_task(task).train),
+        "target_tags": list(task.tags),
         "history_targets": sorted(library.history["target"].unique().tolist()) if len(library.history) else [],
     }
     top = ranking.iloc[0]

@@ -161,6 +161,15 @@ def stratified_split(
     return [[items[i] for i in sorted(part)] for part in parts]
 
 
+def stratified_sample(examples: Sequence, size: int, seed: int = 0) -> list:
+    """About `size` of `examples`, stratified by label as `stratified_split` splits (each label keeps at least
+    one example), deterministic in `seed`, in their order; all of them when there are no more than `size`."""
+    if len(examples) <= size:
+        return list(examples)
+    keys = _strata([ex.label for ex in examples])
+    return stratified_split(list(examples), keys, [1 - size / len(examples)], seed)[-1]
+
+
 def _strata(labels: Sequence) -> list:
     """Keys for stratification: labels themselves, or rank deciles for float labels."""
     if all(isinstance(v, int) for v in labels):
