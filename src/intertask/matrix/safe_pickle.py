@@ -128,10 +128,10 @@ def _check_shapes(data: bytes) -> None:
                 value.nested = True
             if changed is None:
                 stack += [_Value(inner) for _ in range(n_after)]
-            elif changed.nested and inner > changed.depth:
-                raise _Unsafe("a container changed after it was nested in another (a self-referencing structure)")
             elif changed is ATOM:
                 raise _Unsafe(f"{name} on a value that is no container")
+            elif changed.nested and inner > changed.depth:
+                raise _Unsafe("a container changed after it was nested in another (a self-referencing structure)")
             else:
                 changed.depth = max(changed.depth, inner)
                 stack.append(changed)
