@@ -317,3 +317,36 @@ def test_a_stratified_sample_keeps_every_label():
     sample = stratified_sample(examples, 50, seed=0)
     assert 50 <= len(sample) <= 53 and {ex.label for ex in sample} == {0, 1, 2, 3}
     assert sample == stratified_sample(examples, 50, seed=0) and stratified_sample(examples, 5000) == examples
+
+
+# ---- N7 (besides import table): small leftovers ------------------------------------------------------
+def test_an_empty_target_list_says_so(capsys, matrix_csv):
+    assert run(["evaluate", "--matrix", str(matrix_csv), "--targets", ","]) == 2
+    one_error_line(capsys, "--targets ',' names no target")
+
+
+def test_a_prompt_longer_than_the_backbone_is_not_exported(tmp_path, capsys, prompt_file):
+    from test_hostile_inputs import _edited_prompt
+
+    def longer(tensors):  # 600 rows of the prompt: more than the tiny encoder's 512 positions
+        tensors["prompt"] = tensors["prompt"].repeat(600 // tensors["prompt"].shape[0] + 1, 1)[:600].contiguous()
+
+    def metadata(meta):  # consistent with the tensor, as a deliberate edit would make it
+        meta["prompt_shape"][0] = meta["config"]["prompt_length"] = 600
+
+    edited = _edited_prompt(prompt_file, tmp_path / "long.safetensors", metadata, longer)
+    assert run(["prompts", "export", str(edited), "--out", str(tmp_path / "adapter")]) == 2
+    one_error_line(capsys, "the prompt's prompt_length 600 + max_length 1 exceed the 512 positions")
+    assert not (tmp_path / "adapter").exists()
+
+
+@pytest.mark.parametrize("rows", ["a,b,0,50", "中文,b,0,50\n中文,c,0,50\nb,中文,0,50\nb,c,0,50"])
+def test_report_on_a_tiny_or_unicode_matrix_prints_no_warnings(tmp_path, rows):
+    import warnings
+
+    matrix = tmp_path / "m.csv"
+    matrix.write_text("target,source,seed,score\n" + rows + "\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert run(["report", "--matrix", str(matrix), "--out", str(tmp_path / "report")]) == 0
+    assert not [w for w in caught if issubclass(w.category, UserWarning)], [str(w.message) for w in caught]

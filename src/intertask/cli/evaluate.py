@@ -252,7 +252,10 @@ def register(app: typer.Typer) -> None:
                 raise IntertaskError("--methods, --seeds and --study go with --store; on a --matrix, methods come "
                                      "from --predictions NAME=FILE")
 
-            chosen = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
+            chosen = None if targets is None else [t.strip() for t in targets.split(",") if t.strip()]
+            if chosen == []:
+                raise IntertaskError(f"--targets {targets!r} names no target; give comma-separated names, e.g. "
+                                     "--targets rte,cb")
             evaluation = evaluate_matrix_file(matrix, predictions, symmetric, setting, chosen, k, top_k=top_k)
             if against is not None:
                 _check_against(evaluation.ours, against)

@@ -39,11 +39,11 @@ def consistency_figure(result):
     by_target = require_columns(result.by_target, BY_TARGET_COLUMNS, "consistency by target")
     n_targets = by_target["target"].nunique()
     by_target = _least_consistent(by_target, MAX_TARGETS) if n_targets > MAX_TARGETS else by_target
-    wide_rho = by_target.pivot_table(index=["group", "target"], columns="setting", values="seed_spearman")
+    cells = by_target.set_index(["group", "target", "setting"])  # one row each: unstack keeps undefined ρ as n/a
+    wide_rho = cells["seed_spearman"].unstack("setting")
     order = by_target.groupby("group")["seed_spearman"].mean().sort_values().index
     wide_rho = wide_rho.reindex([key for group in order for key in wide_rho.index if key[0] == group])
-    wide_sign = by_target.pivot_table(index=["group", "target"], columns="setting", values="sign_agreement",
-                                      dropna=False).reindex(index=wide_rho.index, columns=wide_rho.columns)
+    wide_sign = cells["sign_agreement"].unstack("setting").reindex(index=wide_rho.index, columns=wide_rho.columns)
     rows = [f"{target} ({group})" for group, target in wide_rho.index]
     settings = [str(s) for s in wide_rho.columns]
     between = require_columns(result.between_settings, BETWEEN_COLUMNS, "consistency between settings", allow_empty=True)

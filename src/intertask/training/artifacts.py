@@ -213,6 +213,7 @@ def export_peft(artifact: PromptArtifact | str | Path, out_dir, backbone=None) -
         raise IntertaskError(f"the prompt was trained on {artifact.backbone!r} (hidden size {artifact.hidden_size}), "
                              f"not on {backbone.name!r} (hidden size {backbone.hidden_size})")
     P = artifact.prompt.shape[0]
+    backbone.check_fits(P, 1, where=f"{artifact.path}: the prompt's ")  # as `train --init-from` refuses it
     config = PromptTuningConfig(task_type=_TASK_TYPES[backbone.kind], num_virtual_tokens=P,
                                 token_dim=artifact.hidden_size, num_transformer_submodules=1)
     with warnings.catch_warnings():  # transformers' own deprecation notices inside PEFT
