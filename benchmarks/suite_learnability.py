@@ -143,10 +143,9 @@ def main() -> None:
     args = parser.parse_args()
 
     method = (f"linear probe (LogisticRegression, C in {list(C_GRID)} picked on validation) on standardised, "
-              f"mean-pooled all-MiniLM-L6-v2 features (no prompt, max_length {args.max_length}) of at most "
-              f"{args.max_train} train / {args.max_train // 4} validation / {args.max_test} test examples of suite "
-              f"{SUITE_VERSION}; multiple choice: a binary probe on (text, choice) pairs, argmax per example, caps "
-              f"times 2/k for k choices; "
+              f"mean-pooled all-MiniLM-L6-v2 features (no prompt, max_length {args.max_length}) of a seeded sample "
+              f"of the suite {SUITE_VERSION} task (sizes per task: n_train / n_validation / n_test); multiple choice: "
+              f"a binary probe on (text, choice) pairs, argmax per example, sample caps times 2/k for k choices; "
               f"floor = best constant prediction on the same test labels; learned = probe >= floor + {LEARNED_MARGIN:g}")
     data = json.loads(args.out.read_text()) if args.out.exists() else {"tasks": {}}
     if data.get("method") not in (None, method):

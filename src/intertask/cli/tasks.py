@@ -26,7 +26,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
         toy: bool = typer.Option(False, "--toy", help="Include the synthetic toy tasks."),
     ) -> None:
-        """List the offline suite (and toy tasks): name, role, training examples, labels, tags.
+        """List the offline suite (and toy tasks): name, role, training examples, labels, probe score vs
+        floor (linear probe on frozen MiniLM features, main metric), tags.
 
         Names are shown whole; `intertask tasks show NAME` gives the source, every split and examples.
         The suite is converted from the cached package archives on first use (a few seconds).
@@ -45,10 +46,14 @@ def register(app: typer.Typer) -> None:
         table.add_column("role", no_wrap=True)
         table.add_column("train", justify="right", no_wrap=True)
         table.add_column("labels", justify="right", no_wrap=True)
+        table.add_column("probe / floor", justify="right", no_wrap=True)
         table.add_column("tags", overflow="fold")
         for row in rows:
             labels = "choices" if row["n_labels"] == 0 else fmt_number(row["n_labels"])
-            table.add_row(row["name"], row["role"], fmt_number(row["sizes"]["train"]), labels, ", ".join(row["tags"]))
+            probe = row["learnability"]
+            learnability = f"{probe['probe_score']:.0f} / {probe['floor']:.0f}" if probe else "-"
+            table.add_row(row["name"], row["role"], fmt_number(row["sizes"]["train"]), labels, learnability,
+                          ", ".join(row["tags"]))
         Console().print(table)
 
     @group.command("show")

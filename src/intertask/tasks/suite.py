@@ -86,6 +86,8 @@ _MC = "multiple_choice"
 _F1 = ("macro_f1", "accuracy")  # imbalanced: accuracy's floor would be the majority share
 _ADDED = (
     SuiteTask("language_identification", "source", "bigbench", "language_identification", ("language", _MC)),
+    SuiteTask("multiemo_pl", "source", "bigbench", "multiemo/all_sentence_pl", ("sentiment", "polish")),
+    SuiteTask("multiemo_de", "source", "bigbench", "multiemo/all_sentence_de", ("sentiment", "german")),
     SuiteTask("knowledge_conflicts", "source", "bigbench", "contextual_parametric_knowledge_conflicts",
               ("qa", "reading", _MC)),
     SuiteTask("wikihow_step_ordering", "source", "bigbench", "goal_step_wikihow/step_ordering",
