@@ -2,6 +2,7 @@
 
 Usage: nice -n 10 python benchmarks/suite_learnability.py [--tasks NAME ...] [--force]
                                                         [--out src/intertask/tasks/suite_learnability.json]
+       python benchmarks/suite_learnability.py --table    # print the recorded results as a Markdown table
 
 Per task (the converted suite split, `intertask tasks prepare` first):
 - features: mean-pooled MiniLM hidden states of each text, no prompt, max_length 64 (the library
@@ -132,6 +133,20 @@ def _write(path: Path, data: dict) -> None:
     os.replace(tmp.name, path)
 
 
+def print_table(data: dict) -> None:
+    """The recorded rows as Markdown: task, role, kind, tags, metric, probe, floor, margin, learned, n."""
+    from intertask.tasks.suite import SUITE
+
+    print("| task | role | kind | tags | metric | probe | floor | probe − floor | learned | n train / test |")
+    print("|---|---|---|---|---|---:|---:|---:|---|---|")
+    for name, row in sorted(data["tasks"].items(), key=lambda kv: (SUITE[kv[0]].role, kv[0]) if kv[0] in SUITE else ("?", kv[0])):
+        spec = SUITE.get(name)
+        print(f"| {name} | {spec.role if spec else '-'} | {row['kind'].replace('_', ' ')} | "
+              f"{', '.join(spec.tags) if spec else '-'} | {row['metric']} | {row['probe_score']:.1f} | "
+              f"{row['floor']:.1f} | {row['probe_score'] - row['floor']:+.1f} | {'yes' if row['learned'] else 'no'} | "
+              f"{row['n_train']} / {row['n_test']} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=list(SUITE_NAMES))
@@ -140,7 +155,11 @@ def main() -> None:
     parser.add_argument("--max-test", type=int, default=300)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--force", action="store_true", help="measure tasks already in --out again")
+    parser.add_argument("--table", action="store_true", help="print --out as a Markdown table and stop")
     args = parser.parse_args()
+    if args.table:
+        print_table(json.loads(args.out.read_text()))
+        return
 
     method = (f"linear probe (LogisticRegression, C in {list(C_GRID)} picked on validation) on standardised, "
               f"mean-pooled all-MiniLM-L6-v2 features (no prompt, max_length {args.max_length}) of a seeded sample "

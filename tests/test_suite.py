@@ -173,3 +173,14 @@ def test_prepare_real_tasks(home, monkeypatch):
         if task.kind.value == "multiple_choice":  # the right answer is not always listed first
             assert len(Counter(ex.label for ex in task.train)) > 1, name
         assert task.sizes()["train"] >= (1000 if SUITE[name].role == "source" else 100), name
+
+
+def test_library_large_config_lists_suite_sources_and_learnable_targets():
+    from intertask.study.config import StudyConfig
+
+    config = StudyConfig.from_toml(Path(__file__).parents[1] / "configs" / "library-large.toml")
+    assert all(SUITE[s].role == "source" for s in config.sources)
+    assert all(SUITE[t].role == "target" for t in config.targets) and len(config.targets) >= 20
+    assert sum(bool({"reasoning", "multiple_choice"} & set(SUITE[t].tags)) for t in config.targets) >= 5
+    # fever is the one target the probe misses; its baseline learns under the protocol (findings §1c)
+    assert [t for t in config.targets if not suite_learnability(t)["learned"]] == ["fever"]
