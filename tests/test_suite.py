@@ -39,12 +39,14 @@ def test_reserved_data_are_not_in_the_suite():
         assert member.split("/")[-1] not in SUITE
 
 
-def test_every_suite_task_has_a_recorded_learnability_above_its_floor():
+def test_every_suite_task_has_a_recorded_learnability_and_every_added_task_learns():
     for name in SUITE_NAMES:
         row = suite_learnability(name)
         assert row is not None, name
-        assert row["metric"] == SUITE[name].metrics[0], name
+        assert row["metric"] == SUITE[name].metrics[0] and row["n_test"] >= 28, name
         assert row["learned"] == (row["probe_score"] >= row["floor"] + LEARNED_MARGIN), name
+    # v1's tasks stay whatever the probe says (some learn only with a prompt, docs/findings.md §3)
+    assert all(suite_learnability(spec.name)["learned"] for spec in suite._ADDED)
 
 
 def test_normalise_lowercases_strips_punctuation_and_collapses_space():
