@@ -83,7 +83,9 @@ def register(app: typer.Typer) -> None:
         info = {
             "name": task.name, "kind": task.kind.value, "source": task.source, "tags": list(task.tags),
             "metrics": list(task.metrics), "sizes": task.sizes(), "labels": list(task.labels),
-            "label_distribution": {s: dict(Counter(label_name(ex) for ex in task.split(s)).most_common())
+            # multiple choice: where the right answer sits (its texts are per example)
+            "label_distribution": {s: dict(Counter(label_name(ex) if not ex.choices else f"choice {ex.label + 1}"
+                                                   for ex in task.split(s)).most_common())
                                    for s in SPLITS} if task.kind.value != "regression" else {},
             "examples": [{"text": ex.text, "text_pair": ex.text_pair, "label": label_name(ex),
                           **({"choices": list(ex.choices)} if ex.choices else {})} for ex in task.train[:3]],
