@@ -26,8 +26,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
         toy: bool = typer.Option(False, "--toy", help="Include the synthetic toy tasks."),
     ) -> None:
-        """List the offline suite (and toy tasks): name, role, training examples, labels, probe score vs
-        floor (linear probe on frozen MiniLM features, main metric), tags.
+        """List the offline suite (and toy tasks): name, role, training examples, labels, tags (`--json` adds
+        each suite task's recorded probe learnability).
 
         Names are shown whole; `intertask tasks show NAME` gives the source, every split and examples.
         The suite is converted from the cached package archives on first use (a few seconds).
@@ -41,19 +41,16 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title="tasks", caption="details of one: intertask tasks show NAME", caption_justify="left")
+        table = Table(title="tasks", caption="details of one (with its probe learnability): intertask tasks show NAME",
+                      caption_justify="left")
         table.add_column("name", no_wrap=True)
         table.add_column("role", no_wrap=True)
         table.add_column("train", justify="right", no_wrap=True)
         table.add_column("labels", justify="right", no_wrap=True)
-        table.add_column("probe / floor", justify="right", no_wrap=True)
         table.add_column("tags", overflow="fold")
         for row in rows:
             labels = "choices" if row["n_labels"] == 0 else fmt_number(row["n_labels"])
-            probe = row["learnability"]
-            learnability = f"{probe['probe_score']:.0f} / {probe['floor']:.0f}" if probe else "-"
-            table.add_row(row["name"], row["role"], fmt_number(row["sizes"]["train"]), labels, learnability,
-                          ", ".join(row["tags"]))
+            table.add_row(row["name"], row["role"], fmt_number(row["sizes"]["train"]), labels, ", ".join(row["tags"]))
         Console().print(table)
 
     @group.command("show")
