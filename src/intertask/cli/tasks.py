@@ -41,8 +41,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title="tasks", caption="details of one (with its probe learnability): intertask tasks show NAME",
-                      caption_justify="left")
+        table = Table(title="tasks", caption="details of one: intertask tasks show NAME", caption_justify="left")
         table.add_column("name", no_wrap=True)
         table.add_column("role", no_wrap=True)
         table.add_column("train", justify="right", no_wrap=True)
