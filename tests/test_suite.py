@@ -153,6 +153,8 @@ def test_prepare_real_tasks(home, monkeypatch):
     assert metas["causal_judgment"]["labels"] == ["No", "Yes"]
     assert metas["causal_judgment"]["source"] == "bigbench 1.0.0: causal_judgment"
 
+    # the recorded owners of shared texts are those of the archives as they are
+    assert suite.shared_texts() == suite_data.owners(suite._read_all(list(SUITE.values()), False), list(SUITE_NAMES))
     monkeypatch.setattr(suite, "archive_path", lambda key: pytest.fail("read an archive"))
     trec = load_suite_task("trec_coarse")
     by_text = {ex.text: trec.labels[ex.label] for ex in trec.train + trec.validation + trec.test}
@@ -163,8 +165,6 @@ def test_prepare_real_tasks(home, monkeypatch):
     assert len(rows) == 500 and {r["label"] for r in rows} == {"certain", "uncertain"}
     assert "reasoning" in load_suite_task("causal_judgment").tags
 
-    # the recorded owners of shared texts are those of the archives as they are
-    assert suite.shared_texts() == suite_data.owners(suite._read_all(list(SUITE.values()), False), list(SUITE_NAMES))
     # no normalised text twice inside a task or in two tasks
     owner: dict[str, str] = {}
     for name in SUITE_NAMES:
