@@ -191,3 +191,15 @@ def test_a_target_that_copies_a_source_is_refused_unless_allowed(fresh, tmp_path
     with pytest.raises(IntertaskError, match="is a copy of a library source: .*toy_topic4"):
         measure_target(fresh, str(copy), seeds=(0,), progress=False)
     assert measure_target(fresh, str(copy), seeds=(0,), progress=False, allow_overlap=True).trained == 1 + 3
+
+
+def test_two_measure_processes_on_one_library_both_finish_and_lose_nothing(fresh):
+    """Two `library measure` commands on one library at once: each waits for the other's appends."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    commands = [[sys.executable, "-m", "intertask", "library", "measure", str(fresh), "--target", target,
+                 "--seeds", "2", "--pack-size", "2", "--device", "cpu"] for target in ("toy_topic2", "toy_sentiment_travel")]
+    processes = [subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for c in commands]
+    assert [p.wait(timeout=600) for p in processes] == [0, 0]
+    lib = load_library(fresh)
+    for target in ("toy_topic2", "toy_sentiment_travel"):
+        assert _cells(lib, target) == sorted((s, r) for s in SOURCES for r in (0, 1))

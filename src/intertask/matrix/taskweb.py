@@ -26,6 +26,7 @@ import json
 import math
 import os
 import re
+import reprlib
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +35,12 @@ import pandas as pd
 from intertask.errors import IntertaskError
 from intertask.matrix.safe_pickle import load_plain
 from intertask.matrix.table import from_long_table
+from intertask.paths import is_input_file
 
 RESULTS = Path("data/taskweb/results")
 LABELS = Path("data/taskweb/taskweb.p")
 CONFIGS = Path("configs")
-RUN = re.compile(r"(?P<setting>.+?)-e(?P<epochs>\d+)-lr(?P<lr>\d+e\d+)-b(?P<batch>\d+)-s(?P<seed>\d+)")
+RUN = re.compile(r"(?P<setting>.+?)-e(?P<epochs>\d+)-lr(?P<lr>\d+e\d+)-b(?P<batch>\d+)-s(?P<seed>\d+)", re.ASCII)
 METRICS = {  # TaskWeb's taskshop/metrics.py: the metrics averaged into a task's score
     "cb": ("accuracy", "f1"), "mrpc": ("accuracy", "f1"), "qqp": ("accuracy", "f1"),
     "squad_v2": ("exact", "f1"), "stsb": ("pearson", "spearmanr"),
@@ -70,20 +72,43 @@ def category(target: str) -> str:
     return next((name for name, tasks in CATEGORIES.items() if target in tasks), "other")
 
 
+MAX_JSON_BYTES = 16 * 2**20  # an eval_results.json or a config holds a few numbers
+MAX_SEED = 2**32 - 1  # as `TrainConfig.seed`
+CLONE_FIX = "a TaskWeb clone has a JSON or pickle file there"
+
+
+def _read_json(path: Path):
+    """The JSON value in the regular file at `path` (at most `MAX_JSON_BYTES`); anything else is one line."""
+    if not is_input_file(path, CLONE_FIX):
+        raise IntertaskError(f"{path}: no such file")
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise IntertaskError(f"{path} is {path.stat().st_size / 2**20:.0f} MiB; a TaskWeb JSON file is at most "
+                             f"{MAX_JSON_BYTES // 2**20} MiB")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise IntertaskError(f"{path}: not a readable JSON file ({err})") from None
+    except RecursionError:
+        raise IntertaskError(f"{path}: not a readable JSON file (nested too deeply)") from None
+    except ValueError as err:  # JSONDecodeError, and integers of more than 4300 digits
+        raise IntertaskError(f"{path}: not a readable JSON file ({str(err)[:200]})") from None
+
+
 def _metric(value, path: Path, key: str) -> float:
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise IntertaskError(f"{path}: {key} must be a number, got {value!r}")
-    return value / 100 if abs(value) > 1 else float(value)
+    try:
+        number = None if isinstance(value, bool) or not isinstance(value, (int, float)) else float(value)
+    except OverflowError:  # an integer beyond float's range
+        raise IntertaskError(f"{path}: {key} is a {len(str(abs(value)))}-digit integer, not a metric") from None
+    if number is None:
+        raise IntertaskError(f"{path}: {key} must be a number, got {reprlib.repr(value)}")
+    return number / 100 if abs(number) > 1 else number
 
 
 def _score(path: Path, target: str) -> float:
     """100 × the mean of the target's metrics in the file; NaN for a failed run."""
-    try:
-        results = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise IntertaskError(f"{path}: not a readable JSON file ({err})") from None
+    results = _read_json(path)
     names = METRICS.get(target, DEFAULT_METRICS)
     keys = [f"eval_{m}" for m in names if isinstance(results, dict) and f"eval_{m}" in results]
     if not keys:
@@ -103,14 +128,36 @@ def _config(root: Path, setting: str, cache: dict) -> dict | None:
     if setting not in cache:
         model, _, adaptation = setting.partition("-")
         path = root / CONFIGS / f"{model}_{adaptation or 'finetune'}.json"
+        raw = _read_json(path) if is_input_file(path, CLONE_FIX) else None
         try:
-            raw = json.loads(path.read_text()) if path.is_file() else None
             cache[setting] = None if raw is None else {
                 t: (str(c["epochs"]), _lr(float(c["learning_rate"])), str(c["batch_size"])) for t, c in raw.items()}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as err:
             raise IntertaskError(f"{path}: not a TaskWeb config of epochs, learning_rate, batch_size per "
                                  f"target ({err})") from None
     return cache[setting]
+
+
+def _folders(folder: Path) -> list[str]:
+    """The names of the sub-folders of `folder`, sorted; a name that is not UTF-8 or an entry that cannot be
+    followed (a symlink loop) is one `IntertaskError`."""
+    names = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                try:
+                    if not entry.is_dir():
+                        continue
+                except OSError as err:  # ELOOP: a symlink loop
+                    raise IntertaskError(f"{folder / entry.name}: cannot follow it ({err.strerror})") from None
+                try:
+                    entry.name.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise IntertaskError(f"{folder}: the folder name {entry.name!r} is not UTF-8; rename it") from None
+                names.append(entry.name)
+    except OSError as err:
+        raise IntertaskError(f"{folder}: cannot list it ({err.strerror})") from None
+    return sorted(names)
 
 
 def _runs(root: Path) -> pd.DataFrame:
@@ -119,13 +166,16 @@ def _runs(root: Path) -> pd.DataFrame:
         raise IntertaskError(f"no TaskWeb results under {str(root)!r}: expected {results}/<TARGET>/<SOURCE>/<RUN>/"
                              "eval_results.json (give the root of a clone of github.com/danieljkim0118/TaskWeb)")
     rows = []
-    for target in sorted(e.name for e in os.scandir(results) if e.is_dir()):
-        for source in sorted(e.name for e in os.scandir(results / target) if e.is_dir()):
-            for run in sorted(e.name for e in os.scandir(results / target / source) if e.is_dir()):
+    for target in _folders(results):
+        for source in _folders(results / target):
+            for run in _folders(results / target / source):
                 match = RUN.fullmatch(run)
                 if match is None:
                     raise IntertaskError(f"{results / target / source / run}: not a TaskWeb run folder "
                                          "(<MODEL>-e<EPOCHS>-lr<LR>-b<BATCH>-s<SEED>)")
+                if int(match["seed"]) > MAX_SEED:
+                    raise IntertaskError(f"{results / target / source / run}: seed {match['seed']} is not a seed "
+                                         f"(at most {MAX_SEED})")
                 rows.append({"target": target, "source": source, **match.groupdict(),
                              "path": results / target / source / run / "eval_results.json"})
     if not rows:
@@ -154,18 +204,23 @@ def _labels(root: Path) -> pd.DataFrame:
     """TaskWeb's PC and PM per target, source and setting from taskweb.p; empty without the file."""
     path = root / LABELS
     columns = ["setting", "target", "source", "mean_relative_gain", "positive_share"]
-    if not path.is_file():
+    if not is_input_file(path, CLONE_FIX):
         return pd.DataFrame(columns=columns)
+    expected = "{(target, source): (overall, {(adaptation, model): (PC, PM)})}"
+    labels = load_plain(path)
+    if not isinstance(labels, dict):
+        raise IntertaskError(f"{path}: expected {expected}, found a {type(labels).__name__}")
     rows = []
-    for key, value in load_plain(path).items():
+    for key, value in labels.items():
         try:
+            if not isinstance(key, tuple):  # a 2-character string would unpack as well
+                raise TypeError(f"the key is a {type(key).__name__}, not a (target, source) tuple")
             (target, source), (_, per_setting) = key, value
             for (adaptation, model), (pc, pm) in per_setting.items():
                 setting = model if adaptation == "finetune" else f"{model}-{adaptation}"
                 rows.append((setting, str(target), str(source), 100 * float(pc), float(pm)))
-        except (TypeError, ValueError, AttributeError) as err:
-            raise IntertaskError(f"{path}: expected {{(target, source): (overall, {{(adaptation, model): (PC, PM)}})}}, "
-                                 f"found {key!r} ({err})") from None
+        except (TypeError, ValueError, AttributeError, OverflowError) as err:
+            raise IntertaskError(f"{path}: expected {expected}, found {reprlib.repr(key)} ({err})") from None
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -32,9 +32,8 @@ from intertask.recommend.library import (DEFAULT_SOURCE_TRAINING, TRAINING_FIELD
                                          load_library, vocabulary_counts)
 from intertask.recommend.library_write import check_library_out, write_library
 from intertask.selection.profiles import example_text, mean_embedding, prompt_array, sample_examples
-from intertask.study.config import StudyConfig
+from intertask.study.config import StudyConfig, resolve_train_config
 from intertask.study.export import read_study
-from intertask.study.plan import resolve_train_config
 from intertask.study.runner import run_study
 from intertask.study.store import Store
 from intertask.tasks.registry import load_task

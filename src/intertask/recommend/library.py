@@ -46,7 +46,7 @@ import pandas as pd
 
 from intertask.errors import IntertaskError
 from intertask.matrix.transfer import TransferMatrix
-from intertask.paths import sha256_file
+from intertask.paths import is_input_file, sha256_file
 from intertask.recommend.library_format import (COMBINATION_FILE, DEFAULT_SOURCE_TRAINING, ESM_FILE, FILES,
                                                 FINGERPRINT_FILE, FORMAT_VERSION, MAX_COMBINATION_BYTES,
                                                 OPTIONAL_FILES, TRAINING_FIELDS, VOCAB_SIZE, combination_problem,
@@ -139,7 +139,7 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
     """Load and verify the library at `path`.
 
     Raises `IntertaskError` when the folder is not a library, a file is missing (partial
-    library), a checksum differs (corrupted), the format is newer than this intertask, or the
+    library) or not a regular file (a symlink is read through to a regular file), a checksum differs (corrupted), the format is newer than this intertask, or the
     library belongs to a backbone other than `backbone_name` (when given).
     """
     from safetensors import SafetensorError
@@ -147,7 +147,7 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
 
     folder = Path(path)
     manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
+    if not is_input_file(manifest_path, "rebuild the library"):
         raise IntertaskError(f"no source library at {str(folder)!r} (no manifest.json); build one with "
                              "`intertask library build CONFIG --out DIR`")
     try:
@@ -174,7 +174,7 @@ def load_library(path: str | Path, backbone_name: str | None = None) -> Library:
                              f"{backbone_name!r}; use a library built with {backbone_name!r} or that backbone")
     for name in FILES + tuple(n for n in OPTIONAL_FILES if n in files):
         file = folder / name
-        if not file.is_file():
+        if not is_input_file(file, "rebuild the library"):
             raise IntertaskError(f"library {str(folder)!r} is incomplete: {name} is missing; rebuild it")
         if sha256_file(file) != files.get(name):
             raise IntertaskError(f"library {str(folder)!r} is corrupted: {name} does not match its "

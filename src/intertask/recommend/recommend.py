@@ -7,7 +7,11 @@ Steps, top to bottom:
    target's own name is left out of the ranking. The leak check (`recommend.leakage.check_target`)
    finds sources that share texts with the target; each is marked (`leak_share`) and warned about.
 2. **short target runs** — prompt-tune the target for `budget_steps` steps over `seeds` seeds,
-   packed into one `train_packed` call; each seed's best prompt becomes a target profile.
+   packed into one `train_packed` call; each seed's best prompt becomes a target profile. The runs
+   (and `--verify`'s) read about `MAX_RUN_TRAIN` training examples, a stratified sample: 16 steps
+   see a few hundred, and the probe head would otherwise read every one (a 100,000-row target took
+   minutes and GBs for a ranking a 1,000-row one gets in seconds). The profiles (`data_size`'s
+   count included) still see the whole train split.
 3. **scores** — every applicable selector (`methods`) scores every library source; the prompt
    methods once per target seed, the others once.
 4. **aggregate** — rank aggregation (`intertask.recommend.ranking`): mean rank per method over
@@ -43,12 +47,14 @@ from intertask.recommend.verify import verify_sources
 from intertask.selection import PROMPT_METHODS, REFERENCE_METHODS, make_selector, methods_for
 from intertask.selection.profiles import prompt_array, task_profile
 from intertask.selection.text_embedding import cosine_scores
+from intertask.tasks.loaders import stratified_sample
 from intertask.tasks.metrics import learned
 from intertask.tasks.registry import get_task
 from intertask.tasks.task import Task, TaskKind
 from intertask.training import RunSpec, train_packed
 
 MIN_EXAMPLES = 20
+MAX_RUN_TRAIN = 2000  # train examples of the short target runs (16 steps × 16 see 256; the probe reads them all)
 
 
 @dataclass
@@ -116,7 +122,7 @@ def load_target(spec, text_column: str | None = None, label_column: str | None =
     if isinstance(spec, Task):
         task = spec
     else:
-        options = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
+        options = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v is not None}
         task = get_task(str(spec), progress=progress, **options)
     n = sum(task.sizes().values())
     if n < MIN_EXAMPLES:
@@ -168,10 +174,18 @@ def _score_all(methods, library, target_profiles) -> dict[str, np.ndarray]:
     return scores
 
 
+def run_task(task):
+    """`task` with about `MAX_RUN_TRAIN` training examples (`stratified_sample`) if it has more, for the short runs."""
+    if len(task.train) <= MAX_RUN_TRAIN:
+        return task
+    return dataclasses.replace(task, train=stratified_sample(task.train, MAX_RUN_TRAIN))
+
+
 def target_scores(task, library, methods, budget: int, seeds: int, backbone, device, progress):
-    """Steps 2-3: `seeds` short target runs of `budget` steps, packed, then every method's scores of
-    the library's sources. Returns `(scores {method: [R, S]}, profiles, run results)`."""
-    specs = [RunSpec(f"{task.name}-target-seed{s}", task, target_config(library, budget, s)) for s in range(seeds)]
+    """Steps 2-3: `seeds` short target runs of `budget` steps on `run_task(task)`, packed, then every
+    method's scores of the library's sources. Returns `(scores {method: [R, S]}, profiles, run results)`."""
+    runs_on = run_task(task)
+    specs = [RunSpec(f"{task.name}-target-seed{s}", runs_on, target_config(library, budget, s)) for s in range(seeds)]
     results = train_packed(specs, backbone, device, progress)
     base = task_profile(task, backbone, seed=0)  # texts embedded once; more than the features, for LogME
     profiles = [dataclasses.replace(base, prompt=prompt_array(r.prompt), prompt_steps=r.best_step,
@@ -235,7 +249,7 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
         recommendation = _assemble(task, library, methods, seed_list, budget, scores, profiles[0], results, leaks)
         if verify_k:
             recommendation.verify, recommendation.choice = verify_sources(
-                task, library, recommendation.ranking["source"].tolist()[:verify_k], verify_seeds, budget,
+                run_task(task), library, recommendation.ranking["source"].tolist()[:verify_k], verify_seeds, budget,
                 backbone, device, callback, record=record)
     recommendation.stats["seconds"] = time.perf_counter() - start
     return recommendation
@@ -297,8 +311,8 @@ def _assemble(task, library, methods, seed_list, budget, scores, profile, result
         "seed_stability_spearman": rk.seed_stability(prompt_scores),
         "target_validation_scores": val_scores, "chance_score": _chance_score(task),
         "target_test_floors": [float(r.test_floor) for r in results], "target_runs_learned": learned_seeds,
-        "seed_noise": noise, "n_train": len(task.train), "target_tags": list(task.tags),
-        "history_targets": library.history.targets,
+        "seed_noise": noise, "n_train": len(task.train), "n_train_runs": len(run_task(task).train),
+        "target_tags": list(task.tags), "history_targets": library.history.targets,
         "leaks": [leak.to_dict() for leak in leaks], "leak_check": has_fingerprints(library),
     }
     top = ranking.iloc[0]

@@ -7,6 +7,7 @@ matplotlib's global figure registry or backend; PNGs are rendered with the Agg c
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -98,10 +99,13 @@ def new_figure(width: float, height: float):
 
 
 def figure_png(fig, dpi: int = 110) -> bytes:
-    """Render `fig` to PNG bytes with the Agg canvas."""
+    """Render `fig` to PNG bytes with the Agg canvas. A task name in a script the font lacks (CJK, say) is
+    drawn as boxes without a warning per glyph on stderr."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, facecolor="white")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
+        fig.savefig(buffer, format="png", dpi=dpi, facecolor="white")
     return buffer.getvalue()

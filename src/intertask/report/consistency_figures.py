@@ -8,6 +8,7 @@ from intertask.report._common import new_figure, require_columns
 
 BY_TARGET_COLUMNS = ("setting", "target", "group", "sign_agreement", "seed_spearman")
 BETWEEN_COLUMNS = ("setting_a", "setting_b", "spearman")
+MAX_TARGETS = 60  # rows of the per-target heatmaps
 
 
 def _heatmap(fig, ax, values, rows, columns, title, vmin, label) -> None:
@@ -23,16 +24,26 @@ def _heatmap(fig, ax, values, rows, columns, title, vmin, label) -> None:
     fig.colorbar(image, ax=ax, shrink=0.8, pad=0.01).set_label(label, fontsize=8)
 
 
+def _least_consistent(by_target, shown: int):
+    """The rows of the `shown` targets with the lowest seed ρ (mean over settings; undefined ρ last)."""
+    order = by_target.groupby("target")["seed_spearman"].mean().sort_values(na_position="last")
+    return by_target[by_target["target"].isin(order.index[:shown])]
+
+
 def consistency_figure(result):
     """Three heatmaps: per target (rows, grouped, least consistent group first) and setting (columns), the
     share of sources whose seeds agree on the sign of the transfer and Spearman's ρ between seeds; then ρ
-    between settings, mean over targets (setting × setting)."""
+    between settings, mean over targets (setting × setting). Of more than `MAX_TARGETS` targets only the
+    `MAX_TARGETS` least consistent get a row (a row per target of a thousand would make a figure some
+    30,000 pixels tall); the report's table lists them all."""
     by_target = require_columns(result.by_target, BY_TARGET_COLUMNS, "consistency by target")
-    wide_rho = by_target.pivot_table(index=["group", "target"], columns="setting", values="seed_spearman")
+    n_targets = by_target["target"].nunique()
+    by_target = _least_consistent(by_target, MAX_TARGETS) if n_targets > MAX_TARGETS else by_target
+    cells = by_target.set_index(["group", "target", "setting"])  # one row each: unstack keeps undefined ρ as n/a
+    wide_rho = cells["seed_spearman"].unstack("setting")
     order = by_target.groupby("group")["seed_spearman"].mean().sort_values().index
     wide_rho = wide_rho.reindex([key for group in order for key in wide_rho.index if key[0] == group])
-    wide_sign = by_target.pivot_table(index=["group", "target"], columns="setting", values="sign_agreement",
-                                      dropna=False).reindex(index=wide_rho.index, columns=wide_rho.columns)
+    wide_sign = cells["sign_agreement"].unstack("setting").reindex(index=wide_rho.index, columns=wide_rho.columns)
     rows = [f"{target} ({group})" for group, target in wide_rho.index]
     settings = [str(s) for s in wide_rho.columns]
     between = require_columns(result.between_settings, BETWEEN_COLUMNS, "consistency between settings", allow_empty=True)
@@ -51,6 +62,8 @@ def consistency_figure(result):
              "seeds agree on the sign of the transfer\n(share of sources)", 0.0, "share of sources")
     _heatmap(fig, axes[1], wide_rho.to_numpy(float), rows, settings,
              "Spearman ρ between seeds' source rankings\n(mean over seed pairs)", -1.0, "ρ")
+    if n_targets > MAX_TARGETS:
+        fig.suptitle(f"the {MAX_TARGETS} least consistent of {n_targets} targets (lowest ρ between seeds)", fontsize=10)
     _heatmap(fig, axes[2], pairs, settings, settings,
              "Spearman ρ between settings' rankings\n(seed-mean scores, mean over targets)", -1.0, "ρ")
     return fig

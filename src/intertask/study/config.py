@@ -201,6 +201,11 @@ class StudyConfig:
         unused = sorted(set(options) - set(self.sources) - set(self.targets))
         if unused:
             raise ConfigError("task_options", f"has options for {unused[0]!r}, which is neither a source nor a target")
+        for key, seeds in (("source_training", self.source_seeds), ("target_training", self.target_seeds)):
+            try:  # every option checked now, by TrainConfig itself, not when the study is planned
+                resolve_train_config(self, getattr(self, key), seeds[0], snapshots=key == "target_training")
+            except IntertaskError as err:
+                raise IntertaskError(f"'{key}.options' (over 'training.options'): {err}") from None
         object.__setattr__(self, "task_options", {name: dict(value) for name, value in options.items()})
 
     def planned_runs(self) -> int:
@@ -270,11 +275,14 @@ class StudyConfig:
 
     def check_tasks(self, known: list[str] | None = None) -> "StudyConfig":
         """Raise `IntertaskError` for a task name the registry does not know (with close names), a
-        file or folder that does not exist, or an `hf:` spec naming a local folder that does not.
+        file or folder that does not exist or holds no data file `load_file` reads (checked without
+        reading a row), or an `hf:` spec naming a local folder that does not exist.
 
         Names containing ':' or '/' are dataset specs or paths (hub datasets are fetched when the
         study runs). `known` defaults to the registry's names.
         """
+        from intertask.tasks.loaders import check_data_path
+
         known = list(known) if known is not None else list(known_names())
         for key in ("sources", "targets"):
             for name in getattr(self, key):
@@ -282,6 +290,11 @@ class StudyConfig:
                 is_local = not name.startswith("hf:") or local.startswith(("/", ".", "~"))
                 if any(c in name for c in ":/") and is_local and not Path(local).expanduser().exists():
                     raise IntertaskError(f"{key!r} names {name!r}, but {local!r} does not exist; check the path")
+                if any(c in name for c in ":/") and not name.startswith("hf:"):
+                    try:  # a file that is no data file (`../../etc/passwd`, a FIFO) fails now, not after training
+                        check_data_path(Path(name).expanduser())
+                    except IntertaskError as err:
+                        raise IntertaskError(f"{key!r} names {name!r}: {err}") from None
                 if not any(c in name for c in ":/") and name not in known:
                     raise IntertaskError(
                         f"unknown task {name!r} in {key!r}{did_you_mean(name, known)}; "
@@ -360,3 +373,33 @@ def _repeated(values, shown: int = 5) -> list:
     """The first `shown` values that occur more than once in `values`, sorted."""
     return sorted(value for value, count in Counter(values).items() if count > 1)[:shown]
 
+
+
+_STUDY_FIELDS = ("backbone", "prompt_length", "max_length", "batch_size", "eval_every", "steps", "prompt_lr",
+                 "snapshot_steps", "seed")
+
+
+def resolve_train_config(config: StudyConfig, phase: PhaseConfig, seed: int, snapshots: bool):
+    """The `TrainConfig` of one run of `phase` with `seed` (every default filled in): `training.options`,
+    then `phase.options`, then the study's own keys; an option that sets one of those is refused."""
+    from intertask.training import TrainConfig  # here, not at the top: reading a config module needs no torch
+
+    shared = config.training
+    clash = sorted((set(shared.options) | set(phase.options)) & set(_STUDY_FIELDS))
+    if clash:
+        raise IntertaskError(
+            f"training options set {clash[0]!r}, which the study sets itself; use the study's own key instead"
+        )
+    return TrainConfig.from_dict({
+        **shared.options,
+        **phase.options,
+        "backbone": config.backbone,
+        "prompt_length": shared.prompt_length,
+        "max_length": shared.max_length,
+        "batch_size": phase.batch_size or shared.batch_size,
+        "eval_every": phase.eval_every or shared.eval_every,
+        "steps": phase.steps,
+        "prompt_lr": phase.learning_rate,
+        "snapshot_steps": tuple(phase.snapshot_steps) if snapshots else (),
+        "seed": seed,
+    })

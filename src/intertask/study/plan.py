@@ -24,8 +24,7 @@ import json
 from dataclasses import dataclass
 
 from intertask import __version__
-from intertask.errors import IntertaskError
-from intertask.study.config import PhaseConfig, StudyConfig
+from intertask.study.config import PhaseConfig, StudyConfig, resolve_train_config
 
 IDENTITY_VERSION = 1
 RUN_KINDS = ("source", "baseline", "transfer")
@@ -68,35 +67,6 @@ def run_identity(kind: str, task: str, seed: int, backbone: str, train: dict,
         "task_options": task_options or {},
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-
-_STUDY_FIELDS = ("backbone", "prompt_length", "max_length", "batch_size", "eval_every", "steps", "prompt_lr",
-                 "snapshot_steps", "seed")
-
-
-def resolve_train_config(config: StudyConfig, phase: PhaseConfig, seed: int, snapshots: bool):
-    """The `TrainConfig` of one run of `phase` with `seed` (every default filled in)."""
-    from intertask.training import TrainConfig  # here, not at the top: planning a study needs no torch
-
-    shared = config.training
-    clash = sorted((set(shared.options) | set(phase.options)) & set(_STUDY_FIELDS))
-    if clash:
-        raise IntertaskError(
-            f"training options set {clash[0]!r}, which the study sets itself; use the study's own key instead"
-        )
-    return TrainConfig.from_dict({
-        **shared.options,
-        **phase.options,
-        "backbone": config.backbone,
-        "prompt_length": shared.prompt_length,
-        "max_length": shared.max_length,
-        "batch_size": phase.batch_size or shared.batch_size,
-        "eval_every": phase.eval_every or shared.eval_every,
-        "steps": phase.steps,
-        "prompt_lr": phase.learning_rate,
-        "snapshot_steps": tuple(phase.snapshot_steps) if snapshots else (),
-        "seed": seed,
-    })
 
 
 def _planned(config: StudyConfig, kind: str, task: str, seed: int, phase: PhaseConfig,

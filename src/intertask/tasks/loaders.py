@@ -41,9 +41,9 @@ _HEADER_NAME = re.compile(r"^[\w .()/-]{1,64}$")  # a column name worth showing 
 # --- reading records -------------------------------------------------------------------------
 
 
-def read_records(path: str | Path) -> list[dict]:
-    """Rows of a CSV / TSV / JSONL / Parquet file as dicts; errors name the file and line."""
-    path = Path(path)
+def _data_file_kind(path: Path) -> str:
+    """The kind (`SUFFIXES`' value) of the data file at `path`, judged without reading it: it must exist, have
+    a known suffix, be a regular file (through symlinks) and hold at most `MAX_INPUT_BYTES`."""
     if not path.exists():
         raise IntertaskError(f"file not found: {path}; check the path")
     kind = SUFFIXES.get(path.suffix.lower())
@@ -57,6 +57,22 @@ def read_records(path: str | Path) -> list[dict]:
     if info.st_size > MAX_INPUT_BYTES:
         raise IntertaskError(f"{path} is {info.st_size / 2**30:.1f} GiB; intertask reads data files up to "
                              f"{MAX_INPUT_BYTES // 2**30} GiB, sample or split it")
+    return kind
+
+
+def check_data_path(path: str | Path) -> None:
+    """Raise `IntertaskError` unless `load_file` could read `path`, judged without reading a row: a data file
+    (see `_data_file_kind`) or a folder whose split files are data files. A study checks its tasks so
+    before it trains anything."""
+    path = Path(path)
+    for file in (_split_files(path).values() if path.is_dir() else [path]):
+        _data_file_kind(file)
+
+
+def read_records(path: str | Path) -> list[dict]:
+    """Rows of a CSV / TSV / JSONL / Parquet file as dicts; errors name the file and line."""
+    path = Path(path)
+    kind = _data_file_kind(path)
     if kind == "parquet":
         return _read_parquet(path)
     try:
@@ -143,6 +159,15 @@ def stratified_split(
             start += take
         parts[-1].extend(idx[start:])
     return [[items[i] for i in sorted(part)] for part in parts]
+
+
+def stratified_sample(examples: Sequence, size: int, seed: int = 0) -> list:
+    """About `size` of `examples`, stratified by label as `stratified_split` splits (each label keeps at least
+    one example), deterministic in `seed`, in their order; all of them when there are no more than `size`."""
+    if len(examples) <= size:
+        return list(examples)
+    keys = _strata([ex.label for ex in examples])
+    return stratified_split(list(examples), keys, [1 - size / len(examples)], seed)[-1]
 
 
 def _strata(labels: Sequence) -> list:

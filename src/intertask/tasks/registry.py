@@ -59,11 +59,12 @@ def load_task(name: str, options: dict | None = None) -> Task:
 
 
 def list_tasks(include_toy: bool = False, prepare: bool = True, progress: bool = True) -> list[dict]:
-    """One row per task: name, role (source / target / toy), source, sizes per split, n labels, tags.
+    """One row per task: name, role (source / target / toy), source, sizes per split, n labels, tags,
+    and for suite tasks the recorded probe learnability (`suite_learnability`, None for toy tasks).
 
     Suite tasks not yet converted are converted first when `prepare` (one pass over the archives).
     """
-    from intertask.tasks.suite import SUITE, SUITE_NAMES, is_prepared, prepare_suite, suite_meta
+    from intertask.tasks.suite import SUITE, SUITE_NAMES, is_prepared, prepare_suite, suite_learnability, suite_meta
 
     if prepare and not all(is_prepared(n) for n in SUITE_NAMES):
         prepare_suite(progress=progress)
@@ -73,15 +74,17 @@ def list_tasks(include_toy: bool = False, prepare: bool = True, progress: bool =
             task = toy_task(name)
             rows.append({"name": name, "role": "toy", "source": task.source, "kind": task.kind.value,
                          "sizes": task.sizes(), "n_labels": task.num_labels, "labels": list(task.labels),
-                         "tags": list(task.tags), "metrics": list(task.metrics)})
+                         "tags": list(task.tags), "metrics": list(task.metrics), "learnability": None})
     for name in SUITE_NAMES:
         if not is_prepared(name):
             rows.append({"name": name, "role": SUITE[name].role, "source": SUITE[name].archive,
                          "kind": None, "sizes": {s: None for s in SPLITS}, "n_labels": None, "labels": [],
-                         "tags": list(SUITE[name].tags), "metrics": list(SUITE[name].metrics)})
+                         "tags": list(SUITE[name].tags), "metrics": list(SUITE[name].metrics),
+                         "learnability": suite_learnability(name)})
             continue
         meta = suite_meta(name)
         rows.append({"name": name, "role": meta["role"], "source": meta["source"], "kind": meta["kind"],
                      "sizes": {s: meta["sizes"][s] for s in SPLITS}, "n_labels": len(meta["labels"]),
-                     "labels": meta["labels"], "tags": meta["tags"], "metrics": meta["metrics"]})
+                     "labels": meta["labels"], "tags": list(SUITE[name].tags), "metrics": list(SUITE[name].metrics),
+                     "learnability": suite_learnability(name)})
     return rows

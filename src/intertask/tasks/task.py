@@ -75,11 +75,19 @@ class Task:
     def sizes(self) -> dict[str, int]:
         return {s: len(self.split(s)) for s in SPLITS}
 
+    def _why_empty(self) -> str:
+        """Why a split made by stratified splitting came out empty: labels that each occur once, or too few rows."""
+        total = sum(self.sizes().values())
+        if self.kind is TaskKind.CLASSIFICATION and total > 1 and len(self.labels) == total:
+            return (f": each of its {total} examples has a label of its own, so no label has examples to spare for "
+                    "validation and test; is the label column really the label?")
+        return f" ({total} examples in all; give more rows or a file per split)"
+
     def validate(self) -> "Task":
         """Check the task is trainable; raise `IntertaskError` naming the first problem."""
         for split in SPLITS:
             if not self.split(split):
-                raise IntertaskError(f"task {self.name!r}: the {split} split is empty")
+                raise IntertaskError(f"task {self.name!r}: the {split} split is empty{self._why_empty()}")
         if not any(ex.text.strip() for ex in self.train):
             raise IntertaskError(f"task {self.name!r} has no usable text (every train text is empty); "
                                  "pick the text column with --text-column")

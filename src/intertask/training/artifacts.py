@@ -134,7 +134,9 @@ def load_artifact(path, expect_backbone: str | None = None) -> PromptArtifact:
 
     path = Path(path)
     if not path.is_file():
-        raise IntertaskError(f"prompt file {str(path)!r} does not exist; pass a .safetensors file written by intertask")
+        what = ("is a folder" if path.is_dir() else "is not a regular file (a FIFO or device)" if path.exists()
+                else "does not exist")
+        raise IntertaskError(f"prompt file {str(path)!r} {what}; pass a .safetensors file written by intertask")
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get("intertask")
@@ -211,6 +213,7 @@ def export_peft(artifact: PromptArtifact | str | Path, out_dir, backbone=None) -
         raise IntertaskError(f"the prompt was trained on {artifact.backbone!r} (hidden size {artifact.hidden_size}), "
                              f"not on {backbone.name!r} (hidden size {backbone.hidden_size})")
     P = artifact.prompt.shape[0]
+    backbone.check_fits(P, 1, where=f"{artifact.path}: the prompt's ")  # as `train --init-from` refuses it
     config = PromptTuningConfig(task_type=_TASK_TYPES[backbone.kind], num_virtual_tokens=P,
                                 token_dim=artifact.hidden_size, num_transformer_submodules=1)
     with warnings.catch_warnings():  # transformers' own deprecation notices inside PEFT

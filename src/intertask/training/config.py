@@ -70,6 +70,8 @@ class TrainConfig:
         self.optimizer = _enum(OptimizerName, self.optimizer, "optimizer")
         self.head_init = _enum(HeadInit, self.head_init, "head_init")
         self.snapshot_steps = tuple(sorted({int(s) for s in self.snapshot_steps}))
+        if not isinstance(self.class_weights, bool):  # "yes", 5 or [1.0, 2.0] would all read as true
+            raise IntertaskError(f"TrainConfig.class_weights must be true or false, got {self.class_weights!r}")
         if not isinstance(self.backbone, str) or not self.backbone:
             raise IntertaskError(f"TrainConfig.backbone must be a backbone name, got {self.backbone!r}")
         for name in ("prompt_length", "steps", "batch_size", "eval_every", "max_eval_examples", "max_length"):
