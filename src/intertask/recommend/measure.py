@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +41,6 @@ from intertask.study.executors import PackItem, Reporter, next_pack
 from intertask.study.plan import PlannedRun
 from intertask.tasks.metrics import learned
 
-log = logging.getLogger(__name__)
 HISTORY_SEEDS = (0, 1, 2)
 BASELINE = "(no transfer)"  # the `source_task` of a baseline run
 
