@@ -31,7 +31,7 @@ from intertask.recommend.leakage import source_fingerprints
 from intertask.recommend.library import (DEFAULT_SOURCE_TRAINING, TRAINING_FIELDS, Library, LibrarySource,
                                          load_library, vocabulary_counts)
 from intertask.recommend.library_write import check_library_out, write_library
-from intertask.selection.profiles import example_text, mean_embedding, prompt_array, sample_examples
+from intertask.selection.profiles import PROFILE_TEXTS, example_text, mean_embedding, prompt_array, sample_examples
 from intertask.study.config import StudyConfig, resolve_train_config
 from intertask.study.export import read_study
 from intertask.study.runner import run_study
@@ -39,12 +39,12 @@ from intertask.study.store import Store
 from intertask.tasks.registry import load_task
 
 log = logging.getLogger(__name__)
-MAX_EMBED_TEXTS = 512
 
 
 def text_centroid(task, backbone) -> np.ndarray:
-    """The mean text embedding of up to `MAX_EMBED_TEXTS` of the task's examples (a seeded sample)."""
-    examples = sample_examples(task, max_texts=MAX_EMBED_TEXTS, seed=0)
+    """The mean text embedding of up to `PROFILE_TEXTS` of the task's examples (the seeded sample
+    every profile reads)."""
+    examples = sample_examples(task, max_texts=PROFILE_TEXTS, seed=0)
     return mean_embedding(backbone, [example_text(ex) for ex in examples])
 
 

@@ -1,6 +1,6 @@
 """Embedding space maps of a library's sources (ESM-LogME), computed at build time or added later.
 
-For each source: up to `MAX_TEXTS` of its training texts (the same deterministic sample as its
+For each source: up to `PROFILE_TEXTS` of its training texts (the same deterministic sample as its
 text-embedding centroid), the backbone's base features of them and their features read through
 the source's library prompt (its best seed), and `selection.esm_logme.fit_esm_map` between the
 two. Cost per source: two backbone passes over those texts.
@@ -14,16 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-MAX_TEXTS = 512
 
 
 def source_esm_map(task, backbone, prompt: np.ndarray) -> np.ndarray:
     """The `[H + 1, H]` map of `task`'s texts from `backbone`'s base features to those read
     through `prompt` (`[P, H]`)."""
     from intertask.selection.esm_logme import fit_esm_map
-    from intertask.selection.profiles import example_text, sample_examples
+    from intertask.selection.profiles import PROFILE_TEXTS, example_text, sample_examples
 
-    texts = [example_text(ex) for ex in sample_examples(task, max_texts=MAX_TEXTS, seed=0)]
+    texts = [example_text(ex) for ex in sample_examples(task, max_texts=PROFILE_TEXTS, seed=0)]
     return fit_esm_map(backbone.features(texts), backbone.features(texts, prompt=prompt))
 
 
