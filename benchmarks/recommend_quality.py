@@ -19,7 +19,8 @@ interval resampling targets and every count beside it —
 2. the top choice: per target, is it the best source or within one baseline seed SD of it;
 3. calibration (`recommend.calibration`): reliability of the printed P(negative), Brier score
    against the base rate, error of the expected gain against the other targets' plain mean;
-4. verdicts: per target the advice, the top source's gain per seed with its t-interval, right or not.
+4. verdicts: per target the advice, the top source's gain per seed with its t-interval, right or not;
+5. reasoning targets (suite tag `reasoning`) against the rest: NDCG of `recommend` and every member.
 
 The same script reads any library with a history: more history targets only narrow the intervals.
 """
@@ -90,6 +91,20 @@ def paired_lines(evaluation) -> str:
     return "\n".join(lines)
 
 
+def reasoning_table(evaluation) -> str:
+    """NDCG per method on the `reasoning`-tagged targets and on the rest, each with its interval over targets."""
+    by_tag = evaluation.by_tag[evaluation.by_tag["metric"] == "ndcg"].set_index(["group", "method"])
+    groups = [g for g in (evaluation.config["tag"], "other") if g in by_tag.index.get_level_values("group")]
+    lines = ["| method | " + " | ".join(f"NDCG on {g} targets" for g in groups) + " |", "|---" * (len(groups) + 1) + "|"]
+    for method in dict.fromkeys(evaluation.cases["method"]):
+        cells = []
+        for group in groups:
+            row = by_tag.loc[(group, method)]
+            cells.append(_ci(row["mean"], row["ci_low"], row["ci_high"]) + f" ({int(row['n_targets'])})")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def frame_markdown(frame, formats: dict) -> str:
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     for row in frame.itertuples(index=False):
@@ -131,6 +146,8 @@ def report(library, history, tasks, collected, n_boot: int = 2000) -> str:
             + ", ".join(f"{a} {c}" for a, c in verdicts["advice"].value_counts().items())
             + "; outcomes: " + ", ".join(f"{a} {c}" for a, c in verdicts["outcome"].value_counts().items())
             + f"; mean top-1 gain > 0 on {int((verdicts['mean_gain'] > 0).sum())} of {len(verdicts)}", ""]
+    out += ["### 5. Reasoning targets against the rest", "", reasoning_table(evaluation), "",
+            "(targets per cell in parentheses; the intervals resample targets)", ""]
     return "\n".join(out)
 
 
