@@ -242,8 +242,14 @@ def test_library_large_config_lists_suite_sources_and_learnable_targets():
     from intertask.study.config import StudyConfig
 
     config = StudyConfig.from_toml(Path(__file__).parents[1] / "configs" / "library-large.toml")
-    assert all(SUITE[s].role == "source" for s in config.sources)
-    assert all(SUITE[t].role == "target" for t in config.targets) and len(config.targets) >= 20
+    assert all(SUITE[s].role == "source" for s in config.sources) and len(config.sources) >= 30
+    assert not set(config.sources) & set(config.targets)
+    # every source but the two kept on their source prompts' scores learns under the probe
+    assert [s for s in config.sources if not suite_learnability(s)["learned"]] == [
+        "formal_fallacies_syllogisms_negation", "movie_dialog_same_or_different"]
+    # the targets are suite targets and one source-sized task measured as a history target
+    assert [t for t in config.targets if SUITE[t].role != "target"] == ["wikihow_step_inference"]
+    assert len(config.targets) >= 20
     assert sum(bool({"reasoning", "multiple_choice"} & set(SUITE[t].tags)) for t in config.targets) >= 5
     # fever is the one target the probe misses; its baseline learns under the protocol (findings §1c)
     assert [t for t in config.targets if not suite_learnability(t)["learned"]] == ["fever"]
