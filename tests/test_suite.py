@@ -191,7 +191,9 @@ def test_unknown_suite_name_suggests(home):
 
 @pytest.mark.slow
 def test_prepare_real_tasks(home, monkeypatch):
-    metas = {m["name"]: m for m in prepare_suite(["trec_coarse", "uncertainty", "causal_judgment"], progress=False)}
+    # one task of each archive: every task of an archive read is converted with it
+    metas = {m["name"]: m for m in prepare_suite(["trec_coarse", "uncertainty", "causal_judgment", "vader_tweets",
+                                                   "convention_party"], progress=False)}
     # trec_coarse: one question twice ("twin cities"), kept in test once: 489 test examples
     assert metas["trec_coarse"]["sizes"] == {"train": 500, "validation": 200, "test": 489}
     assert metas["trec_coarse"]["labels"] == ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
@@ -228,10 +230,10 @@ def test_prepare_real_tasks(home, monkeypatch):
         assert task.sizes()["train"] >= (1000 if SUITE[name].role == "source" else 100), name
 
     # the later sources: VADER's ratings in three bands, a speech paragraph's party, multiemo's languages
-    sizes = {spec.name: suite.suite_meta(spec.name)["sizes"] for spec in suite._MORE_SOURCES}
-    assert sizes["vader_tweets"] == {"train": 2343, "validation": 335, "test": 670}
-    assert sizes["convention_party"] == {"train": 2120, "validation": 303, "test": 606}
-    assert all(sizes[f"multiemo_{language}"]["train"] == 5000 for language in ("it", "pt", "nl", "de", "pl"))
+    assert metas["vader_tweets"]["sizes"] == {"train": 2343, "validation": 335, "test": 670}
+    assert metas["convention_party"]["sizes"] == {"train": 2120, "validation": 303, "test": 606}
+    assert all(suite.suite_meta(f"multiemo_{language}")["sizes"]["train"] == 5000
+               for language in ("it", "pt", "nl", "de", "pl"))
     assert load_suite_task("vader_nyt_editorials").labels == ("negative", "neutral", "positive")
     assert load_suite_task("convention_party").labels == ("democrat", "republican")
     assert suite.suite_meta("vader_amazon_snippets")["source"] == \
