@@ -152,14 +152,11 @@ def print_recommender(evaluation) -> None:
     console = Console(width=150)
     console.print(table)
     decision = config.get("combination")
-    if decision and "rule" in decision:  # a library: recommend's rule, chosen without each held-out target
+    if decision:  # recommend's rule, chosen without each held-out target
         chosen = ", ".join(f"{t}: {r}" for t, r in config.get("held_out_rules", {}).items())
         console.print(f"recommend's rule chosen with each target held out (inner folds only): {chosen}")
         console.print(f"rule on every target: {decision['rule']} (fallback {decision['fallback']}): "
                       f"{decision['reason']}")
-    elif decision:
-        console.print(f"learned combination {'would be USED' if decision['use'] else 'would not be used'} by "
-                      f"recommend: {decision['reason']}")
 
 
 def _check_against(evaluation, against: str) -> None:
@@ -202,14 +199,11 @@ def _store_evaluation(store: Path, study, methods, seeds, max_texts: int | None,
     view = read_study(store, study)
     matrix = view.matrix.select(seeds=seed_list) if seed_list and len(view.matrix) else view.matrix
     predictions = predictions_from_store(view, matrix, chosen, max_texts=max_texts, progress=not quiet, device=device)
-    if not recommender:
-        return evaluate(matrix, predictions, k=k, top_k=top_k)
-    from intertask.recommend.loto import decide, recommender_predictions
+    if recommender:
+        from intertask.recommend.loto import recommender_predictions
 
-    rows, members = recommender_predictions(predictions, matrix)
-    evaluation = evaluate(matrix, predictions.plus(rows), k=k, top_k=top_k)
-    evaluation.config.update(recommender=True, combination=decide(evaluation, members))
-    return evaluation
+        predictions = recommender_predictions(predictions, matrix)
+    return evaluate(matrix, predictions, k=k, top_k=top_k)
 
 
 def _library_evaluation(library: Path, methods, budget_steps, target_runs: int, k: int, top_k: int, device: str,
@@ -218,12 +212,13 @@ def _library_evaluation(library: Path, methods, budget_steps, target_runs: int, 
     from intertask.backbones import resolve_device
     from intertask.progress import progress_bar
     from intertask.recommend.library import load_library
-    from intertask.recommend.loto import evaluate_library, predictions_from_library
+    from intertask.evaluation import evaluate
+    from intertask.recommend.loto import predictions_from_library
 
     with progress_bar(not quiet) as callback:
         built = predictions_from_library(load_library(library), _items(methods), budget_steps, target_runs,
                                          resolve_device(device), callback, runs_file=runs_file)
-    return evaluate_library(built, k=k, top_k=top_k)
+    return evaluate(built.truth, built.predictions, k=k, top_k=top_k)
 
 
 def check_runs_file(runs_file: Path | None) -> None:
@@ -299,8 +294,8 @@ def register(app: typer.Typer) -> None:
         matrix: Optional[Path] = typer.Option(None, "--matrix", help="Instead of --store: a transfer matrix file "
                                               "(from `intertask import` or `study export`); methods come from "
                                               "--predictions."),
-        recommender: bool = typer.Option(False, "--recommender", help="With --store: add recommend's combinations "
-                                         "(equal-weight, learned, expected gain), scored leave-one-target-out."),
+        recommender: bool = typer.Option(False, "--recommender", help="With --store: add recommend (its rule chosen "
+                                         "without each target) and its candidate rules, scored leave-one-target-out."),
         budget_steps: Optional[int] = typer.Option(None, "--budget-steps", help="With --library: steps of the short "
                                                    "target runs (default: recommend's)."),
         target_runs: Optional[int] = typer.Option(None, "--target-runs", min=1, help="With --library: short target "

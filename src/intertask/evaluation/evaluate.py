@@ -278,10 +278,6 @@ class Predictions:
     embeddings: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
 
-    def plus(self, rows: pd.DataFrame) -> Predictions:
-        """These predictions with more `rows` (other methods on the same cases)."""
-        return Predictions(pd.concat([self.rows, rows], ignore_index=True), self.tags, self.embeddings, self.config)
-
 
 def _per_seed(rows: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     """`rows` with a `seed` column: seedless rows (one score per pair) repeated on every seed of the pair's
@@ -320,7 +316,7 @@ def evaluate(matrix: TransferMatrix, predictions: Predictions | pd.DataFrame, k:
     if len(matrix.settings) != 1:
         raise IntertaskError(f"evaluate one setting at a time; the matrix has {', '.join(matrix.settings)}")
     floored = [(t, s) for _, t, s in matrix.not_learned()]
-    truth = matrix.one_source_seed().learned_only().frame
+    truth = matrix.ground_truth().frame
     if truth.empty:
         raise IntertaskError(f"no baseline cleared its floor (the score of a constant prediction): the "
                              f"{len(floored)} case(s) measure no transfer; train the targets longer or with "

@@ -109,7 +109,7 @@ def evaluate_matrix(matrix: TransferMatrix, predictions: Predictions, k: int = 3
     on `matrix` (one setting); see the module docstring. `k` is the k of both Regret@k definitions,
     `top_k` that of the top-k score. TaskWeb's cases are the targets `evaluate` kept (learned ones)."""
     ours = evaluate(matrix, predictions, k=k, top_k=top_k, n_boot=n_boot, alpha=alpha, seed=seed)
-    kept = matrix.one_source_seed().learned_only().frame
+    kept = matrix.ground_truth().frame
     kept = kept[kept["target"].isin(set(ours.cases["target"]))]
     cells = kept.groupby(["target", "source"]).agg(
         score=("score", "mean"), n_seeds=("seed", "nunique"),

@@ -151,6 +151,10 @@ class TransferMatrix:
         return TransferMatrix(self.frame[~self.frame["baseline_learned"].eq(False).fillna(False)]
                               .reset_index(drop=True))
 
+    def ground_truth(self) -> TransferMatrix:
+        """What selection is scored against: one source prompt per source, without the `not_learned()` cases."""
+        return self.one_source_seed().learned_only()
+
     def holes(self) -> pd.DataFrame:
         """The missing `setting, target, source, seed` cells of each setting's grid (`schema.missing_cells`)."""
         return schema.missing_cells(self.frame)
