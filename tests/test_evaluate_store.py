@@ -14,7 +14,7 @@ import pytest
 from intertask.cli import run
 from intertask.errors import IntertaskError
 from intertask.evaluation import ndcg_score, quality_by_steps
-from intertask.evaluation.evaluate import paired_table
+from intertask.evaluation.compare import paired_table
 from intertask.evaluation import evaluate
 from intertask.evaluation.from_store import parse_methods, predictions_from_store
 from intertask.recommend.loto import recommender_predictions

@@ -96,7 +96,7 @@ def print_comparison(evaluation, against: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from intertask.evaluation.evaluate import paired_table
+    from intertask.evaluation.compare import paired_table
     from intertask.stats import interval_names
 
     _check_against(evaluation, against)

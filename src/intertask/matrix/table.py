@@ -22,7 +22,7 @@ One row per setting × target × source × source seed × seed (`KEY`). Columns 
 
 `intertask.matrix.transfer.TransferMatrix` holds a checked frame of these columns. A row whose score is
 empty (a failed run) is dropped: `missing_cells` reports it with every other hole in the grid, nothing is
-ever filled in. Files: `.csv`, `.parquet`, `.json` (a list of row objects) and `.jsonl` (one row object a
+ever filled in (`TransferMatrix.holes`). Files: `.csv`, `.parquet`, `.json` (a list of row objects) and `.jsonl` (one row object a
 line), chosen by the suffix (`FORMATS`), for reading and writing alike.
 """
 
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from intertask.errors import IntertaskError, did_you_mean
+from intertask.errors import IntertaskError
 
 KEY = ("setting", "target", "source", "source_seed", "seed")
 REQUIRED = ("target", "source", "seed", "score")
@@ -47,6 +47,7 @@ COLUMNS = ("setting", "target", "source", "source_seed", "seed", "score", "basel
 NUMBERS = ("score", "baseline", "floor", "score_se", "mean_relative_gain", "positive_share")
 INTEGERS = ("seed", "source_seed", "n_test")
 FLAGS = ("learned", "baseline_learned")
+NAMES = ("setting", "target", "source")
 CELL = ["setting", "target", "source"]
 FORMATS = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "jsonl"}
 SUFFIXES = tuple(FORMATS)
@@ -184,7 +185,7 @@ def from_long_table(frame: pd.DataFrame, where: str = "table") -> pd.DataFrame:
     table = frame[[c for c in REQUIRED + OPTIONAL if c in frame.columns]].reset_index(drop=True)
     table["setting"] = (table["setting"].astype("string").fillna(DEFAULT_SETTING) if "setting" in table
                         else DEFAULT_SETTING)
-    for column in ("setting", "target", "source"):
+    for column in NAMES:
         table[column] = _names(table, column, where)
     for column in INTEGERS:
         table[column] = _integers(table, column, where) if column in table else pd.Series(pd.NA, table.index, "Int64")
@@ -217,55 +218,3 @@ def from_long_table(frame: pd.DataFrame, where: str = "table") -> pd.DataFrame:
     table["positive_share"] = table["positive_share"].mask(measured, positive)
     order = ["setting", "target", "seed", "source", "source_seed"]
     return table[list(COLUMNS)].sort_values(order, ignore_index=True)
-
-
-def missing_cells(matrix: pd.DataFrame) -> pd.DataFrame:
-    """The holes of each setting's grid: `setting, target, source, seed` for every combination of that
-    setting's targets × sources (a task never transfers to itself) × seeds without a row."""
-    frames = []
-    for setting, part in matrix.groupby("setting", sort=True):
-        grid = pd.MultiIndex.from_product([sorted(part["target"].unique()), sorted(part["source"].unique()),
-                                           sorted(part["seed"].unique())], names=["target", "source", "seed"])
-        present = pd.MultiIndex.from_frame(part[["target", "source", "seed"]])
-        holes = grid.difference(present).to_frame(index=False)
-        frames.append(holes[holes["target"] != holes["source"]].assign(setting=setting))
-    columns = ["setting", "target", "source", "seed"]
-    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
-
-
-def describe_missing(matrix: pd.DataFrame, missing: pd.DataFrame, shown: int = 5) -> str:
-    """One line per setting: how many of its grid cells are missing, the first `shown` of them."""
-    lines = []
-    for setting, part in matrix.groupby("setting", sort=True):
-        holes = missing[missing["setting"] == setting]
-        total = len(part) + len(holes)
-        line = f"{setting}: {len(part)} of {total} target × source × seed cells"
-        if len(holes):
-            first = ", ".join(f"{r.source}→{r.target} seed {r.seed}" for r in holes.head(shown).itertuples())
-            line += f"; missing {len(holes)}: {first}" + (", …" if len(holes) > shown else "")
-        lines.append(line)
-    return "\n".join(lines)
-
-
-def select(matrix: pd.DataFrame, setting: str | None = None, targets=None) -> pd.DataFrame:
-    """The rows of one `setting` (needed when the matrix has several) and, if given, of `targets` only."""
-    settings = sorted(matrix["setting"].unique())
-    if setting is None:
-        if len(settings) > 1:
-            raise IntertaskError(f"the matrix has {len(settings)} settings ({', '.join(settings)}); choose one "
-                                 "with --setting")
-        setting = settings[0]
-    if setting not in settings:
-        raise IntertaskError(f"no setting {setting!r} in the matrix{did_you_mean(setting, settings)}; it has "
-                             f"{', '.join(settings)}")
-    part = matrix[matrix["setting"] == setting]
-    if targets is not None:
-        targets = [str(t) for t in targets]
-        if not targets:
-            raise IntertaskError("no targets given; name at least one, or leave the targets out for all")
-        unknown = [t for t in targets if t not in set(part["target"])]
-        if unknown:
-            raise IntertaskError(f"target {unknown[0]!r} is not in setting {setting!r}"
-                                 f"{did_you_mean(unknown[0], part['target'].unique())}")
-        part = part[part["target"].isin(targets)]
-    return part.reset_index(drop=True)

@@ -99,8 +99,7 @@ def held_out(library, history: pd.DataFrame, tasks: dict, collected) -> HeldOut:
     `history`: the library's transfers where they measure one (a `TransferMatrix` frame, `learned_only`)."""
     cases, matrix = rule_cases(collected, history)
     members = members_of(m for runs in collected for m in runs.methods)
-    signals = rl.SignalSource(history[["target", "source", "seed", "gain"]],
-                              {r.target: r.text_embedding for r in collected}, library.target_embeddings,
+    signals = rl.SignalSource(history, {r.target: r.text_embedding for r in collected}, library.target_embeddings,
                               {s.name: s.tags for s in library.sources}, {t: tuple(k.tags) for t, k in tasks.items()})
     frames, recommendations, rules = [], {}, {}
     for runs in collected:

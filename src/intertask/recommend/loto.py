@@ -72,8 +72,8 @@ def recommender_predictions(predictions: Predictions, matrix: TransferMatrix) ->
         known = truth[(truth["target"] == target) & (truth["seed"] == seed)].set_index("source").loc[wide.index]
         cases.append(rl.Case(target, int(seed), list(wide.index), {m: wide[m].to_numpy(np.float64)[None] for m in members},
                              known["score"].to_numpy(np.float64), known["gain"].to_numpy(np.float64)))
-    signals = rl.SignalSource(truth[["target", "source", "seed", "gain"]], predictions.embeddings,
-                              predictions.embeddings, predictions.tags, predictions.tags)
+    signals = rl.SignalSource(truth, predictions.embeddings, predictions.embeddings, predictions.tags,
+                              predictions.tags)
     frames, rules = candidate_rows(cases, signals, members), {}
     for target in sorted({c.target for c in cases}):
         rules[target] = rl.choose_rule(cases, signals, members, leave_out=frozenset({target}))

@@ -21,6 +21,7 @@ from intertask.report._common import reasoning_targets, require_columns
 from intertask.report._page import Rendered, figure_html, html_table, page, render, write_files, write_page
 
 if TYPE_CHECKING:
+    from intertask.matrix.transfer import TransferMatrix
     from intertask.recommend.verdict import Verdict
 
 
@@ -77,7 +78,7 @@ def _overview(matrix: pd.DataFrame, reasoning: set[str], floored: list[tuple[str
 
 def write_study_report(
     out_dir,
-    matrix: pd.DataFrame,
+    matrix: TransferMatrix,
     evaluation_cases: pd.DataFrame,
     evaluation_summary: pd.DataFrame,
     tags,
@@ -88,14 +89,11 @@ def write_study_report(
 ) -> Path:
     """Write `out_dir/report.html` (figures embedded as base64 PNG) and each figure as
     `out_dir/<name>.png`; return the report's path. Optional parts that are absent or empty get a
-    note instead of a figure. Raises `IntertaskError` naming any missing column before writing."""
+    note instead of a figure. Raises `IntertaskError` naming any missing column before writing. The cases
+    whose baseline did not learn measure no transfer (`TransferMatrix.not_learned`): left out, and named."""
     reasoning = reasoning_targets(tags)
-    require_columns(matrix, study_figures.GAIN_COLUMNS, "transfer matrix")
-    floored: list[tuple[str, int]] = []
-    if "baseline_learned" in matrix:  # a study's matrix: cases whose baseline learned nothing measure no transfer
-        learned = matrix["baseline_learned"].astype(bool)
-        floored = sorted({(str(t), int(s)) for t, s in matrix.loc[~learned, ["target", "seed"]].itertuples(index=False)})
-        matrix = matrix[learned]
+    floored = [(t, s) for _, t, s in matrix.not_learned()]
+    matrix = matrix.learned_only()
     require_columns(evaluation_cases, study_figures.CASES_COLUMNS, "evaluation cases")
     table = summary_table(evaluation_summary, k)
     has_consistency = _present(consistency, study_figures.CONSISTENCY_COLUMNS, "consistency table")
@@ -123,7 +121,7 @@ def write_study_report(
     ]
     rendered = [part for part in sections if isinstance(part, Rendered)]
 
-    body = [f"<h1>{html.escape(title)}</h1>", "<h2>Overview</h2>", _overview(matrix, reasoning, floored)]
+    body = [f"<h1>{html.escape(title)}</h1>", "<h2>Overview</h2>", _overview(matrix.frame, reasoning, floored)]
     body += ["<h2>Selection methods</h2>", f"<p>{html.escape(SUMMARY_NOTE)}</p>", html_table(table)]
     body.append("<h2>Figures</h2>")
     for part in sections:
