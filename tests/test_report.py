@@ -165,7 +165,7 @@ def test_recommendation_without_verify_or_history(tmp_path, recommendation):
     path = write_recommendation_report(tmp_path / "rec.html", "mcid", ranking, recommendation["verdict"])
     text = path.read_text(encoding="utf-8")
     assert sorted(_embedded(text)) == ["ranking"]
-    assert "--verify K" in text and "expected gain" not in text.split("All sources")[1]
+    assert "verifying the top K sources" in text and "expected gain" not in text.split("All sources")[1]
 
 
 @pytest.mark.parametrize("table, column", [
@@ -184,10 +184,10 @@ def test_study_report_missing_column_names_it_and_writes_nothing(tmp_path, study
 def test_report_folder_blocked_by_a_file_is_one_error(tmp_path, study, recommendation):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(IntertaskError, match="--out '.*file': .*file is a file, not a folder"):
+    with pytest.raises(IntertaskError, match="out_dir '.*file': .*file is a file, not a folder"):
         write_study_report(blocker, study["matrix"], study["cases"], study["summary"], TAGS,
                            consistency=study["consistency"])
-    with pytest.raises(IntertaskError, match="--report '.*rec.html': .*file is a file, not a folder"):
+    with pytest.raises(IntertaskError, match="report '.*rec.html': .*file is a file, not a folder"):
         write_recommendation_report(blocker / "rec.html", "t", recommendation["ranking"], recommendation["verdict"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 

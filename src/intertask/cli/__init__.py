@@ -45,12 +45,14 @@ def version() -> None:
     typer.echo(__version__)
 
 
-FLAGS = {"verify_k": "--verify", "library_dir": "--library", "out_dir": "--out", "runs": "--target-runs"}
+# API parameters the commands name otherwise: a differently named flag, or a positional argument's word
+FLAGS = {"verify_k": "--verify", "library_dir": "--library", "out_dir": "--out", "runs": "--target-runs",
+         "library": "library", "table": "table"}
 
 
 def flag_for(parameter: str) -> str:
-    """The command-line flag of an API `parameter`: `--` and its name with dashes (`budget_steps` →
-    `--budget-steps`), or where a command names it otherwise, `FLAGS`."""
+    """How the command line names an API `parameter`: `--` and its name with dashes (`budget_steps` →
+    `--budget-steps`), unless `FLAGS` says otherwise. The one map from parameters to flags."""
     return FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
 
 

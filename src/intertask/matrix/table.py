@@ -55,11 +55,12 @@ DEFAULT_SETTING = "default"
 MAX_SEED = 2**53  # seeds beyond this are not exact as floats (CSV, JSON) and name no real run
 
 
-def file_format(path: Path, what: str = "matrix") -> str:
-    """The format of a matrix file by its suffix (`FORMATS`): one rule for reading and writing."""
+def file_format(path: Path, what: str = "table") -> str:
+    """The format of a matrix file by its suffix (`FORMATS`): one rule for reading and writing. `what`, the
+    parameter that named the file, starts the refusal."""
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
-        raise IntertaskError(f"{what} {str(path)!r} must end in {', '.join(SUFFIXES)}")
+        raise IntertaskError(f"{what} {str(path)!r} must end in {', '.join(SUFFIXES)}", what)
     return FORMATS[suffix]
 
 

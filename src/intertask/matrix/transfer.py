@@ -56,9 +56,10 @@ class TransferMatrix:
         """The checked matrix of a `.csv`, `.parquet`, `.json` or `.jsonl` file."""
         return cls.from_frame(schema.read_table(path), where=str(path))
 
-    def write(self, out, parameter: str = "out") -> Path:
-        """Write to `out` in the format of its suffix, through a temporary file: complete or untouched."""
-        return write_table(self.frame, Path(out), schema.file_format(Path(out), parameter), parameter)
+    def write(self, out, what: str = "out") -> Path:
+        """Write to `out` in the format of its suffix, through a temporary file: complete or untouched (`what`:
+        the parameter that named `out`, in errors)."""
+        return write_table(self.frame, Path(out), schema.file_format(Path(out), what), what)
 
     @classmethod
     def from_study(cls, view) -> TransferMatrix:

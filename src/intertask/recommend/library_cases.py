@@ -108,7 +108,7 @@ def save_target_runs(path, collected: list[TargetRuns], library_path) -> Path:
     from intertask.paths import atomic_output
 
     path = Path(path)
-    with atomic_output(path) as tmp:
+    with atomic_output(path, "runs_file") as tmp:
         tmp.write_text(json.dumps({"format": FORMAT, "library": Path(library_path).name,
                                    "targets": [c.to_dict() for c in collected]}))
     return path

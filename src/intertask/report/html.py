@@ -179,7 +179,7 @@ def write_recommendation_report(
     `source, mean_gain, ci_low, ci_high, n_seeds`. Returns the report's path."""
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm", ".md"):
-        raise IntertaskError(f"report path {path} must end in .html or .md")
+        raise IntertaskError(f"report {path} must end in .html or .md", "report")
     from intertask.recommend.verdict import Verdict  # here: the recommend package loads torch
 
     if not isinstance(verdict, Verdict):
@@ -190,8 +190,8 @@ def write_recommendation_report(
         require_columns(verify, recommend_figures.VERIFY_COLUMNS, "verify table")
         rendered.append(render("verify", "Verified transfers", recommend_figures.verify_figure, verify, target_name))
     no_verify = (
-        "Not verified with real transfers: add --verify K to train the top K sources and the "
-        "no-transfer baseline and measure the gain with a 95% CI."
+        "Not verified with real transfers: verifying the top K sources trains them and the "
+        "no-transfer baseline and measures the gain with a 95% CI."
     )
     title = f"Which intermediate task for {target_name}?"
     if path.suffix.lower() == ".md":
@@ -209,7 +209,7 @@ def write_recommendation_report(
         lines += [""] + figures_md[0] + ["## All sources", "", _md_table(table), ""]
         lines += figures_md[1] if verify is not None else [_md_escape(no_verify), ""]
         files = {path.with_name(f"{path.stem}_{fig.name}.png"): fig.png for fig in rendered}
-        write_files({**files, path: "\n".join(lines).encode("utf-8")}, "--report")
+        write_files({**files, path: "\n".join(lines).encode("utf-8")}, "report")
         return path
     body = [f"<h1>{html.escape(title)}</h1>", f'<p class="headline">{html.escape(verdict.headline)}</p>']
     rows = "".join(
@@ -230,5 +230,5 @@ def write_recommendation_report(
         shown = shown.rename(columns={"mean_gain": "mean gain (points)", "ci_low": "95% CI low",
                                       "ci_high": "95% CI high", "n_seeds": "seeds"})
         body += ["<h2>Verification</h2>", html_table(shown)]
-    write_files({path: page(title, "\n".join(body))}, "--report")
+    write_files({path: page(title, "\n".join(body))}, "report")
     return path

@@ -71,8 +71,8 @@ def write_matrix_report(out_dir, transfers, result, evaluation=None,
              "<h3>Targets, least consistent first</h3>", html_table(result.targets), figure_html(rendered[0])]
     body.append("<h2>Selection methods</h2>")
     if evaluation is None:
-        body.append('<p class="note">No selectors evaluated: the matrix has several settings; choose one with '
-                    "--setting (and add methods with --predictions NAME=FILE).</p>")
+        body.append('<p class="note">No selectors evaluated: the matrix has several settings; choose one to '
+                    "evaluate (and add methods as predictions files).</p>")
     else:
         k = evaluation.config["k"]
         rendered.append(Rendered("selector_comparison", "Selection methods compared", SELECTOR_CAPTION,
