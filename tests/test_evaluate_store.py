@@ -151,7 +151,7 @@ def test_bad_inputs(store, tmp_path, capsys):
         evaluate_store(tmp_path / "nowhere", progress=False)
     with pytest.raises(IntertaskError, match="has snapshots at \\[0, 4.*not 3"):
         evaluate_store(store, methods=["max_pairwise@3"], progress=False, n_boot=10)
-    with pytest.raises(IntertaskError, match=r"no transfers with target seed\(s\) \[7\]"):
+    with pytest.raises(IntertaskError, match=r"seeds name 7, which the matrix does not have; it has \[0, 1\]"):
         evaluate_store(store, seeds=[7], progress=False)
     out = tmp_path / "eval.txt"
     assert run(["evaluate", "--store", str(store), "--out", str(out)]) == 2

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from intertask.errors import IntertaskError
-from intertask.cli.evaluate import read_named
+from intertask.cli.options import read_named
 from intertask.matrix.predictions import read_predictions
 from intertask.matrix.safe_pickle import load_plain
 from intertask.matrix.table import COLUMNS, from_long_table

@@ -131,6 +131,7 @@ class TransferMatrix:
             raise IntertaskError(f"setting {setting!r} is not in the matrix{did_you_mean(setting, settings)}; it has "
                                  f"{', '.join(settings)}", parameter="setting")
         frame = self.frame[self.frame["setting"] == setting]
+        where = "the matrix" if len(settings) == 1 else f"setting {setting!r}"
         for column, wanted in (("targets", targets), ("seeds", seeds)):
             if wanted is None:
                 continue
@@ -141,7 +142,7 @@ class TransferMatrix:
                 raise IntertaskError(f"{column} are empty; name at least one, or leave them out for all",
                                      parameter=column)
             if unknown:
-                raise IntertaskError(f"{column} name {unknown[0]!r}, which setting {setting!r} does not have"
+                raise IntertaskError(f"{column} name {unknown[0]!r}, which {where} does not have"
                                      f"{did_you_mean(str(unknown[0]), map(str, have))}; it has {sorted(have)}",
                                      parameter=column)
             frame = frame[frame[column[:-1]].isin(wanted)]
