@@ -34,6 +34,7 @@ import pandas as pd
 
 from intertask.errors import IntertaskError
 from intertask.evaluation import ranking
+from intertask.formatting import show
 from intertask.matrix.transfer import TransferMatrix
 from intertask.stats import bootstrap_ci, seed_consistency, target_interval, target_interval_kind
 
@@ -45,11 +46,6 @@ HIGHER_IS_BETTER = {**ranking.HIGHER_IS_BETTER, "top1_gain": True, "top1_gain_ov
 KEYS = ["target", "seed", "source"]
 PREDICTION_COLUMNS = ("method", "target", "source", "predicted")  # and `seed`, unless seedless
 COST_COLUMNS = ("cost_seconds", "target_steps")
-
-
-def _show(value) -> str:
-    """repr of a cell without numpy's type wrapper (`1`, not `np.int64(1)`)."""
-    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def records(frame: pd.DataFrame) -> list[dict]:
@@ -133,8 +129,8 @@ def _check_frame(frame: pd.DataFrame, name: str, columns: tuple[str, ...], numer
         bad = ~np.isfinite(values)
         if bad.any():
             row = frame[bad].iloc[0]
-            where = ", ".join(f"{c}={_show(row[c])}" for c in ("method", "target", "seed", "source") if c in frame)
-            raise IntertaskError(f"{name}: column '{column}' must be finite numbers; got {_show(row[column])} at {where}")
+            where = ", ".join(f"{c}={show(row[c])}" for c in ("method", "target", "seed", "source") if c in frame)
+            raise IntertaskError(f"{name}: column '{column}' must be finite numbers; got {show(row[column])} at {where}")
 
 
 def _check_predictions(rows: pd.DataFrame) -> None:
@@ -147,7 +143,7 @@ def _check_unique(rows: pd.DataFrame) -> None:
     dupes = rows[rows.duplicated(keys, keep=False)]
     if len(dupes):
         row = dupes.iloc[0]
-        raise IntertaskError("predictions has more than one row for " + ", ".join(f"{c}={_show(row[c])}" for c in keys))
+        raise IntertaskError("predictions has more than one row for " + ", ".join(f"{c}={show(row[c])}" for c in keys))
 
 
 def _match(method: str, pred: pd.DataFrame, matrix: pd.DataFrame) -> pd.DataFrame:
@@ -160,7 +156,7 @@ def _match(method: str, pred: pd.DataFrame, matrix: pd.DataFrame) -> pd.DataFram
         row = bad.iloc[0]
         side = "has no prediction" if row["_merge"] == "right_only" else "is not in the matrix"
         raise IntertaskError(
-            f"method '{method}', target '{row['target']}', seed {_show(row['seed'])}: source "
+            f"method '{method}', target '{row['target']}', seed {show(row['seed'])}: source "
             f"'{row['source']}' {side}; predictions must cover exactly the matrix's sources "
             f"for every target and seed"
         )
@@ -201,11 +197,13 @@ def mean_interval(values: np.ndarray, cases: pd.DataFrame, config: dict) -> tupl
     return low, high, target_interval_kind(len(set(targets.tolist())))
 
 
-def _summarise(cases: pd.DataFrame, config: dict, by: list[str]) -> pd.DataFrame:
+def summarise(cases: pd.DataFrame, config: dict, by: list[str], metrics=METRICS) -> pd.DataFrame:
+    """Per group of `cases` (columns `by`) and metric: `mean, std, ci_low, ci_high` (`mean_interval`), `n`,
+    `n_targets`, `interval`, `n_undefined` (NaN cases), `higher_is_better` and the mean cost and steps."""
     rows = []
     for key, frame in cases.groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
-        for metric in METRICS:
+        for metric in metrics:
             ok = frame[np.isfinite(frame[metric].to_numpy(float))]
             values = ok[metric].to_numpy(float)
             row = dict(zip(by, key), metric=metric, n=len(values), n_targets=int(ok["target"].nunique()),
@@ -216,8 +214,8 @@ def _summarise(cases: pd.DataFrame, config: dict, by: list[str]) -> pd.DataFrame
                 row.update(mean=float(values.mean()), std=std, ci_low=low, ci_high=high)
             else:
                 row.update(mean=np.nan, std=np.nan, ci_low=np.nan, ci_high=np.nan, interval=None)
-            row["cost_seconds"] = float(frame["cost_seconds"].mean())
-            row["target_steps"] = float(frame["target_steps"].mean())
+            for column in COST_COLUMNS:
+                row[column] = float(frame[column].mean()) if column in frame else np.nan
             rows.append(row)
     columns = by + ["metric", "mean", "std", "ci_low", "ci_high", "n", "n_targets", "interval", "n_undefined",
                     "higher_is_better", "cost_seconds", "target_steps"]
@@ -234,9 +232,9 @@ def _score(truth: pd.DataFrame, predictions: pd.DataFrame, config: dict, tags: d
             rows.append({"method": method, "target": target, "seed": case_seed,
                          **_case_metrics(frame, k, top_k)})
     cases = pd.DataFrame(rows)
-    summary = _summarise(cases, config, ["method"])
+    summary = summarise(cases, config, ["method"])
     groups = cases["target"].map(lambda t: tag if tag in tags.get(t, ()) else "other")
-    by_tag = _summarise(cases.assign(group=groups), config, ["group", "method"])
+    by_tag = summarise(cases.assign(group=groups), config, ["group", "method"])
     return Evaluation(cases=cases, summary=summary, by_tag=by_tag,
                       consistency=seed_consistency(truth), config=config, tags=dict(tags))
 
@@ -296,12 +294,8 @@ def evaluate(matrix: TransferMatrix, predictions: Predictions | pd.DataFrame, k:
         raise IntertaskError("the matrix has no transfers to evaluate against")
     if len(matrix.settings) != 1:
         raise IntertaskError(f"evaluate one setting at a time; the matrix has {', '.join(matrix.settings)}")
-    floored = [(t, s) for _, t, s in matrix.not_learned()]
     truth = matrix.ground_truth().frame
-    if truth.empty:
-        raise IntertaskError(f"no baseline cleared its floor (the score of a constant prediction): the "
-                             f"{len(floored)} case(s) measure no transfer; train the targets longer or with "
-                             "head_init = \"probe\" (see configs/library.toml)")
+    floored = [(t, s) for _, t, s in matrix.not_learned()]
     _check_predictions(predictions.rows)
     rows = _per_seed(predictions.rows, truth)
     _check_unique(rows)

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from intertask.errors import IntertaskError
+from intertask.formatting import show
 
 KEY = ("setting", "target", "source", "source_seed", "seed")
 REQUIRED = ("target", "source", "seed", "score")
@@ -86,14 +87,9 @@ def read_table(path) -> pd.DataFrame:
         raise IntertaskError(f"cannot read {str(path)!r} as {format}: {first}") from None
 
 
-def _show(value) -> str:
-    """repr of a cell without numpy's type wrapper (`1e+30`, not `np.float64(1e+30)`)."""
-    return repr(value.item() if isinstance(value, np.generic) else value)
-
-
 def _where_row(frame: pd.DataFrame, bad) -> str:
     row = frame[bad].iloc[0]
-    return f"target {_show(row['target'])}, source {_show(row['source'])}, seed {_show(row['seed'])}"
+    return f"target {show(row['target'])}, source {show(row['source'])}, seed {show(row['seed'])}"
 
 
 def _numbers(frame: pd.DataFrame, column: str, where: str) -> pd.Series:
@@ -106,7 +102,7 @@ def _numbers(frame: pd.DataFrame, column: str, where: str) -> pd.Series:
     if raw.dtype == object:
         bad |= raw.map(lambda v: isinstance(v, bool))
     if bad.any():
-        raise IntertaskError(f"{where}: column '{column}' must hold numbers; got {_show(raw[bad].iloc[0])} for "
+        raise IntertaskError(f"{where}: column '{column}' must hold numbers; got {show(raw[bad].iloc[0])} for "
                              + _where_row(frame, bad))
     return values.astype(float)
 
@@ -119,7 +115,7 @@ def _integers(frame: pd.DataFrame, column: str, where: str) -> pd.Series:
         bad |= values.isna()
     if bad.any():
         raise IntertaskError(f"{where}: column '{column}' must hold integers within ±{MAX_SEED}; got "
-                             f"{_show(frame[column][bad].iloc[0])} for " + _where_row(frame, bad))
+                             f"{show(frame[column][bad].iloc[0])} for " + _where_row(frame, bad))
     return values.astype("Int64")
 
 

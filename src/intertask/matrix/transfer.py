@@ -170,8 +170,14 @@ class TransferMatrix:
                               .reset_index(drop=True))
 
     def ground_truth(self) -> TransferMatrix:
-        """What selection is scored against: one source prompt per source, without the `not_learned()` cases."""
-        return self.one_source_seed().learned_only()
+        """What selection is scored against: one source prompt per source, without the `not_learned()` cases;
+        refused when those are all it has (it measures no transfer)."""
+        truth = self.one_source_seed().learned_only()
+        if len(self) and not len(truth):
+            raise IntertaskError(f"no baseline cleared its floor (the score of a constant prediction): the "
+                                 f"{len(self.not_learned())} case(s) measure no transfer; train the targets longer "
+                                 "or with head_init = \"probe\" (see configs/library.toml)")
+        return truth
 
     def holes(self) -> pd.DataFrame:
         """The holes of each setting's grid: `setting, target, source, seed` for every combination of that
