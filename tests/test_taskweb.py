@@ -201,6 +201,8 @@ def test_commands_end_to_end(tmp_path, clone, capsys):
                 "--predictions", f"roe={scores}", "--k", "2"]) == 0
     html = (tmp_path / "report" / "report.html").read_text()
     assert "consistency_matrix" in html and "TaskWeb's: one case per target" in html
+    assert run(["report", "--matrix", str(out), "--out", str(tmp_path / "r2"), "--predictions", f"roe={scores}"]) == 2
+    assert "--setting is needed: the matrix has 2 settings" in capsys.readouterr().err
 
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.p"

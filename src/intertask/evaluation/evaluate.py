@@ -116,26 +116,22 @@ def prediction_rows(selector, target, seed, method: str | None = None) -> pd.Dat
     })
 
 
-def _check_frame(frame: pd.DataFrame, name: str, columns: tuple[str, ...], numeric: tuple[str, ...]) -> None:
-    if not isinstance(frame, pd.DataFrame):
-        raise IntertaskError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise IntertaskError(f"{name} lacks column(s) {missing}; it needs {list(columns)}")
-    if frame.empty:
-        raise IntertaskError(f"{name} has no rows")
-    for column in numeric:
-        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(np.float64)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            row = frame[bad].iloc[0]
-            where = ", ".join(f"{c}={show(row[c])}" for c in ("method", "target", "seed", "source") if c in frame)
-            raise IntertaskError(f"{name}: column '{column}' must be finite numbers; got {show(row[column])} at {where}")
-
-
 def _check_predictions(rows: pd.DataFrame) -> None:
-    costs = tuple(c for c in COST_COLUMNS if c in getattr(rows, "columns", ()))
-    _check_frame(rows, "predictions", PREDICTION_COLUMNS, ("predicted",) + costs)
+    """`rows` is a frame with `PREDICTION_COLUMNS` and finite scores (and costs, where given)."""
+    if not isinstance(rows, pd.DataFrame):
+        raise IntertaskError(f"predictions must be a pandas DataFrame, got {type(rows).__name__}")
+    missing = [c for c in PREDICTION_COLUMNS if c not in rows.columns]
+    if missing:
+        raise IntertaskError(f"predictions lacks column(s) {missing}; it needs {list(PREDICTION_COLUMNS)}")
+    if rows.empty:
+        raise IntertaskError("predictions has no rows")
+    for column in ("predicted", *(c for c in COST_COLUMNS if c in rows.columns)):
+        bad = ~np.isfinite(pd.to_numeric(rows[column], errors="coerce").to_numpy(np.float64))
+        if bad.any():
+            row = rows[bad].iloc[0]
+            where = ", ".join(f"{c}={show(row[c])}" for c in ("method", "target", "seed", "source") if c in rows)
+            raise IntertaskError(f"predictions: column '{column}' must be finite numbers; got {show(row[column])} at "
+                                 f"{where}")
 
 
 def _check_unique(rows: pd.DataFrame) -> None:

@@ -93,16 +93,9 @@ def build_matrix_report(matrix_path, out_dir, predictions: dict | None = None, s
     from intertask.evaluation.from_matrix import evaluate_matrix, predictions_from_files
     from intertask.matrix.transfer import TransferMatrix
 
-    transfers = TransferMatrix.read(matrix_path)
-    matrix = transfers.frame
-    if predictions and setting is None and len(transfers.settings) > 1:
-        from intertask.errors import IntertaskError
-
-        raise IntertaskError("the matrix has several settings: choose the one to evaluate the predictions on")
-    result = consistency(matrix, target_groups(transfers.targets))
-    evaluation = None
-    if setting is not None or len(transfers.settings) == 1:
-        one = transfers.select(setting)
-        evaluation = evaluate_matrix(one, predictions_from_files(one, predictions or {}), k=k)
+    transfers = TransferMatrix.read(matrix_path)  # predictions need the setting when there are several
+    one = transfers.select(setting) if setting is not None or predictions or len(transfers.settings) == 1 else None
+    result = consistency(transfers.frame, target_groups(transfers.targets))
+    evaluation = None if one is None else evaluate_matrix(one, predictions_from_files(one, predictions or {}), k=k)
     return write_matrix_report(out_dir, transfers, result, evaluation,
                                title=f"intertask transfer matrix report: {Path(matrix_path).name}")
