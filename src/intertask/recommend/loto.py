@@ -132,10 +132,6 @@ def library_target_runs(library: Library, methods=None, budget_steps: int | None
     history, tasks, chosen, budget = library_setup(library, methods, budget_steps, runs)
     done = load_target_runs(runs_file)[0] if runs_file is not None and Path(runs_file).is_file() else []
     save = None if runs_file is None else (lambda so_far: save_target_runs(runs_file, so_far, library.path))
-    if backbone is None and len({r.target for r in done} & set(tasks)) < len(tasks):
-        from intertask.backbones import load_backbone
-
-        backbone = load_backbone(library.backbone["name"], device=device)
     collected = collect_target_runs(library, tasks, chosen, budget, runs, backbone, device, progress, done, save)
     return history, tasks, collected
 
