@@ -173,3 +173,12 @@ def test_evaluate_library_keeps_its_short_runs(library, tmp_path, capsys, monkey
     assert run(args[:-2] + ["--runs-file", str(tmp_path / "other.json")]) == 2
     assert "is not a file of target runs" in capsys.readouterr().err
     assert (tmp_path / "other.json").read_text() == "{}"
+
+
+def test_a_runs_file_of_other_steps_runs_again(library, tmp_path, capsys):
+    runs = tmp_path / "runs.json"
+    args = ["evaluate", "--library", str(library), "--methods", "data_size,text_embedding,random", "--target-runs",
+            "1", "--runs-file", str(runs), "--json"]
+    assert run(args + ["--budget-steps", "2"]) == 0
+    assert run(args + ["--budget-steps", "3"]) == 0  # the kept runs do not fit: trained again, with a backbone
+    assert {t["budget_steps"] for t in json.loads(runs.read_text())["targets"]} == {3}
