@@ -159,7 +159,8 @@ def test_both_definitions_oracle_random_and_label_gold(clone):
 
 
 def test_gold_falls_back_to_mean_score_and_missing_predictions_are_named(clone):
-    matrix = TransferMatrix.from_taskweb(clone).select("t5l").frame.assign(mean_relative_gain=np.nan, positive_share=np.nan)
+    matrix = TransferMatrix.from_taskweb(clone).select("t5l").frame.assign(mean_relative_gain=np.nan,
+                                                                          positive_share=np.nan)
     oracle = matrix.groupby(["target", "source"])["score"].mean().rename("predicted").reset_index()
     ev = evaluate_matrix(matrix, {"oracle": oracle}, k=2, n_boot=100)
     assert ev.config["gold"] == "mean_score"

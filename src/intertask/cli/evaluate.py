@@ -136,7 +136,8 @@ def register(app: typer.Typer) -> None:
         """Score selection methods against a study's transfers (--store), a library's history (--library)
         or a transfer matrix file (--matrix): NDCG, Regret@k, top-k, cost; with --recommender or --library,
         also recommend itself and its candidate rules, leave-one-target-out; on a matrix also under TaskWeb's
-        definitions. Each mode builds predictions and hands them to the one evaluation (`intertask.evaluation.evaluate`)."""
+        definitions. Each mode builds predictions and hands them to the one evaluation
+        (`intertask.evaluation.evaluate`)."""
         opt.check_new_file(out, "--out", (".json", ".csv"))
         mode = _mode({"--store": store, "--library": library, "--matrix": matrix},
                      {"--study": study, "--methods": methods, "--seeds": seeds, "--max-texts": max_texts,

@@ -93,7 +93,8 @@ def check_against(evaluation, against: str) -> None:
     """Refuse an `--against` method the evaluation does not have."""
     methods = list(evaluation.cases["method"].unique())
     if against not in methods:
-        raise IntertaskError(f"--against {against!r} is not among the evaluated methods{did_you_mean(against, methods)}")
+        raise IntertaskError(f"--against {against!r} is not among the evaluated methods"
+                             f"{did_you_mean(against, methods)}")
 
 
 def print_comparison(evaluation, against: str) -> None:
@@ -129,7 +130,8 @@ def print_recommender(evaluation) -> None:
     methods = [m for m in RECOMMENDER_FIRST if m in methods] + [m for m in methods if m not in RECOMMENDER_FIRST]
     table = _table(f"recommend vs each selector, leave-one-target-out over {evaluation.cases['target'].nunique()} "
                    f"targets (95% CI: {interval_names(evaluation.summary['interval'])})",
-                   ("method", "NDCG ↑", f"Regret@{k} % ↓", "top-1 gain ↑", "top-1 gain vs random ↑", "cases (targets)"))
+                   ("method", "NDCG ↑", f"Regret@{k} % ↓", "top-1 gain ↑", "top-1 gain vs random ↑",
+                    "cases (targets)"))
     for method in (m for m in methods if "@" not in m):
         cells = []
         for metric, spec in (("ndcg", ".3f"), ("regret_at_k", ".2f"), ("top1_gain", "+.2f"),

@@ -57,5 +57,6 @@ def read_named(specs, symmetric=()) -> dict:
         named[name.strip()] = path.strip()
     unknown = [s for s in symmetric if s not in named]
     if unknown:
-        raise IntertaskError(f"--symmetric {unknown[0]!r} is not a --predictions name; names: {', '.join(named) or 'none'}")
+        raise IntertaskError(f"--symmetric {unknown[0]!r} is not a --predictions name; names: "
+                             f"{', '.join(named) or 'none'}")
     return {name: read_predictions(path, symmetric=name in symmetric) for name, path in named.items()}

@@ -21,9 +21,9 @@ One row per setting × target × source × source seed × seed (`KEY`). Columns 
   (`library measure`), else None; a CSV holds it as JSON text.
 
 `intertask.matrix.transfer.TransferMatrix` holds a checked frame of these columns. A row whose score is
-empty (a failed run) is dropped: `missing_cells` reports it with every other hole in the grid, nothing is
-ever filled in (`TransferMatrix.holes`). Files: `.csv`, `.parquet`, `.json` (a list of row objects) and `.jsonl` (one row object a
-line), chosen by the suffix (`FORMATS`), for reading and writing alike.
+empty (a failed run) is dropped: `TransferMatrix.holes` reports it with every other hole in the grid,
+nothing is ever filled in. Files: `.csv`, `.parquet`, `.json` (a list of row objects) and `.jsonl` (one
+row object a line), chosen by the suffix (`FORMATS`), for reading and writing alike.
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ def from_long_table(frame: pd.DataFrame, where: str = "table") -> pd.DataFrame:
     for column in FLAGS:
         table[column] = _flags(table, column, where) if column in table else pd.Series(pd.NA, table.index, "boolean")
     table["validation_curve"] = _curves(table, where) if "validation_curve" in table else None
-    table = table.dropna(subset=["score"])  # a failed run: a missing cell, reported by missing_cells
+    table = table.dropna(subset=["score"])  # a failed run: a missing cell, reported by TransferMatrix.holes
     if table.empty:
         raise IntertaskError(f"{where} has no row with a score")
     dupes = table[table.duplicated(list(KEY), keep=False)]

@@ -70,7 +70,8 @@ def recommender_predictions(predictions: Predictions, matrix: TransferMatrix) ->
     for (target, seed), frame in scores[scores["method"].isin(members)].groupby(["target", "seed"]):
         wide = frame.pivot(index="source", columns="method", values="predicted").sort_index()
         known = truth[(truth["target"] == target) & (truth["seed"] == seed)].set_index("source").loc[wide.index]
-        cases.append(rl.Case(target, int(seed), list(wide.index), {m: wide[m].to_numpy(np.float64)[None] for m in members},
+        cases.append(rl.Case(target, int(seed), list(wide.index),
+                             {m: wide[m].to_numpy(np.float64)[None] for m in members},
                              known["score"].to_numpy(np.float64), known["gain"].to_numpy(np.float64)))
     signals = rl.SignalSource(truth, predictions.embeddings, predictions.embeddings, predictions.tags,
                               predictions.tags)

@@ -110,7 +110,8 @@ class Store:
             return IntertaskError(f"store {str(self.path)!r}: cannot write {self.db_path.name} ({err}); free space and "
                                   "run the same command again (finished runs are kept)", "store")
         return IntertaskError(f"store database {str(self.db_path)!r} is damaged ({err}); `intertask study check "
-                              f"--store {self.path}` reports what is wrong; restore it from a backup or use a new store")
+                              f"--store {self.path}` reports what is wrong; restore it from a backup or use a new "
+                              "store")
 
     @contextlib.contextmanager
     def _database(self, write: bool) -> Iterator[sqlite3.Connection]:
