@@ -139,8 +139,7 @@ def write_table(frame, out: Path, format: str, what: str = "out") -> Path:
     csv, parquet, json (an indented list of records) or jsonl (one record a line)."""
     out = Path(out)
     if not out.parent.is_dir():
-        raise IntertaskError(f"{what} {str(out)!r}: folder {str(out.parent)!r} does not exist; create it or choose "
-                             "another path", what)
+        raise IntertaskError(f"{what} {str(out)!r}: folder {str(out.parent)!r} does not exist; create it first", what)
     writers = {"csv": lambda tmp: frame.to_csv(tmp, index=False),
                "parquet": lambda tmp: frame.to_parquet(tmp, index=False),
                "json": lambda tmp: frame.to_json(tmp, orient="records", indent=1),

@@ -11,12 +11,6 @@ from intertask.evaluation.evaluate import HIGHER_IS_BETTER, METRICS, Evaluation,
 from intertask.stats import paired_comparison
 
 
-def _groups(evaluation: Evaluation, cases: pd.DataFrame):
-    """The cluster labels of `cases` for a bootstrap: their targets, unless the evaluation
-    resamples single cases."""
-    return None if evaluation.config.get("bootstrap", "target") == "case" else cases["target"].to_numpy()
-
-
 def paired_table(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFrame:
     """Every ordered pair of methods (a, b) compared on the cases both have defined:
     `method_a, method_b, win_rate` (share of target × seed cases where a is better, ties ½),
@@ -26,6 +20,7 @@ def paired_table(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFrame:
         raise IntertaskError(f"unknown metric '{metric}'; choose from {', '.join(METRICS)}")
     wide = evaluation.cases.pivot_table(index=["target", "seed"], columns="method", values=metric,
                                         aggfunc="first", dropna=False)
+    by_target = evaluation.config.get("bootstrap", "target") != "case"  # resample whole targets, or cases
     rows = []
     for a in wide.columns:
         for b in wide.columns:
@@ -37,7 +32,7 @@ def paired_table(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFrame:
                 result = paired_comparison(
                     pair[a].to_numpy(), pair[b].to_numpy(), HIGHER_IS_BETTER[metric],
                     evaluation.config.get("n_boot", 2000), evaluation.config.get("alpha", 0.05),
-                    evaluation.config.get("seed", 0), groups=_groups(evaluation, pair))
+                    evaluation.config.get("seed", 0), groups=pair["target"].to_numpy() if by_target else None)
                 row.update(result, n_targets=int(pair["target"].nunique()))
             else:
                 row.update(win_rate=np.nan, mean_diff=np.nan, ci_low=np.nan, ci_high=np.nan, n=0, n_targets=0,
