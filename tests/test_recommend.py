@@ -280,7 +280,7 @@ def test_verdict_criteria_and_warnings():
 def test_verdict_says_when_the_short_target_runs_did_not_learn():
     unlearned = _verdict(n_seeds=3, learned_seeds=0)
     assert unlearned.headline.startswith("The target did not learn in its short runs")
-    assert "--budget-steps" in unlearned.headline and "left out" in unlearned.headline
+    assert "more budget steps" in unlearned.headline and "left out" in unlearned.headline
     partly = _verdict(n_seeds=3, learned_seeds=1)
     assert partly.headline.startswith("Use 'src'") and any("only 1 of 3 target seeds" in w for w in partly.warnings)
     assert not any("target seeds cleared" in w for w in _verdict(n_seeds=3, learned_seeds=3).warnings)
