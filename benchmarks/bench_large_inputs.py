@@ -112,8 +112,8 @@ def timed(fn, repeat: int = 1) -> tuple[object, float]:
 
 
 def matrix_part(args, folder: Path) -> None:
-    from intertask.evaluation.statistics import seed_consistency
-    from intertask.matrix.table import read_matrix
+    from intertask.matrix.transfer import TransferMatrix
+    from intertask.stats import seed_consistency
 
     csv_path, parquet = folder / "matrix.csv", folder / "matrix.parquet"
     rows = write_matrix(csv_path, args.targets, args.sources, args.seeds)
@@ -129,7 +129,7 @@ def matrix_part(args, folder: Path) -> None:
         assert m["rc"] == 0, (name, m)
         print(f"{name:<28}{m['cpu_s']:>8.1f}{m['wall_s']:>9.1f}{m['peak_rss_mb']:>13.0f}  {limit}")
 
-    matrix = read_matrix(parquet)
+    matrix = TransferMatrix.read(parquet).frame
     part = matrix[matrix["target"].isin(sorted(matrix["target"].unique())[:args.slice])]
     print("\nold vs new, CPU seconds, best of 2:")
     print(f"{'step':<58}{'rows':>10}{'old':>8}{'new':>8}{'old/new':>9}")

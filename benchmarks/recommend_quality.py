@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from intertask.evaluation import paired_table
+from intertask.evaluation import evaluate, paired_table
 from intertask.recommend import calibration
 from intertask.recommend.library import default_library_dir, load_library
-from intertask.recommend.loto import evaluate_library, library_predictions, library_target_runs
+from intertask.recommend.loto import library_predictions, library_target_runs
 
 DEFAULT_RUNS_FILE = Path(__file__).parent / "results" / "library_target_runs.json"
 
@@ -117,7 +117,7 @@ def frame_markdown(frame, formats: dict) -> str:
 def report(library, history, tasks, collected, n_boot: int = 2000) -> str:
     built = library_predictions(library, history, tasks, collected)
     result = built.held_out
-    evaluation = evaluate_library(built, n_boot=n_boot)
+    evaluation = evaluate(built.truth, built.predictions, n_boot=n_boot)
     n = len(collected)
     n_cases = int((evaluation.cases["method"] == "recommend").sum())
     out = [f"## {n} history targets of {library.path.name}, {n_cases} "

@@ -38,7 +38,8 @@ def test_round_trip(tmp_path, result):
 def test_bad_files(tmp_path, result):
     path = tmp_path / "p.safetensors"
     save_artifact(path, result, "tiny-encoder")
-    with pytest.raises(IntertaskError, match="for backbone 'tiny-encoder', not 'minilm'"):
+    with pytest.raises(IntertaskError, match="backbone 'minilm' does not fit .*: it holds a prompt for backbone "
+                                             "'tiny-encoder'"):
         load_artifact(path, expect_backbone="minilm")
     data = bytearray(path.read_bytes())
     data[-3] ^= 0xFF  # flip bits inside the tensor data

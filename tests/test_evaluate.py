@@ -11,7 +11,8 @@ import pytest
 from intertask.errors import IntertaskError
 from intertask.evaluation import (
     METRICS,
-    evaluate_predictions,
+    Predictions,
+    evaluate,
     ndcg_gain_score,
     ndcg_score,
     paired_table,
@@ -20,7 +21,14 @@ from intertask.evaluation import (
     regret_at_k,
 )
 
+from intertask.matrix.transfer import TransferMatrix
+
 SOURCES = ["a", "b", "c", "d"]
+
+
+def evaluate_frames(matrix, predictions, tags=None, **options):
+    """`evaluate` of a plain long table and prediction rows."""
+    return evaluate(TransferMatrix.from_frame(matrix, "matrix"), Predictions(predictions, tags=tags or {}), **options)
 
 
 def _matrix(seed=0, targets=("t1", "t2", "t3"), seeds=(0, 1)):
@@ -48,7 +56,7 @@ def _predictions(matrix, methods=("oracle", "reversed", "constant")):
 
 def test_cases_match_ranking_functions_and_oracle_wins():
     matrix = _matrix()
-    ev = evaluate_predictions(matrix, _predictions(matrix), k=2)
+    ev = evaluate_frames(matrix, _predictions(matrix), k=2)
     assert len(ev.cases) == 3 * 3 * 2 and set(METRICS) <= set(ev.cases.columns)
     row = ev.cases[(ev.cases.method == "reversed") & (ev.cases.target == "t2") & (ev.cases.seed == 1)].iloc[0]
     truth = matrix[(matrix.target == "t2") & (matrix.seed == 1)]
@@ -67,7 +75,7 @@ def test_cases_match_ranking_functions_and_oracle_wins():
 
 def test_summary_statistics_and_table():
     matrix = _matrix()
-    ev = evaluate_predictions(matrix, _predictions(matrix), k=3, n_boot=500)
+    ev = evaluate_frames(matrix, _predictions(matrix), k=3, n_boot=500)
     row = ev.summary.set_index(["method", "metric"]).loc[("reversed", "ndcg")]
     values = ev.cases[ev.cases.method == "reversed"].ndcg
     assert row["mean"] == pytest.approx(values.mean())
@@ -99,8 +107,8 @@ def _clustered(n_targets=10, n_seeds=3, target_sd=0.1, seed_sd=0.01, seed=0):
 def test_target_bootstrap_is_wider_than_case_bootstrap_on_clustered_data():
     matrix = _clustered()
     predictions = _predictions(matrix, ("reversed",))
-    by_target = evaluate_predictions(matrix, predictions, n_boot=1000)
-    by_case = evaluate_predictions(matrix, predictions, n_boot=1000, bootstrap="case")
+    by_target = evaluate_frames(matrix, predictions, n_boot=1000)
+    by_case = evaluate_frames(matrix, predictions, n_boot=1000, bootstrap="case")
     width = {}
     for name, ev in (("target", by_target), ("case", by_case)):
         row = ev.summary.set_index("metric").loc["top_k_score"]
@@ -108,8 +116,8 @@ def test_target_bootstrap_is_wider_than_case_bootstrap_on_clustered_data():
         assert row["n"] == 30 and row["n_targets"] == 10
     assert width["target"] > 1.3 * width["case"]  # seeds of a target nearly agree: ~√3 wider
     pairs = {b: paired_table(ev, "top_k_score").set_index(["method_a", "method_b"])
-             for b, ev in (("target", evaluate_predictions(matrix, _predictions(matrix, ("reversed", "oracle")))),
-                           ("case", evaluate_predictions(matrix, _predictions(matrix, ("reversed", "oracle")),
+             for b, ev in (("target", evaluate_frames(matrix, _predictions(matrix, ("reversed", "oracle")))),
+                           ("case", evaluate_frames(matrix, _predictions(matrix, ("reversed", "oracle")),
                                                          bootstrap="case")))}
     span = {b: p.at[("oracle", "reversed"), "ci_high"] - p.at[("oracle", "reversed"), "ci_low"] for b, p in pairs.items()}
     assert span["target"] > 1.3 * span["case"] and pairs["target"].at[("oracle", "reversed"), "n_targets"] == 10
@@ -120,14 +128,14 @@ def test_target_intervals_switch_to_the_bootstrap_at_the_threshold_and_say_so():
 
     for n_targets, kind in ((MIN_TARGETS_FOR_BOOTSTRAP - 1, "t"), (MIN_TARGETS_FOR_BOOTSTRAP, "bootstrap")):
         matrix = _clustered(n_targets=n_targets, n_seeds=2)
-        ev = evaluate_predictions(matrix, _predictions(matrix, ("reversed", "oracle")), n_boot=300)
+        ev = evaluate_frames(matrix, _predictions(matrix, ("reversed", "oracle")), n_boot=300)
         row = ev.summary.set_index(["method", "metric"]).loc[("reversed", "top_k_score")]
         cases = ev.cases[ev.cases.method == "reversed"]
         assert row["interval"] == kind and row["n_targets"] == n_targets
         assert (row["ci_low"], row["ci_high"]) == target_interval(cases.top_k_score, cases.target, n_boot=300)
         assert set(paired_table(ev, "top_k_score").interval) == {kind}
         assert set(quality_by_steps(ev).interval) == {kind}
-    case = evaluate_predictions(matrix, _predictions(matrix, ("reversed",)), n_boot=300, bootstrap="case")
+    case = evaluate_frames(matrix, _predictions(matrix, ("reversed",)), n_boot=300, bootstrap="case")
     assert set(case.summary.interval) == {"case bootstrap"}
 
 
@@ -137,7 +145,7 @@ def test_negative_scores_give_nan_ndcg_and_regret_and_a_count():
     matrix.loc[low, "score"] -= 100  # a regression target: Pearson × 100 can be negative
     matrix.loc[low, "baseline"] -= 100
     matrix["gain"] = matrix["score"] - matrix["baseline"]
-    ev = evaluate_predictions(matrix, _predictions(matrix, ("oracle",)), n_boot=200)
+    ev = evaluate_frames(matrix, _predictions(matrix, ("oracle",)), n_boot=200)
     case = ev.cases.set_index(["target", "seed"]).loc[("t2", 0)]
     assert math.isnan(case["ndcg"]) and math.isnan(case["regret_at_k"]) and np.isfinite(case["top_k_score"])
     summary = ev.summary.set_index("metric")
@@ -148,19 +156,19 @@ def test_negative_scores_give_nan_ndcg_and_regret_and_a_count():
 
 def test_regret_and_top_k_have_their_own_k():
     matrix = _matrix()
-    ev = evaluate_predictions(matrix, _predictions(matrix, ("reversed",)))
+    ev = evaluate_frames(matrix, _predictions(matrix, ("reversed",)))
     assert ev.config["k"] == 3 and ev.config["top_k"] == 2  # the paper's script
     truth = matrix[(matrix.target == "t1") & (matrix.seed == 0)].sort_values("source")
     case = ev.cases.set_index(["target", "seed"]).loc[("t1", 0)]
     assert case["regret_at_k"] == pytest.approx(regret_at_k(truth.score, -truth.score, 3))
     assert case["top_k_score"] == pytest.approx(np.sort(truth.score.to_numpy())[:2].mean())
-    with pytest.raises(IntertaskError, match="k must be an integer >= 1, got 0"):
-        evaluate_predictions(matrix, _predictions(matrix, ("reversed",)), top_k=0)
+    with pytest.raises(IntertaskError, match="top_k must be an integer >= 1, got 0"):
+        evaluate_frames(matrix, _predictions(matrix, ("reversed",)), top_k=0)
 
 
 def test_k_at_least_number_of_sources_gives_zero_regret():
     matrix = _matrix()
-    ev = evaluate_predictions(matrix, _predictions(matrix), k=10, top_k=10)
+    ev = evaluate_frames(matrix, _predictions(matrix), k=10, top_k=10)
     assert np.allclose(ev.cases.regret_at_k, 0.0)
     scores = matrix.groupby(["target", "seed"]).score.mean().to_numpy()
     reversed_top = ev.cases[ev.cases.method == "reversed"].sort_values(["target", "seed"]).top_k_score
@@ -171,17 +179,17 @@ def test_undefined_cases_are_excluded_and_counted():
     matrix = _matrix(targets=("t1",), seeds=(0,))
     matrix.loc[:, "score"] = matrix["baseline"] - 1.0  # no source helps: ndcg_gain undefined
     matrix["gain"] = -1.0
-    ev = evaluate_predictions(matrix, _predictions(matrix, ("oracle",)))
+    ev = evaluate_frames(matrix, _predictions(matrix, ("oracle",)))
     row = ev.summary.set_index("metric").loc["ndcg_gain"]
     assert row["n"] == 0 and math.isnan(row["mean"])
 
 
 def test_by_tag_splits_reasoning_targets():
     matrix = _matrix()
-    ev = evaluate_predictions(matrix, _predictions(matrix), tags={"t1": ("reasoning",), "t2": ("nli",)})
+    ev = evaluate_frames(matrix, _predictions(matrix), tags={"t1": ("reasoning",), "t2": ("nli",)})
     counts = ev.by_tag.set_index(["group", "method", "metric"])["n"]
     assert counts["reasoning", "oracle", "ndcg"] == 2 and counts["other", "oracle", "ndcg"] == 4
-    assert set(evaluate_predictions(matrix, _predictions(matrix)).by_tag.group) == {"other"}
+    assert set(evaluate_frames(matrix, _predictions(matrix)).by_tag.group) == {"other"}
 
 
 def test_paired_table_and_steps_and_json():
@@ -189,7 +197,7 @@ def test_paired_table_and_steps_and_json():
     predictions = _predictions(matrix)
     predictions.loc[predictions.method == "constant", "method"] = "oracle@5"
     predictions.loc[predictions.method == "oracle@5", "target_steps"] = 5
-    ev = evaluate_predictions(matrix, predictions)
+    ev = evaluate_frames(matrix, predictions)
     pairs = paired_table(ev, "ndcg").set_index(["method_a", "method_b"])
     assert len(pairs) == 6
     assert pairs.at[("oracle", "reversed"), "win_rate"] == 1.0
@@ -209,32 +217,33 @@ def test_paired_table_and_steps_and_json():
 def test_input_validation_names_the_problem():
     matrix = _matrix()
     good = _predictions(matrix, ("oracle",))
-    with pytest.raises(IntertaskError, match=r"matrix lacks column\(s\) \['baseline'\]"):
-        evaluate_predictions(matrix.drop(columns="baseline"), good)
+    with pytest.raises(IntertaskError, match=r"matrix lacks column\(s\) \['score'\]"):
+        evaluate_frames(matrix.drop(columns="score"), good)
     with pytest.raises(IntertaskError, match=r"predictions lacks column\(s\) \['predicted'\]"):
-        evaluate_predictions(matrix, good.drop(columns="predicted"))
+        evaluate_frames(matrix, good.drop(columns="predicted"))
     missing = good.drop(index=good.index[(good.target == "t2") & (good.seed == 1) & (good.source == "c")])
     with pytest.raises(IntertaskError, match="method 'oracle', target 't2', seed 1: source 'c' has no prediction"):
-        evaluate_predictions(matrix, missing)
+        evaluate_frames(matrix, missing)
     extra = pd.concat([good, good.iloc[[0]].assign(source="zzz")])
     with pytest.raises(IntertaskError, match="source 'zzz' is not in the matrix"):
-        evaluate_predictions(matrix, extra)
+        evaluate_frames(matrix, extra)
     with pytest.raises(IntertaskError, match="predictions has more than one row for method='oracle'"):
-        evaluate_predictions(matrix, pd.concat([good, good.iloc[[0]]]))
+        evaluate_frames(matrix, pd.concat([good, good.iloc[[0]]]))
     bad = good.copy()
     bad.loc[bad.index[3], "predicted"] = np.inf
     with pytest.raises(IntertaskError, match="column 'predicted' must be finite numbers"):
-        evaluate_predictions(matrix, bad)
+        evaluate_frames(matrix, bad)
     with pytest.raises(IntertaskError, match="k must be an integer >= 1, got 0"):
-        evaluate_predictions(matrix, good, k=0)
+        evaluate_frames(matrix, good, k=0)
     shifted = matrix.copy()
     shifted.loc[0, "baseline"] += 1
-    with pytest.raises(IntertaskError, match="has more than one baseline value"):
-        evaluate_predictions(shifted, good)
+    with pytest.raises(IntertaskError, match="matrix: baseline differs between the rows of setting 'default', "
+                                             "target 't1', seed 0"):
+        evaluate_frames(shifted, good)
     with pytest.raises(IntertaskError, match="cannot match predictions to the matrix"):
-        evaluate_predictions(matrix, good.assign(seed=good.seed.astype(str)))
+        evaluate_frames(matrix, good.assign(seed=good.seed.astype(str)))
     with pytest.raises(IntertaskError, match="bootstrap must be 'case' or 'target'"):
-        evaluate_predictions(matrix, good, bootstrap="seed")
+        evaluate_frames(matrix, good, bootstrap="seed")
 
 
 def test_selectors_to_evaluation_end_to_end():
@@ -253,6 +262,6 @@ def test_selectors_to_evaluation_end_to_end():
     assert set(predictions.columns) >= {"method", "target", "seed", "source", "predicted", "cost_seconds"}
     rows = predictions[(predictions.method == "data_size") & (predictions.target == "t1") & (predictions.seed == 0)]
     assert dict(zip(rows.source, rows.predicted)) == {k: float(v) for k, v in sizes.items()}
-    ev = evaluate_predictions(matrix, predictions)
+    ev = evaluate_frames(matrix, predictions)
     assert set(ev.cases.method) == {"data_size", "random"} and len(ev.cases) == 8
     assert (ev.cases.target_steps == 0).all() and (ev.cases.cost_seconds >= 0).all()

@@ -14,10 +14,10 @@ import pytest
 from intertask.cli import run
 from intertask.errors import IntertaskError
 from intertask.evaluation import ndcg_score, quality_by_steps
-from intertask.evaluation.evaluate import paired_table
+from intertask.evaluation.compare import paired_table
 from intertask.evaluation import evaluate
 from intertask.evaluation.from_store import parse_methods, predictions_from_store
-from intertask.recommend.loto import decide, recommender_predictions
+from intertask.recommend.loto import recommender_predictions
 from intertask.selection import SELECTORS
 from intertask.selection.prompt_similarity import prompt_similarity
 from intertask.study.export import read_study, run_table
@@ -33,12 +33,9 @@ def evaluate_store(store, methods=None, seeds=None, recommender=False, k=3, n_bo
     view = read_study(store, study)
     matrix = view.matrix.select(seeds=seeds) if seeds else view.matrix
     predictions = predictions_from_store(view, matrix, methods, **{"progress": False, **options})
-    if not recommender:
-        return evaluate(matrix, predictions, k=k, n_boot=n_boot)
-    rows, members = recommender_predictions(predictions, matrix)
-    evaluation = evaluate(matrix, predictions.plus(rows), k=k, n_boot=n_boot)
-    evaluation.config["combination"] = decide(evaluation, members)
-    return evaluation
+    if recommender:
+        predictions = recommender_predictions(predictions, matrix)
+    return evaluate(matrix, predictions, k=k, n_boot=n_boot)
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +151,7 @@ def test_bad_inputs(store, tmp_path, capsys):
         evaluate_store(tmp_path / "nowhere", progress=False)
     with pytest.raises(IntertaskError, match="has snapshots at \\[0, 4.*not 3"):
         evaluate_store(store, methods=["max_pairwise@3"], progress=False, n_boot=10)
-    with pytest.raises(IntertaskError, match=r"no transfers with target seed\(s\) \[7\]"):
+    with pytest.raises(IntertaskError, match=r"seeds name 7, which the matrix does not have; it has \[0, 1\]"):
         evaluate_store(store, seeds=[7], progress=False)
     out = tmp_path / "eval.txt"
     assert run(["evaluate", "--store", str(store), "--out", str(out)]) == 2
@@ -208,12 +205,14 @@ def test_recommender_rows_leave_one_target_out(store, capsys):
     evaluation = evaluate_store(store, methods=["random", "data_size", "text_embedding", "max_pairwise"], k=1,
                                 progress=False, n_boot=100, recommender=True)
     cases = evaluation.cases
-    assert {"recommend", "recommend_learned", "expected_gain"} <= set(cases.method)
+    assert {"recommend", "recommend_mean_rank", "recommend_learned", "expected_gain"} <= set(cases.method)
     assert (cases.groupby("method").size() == len(TARGETS) * 2 - len(evaluation.config["not_learned_cases"])).all()
     summary = evaluation.summary.set_index(["method", "metric"])
     assert summary.loc[("recommend", "top1_gain"), "n_targets"] == cases["target"].nunique() == len(TARGETS)
-    decision = evaluation.config["combination"]
-    assert isinstance(decision["use"], bool) and f"over {len(TARGETS)} targets" in decision["reason"]
+    decision = evaluation.config["combination"]  # the rule chosen on every target, as a library stores it
+    assert decision["n_targets"] == len(TARGETS) and decision["members"] == ["data_size", "text_embedding",
+                                                                             "max_pairwise"]
+    assert set(evaluation.config["held_out_rules"]) == set(TARGETS)
     assert run(["evaluate", "--store", str(store), "--methods", "data_size,text_embedding,random", "--k", "1",
                 "--recommender", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)

@@ -27,6 +27,17 @@ def one_error_line(capsys, *needles: str) -> str:
     return err
 
 
+def test_an_api_parameter_is_shown_as_its_flag():
+    from intertask.cli import cli_message
+
+    said = {("budget_steps must be >= 1, got 0", "budget_steps"): "--budget-steps must be >= 1, got 0",
+            ("verify_k 9 exceeds the library's 4 sources", "verify_k"): "--verify 9 exceeds the library's 4 sources",
+            ("out_dir 'x' is a file", "out_dir"): "--out 'x' is a file",
+            ("library 'x': cannot write", "library"): "library 'x': cannot write",  # the DIR of `library` commands
+            ("no file 'x'", None): "no file 'x'"}
+    assert {key: cli_message(IntertaskError(*key)) for key in said} == said
+
+
 # ---- 1. writing: only a new path or an existing regular file ---------------------------------
 def _special(tmp_path, kind: str):
     path = tmp_path / f"{kind}.csv"
@@ -49,7 +60,7 @@ def _special(tmp_path, kind: str):
 def test_output_never_replaces_what_is_not_a_regular_file(tmp_path, kind, said):
     path = _special(tmp_path, kind)
     before = os.lstat(path)
-    with pytest.raises(IntertaskError, match=f"--out .* {said}; intertask writes only to a new path"):
+    with pytest.raises(IntertaskError, match=f"^out '.*' {said}; intertask writes only to a new path"):
         with atomic_output(path) as tmp:
             tmp.write_text("x")
     after = os.lstat(path)
@@ -61,8 +72,9 @@ def test_output_never_replaces_what_is_not_a_regular_file(tmp_path, kind, said):
 
 def test_output_below_a_file_is_one_line(tmp_path):
     (tmp_path / "afile").write_text("x")
-    with pytest.raises(IntertaskError, match="afile is a file, not a folder; choose another --report"):
-        check_output_file(tmp_path / "afile" / "sub" / "r.html", "--report")
+    with pytest.raises(IntertaskError, match="^report .*afile is a file, not a folder; choose another path") as raised:
+        check_output_file(tmp_path / "afile" / "sub" / "r.html", "report")
+    assert raised.value.parameter == "report"
 
 
 def test_output_overwrites_a_regular_file_with_umask_permissions(tmp_path):
@@ -363,12 +375,12 @@ def test_disk_full_in_a_writer_is_one_line_and_leaves_nothing(tmp_path, disk_ful
     from intertask.report._page import write_files
 
     out = tmp_path / "new" / "deeper" / "m.csv"
-    with pytest.raises(IntertaskError, match=r"--out '.*m.csv': cannot write \(No space left on device\); nothing "
+    with pytest.raises(IntertaskError, match=r"^out '.*m.csv': cannot write \(No space left on device\); nothing "
                                              r"was written"):
         with atomic_output(out) as tmp:
             tmp.write_text("x")
-    with pytest.raises(IntertaskError, match="--report .*cannot write"):
-        write_files({tmp_path / "rep" / "a.png": b"a", tmp_path / "rep" / "r.html": b"b"}, "--report")
+    with pytest.raises(IntertaskError, match="^report .*cannot write"):
+        write_files({tmp_path / "rep" / "a.png": b"a", tmp_path / "rep" / "r.html": b"b"}, "report")
     assert list(tmp_path.iterdir()) == []  # no temporary file, no folder made for it
 
 
@@ -572,8 +584,9 @@ LIBRARY_EDITS = [
     ("manifest.json", _training("batch_size", "x"), "manifest.json field 'training' holds a bad value"),
     ("manifest.json", _set("sources", ["a"]), "manifest.json field 'sources' must be a list of objects"),
     ("manifest.json", _source("seeds", ["a"]), "manifest.json field 'sources[0].seeds' must be a non-empty list"),
-    ("history.json", _transfer(gain="lots"), "history.json field '[0].gain' must be a finite number"),
-    ("history.json", _transfer(score=float("inf")), "history.json field '[0].score' must be a finite number"),
+    ("history.json", _transfer(score="lots"), "history.json: column 'score' must hold numbers; got 'lots'"),
+    ("history.json", _transfer(score=float("inf")), "history.json: column 'score' must hold numbers; got inf"),
+    ("history.json", _transfer(baseline=None), "history.json field '[0].baseline' is missing"),
     ("profiles.json", _first_vocabulary_count(10**9),
      f"profiles.json field '{SOURCE}.vocabulary' counts 1000000"),
     ("profiles.json", _first_vocabulary_count("many"),

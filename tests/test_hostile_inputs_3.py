@@ -322,7 +322,7 @@ def test_a_stratified_sample_keeps_every_label():
 # ---- N7 (besides import table): small leftovers ------------------------------------------------------
 def test_an_empty_target_list_says_so(capsys, matrix_csv):
     assert run(["evaluate", "--matrix", str(matrix_csv), "--targets", ","]) == 2
-    one_error_line(capsys, "no targets given")
+    one_error_line(capsys, "--targets are empty")
 
 
 def test_a_prompt_longer_than_the_backbone_is_not_exported(tmp_path, capsys, prompt_file):

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from intertask.errors import IntertaskError
-from intertask.cli.evaluate import read_named
+from intertask.cli.options import read_named
 from intertask.matrix.predictions import read_predictions
 from intertask.matrix.safe_pickle import load_plain
-from intertask.matrix.table import COLUMNS, from_long_table, missing_cells, select
+from intertask.matrix.table import COLUMNS, from_long_table
 from intertask.matrix.transfer import TransferMatrix
 
 
@@ -61,7 +61,7 @@ def test_no_baseline_keeps_published_cell_summaries_and_reports_holes(tmp_path):
     matrix = read_matrix(path)
     assert matrix["baseline"].isna().all() and matrix["gain"].isna().all()
     assert (matrix["positive_share"] == 0.75).all() and (matrix["mean_relative_gain"] == 2.0).all()
-    holes = missing_cells(matrix)
+    holes = TransferMatrix.read(path).holes()
     assert sorted(map(tuple, holes[["target", "source", "seed"]].to_numpy().tolist())) == [("t1", "a", 0), ("t1", "c", 1)]
 
 
@@ -92,17 +92,20 @@ def test_long_table_mistakes_are_one_line_errors(tmp_path):
 
 
 def test_select_one_setting_and_targets():
-    matrix = pd.concat([_long().assign(setting="t5l"), _long().assign(setting="t5s")])
-    matrix = from_long_table(matrix)
-    with pytest.raises(IntertaskError, match=r"2 settings \(t5l, t5s\); choose one with --setting"):
-        select(matrix)
-    with pytest.raises(IntertaskError, match="no setting 't5' .*did you mean"):
-        select(matrix, "t5")
-    with pytest.raises(IntertaskError, match="target 't3' is not in setting 't5l'"):
-        select(matrix, "t5l", ["t3"])
-    assert set(select(matrix, "t5s", ["t2"])["target"]) == {"t2"}
-    with pytest.raises(IntertaskError, match="no targets given"):
-        select(matrix, "t5l", [])
+    matrix = TransferMatrix.from_frame(pd.concat([_long().assign(setting="t5l"), _long().assign(setting="t5s")]))
+    with pytest.raises(IntertaskError, match=r"setting is needed: the matrix has 2 settings \(t5l, t5s\); choose one"):
+        matrix.select()
+    with pytest.raises(IntertaskError, match="setting 't5' is not in the matrix .*did you mean"):
+        matrix.select("t5")
+    with pytest.raises(IntertaskError, match="targets name 't3', which setting 't5l' does not have"):
+        matrix.select("t5l", ["t3"])
+    assert matrix.select("t5s", ["t2"]).targets == ["t2"]
+    with pytest.raises(IntertaskError, match="targets are empty") as raised:
+        matrix.select("t5l", [])
+    assert raised.value.parameter == "targets"
+    assert matrix.select("t5l", seeds=[1]).frame["seed"].unique().tolist() == [1]
+    with pytest.raises(IntertaskError, match=r"seeds name 7, which setting 't5l' does not have; it has \[0, 1\]"):
+        matrix.select("t5l", seeds=[7])
 
 
 def test_predictions_from_pickles_and_tables(tmp_path):

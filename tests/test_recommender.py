@@ -1,6 +1,6 @@
-"""recommend's own answer scored leave-one-target-out: the combinations learn without seeing the
-held-out target, the fallback rule, the library's combination.json, `evaluate --library` and
-`library add-combination`."""
+"""recommend's own answer scored leave-one-target-out: its rule is chosen and learns without seeing the
+held-out target, over a study's selectors and over a library's history; the library's combination.json,
+`evaluate --library` and `library add-combination`."""
 
 from __future__ import annotations
 
@@ -16,9 +16,8 @@ from intertask.cli import run
 from intertask.errors import IntertaskError
 from intertask.evaluation import Predictions, evaluate
 from intertask.matrix.transfer import TransferMatrix
-from intertask.recommend import combination as comb
 from intertask.recommend.add_combination import save_combination
-from intertask.recommend.loto import decide, evaluate_library, predictions_from_library, recommender_predictions
+from intertask.recommend.loto import predictions_from_library, recommender_predictions
 
 SOURCES = [f"s{i}" for i in range(10)]
 
@@ -43,60 +42,36 @@ def _study(n_targets=12, seed=0):
 
 
 def _evaluate(matrix, predictions):
-    matrix, predictions = TransferMatrix.from_frame(matrix), Predictions(predictions)
-    rows, members = recommender_predictions(predictions, matrix)
-    evaluation = evaluate(matrix, predictions.plus(rows), n_boot=300)
-    return evaluation, members, rows
+    matrix = TransferMatrix.from_frame(matrix)
+    built = recommender_predictions(Predictions(predictions), matrix)
+    return evaluate(matrix, built, n_boot=300), built
 
 
-def test_learned_combination_beats_its_parts_and_is_used():
+def test_recommend_learns_to_combine_its_parts():
     matrix, predictions = _study()
-    evaluation, members, _ = _evaluate(matrix, predictions)
-    assert members == ["sees_a", "sees_b", "backwards"]
+    evaluation, built = _evaluate(matrix, predictions)
+    assert built.config["members"] == ["sees_a", "sees_b", "backwards"]
+    assert set(built.config["held_out_rules"].values()) == {"learned"}  # chosen on the other targets each time
+    assert built.config["combination"]["rule"] == "learned" and built.config["combination"]["n_targets"] == 12
     means = evaluation.summary[evaluation.summary.metric == "spearman"].set_index("method")["mean"]
-    assert means["recommend_learned"] > max(means["sees_a"], means["sees_b"]) + 0.1
-    assert means["recommend_learned"] > means["recommend"] + 0.3
-    decision = decide(evaluation, members)
-    assert decision["use"] and "beats the equal-weight combination and every single selector" in decision["reason"]
-    assert "over 12 targets" in decision["reason"]
+    assert means["recommend"] > max(means["sees_a"], means["sees_b"]) + 0.1
+    assert means["recommend"] > means["recommend_mean_rank"] + 0.3  # the mean rank is dragged by backwards
     top1 = evaluation.summary.set_index(["method", "metric"])
-    assert top1.loc[("recommend_learned", "top1_gain_over_random"), "mean"] > 0
-    assert top1.loc[("recommend_learned", "top1_gain"), "n_targets"] == 12
+    assert top1.loc[("recommend", "top1_gain_over_random"), "mean"] > 0
+    assert top1.loc[("recommend", "top1_gain"), "n_targets"] == 12
 
 
 def test_held_out_target_is_never_seen():
     matrix, predictions = _study(n_targets=6)
-    _, _, rows = _evaluate(matrix, predictions)
+    rows = _evaluate(matrix, predictions)[1].rows
     changed = matrix.copy()
     mask = changed.target == "t3"
     changed.loc[mask, "gain"] = np.random.default_rng(9).permutation(changed.loc[mask, "gain"].to_numpy())
     changed.loc[mask, "score"] = changed.loc[mask, "baseline"] + changed.loc[mask, "gain"]
-    _, _, again = _evaluate(changed, predictions)
+    again = _evaluate(changed, predictions)[1].rows
     t3 = (rows.target == "t3").to_numpy()
     np.testing.assert_allclose(again.predicted[t3], rows.predicted[t3])  # its own truth plays no part
     assert not np.allclose(again.predicted[~t3], rows.predicted[~t3])  # it trains the other folds
-
-
-def _summary(means: dict[str, float]) -> pd.DataFrame:
-    return pd.DataFrame([{"method": m, "metric": "ndcg", "mean": v, "ci_low": v - 0.1, "ci_high": v + 0.1,
-                          "n_targets": 10} for m, v in means.items()])
-
-
-@pytest.mark.parametrize("means, use, why", [
-    ({"recommend_learned": 0.80, "recommend": 0.75, "max_pairwise": 0.78, "logme": 0.70}, True,
-     "beats the equal-weight combination and every single selector"),
-    ({"recommend_learned": 0.74, "recommend": 0.75, "max_pairwise": 0.70}, False,
-     "does not beat the equal-weight combination"),
-    ({"recommend_learned": 0.77, "recommend": 0.75, "max_pairwise": 0.78, "logme": 0.70}, False,
-     "does not beat the best single selector, max_pairwise"),
-    ({"recommend_learned": 0.75, "recommend": 0.75, "max_pairwise": 0.70}, False,  # a tie is no win
-     "does not beat the equal-weight combination"),
-])
-def test_fallback_rule(means, use, why):
-    decided, reason = comb.choose(_summary(means), ["max_pairwise", "logme"])
-    assert decided is use and why in reason and "over 10 targets" in reason
-    if not use:
-        assert reason.endswith("recommend keeps the equal-weight mean rank")
 
 
 def test_one_target_is_too_few():
@@ -124,7 +99,7 @@ def test_evaluate_library_saves_a_combination_recommend_reads(library, tmp_path)
     copy = shutil.copytree(library, tmp_path / "lib")
     built = predictions_from_library(load_library(copy), ["max_pairwise", "text_embedding", "data_size", "random"],
                                      budget_steps=4, runs=2)
-    evaluation = evaluate_library(built, n_boot=100)
+    evaluation = evaluate(built.truth, built.predictions, n_boot=100)
     methods = set(evaluation.cases.method)
     assert {"recommend", "recommend_learned", "expected_gain", "max_pairwise", "random"} <= methods
     assert set(evaluation.cases.target) == {"toy_topic2", "toy_parity", "toy_sentiment_travel"}
@@ -198,3 +173,12 @@ def test_evaluate_library_keeps_its_short_runs(library, tmp_path, capsys, monkey
     assert run(args[:-2] + ["--runs-file", str(tmp_path / "other.json")]) == 2
     assert "is not a file of target runs" in capsys.readouterr().err
     assert (tmp_path / "other.json").read_text() == "{}"
+
+
+def test_a_runs_file_of_other_steps_runs_again(library, tmp_path, capsys):
+    runs = tmp_path / "runs.json"
+    args = ["evaluate", "--library", str(library), "--methods", "data_size,text_embedding,random", "--target-runs",
+            "1", "--runs-file", str(runs), "--json"]
+    assert run(args + ["--budget-steps", "2"]) == 0
+    assert run(args + ["--budget-steps", "3"]) == 0  # the kept runs do not fit: trained again, with a backbone
+    assert {t["budget_steps"] for t in json.loads(runs.read_text())["targets"]} == {3}

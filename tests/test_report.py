@@ -13,7 +13,8 @@ import pytest
 from intertask.cli import run
 from intertask.errors import IntertaskError
 from intertask.recommend.verdict import Evidence, make_verdict
-from intertask.evaluation.evaluate import evaluate_predictions
+from intertask.evaluation import Predictions, evaluate
+from intertask.matrix.transfer import TransferMatrix
 from intertask.report import (_snapshot_curve, figures, recommend_figures, write_recommendation_report,
                               write_study_report)
 from intertask.report._common import mean_ci, wrap_name
@@ -42,15 +43,15 @@ def study():
                 gain = score - baseline
                 rows.append(dict(target=target, source=source, seed=seed, score=score, baseline=baseline,
                                  gain=gain, relative_gain=gain / baseline * 100))
-    matrix = pd.DataFrame(rows)
-    keys = matrix[["target", "seed", "source"]]
+    matrix = TransferMatrix.from_frame(pd.DataFrame(rows))
+    keys = matrix.frame[["target", "seed", "source"]]
     predictions = pd.concat(
         [keys.assign(method=m, predicted=rng.random(len(keys)), target_steps=0.0) for m in METHODS[:2]]
         + [keys.assign(method=f"{METHODS[2]}@{s}", predicted=rng.random(len(keys)), target_steps=float(s))
            for s in (10, 20, 40)],
         ignore_index=True,
     )
-    evaluation = evaluate_predictions(matrix, predictions, k=2, tags=TAGS, n_boot=200)
+    evaluation = evaluate(matrix, Predictions(predictions, tags=TAGS), k=2, n_boot=200)
     return dict(matrix=matrix, cases=evaluation.cases, summary=evaluation.summary,
                 consistency=evaluation.consistency, curve=_snapshot_curve(evaluation))
 
@@ -115,10 +116,11 @@ def test_study_report_says_what_is_missing_instead_of_a_figure(tmp_path, study):
 
 
 def test_study_report_leaves_out_cases_whose_baseline_did_not_learn(tmp_path, study):
-    matrix = study["matrix"].assign(baseline_learned=True)
+    matrix = study["matrix"].frame.assign(baseline_learned=True)
     floored = (matrix["target"] == TARGETS[0]) & (matrix["seed"] == 1)
     matrix.loc[floored, "baseline_learned"] = False
-    page = write_study_report(tmp_path, matrix, study["cases"], study["summary"], TAGS, k=3).read_text(encoding="utf-8")
+    page = write_study_report(tmp_path, TransferMatrix.from_frame(matrix), study["cases"], study["summary"], TAGS,
+                              k=3).read_text(encoding="utf-8")
     n = len(matrix) - int(floored.sum())
     assert f"= {n} transfers" in page
     assert f"Left out of every number and figure: 1 target × seed case(s)" in page and f"{TARGETS[0]}/1" in page
@@ -128,7 +130,7 @@ def test_heatmap_annotates_each_cell_and_strips_draw_each_target(study):
     heat = figures.gain_heatmap(study["matrix"], TAGS)
     cells = [t.get_text() for t in heat.axes[0].texts]
     assert len(cells) == len(SOURCES) * len(TARGETS) and all("±" in c for c in cells)
-    mean = study["matrix"].groupby(["source", "target"])["relative_gain"].mean()
+    mean = study["matrix"].frame.groupby(["source", "target"])["relative_gain"].mean()
     assert f"{mean[('clinc', 'mcid')]:+.1f}" in " ".join(cells)
     strips = figures.transfer_strips(study["matrix"], TAGS)
     visible = [ax for ax in strips.axes if ax.get_visible()]
@@ -163,11 +165,11 @@ def test_recommendation_without_verify_or_history(tmp_path, recommendation):
     path = write_recommendation_report(tmp_path / "rec.html", "mcid", ranking, recommendation["verdict"])
     text = path.read_text(encoding="utf-8")
     assert sorted(_embedded(text)) == ["ranking"]
-    assert "--verify K" in text and "expected gain" not in text.split("All sources")[1]
+    assert "verifying the top K sources" in text and "expected gain" not in text.split("All sources")[1]
 
 
 @pytest.mark.parametrize("table, column", [
-    ("matrix", "relative_gain"), ("cases", "regret_at_k"), ("summary", "ci_high"), ("consistency", "spearman"),
+    ("cases", "regret_at_k"), ("summary", "ci_high"), ("consistency", "spearman"),
 ])
 def test_study_report_missing_column_names_it_and_writes_nothing(tmp_path, study, table, column):
     study = dict(study)
@@ -182,10 +184,10 @@ def test_study_report_missing_column_names_it_and_writes_nothing(tmp_path, study
 def test_report_folder_blocked_by_a_file_is_one_error(tmp_path, study, recommendation):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(IntertaskError, match="--out '.*file': .*file is a file, not a folder"):
+    with pytest.raises(IntertaskError, match="out_dir '.*file': .*file is a file, not a folder"):
         write_study_report(blocker, study["matrix"], study["cases"], study["summary"], TAGS,
                            consistency=study["consistency"])
-    with pytest.raises(IntertaskError, match="--report '.*rec.html': .*file is a file, not a folder"):
+    with pytest.raises(IntertaskError, match="report '.*rec.html': .*file is a file, not a folder"):
         write_recommendation_report(blocker / "rec.html", "t", recommendation["ranking"], recommendation["verdict"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 

@@ -17,7 +17,6 @@ from intertask.evaluation.from_matrix import evaluate_matrix as evaluate_files
 from intertask.evaluation.from_matrix import predictions_from_files
 from intertask.matrix.transfer import TransferMatrix
 from intertask.evaluation.ranking import ndcg_rank_score, ndcg_score
-from intertask.matrix.table import missing_cells, select
 from intertask.matrix.taskweb import read_taskweb, taskweb_label
 
 TARGETS = ("rte", "cb", "copa")
@@ -96,7 +95,7 @@ def test_read_taskweb_scores_settings_hyperparameters_labels_and_holes(tmp_path)
     cell = matrix[(matrix.setting == "t5l") & (matrix.target == "rte") & (matrix.source == "copa")].iloc[0]
     assert cell["mean_relative_gain"] == pytest.approx(100 * (0.01 * 2 - 0.015))
     assert cell["positive_share"] == pytest.approx(2 / 3)
-    holes = missing_cells(matrix)
+    holes = TransferMatrix(matrix).holes()
     assert holes.to_dict("records") == [{"setting": "t5b-bitfit", "target": "copa", "source": "cb", "seed": 20}]
 
 
@@ -131,12 +130,12 @@ def evaluate_matrix(frame, named, **options):
 
 
 def _evaluate(clone, predictions, k=2):
-    matrix = select(read_taskweb(clone), "t5l")
+    matrix = TransferMatrix.from_taskweb(clone).select("t5l").frame
     return matrix, evaluate_matrix(matrix, predictions, k=k, n_boot=200)
 
 
 def test_both_definitions_oracle_random_and_label_gold(clone):
-    matrix = select(read_taskweb(clone), "t5l")
+    matrix = TransferMatrix.from_taskweb(clone).select("t5l").frame
     cells = matrix.groupby(["target", "source"]).agg(score=("score", "mean"), mrg=("mean_relative_gain", "first"),
                                                      share=("positive_share", "first")).reset_index()
     label = cells.assign(predicted=taskweb_label(cells["mrg"], cells["share"]))[["target", "source", "predicted"]]
@@ -160,7 +159,8 @@ def test_both_definitions_oracle_random_and_label_gold(clone):
 
 
 def test_gold_falls_back_to_mean_score_and_missing_predictions_are_named(clone):
-    matrix = select(read_taskweb(clone), "t5l").assign(mean_relative_gain=np.nan, positive_share=np.nan)
+    matrix = TransferMatrix.from_taskweb(clone).select("t5l").frame.assign(mean_relative_gain=np.nan,
+                                                                          positive_share=np.nan)
     oracle = matrix.groupby(["target", "source"])["score"].mean().rename("predicted").reset_index()
     ev = evaluate_matrix(matrix, {"oracle": oracle}, k=2, n_boot=100)
     assert ev.config["gold"] == "mean_score"
@@ -202,6 +202,8 @@ def test_commands_end_to_end(tmp_path, clone, capsys):
                 "--predictions", f"roe={scores}", "--k", "2"]) == 0
     html = (tmp_path / "report" / "report.html").read_text()
     assert "consistency_matrix" in html and "TaskWeb's: one case per target" in html
+    assert run(["report", "--matrix", str(out), "--out", str(tmp_path / "r2"), "--predictions", f"roe={scores}"]) == 2
+    assert "--setting is needed: the matrix has 2 settings" in capsys.readouterr().err
 
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.p"
@@ -212,7 +214,7 @@ def test_commands_end_to_end(tmp_path, clone, capsys):
     assert len(err) == 1 and err[0].startswith("error: refusing to unpickle") and "system" in err[0]
     assert not marker.exists()
     assert run(["evaluate", "--matrix", str(out)]) == 2
-    assert "choose one with --setting" in capsys.readouterr().err
+    assert "--setting is needed: the matrix has 2 settings" in capsys.readouterr().err
     assert run(["evaluate", "--matrix", str(out), "--store", str(tmp_path)]) == 2
     assert "exactly one of --store" in capsys.readouterr().err
     assert not math.isnan(saved["taskweb"]["summary"][0]["mean"])

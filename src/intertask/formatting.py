@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 MISSING = "n/a"  # None, NaN or an infinite value
 
 
@@ -23,3 +25,12 @@ def fmt_number(value, spec: str | None = None) -> str:
             return str(value)
         spec = ".3f" if abs(value) < 1 else ".2f"
     return format(value, spec)
+
+
+def show(value) -> str:
+    """`repr` of a table cell without numpy's type wrapper, for error messages.
+
+    >>> show(np.int64(1)), show(np.float64(1e30)), show("a")
+    ('1', '1e+30', "'a'")
+    """
+    return repr(value.item() if isinstance(value, np.generic) else value)

@@ -4,12 +4,13 @@ files are written (atomically), checked (sha256) and stamped (UTC time).
 `cache_dir()` is `$INTERTASK_HOME` when set, else `~/.cache/intertask`. Nothing is written
 at import time; callers create the sub-folders they need.
 
-Overwrite policy for every path a user names for output (`--out`, `--report`, `--store`):
+Overwrite policy for every path a user names for output (`out`, `report`, `store`):
 intertask writes only to a new path or over an existing regular file (replaced whole, atomically).
 It refuses, with one line, a symlink, a device node, a FIFO or a socket at that path, a folder
 where a file is expected, and a path below a file. New files and folders get the usual
 permissions (0666/0777 less the umask). A write that fails (disk full, read-only disk) leaves
-neither a temporary file nor the folders it created.
+neither a temporary file nor the folders it created. `what` is the parameter that named the path (`"out"`):
+each refusal starts with it and gives it as its `IntertaskError.parameter` (the CLI shows the command's word).
 """
 
 import contextlib
@@ -63,42 +64,42 @@ def is_input_file(path: Path, fix: str) -> bool:
     return True
 
 
-def check_output_file(path: Path, flag: str) -> Path:
+def check_output_file(path: Path, what: str) -> Path:
     """Refuse, as one `IntertaskError` line, an output file path that intertask must not write:
     anything but a new path or an existing regular file, or a path below a file."""
     path = Path(path)
     blocker = _blocking_file(path)
     if blocker is not None:
-        raise IntertaskError(f"{flag} {str(path)!r}: {blocker} is a file, not a folder; choose another {flag}")
+        raise IntertaskError(f"{what} {str(path)!r}: {blocker} is a file, not a folder; choose another path", what)
     with contextlib.suppress(FileNotFoundError):
         mode = os.lstat(path).st_mode
         if not stat.S_ISREG(mode):
-            raise IntertaskError(f"{flag} {str(path)!r} is {_kind(mode)}; intertask writes only to a new path "
-                                 f"or over a regular file, choose another {flag}")
+            raise IntertaskError(f"{what} {str(path)!r} is {_kind(mode)}; intertask writes only to a new path "
+                                 "or over a regular file, choose another path", what)
     return path
 
 
-def _write_failed(path: Path, flag: str, err: Exception) -> IntertaskError:
+def _write_failed(path: Path, what: str, err: Exception) -> IntertaskError:
     reason = getattr(err, "strerror", None) or str(err)
-    return IntertaskError(f"{flag} {str(path)!r}: cannot write ({reason}); nothing was written, "
-                          f"free space or choose another {flag}")
+    return IntertaskError(f"{what} {str(path)!r}: cannot write ({reason}); nothing was written, "
+                          "free space or choose another path", what)
 
 
 @contextlib.contextmanager
-def new_folders(path: Path, flag: str):
-    """`mkdir -p path` for a folder the user named with `flag` (e.g. "--out"); a path blocked by a
+def new_folders(path: Path, what: str):
+    """`mkdir -p path` for a folder the user named as `what` (e.g. "out"); a path blocked by a
     file or not writable is one `IntertaskError` line. When the `with` block fails, the folders
     this call created are removed again (only if still empty), so a failed command leaves none."""
     path = Path(path)
     blocker = path if path.exists() and not path.is_dir() else _blocking_file(path)
     if blocker is not None:
-        raise IntertaskError(f"{flag} {str(path)!r}: {blocker} is a file, not a folder; choose another {flag}")
+        raise IntertaskError(f"{what} {str(path)!r}: {blocker} is a file, not a folder; choose another path", what)
     created = [p for p in [path, *path.parents] if not p.exists()]
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise IntertaskError(f"{flag} {str(path)!r}: cannot create this folder ({err.strerror}); "
-                             f"choose another {flag}") from None
+        raise IntertaskError(f"{what} {str(path)!r}: cannot create this folder ({err.strerror}); "
+                             "choose another path", what) from None
     try:
         yield path
     except BaseException:
@@ -108,42 +109,42 @@ def new_folders(path: Path, flag: str):
         raise
 
 
-def make_folder(path: Path, flag: str) -> Path:
-    """`mkdir -p path` for a folder the user named with `flag`; see `new_folders`."""
-    with new_folders(path, flag) as made:
+def make_folder(path: Path, what: str) -> Path:
+    """`mkdir -p path` for a folder the user named as `what`; see `new_folders`."""
+    with new_folders(path, what) as made:
         return made
 
 
 @contextlib.contextmanager
-def atomic_output(path: Path, flag: str = "--out"):
+def atomic_output(path: Path, what: str = "out"):
     """Yield a temporary path beside `path`; rename it over `path` when the block succeeds and
     remove it when it fails, so `path` is either complete or untouched. `path` must pass
     `check_output_file`; an `OSError` while writing (disk full) becomes one `IntertaskError` line."""
-    path = check_output_file(Path(path), flag)
+    path = check_output_file(Path(path), what)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        with new_folders(path.parent, flag):
+        with new_folders(path.parent, what):
             try:
                 yield tmp
-                check_output_file(path, flag)  # nothing took its place while we wrote
+                check_output_file(path, what)  # nothing took its place while we wrote
                 os.replace(tmp, path)
             except OSError as err:
-                raise _write_failed(path, flag, err) from None
+                raise _write_failed(path, what, err) from None
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def write_table(frame, out: Path, format: str, flag: str = "--out") -> Path:
+def write_table(frame, out: Path, format: str, what: str = "out") -> Path:
     """Write the DataFrame `frame` to `out` through `atomic_output` (complete or untouched) as
     csv, parquet, json (an indented list of records) or jsonl (one record a line)."""
     out = Path(out)
     if not out.parent.is_dir():
-        raise IntertaskError(f"folder {str(out.parent)!r} does not exist; create it or choose another {flag}")
+        raise IntertaskError(f"{what} {str(out)!r}: folder {str(out.parent)!r} does not exist; create it first", what)
     writers = {"csv": lambda tmp: frame.to_csv(tmp, index=False),
                "parquet": lambda tmp: frame.to_parquet(tmp, index=False),
                "json": lambda tmp: frame.to_json(tmp, orient="records", indent=1),
                "jsonl": lambda tmp: frame.to_json(tmp, orient="records", lines=True)}
-    with atomic_output(out, flag) as tmp:
+    with atomic_output(out, what) as tmp:
         writers[format](tmp)
     return out
 
@@ -155,7 +156,7 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def folder_beside(path: Path, flag: str = "--out"):
+def folder_beside(path: Path, what: str = "out"):
     """Yield a new, empty folder beside `path` (usual permissions) for the block to fill and then
     rename to `path` itself. Whatever is left of it after the block is removed, and so are the
     folders made for it when the block fails; a write error in the block (`OSError`, or safetensors'
@@ -163,16 +164,16 @@ def folder_beside(path: Path, flag: str = "--out"):
     from safetensors import SafetensorError
 
     path = Path(path)
-    with new_folders(path.parent, flag):
+    with new_folders(path.parent, what):
         try:
             tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp"))
         except OSError as err:
-            raise _write_failed(path, flag, err) from None
+            raise _write_failed(path, what, err) from None
         try:
             tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; a user's folder gets the usual mode
             yield tmp
         except (OSError, SafetensorError) as err:
-            raise _write_failed(path, flag, err) from None
+            raise _write_failed(path, what, err) from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

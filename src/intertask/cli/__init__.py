@@ -1,6 +1,7 @@
 """The `intertask` command. Each subcommand lives in its own module and ends in one API call.
 
-A user's mistake (`IntertaskError`) prints one line, `error: ...`, and exits with status 2.
+A user's mistake (`IntertaskError`) prints one line, `error: ...`, and exits with status 2; an error about
+one API parameter names the command's flag for it (`cli_message`, the one map of parameters to flags).
 """
 
 from __future__ import annotations
@@ -44,6 +45,25 @@ def version() -> None:
     typer.echo(__version__)
 
 
+# API parameters the commands name otherwise: a differently named flag, or a positional argument's word
+FLAGS = {"verify_k": "--verify", "library_dir": "--library", "out_dir": "--out", "runs": "--target-runs",
+         "library": "library", "table": "table"}
+
+
+def flag_for(parameter: str) -> str:
+    """How the command line names an API `parameter`: `--` and its name with dashes (`budget_steps` →
+    `--budget-steps`), unless `FLAGS` says otherwise. The one map from parameters to flags."""
+    return FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
+
+
+def cli_message(err: IntertaskError) -> str:
+    """The message of `err` as the command line says it: its leading `parameter` as that flag."""
+    message = str(err)
+    if err.parameter and message.startswith(err.parameter):
+        return flag_for(err.parameter) + message[len(err.parameter):]
+    return message
+
+
 def one_line(message: str) -> str:
     """`message` as one printable line: a line break (a user's path may hold one) written as `\\n`, a
     lone surrogate (a file name's undecodable byte) as `\\udcNN`."""
@@ -67,7 +87,7 @@ def run(argv: list[str] | None = None) -> int:
     except SystemExit as stop:
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
     except IntertaskError as err:
-        typer.echo(f"error: {one_line(str(err))}", err=True)
+        typer.echo(f"error: {one_line(cli_message(err))}", err=True)
         return 2
     except usage_error as err:
         if not err.format_message():  # a group called without a command: its help was printed

@@ -15,16 +15,16 @@ def _finish(matrix, source: str, out: Path, missing_out: Optional[Path]) -> None
     from intertask.matrix.table import file_format
     from intertask.paths import atomic_output, check_output_file
 
-    file_format(out, "--out")
-    check_output_file(out, "--out")
+    file_format(out, "out")
+    check_output_file(out, "out")
     if missing_out is not None:
         if missing_out.suffix.lower() != ".csv" or not missing_out.parent.is_dir():
             raise IntertaskError(f"--missing {str(missing_out)!r} must be a .csv file in an existing folder")
-        check_output_file(missing_out, "--missing")
+        check_output_file(missing_out, "missing")
     holes = matrix.holes()
-    matrix.write(out, "--out")
+    matrix.write(out, "out")
     if missing_out is not None:
-        with atomic_output(missing_out, "--missing") as tmp:
+        with atomic_output(missing_out, "missing") as tmp:
             holes.to_csv(tmp, index=False)
     frame = matrix.frame
     typer.echo(f"wrote {out}: {len(matrix)} transfers from {source}; {len(matrix.settings)} setting(s) "

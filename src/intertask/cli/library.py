@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from intertask.cli import options as opt
 from intertask.cli.study import ExecutorName
 from intertask.formatting import fmt_number
 
@@ -167,26 +168,22 @@ def register(app: typer.Typer) -> None:
         path: Path = typer.Argument(..., help="Library directory (with a history of transfers)."),
         methods: Optional[str] = typer.Option(None, help="Comma-separated selectors to combine (default: "
                                               "recommend's)."),
-        budget_steps: Optional[int] = typer.Option(None, "--budget-steps", help="Steps of the short target runs "
-                                                   "(default: recommend's)."),
-        target_runs: int = typer.Option(3, "--target-runs", min=1, help="Short target runs per historical target "
-                                        "(recommend's --seeds)."),
-        runs_file: Optional[Path] = typer.Option(None, "--runs-file", help="Keep the short runs' scores in "
-                                                 "FILE.json; a rerun reuses them (a killed run resumes)."),
+        budget_steps: Optional[int] = opt.BUDGET_STEPS,
+        target_runs: Optional[int] = opt.TARGET_RUNS,
+        runs_file: Optional[Path] = opt.RUNS_FILE,
         device: str = typer.Option("auto", help="Device for the backbone: auto | cpu | cuda | mps."),
     ) -> None:
         """Choose recommend's ranking rule on the library's history (nested leave-one-target-out: mean rank,
         expected gain, a learned combination or one selector) and store it in the library (combination.json)
         with how far its printed risk was off on held-out targets."""
         from intertask.backbones import resolve_device
-        from intertask.cli.evaluate import check_runs_file, print_recommender
+        from intertask.cli.evaluate_tables import print_recommender
         from intertask.progress import progress_bar
         from intertask.recommend.add_combination import add_combination
 
-        check_runs_file(runs_file)
-        chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
+        opt.check_new_file(runs_file, "--runs-file", (".json",))
         with progress_bar(True) as callback:
-            written, evaluation = add_combination(path, chosen, budget_steps, target_runs,
+            written, evaluation = add_combination(path, opt.items(methods), budget_steps, target_runs or 3,
                                                   device=resolve_device(device), progress=callback,
                                                   runs_file=runs_file)
         print_recommender(evaluation)

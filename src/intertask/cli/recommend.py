@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
         if report is not None and report.suffix.lower() not in (".md", ".html", ".htm"):
             raise IntertaskError(f"--report {report} must end in .md or .html")
         if report is not None:
-            check_output_file(report, "--report")  # before the (long) computation
+            check_output_file(report, "report")  # before the (long) computation
         chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
         rec = recommend(target, library_dir=library, methods=chosen, budget_steps=budget_steps, seeds=seeds,
                         verify_k=verify, verify_seeds=verify_seeds, progress=not as_json,

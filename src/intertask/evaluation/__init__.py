@@ -1,19 +1,10 @@
 """Evaluation of selection methods: ranking metrics (`ranking`), and the one door `evaluate(matrix,
 predictions)` (`evaluate`) that every prediction builder feeds: a study store's runs (`from_store`), files
-(`from_matrix`), a library's short runs (`intertask.recommend.loto`). Aggregates with uncertainty live one
-floor down, in `intertask.stats`."""
+(`from_matrix`), a library's short runs (`intertask.recommend.loto`); methods compared within an evaluation
+(`compare`). Aggregates with uncertainty live one floor down, in `intertask.stats`."""
 
-from intertask.evaluation.evaluate import (
-    HIGHER_IS_BETTER,
-    METRICS,
-    Evaluation,
-    Predictions,
-    evaluate,
-    evaluate_predictions,
-    paired_table,
-    prediction_rows,
-    quality_by_steps,
-)
+from intertask.evaluation.compare import paired_table, quality_by_steps
+from intertask.evaluation.evaluate import HIGHER_IS_BETTER, METRICS, Evaluation, Predictions, evaluate, prediction_rows
 from intertask.evaluation.ranking import (
     kendall_score,
     ndcg_gain_score,
@@ -24,7 +15,7 @@ from intertask.evaluation.ranking import (
 )
 
 __all__ = [
-    "METRICS", "HIGHER_IS_BETTER", "Evaluation", "Predictions", "evaluate", "evaluate_predictions",
-    "paired_table", "quality_by_steps", "prediction_rows", "ndcg_score", "ndcg_gain_score", "regret_at_k",
-    "top_k_score", "spearman_score", "kendall_score",
+    "METRICS", "HIGHER_IS_BETTER", "Evaluation", "Predictions", "evaluate", "paired_table", "quality_by_steps",
+    "prediction_rows", "ndcg_score", "ndcg_gain_score", "regret_at_k", "top_k_score", "spearman_score",
+    "kendall_score",
 ]

@@ -28,6 +28,7 @@ import pandas as pd
 from scipy import stats
 
 from intertask.evaluation.evaluate import records
+from intertask.matrix.table import CELL
 from intertask.stats import seed_consistency, target_interval, target_interval_kind
 
 ALL = "all settings"
@@ -55,7 +56,7 @@ class Consistency:
 
 def _cells(matrix: pd.DataFrame) -> pd.DataFrame:
     """One row per setting × target × source: n_seeds, mean score, agreement (1/0/NaN), negative (1/0/NaN)."""
-    cells = matrix.groupby(["setting", "target", "source"]).agg(
+    cells = matrix.groupby(CELL).agg(
         n_seeds=("seed", "nunique"), score=("score", "mean"),
         positive_share=("positive_share", "first"), mean_relative_gain=("mean_relative_gain", "first"),
     ).reset_index()

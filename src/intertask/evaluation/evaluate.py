@@ -2,28 +2,26 @@
 
 The one door is `evaluate(matrix, predictions)`: `matrix` a `TransferMatrix` (one setting), `predictions`
 a `Predictions` from any builder (a study store's runs, `intertask.evaluation.from_store`; a library's short
-runs, `intertask.recommend.loto`; files, `intertask.evaluation.from_matrix`). It applies the matrix's rules
-once for every builder: one source prompt per source (`one_source_seed`), and the (target, seed) cases
-whose baseline did not learn are left out and listed (`learned_only`, `config["not_learned_cases"]`). Then
-`evaluate_predictions` scores the rows on plain frames:
+runs and a store's recommend rows, `intertask.recommend.loto`; files, `intertask.evaluation.from_matrix`).
+The ground truth is the matrix's (`TransferMatrix.ground_truth`: one source prompt per source, the
+(target, seed) cases whose baseline did not learn left out and listed in `config["not_learned_cases"]`).
 
-- `matrix` (ground truth): one row per transfer with `target, source, seed, score, baseline, gain`;
-  scores 0–100, `baseline` the no-transfer score of that target and seed, `gain = score − baseline`.
-- `predictions`: one row per method × target × seed × source with `method, target, seed,
-  source, predicted` (higher = predicted more helpful), optionally `cost_seconds` (seconds the
-  method spent on that target and seed, the same on each of its rows) and `target_steps`. A
-  builder whose scores do not depend on the seed may leave `seed` out: its one score per pair is
-  used for every seed (pairs the matrix does not have are ignored).
+`predictions.rows`: one row per method × target × seed × source with `method, target, seed, source,
+predicted` (higher = predicted more helpful), optionally `cost_seconds` (seconds the method spent on that
+target and seed, the same on each of its rows) and `target_steps`. A builder whose scores do not depend on
+the seed may leave `seed` out: its one score per pair is used for every seed (pairs the matrix does not
+have are ignored).
 
 A case is one (method, target, seed). Every method must score exactly the sources the matrix
 has for every (target, seed) it has. Per case the metrics of `intertask.evaluation.ranking` and
 the top-ranked source's gains (`top1_gain` over the baseline, `top1_gain_over_random` over the
-mean of all sources) are computed (`k` for Regret@k, `top_k` for the top-k score: the paper's script uses 3 and 2), then
-averaged over cases with an interval over whole targets by default (the seeds of one target share
-its difficulty, so they are not independent cases): `statistics.target_interval`, a Student-t
-interval below 15 targets and a target bootstrap from there on, named in each row's `interval`. NDCG and Regret need
-scores ≥ 0: a case with a negative score (regression targets score Pearson × 100) gets NaN for
-them and is counted in `n_undefined`, never an abort.
+mean of all sources) are computed (`k` for Regret@k, `top_k` for the top-k score: the paper's script
+uses 3 and 2), then averaged over cases with an interval over whole targets by default (the seeds of one
+target share its difficulty, so they are not independent cases): `stats.target_interval`, a Student-t
+interval below 15 targets and a target bootstrap from there on, named in each row's `interval`. NDCG and
+Regret need scores ≥ 0: a case with a negative score (regression targets score Pearson × 100) gets NaN for
+them and is counted in `n_undefined`, never an abort. Methods compared pairwise and by target steps:
+`intertask.evaluation.compare`.
 """
 
 from __future__ import annotations
@@ -36,8 +34,9 @@ import pandas as pd
 
 from intertask.errors import IntertaskError
 from intertask.evaluation import ranking
+from intertask.formatting import show
 from intertask.matrix.transfer import TransferMatrix
-from intertask.stats import bootstrap_ci, paired_comparison, seed_consistency, target_interval, target_interval_kind
+from intertask.stats import bootstrap_ci, seed_consistency, target_interval, target_interval_kind
 
 METRICS = ("ndcg", "ndcg_gain", "regret_at_k", "top_k_score", "spearman", "kendall", "top1_gain",
            "top1_gain_over_random")
@@ -45,14 +44,8 @@ METRICS = ("ndcg", "ndcg_gain", "regret_at_k", "top_k_score", "spearman", "kenda
 # score − the mean score of all sources (what a uniformly random pick scores on average); points.
 HIGHER_IS_BETTER = {**ranking.HIGHER_IS_BETTER, "top1_gain": True, "top1_gain_over_random": True}
 KEYS = ["target", "seed", "source"]
-TRUTH_COLUMNS = ("target", "source", "seed", "score", "baseline", "gain")  # what the metrics read
-PREDICTION_COLUMNS = ("method", "target", "seed", "source", "predicted")
+PREDICTION_COLUMNS = ("method", "target", "source", "predicted")  # and `seed`, unless seedless
 COST_COLUMNS = ("cost_seconds", "target_steps")
-
-
-def _show(value) -> str:
-    """repr of a cell without numpy's type wrapper (`1`, not `np.int64(1)`)."""
-    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def records(frame: pd.DataFrame) -> list[dict]:
@@ -113,7 +106,7 @@ class Evaluation:
 def prediction_rows(selector, target, seed, method: str | None = None) -> pd.DataFrame:
     """Score `target` (a `TaskProfile`) with a fitted selector: one row per source with
     `method, target, seed, source, predicted, cost_seconds, target_steps`, ready to concatenate
-    into the `predictions` of `evaluate_predictions`. `method` defaults to `selector.name`."""
+    into the `rows` of `Predictions`. `method` defaults to `selector.name`."""
     scores = selector.score(target)
     return pd.DataFrame({
         "method": method or selector.name, "target": target.name, "seed": seed,
@@ -123,40 +116,30 @@ def prediction_rows(selector, target, seed, method: str | None = None) -> pd.Dat
     })
 
 
-def _check_frame(frame: pd.DataFrame, name: str, columns: tuple[str, ...], numeric: tuple[str, ...]) -> None:
-    if not isinstance(frame, pd.DataFrame):
-        raise IntertaskError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
-    missing = [c for c in columns if c not in frame.columns]
+def _check_predictions(rows: pd.DataFrame) -> None:
+    """`rows` is a frame with `PREDICTION_COLUMNS` and finite scores (and costs, where given)."""
+    if not isinstance(rows, pd.DataFrame):
+        raise IntertaskError(f"predictions must be a pandas DataFrame, got {type(rows).__name__}")
+    missing = [c for c in PREDICTION_COLUMNS if c not in rows.columns]
     if missing:
-        raise IntertaskError(f"{name} lacks column(s) {missing}; it needs {list(columns)}")
-    if frame.empty:
-        raise IntertaskError(f"{name} has no rows")
-    for column in numeric:
-        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(np.float64)
-        bad = ~np.isfinite(values)
+        raise IntertaskError(f"predictions lacks column(s) {missing}; it needs {list(PREDICTION_COLUMNS)}")
+    if rows.empty:
+        raise IntertaskError("predictions has no rows")
+    for column in ("predicted", *(c for c in COST_COLUMNS if c in rows.columns)):
+        bad = ~np.isfinite(pd.to_numeric(rows[column], errors="coerce").to_numpy(np.float64))
         if bad.any():
-            row = frame[bad].iloc[0]
-            where = ", ".join(f"{c}={_show(row[c])}" for c in ("method", "target", "seed", "source") if c in frame)
-            raise IntertaskError(f"{name}: column '{column}' must be finite numbers; got {_show(row[column])} at {where}")
+            row = rows[bad].iloc[0]
+            where = ", ".join(f"{c}={show(row[c])}" for c in ("method", "target", "seed", "source") if c in rows)
+            raise IntertaskError(f"predictions: column '{column}' must be finite numbers; got {show(row[column])} at "
+                                 f"{where}")
 
 
-def _check_inputs(matrix: pd.DataFrame, predictions: pd.DataFrame, k, top_k) -> None:
-    _check_frame(matrix, "matrix", TRUTH_COLUMNS, ("score",))  # a missing baseline is NaN: no gain metrics
-    costs = tuple(c for c in COST_COLUMNS if c in getattr(predictions, "columns", ()))
-    _check_frame(predictions, "predictions", PREDICTION_COLUMNS, ("predicted",) + costs)
-    for name, frame, keys in (("matrix", matrix, KEYS), ("predictions", predictions, ["method"] + KEYS)):
-        dupes = frame[frame.duplicated(keys, keep=False)]
-        if len(dupes):
-            row = dupes.iloc[0]
-            raise IntertaskError(
-                f"{name} has more than one row for " + ", ".join(f"{c}={_show(row[c])}" for c in keys)
-            )
-    baselines = matrix.groupby(["target", "seed"])["baseline"].nunique()
-    if (baselines > 1).any():
-        target, seed = baselines[baselines > 1].index[0]
-        raise IntertaskError(f"matrix: target '{target}' seed {_show(seed)} has more than one baseline value")
-    ranking._check_k(k)
-    ranking._check_k(top_k)
+def _check_unique(rows: pd.DataFrame) -> None:
+    keys = ["method"] + KEYS
+    dupes = rows[rows.duplicated(keys, keep=False)]
+    if len(dupes):
+        row = dupes.iloc[0]
+        raise IntertaskError("predictions has more than one row for " + ", ".join(f"{c}={show(row[c])}" for c in keys))
 
 
 def _match(method: str, pred: pd.DataFrame, matrix: pd.DataFrame) -> pd.DataFrame:
@@ -169,7 +152,7 @@ def _match(method: str, pred: pd.DataFrame, matrix: pd.DataFrame) -> pd.DataFram
         row = bad.iloc[0]
         side = "has no prediction" if row["_merge"] == "right_only" else "is not in the matrix"
         raise IntertaskError(
-            f"method '{method}', target '{row['target']}', seed {_show(row['seed'])}: source "
+            f"method '{method}', target '{row['target']}', seed {show(row['seed'])}: source "
             f"'{row['source']}' {side}; predictions must cover exactly the matrix's sources "
             f"for every target and seed"
         )
@@ -198,7 +181,7 @@ def _case_metrics(frame: pd.DataFrame, k: int, top_k: int) -> dict:
     }
 
 
-def _interval(values: np.ndarray, cases: pd.DataFrame, config: dict) -> tuple[float, float, str]:
+def mean_interval(values: np.ndarray, cases: pd.DataFrame, config: dict) -> tuple[float, float, str]:
     """(low, high, kind) of the mean of `values`, one per row of `cases`: over targets
     (`target_interval`) unless the config's bootstrap is `"case"`."""
     n_boot, alpha, seed = config.get("n_boot", 2000), config.get("alpha", 0.05), config.get("seed", 0)
@@ -210,60 +193,46 @@ def _interval(values: np.ndarray, cases: pd.DataFrame, config: dict) -> tuple[fl
     return low, high, target_interval_kind(len(set(targets.tolist())))
 
 
-def _summarise(cases: pd.DataFrame, config: dict, by: list[str]) -> pd.DataFrame:
+def summarise(cases: pd.DataFrame, config: dict, by: list[str], metrics=METRICS) -> pd.DataFrame:
+    """Per group of `cases` (columns `by`) and metric: `mean, std, ci_low, ci_high` (`mean_interval`), `n`,
+    `n_targets`, `interval`, `n_undefined` (NaN cases), `higher_is_better` and the mean cost and steps."""
     rows = []
     for key, frame in cases.groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
-        for metric in METRICS:
+        for metric in metrics:
             ok = frame[np.isfinite(frame[metric].to_numpy(float))]
             values = ok[metric].to_numpy(float)
             row = dict(zip(by, key), metric=metric, n=len(values), n_targets=int(ok["target"].nunique()),
                        n_undefined=len(frame) - len(values), higher_is_better=HIGHER_IS_BETTER[metric])
             if len(values):
-                low, high, row["interval"] = _interval(values, ok, config)
+                low, high, row["interval"] = mean_interval(values, ok, config)
                 std = float(np.std(values, ddof=1)) if len(values) > 1 else np.nan
                 row.update(mean=float(values.mean()), std=std, ci_low=low, ci_high=high)
             else:
                 row.update(mean=np.nan, std=np.nan, ci_low=np.nan, ci_high=np.nan, interval=None)
-            row["cost_seconds"] = float(frame["cost_seconds"].mean())
-            row["target_steps"] = float(frame["target_steps"].mean())
+            for column in COST_COLUMNS:
+                row[column] = float(frame[column].mean()) if column in frame else np.nan
             rows.append(row)
     columns = by + ["metric", "mean", "std", "ci_low", "ci_high", "n", "n_targets", "interval", "n_undefined",
                     "higher_is_better", "cost_seconds", "target_steps"]
     return pd.DataFrame(rows, columns=columns)
 
 
-def evaluate_predictions(matrix: pd.DataFrame, predictions: pd.DataFrame, k: int = 3,
-                         tags: dict[str, tuple[str, ...]] | None = None, tag: str = "reasoning",
-                         n_boot: int = 2000, alpha: float = 0.05, seed: int = 0,
-                         bootstrap: str = "target", top_k: int = 2) -> Evaluation:
-    """Score every method's predictions against `matrix`; see the module docstring for inputs.
-
-    `k`: Regret@k (k ≥ number of sources means all: regret 0); `top_k`: the top-k score. `tags`:
-    target name → its tags, to split the summary into `tag` targets and `other`. `bootstrap`:
-    `"target"` (default): intervals over whole targets, all seeds of a target together
-    (`statistics.target_interval`: Student-t below 15 targets, else a cluster bootstrap), or
-    `"case"`: a bootstrap over target × seed cases as if independent, which is too narrow when
-    seeds of a target agree.
-    """
-    if bootstrap not in ("case", "target"):
-        raise IntertaskError(f"bootstrap must be 'case' or 'target', got {bootstrap!r}")
-    _check_inputs(matrix, predictions, k, top_k)
-    config = {"k": int(k), "top_k": int(top_k), "n_boot": n_boot, "alpha": alpha, "seed": seed,
-              "bootstrap": bootstrap, "tag": tag}
+def _score(truth: pd.DataFrame, predictions: pd.DataFrame, config: dict, tags: dict) -> Evaluation:
+    """Every method's cases and their aggregates against the ground-truth frame `truth`."""
+    k, top_k, tag = config["k"], config["top_k"], config["tag"]
     rows = []
     for method, pred in predictions.groupby("method", sort=False):
-        merged = _match(str(method), pred, matrix)
+        merged = _match(str(method), pred, truth)
         for (target, case_seed), frame in merged.groupby(["target", "seed"], sort=True):
             rows.append({"method": method, "target": target, "seed": case_seed,
-                         **_case_metrics(frame, int(k), int(top_k))})
+                         **_case_metrics(frame, k, top_k)})
     cases = pd.DataFrame(rows)
-    summary = _summarise(cases, config, ["method"])
-    tags = tags or {}
+    summary = summarise(cases, config, ["method"])
     groups = cases["target"].map(lambda t: tag if tag in tags.get(t, ()) else "other")
-    by_tag = _summarise(cases.assign(group=groups), config, ["group", "method"])
+    by_tag = summarise(cases.assign(group=groups), config, ["group", "method"])
     return Evaluation(cases=cases, summary=summary, by_tag=by_tag,
-                      consistency=seed_consistency(matrix), config=config, tags=dict(tags))
+                      consistency=seed_consistency(truth), config=config, tags=dict(tags))
 
 
 @dataclass
@@ -277,10 +246,6 @@ class Predictions:
     tags: dict = field(default_factory=dict)
     embeddings: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
-
-    def plus(self, rows: pd.DataFrame) -> Predictions:
-        """These predictions with more `rows` (other methods on the same cases)."""
-        return Predictions(pd.concat([self.rows, rows], ignore_index=True), self.tags, self.embeddings, self.config)
 
 
 def _per_seed(rows: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
@@ -304,92 +269,38 @@ def _per_seed(rows: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
 def evaluate(matrix: TransferMatrix, predictions: Predictions | pd.DataFrame, k: int = 3, top_k: int = 2,
              n_boot: int = 2000, alpha: float = 0.05, seed: int = 0, bootstrap: str = "target",
              tag: str = "reasoning") -> Evaluation:
-    """Score `predictions` against `matrix` (one setting): the one evaluation of intertask.
+    """Score `predictions` against `matrix` (one setting): the one evaluation of intertask (module docstring).
 
-    The floor rule and the choice of one source seed are the matrix's (`TransferMatrix.learned_only`,
-    `one_source_seed`); prediction rows of the cases left out are dropped with them. `k`, `top_k`,
-    `n_boot`, `alpha`, `seed`, `bootstrap` and `tag` as in `evaluate_predictions`; the result's config
-    adds `setting`, `not_learned_cases` ([target, seed] pairs) and `predictions.config`.
+    `k`: Regret@k (k ≥ number of sources means all: regret 0); `top_k`: the top-k score; `tag`: the summary
+    is also split into targets with this tag (`predictions.tags`) and `other` (`by_tag`). `bootstrap`:
+    `"target"` (default): intervals over whole targets, all seeds of a target together
+    (`stats.target_interval`: Student-t below 15 targets, else a cluster bootstrap), or `"case"`: a bootstrap
+    over target × seed cases as if independent, which is too narrow when seeds of a target agree. The
+    result's config holds these, `setting`, `not_learned_cases` ([target, seed] pairs) and `predictions.config`.
     """
     if not isinstance(matrix, TransferMatrix):
-        raise IntertaskError(f"matrix must be a TransferMatrix, got {type(matrix).__name__}")
+        raise IntertaskError(f"matrix must be a TransferMatrix, got {type(matrix).__name__}", parameter="matrix")
     if isinstance(predictions, pd.DataFrame):  # rows alone: no tags, no notes
         predictions = Predictions(predictions)
+    if bootstrap not in ("case", "target"):
+        raise IntertaskError(f"bootstrap must be 'case' or 'target', got {bootstrap!r}", parameter="bootstrap")
+    ranking.check_k(k)
+    ranking.check_k(top_k, "top_k")
     if len(matrix) == 0:
         raise IntertaskError("the matrix has no transfers to evaluate against")
     if len(matrix.settings) != 1:
         raise IntertaskError(f"evaluate one setting at a time; the matrix has {', '.join(matrix.settings)}")
+    truth = matrix.ground_truth().frame
     floored = [(t, s) for _, t, s in matrix.not_learned()]
-    truth = matrix.one_source_seed().learned_only().frame
-    if truth.empty:
-        raise IntertaskError(f"no baseline cleared its floor (the score of a constant prediction): the "
-                             f"{len(floored)} case(s) measure no transfer; train the targets longer or with "
-                             "head_init = \"probe\" (see configs/library.toml)")
+    _check_predictions(predictions.rows)
     rows = _per_seed(predictions.rows, truth)
+    _check_unique(rows)
     if floored:
         left_out = pd.MultiIndex.from_tuples(floored, names=["target", "seed"])
         rows = rows[~pd.MultiIndex.from_frame(rows[["target", "seed"]]).isin(left_out)]
-    evaluation = evaluate_predictions(truth, rows.reset_index(drop=True), k=k, tags=predictions.tags, tag=tag,
-                                      n_boot=n_boot, alpha=alpha, seed=seed, bootstrap=bootstrap, top_k=top_k)
+    config = {"k": int(k), "top_k": int(top_k), "n_boot": n_boot, "alpha": alpha, "seed": seed,
+              "bootstrap": bootstrap, "tag": tag}
+    evaluation = _score(truth, rows.reset_index(drop=True), config, predictions.tags)
     evaluation.config.update(predictions.config, setting=matrix.settings[0],
                              not_learned_cases=[[t, s] for t, s in floored])
     return evaluation
-
-
-def _groups(evaluation: Evaluation, cases: pd.DataFrame):
-    """The cluster labels of `cases` for a bootstrap: their targets, unless the evaluation
-    resamples single cases."""
-    return None if evaluation.config.get("bootstrap", "target") == "case" else cases["target"].to_numpy()
-
-
-def paired_table(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFrame:
-    """Every ordered pair of methods (a, b) compared on the cases both have defined:
-    `method_a, method_b, win_rate` (share of target × seed cases where a is better, ties ½),
-    `mean_diff` = mean(a − b) and its `ci_low, ci_high` (over targets, `target_interval`, unless
-    the evaluation's bootstrap is `"case"`), `n` cases, `n_targets` and `interval`."""
-    if metric not in METRICS:
-        raise IntertaskError(f"unknown metric '{metric}'; choose from {', '.join(METRICS)}")
-    wide = evaluation.cases.pivot_table(index=["target", "seed"], columns="method", values=metric,
-                                        aggfunc="first", dropna=False)
-    rows = []
-    for a in wide.columns:
-        for b in wide.columns:
-            if a == b:
-                continue
-            pair = wide[[a, b]].dropna().reset_index()
-            row = {"method_a": a, "method_b": b}
-            if len(pair):
-                result = paired_comparison(
-                    pair[a].to_numpy(), pair[b].to_numpy(), HIGHER_IS_BETTER[metric],
-                    evaluation.config.get("n_boot", 2000), evaluation.config.get("alpha", 0.05),
-                    evaluation.config.get("seed", 0), groups=_groups(evaluation, pair))
-                row.update(result, n_targets=int(pair["target"].nunique()))
-            else:
-                row.update(win_rate=np.nan, mean_diff=np.nan, ci_low=np.nan, ci_high=np.nan, n=0, n_targets=0,
-                           interval=None)
-            rows.append(row)
-    return pd.DataFrame(rows, columns=["method_a", "method_b", "win_rate", "mean_diff", "ci_low",
-                                       "ci_high", "n", "n_targets", "interval"])
-
-
-def quality_by_steps(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFrame:
-    """Mean `metric` per method family and target prompt training steps (the snapshots).
-
-    The family is the method name before an `@` (e.g. `max_pairwise@500` → `max_pairwise`), so
-    one method per snapshot step can be evaluated side by side. Rows: `family, target_steps,
-    mean, ci_low, ci_high, n, n_targets, interval` for cases with known `target_steps` (the
-    interval is over targets, `target_interval`, unless the evaluation's bootstrap is `"case"`).
-    """
-    if metric not in METRICS:
-        raise IntertaskError(f"unknown metric '{metric}'; choose from {', '.join(METRICS)}")
-    cases = evaluation.cases.dropna(subset=["target_steps", metric])
-    cases = cases.assign(family=cases["method"].astype(str).str.split("@").str[0])
-    rows = []
-    for (family, steps), frame in cases.groupby(["family", "target_steps"], sort=True):
-        values = frame[metric].to_numpy(float)
-        low, high, interval = _interval(values, frame, evaluation.config)
-        rows.append({"family": family, "target_steps": int(steps), "mean": float(values.mean()),
-                     "ci_low": low, "ci_high": high, "n": len(values), "n_targets": int(frame["target"].nunique()),
-                     "interval": interval})
-    return pd.DataFrame(rows, columns=["family", "target_steps", "mean", "ci_low", "ci_high", "n", "n_targets",
-                                       "interval"])

@@ -13,22 +13,20 @@ a constant score whose tie-averaged metrics are the exact expected value of a un
   the matrix has per-cell gains (published, or from baselines), else the mean score (`config["gold"]`
   says which); `ndcg_rank_score` (gain 2^(n − gold rank) − 1) and `regret_mean_at_k` (the mean score of
   the gold top k against that of the predicted top k, in % of the former); 95% CIs over targets: Student-t
-  below 15 targets, else a bootstrap resampling targets (`statistics.target_interval`, named in `interval`).
+  below 15 targets, else a bootstrap resampling targets (`stats.target_interval`, named in `interval`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from intertask.errors import IntertaskError
 from intertask.evaluation import ranking
-from intertask.evaluation.evaluate import Evaluation, Predictions, evaluate, records
+from intertask.evaluation.evaluate import Evaluation, Predictions, evaluate, records, summarise
 from intertask.matrix.taskweb import taskweb_label
 from intertask.matrix.transfer import TransferMatrix
-from intertask.stats import target_interval, target_interval_kind
 
 RANDOM = "random"
 TASKWEB_METRICS = ("ndcg_rank", "regret_mean_at_k")
@@ -38,7 +36,7 @@ TASKWEB_METRICS = ("ndcg_rank", "regret_mean_at_k")
 class MatrixEvaluation:
     """`ours`: the `Evaluation` of target × seed cases. `taskweb_cases`: one row per method × target:
     `method, target, n_sources, n_seeds, ndcg_rank, regret_mean_at_k`. `taskweb_summary`: per method ×
-    metric `mean, std, ci_low, ci_high, n (targets), interval, higher_is_better`. `config`: setting, k, gold, n_boot, targets."""
+    metric as `evaluate.summarise` gives it (n = targets). `config`: setting, k, gold, n_boot, targets."""
 
     ours: Evaluation
     taskweb_cases: pd.DataFrame
@@ -68,24 +66,6 @@ def _taskweb_case(frame: pd.DataFrame, k: int) -> dict:
             "regret_mean_at_k": ranking.regret_mean_at_k(score, predicted, k, gold=gold)}
 
 
-def _summary(cases: pd.DataFrame, n_boot: int, alpha: float, seed: int) -> pd.DataFrame:
-    rows = []
-    for method, frame in cases.groupby("method", sort=False):
-        for metric in TASKWEB_METRICS:
-            values = frame[metric].to_numpy(float)
-            finite = np.isfinite(values)
-            values, targets = values[finite], frame["target"].to_numpy()[finite]  # one value per target
-            row = {"method": method, "metric": metric, "n": len(values),
-                   "higher_is_better": ranking.HIGHER_IS_BETTER[metric]}
-            if len(values):
-                low, high = target_interval(values, targets, n_boot, alpha, seed)
-                row.update(mean=float(values.mean()), std=float(np.std(values, ddof=1)) if len(values) > 1 else np.nan,
-                           ci_low=low, ci_high=high, interval=target_interval_kind(len(values)))
-            rows.append(row)
-    columns = ["method", "metric", "mean", "std", "ci_low", "ci_high", "n", "interval", "higher_is_better"]
-    return pd.DataFrame(rows).reindex(columns=columns)
-
-
 def predictions_from_files(matrix: TransferMatrix, named: dict[str, pd.DataFrame]) -> Predictions:
     """`random` (a constant score: its tie-averaged metrics are the exact expectation of a uniformly random
     ranking) and every method of `named` (`{method: target, source, predicted}`, e.g. from
@@ -109,7 +89,7 @@ def evaluate_matrix(matrix: TransferMatrix, predictions: Predictions, k: int = 3
     on `matrix` (one setting); see the module docstring. `k` is the k of both Regret@k definitions,
     `top_k` that of the top-k score. TaskWeb's cases are the targets `evaluate` kept (learned ones)."""
     ours = evaluate(matrix, predictions, k=k, top_k=top_k, n_boot=n_boot, alpha=alpha, seed=seed)
-    kept = matrix.one_source_seed().learned_only().frame
+    kept = matrix.ground_truth().frame
     kept = kept[kept["target"].isin(set(ours.cases["target"]))]
     cells = kept.groupby(["target", "source"]).agg(
         score=("score", "mean"), n_seeds=("seed", "nunique"),
@@ -125,4 +105,5 @@ def evaluate_matrix(matrix: TransferMatrix, predictions: Predictions, k: int = 3
     taskweb_cases = pd.DataFrame(rows)
     config = {"setting": matrix.settings[0], "k": int(k), "n_boot": n_boot, "alpha": alpha,
               "seed": seed, "gold": "taskweb_label" if labelled else "mean_score", "targets": sorted(cells["target"].unique())}
-    return MatrixEvaluation(ours, taskweb_cases, _summary(taskweb_cases, n_boot, alpha, seed), config)
+    summary = summarise(taskweb_cases, {"n_boot": n_boot, "alpha": alpha, "seed": seed}, ["method"], TASKWEB_METRICS)
+    return MatrixEvaluation(ours, taskweb_cases, summary, config)

@@ -79,12 +79,7 @@ def _truth(view: StudyView, matrix: TransferMatrix) -> pd.DataFrame:
     if len(missing):
         raise IntertaskError(f"target '{missing['target'].iloc[0]}' seed {missing['seed'].iloc[0]} has transfers but "
                              "no finished baseline run; run `intertask study run` to finish the study")
-    truth = matrix.one_source_seed().learned_only().frame
-    if truth.empty:
-        raise IntertaskError(f"no baseline of study {view.name!r} cleared its floor (the score of a constant "
-                             f"prediction): its {len(matrix.not_learned())} case(s) measure no transfer; train the "
-                             "targets longer or with head_init = \"probe\" (see configs/library.toml)")
-    return truth
+    return matrix.ground_truth().frame
 
 
 def _target_prompts(view: StudyView, runs: pd.DataFrame, cases, parsed) -> dict:

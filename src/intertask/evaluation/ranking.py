@@ -42,9 +42,10 @@ def _check_pair(true, predicted, true_name: str) -> tuple[np.ndarray, np.ndarray
     return arrays[0], arrays[1]
 
 
-def _check_k(k) -> int:
+def check_k(k, parameter: str = "k") -> int:
+    """`k` as an int; anything but an integer ≥ 1 is an `IntertaskError` naming `parameter`."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise IntertaskError(f"k must be an integer >= 1, got {k!r}")
+        raise IntertaskError(f"{parameter} must be an integer >= 1, got {k!r}", parameter=parameter)
     return int(k)
 
 
@@ -143,7 +144,7 @@ def top_k_score(true_scores, predicted, k: int = 3) -> float:
     80.0
     """
     true, predicted = _check_pair(true_scores, predicted, "true_scores")
-    k = min(_check_k(k), len(true))
+    k = min(check_k(k), len(true))
     full, cut, slots = _top_k(true, predicted, k)
     total = full.sum() + (slots * cut.mean() if slots else 0.0)
     return float(total / k)
@@ -165,7 +166,7 @@ def regret_at_k(true_scores, predicted, k: int = 3) -> float:
     25.0
     """
     true, predicted = _check_pair(true_scores, predicted, "true_scores")
-    k = _check_k(k)
+    k = check_k(k)
     if true.min() < 0:
         raise IntertaskError(f"true_scores must be >= 0 (scores on 0-100), got min {true.min():g}")
     best = true.max()

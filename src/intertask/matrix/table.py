@@ -21,9 +21,9 @@ One row per setting × target × source × source seed × seed (`KEY`). Columns 
   (`library measure`), else None; a CSV holds it as JSON text.
 
 `intertask.matrix.transfer.TransferMatrix` holds a checked frame of these columns. A row whose score is
-empty (a failed run) is dropped: `missing_cells` reports it with every other hole in the grid, nothing is
-ever filled in. Files: `.csv`, `.parquet`, `.json` (a list of row objects) and `.jsonl` (one row object a
-line), chosen by the suffix (`FORMATS`), for reading and writing alike.
+empty (a failed run) is dropped: `TransferMatrix.holes` reports it with every other hole in the grid,
+nothing is ever filled in. Files: `.csv`, `.parquet`, `.json` (a list of row objects) and `.jsonl` (one
+row object a line), chosen by the suffix (`FORMATS`), for reading and writing alike.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from intertask.errors import IntertaskError, did_you_mean
+from intertask.errors import IntertaskError
+from intertask.formatting import show
 
 KEY = ("setting", "target", "source", "source_seed", "seed")
 REQUIRED = ("target", "source", "seed", "score")
@@ -47,6 +48,7 @@ COLUMNS = ("setting", "target", "source", "source_seed", "seed", "score", "basel
 NUMBERS = ("score", "baseline", "floor", "score_se", "mean_relative_gain", "positive_share")
 INTEGERS = ("seed", "source_seed", "n_test")
 FLAGS = ("learned", "baseline_learned")
+NAMES = ("setting", "target", "source")
 CELL = ["setting", "target", "source"]
 FORMATS = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "jsonl"}
 SUFFIXES = tuple(FORMATS)
@@ -54,11 +56,12 @@ DEFAULT_SETTING = "default"
 MAX_SEED = 2**53  # seeds beyond this are not exact as floats (CSV, JSON) and name no real run
 
 
-def file_format(path: Path, what: str = "matrix") -> str:
-    """The format of a matrix file by its suffix (`FORMATS`): one rule for reading and writing."""
+def file_format(path: Path, what: str = "table") -> str:
+    """The format of a matrix file by its suffix (`FORMATS`): one rule for reading and writing. `what`, the
+    parameter that named the file, starts the refusal."""
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
-        raise IntertaskError(f"{what} {str(path)!r} must end in {', '.join(SUFFIXES)}")
+        raise IntertaskError(f"{what} {str(path)!r} must end in {', '.join(SUFFIXES)}", what)
     return FORMATS[suffix]
 
 
@@ -84,14 +87,9 @@ def read_table(path) -> pd.DataFrame:
         raise IntertaskError(f"cannot read {str(path)!r} as {format}: {first}") from None
 
 
-def _show(value) -> str:
-    """repr of a cell without numpy's type wrapper (`1e+30`, not `np.float64(1e+30)`)."""
-    return repr(value.item() if isinstance(value, np.generic) else value)
-
-
 def _where_row(frame: pd.DataFrame, bad) -> str:
     row = frame[bad].iloc[0]
-    return f"target {_show(row['target'])}, source {_show(row['source'])}, seed {_show(row['seed'])}"
+    return f"target {show(row['target'])}, source {show(row['source'])}, seed {show(row['seed'])}"
 
 
 def _numbers(frame: pd.DataFrame, column: str, where: str) -> pd.Series:
@@ -104,7 +102,7 @@ def _numbers(frame: pd.DataFrame, column: str, where: str) -> pd.Series:
     if raw.dtype == object:
         bad |= raw.map(lambda v: isinstance(v, bool))
     if bad.any():
-        raise IntertaskError(f"{where}: column '{column}' must hold numbers; got {_show(raw[bad].iloc[0])} for "
+        raise IntertaskError(f"{where}: column '{column}' must hold numbers; got {show(raw[bad].iloc[0])} for "
                              + _where_row(frame, bad))
     return values.astype(float)
 
@@ -117,7 +115,7 @@ def _integers(frame: pd.DataFrame, column: str, where: str) -> pd.Series:
         bad |= values.isna()
     if bad.any():
         raise IntertaskError(f"{where}: column '{column}' must hold integers within ±{MAX_SEED}; got "
-                             f"{_show(frame[column][bad].iloc[0])} for " + _where_row(frame, bad))
+                             f"{show(frame[column][bad].iloc[0])} for " + _where_row(frame, bad))
     return values.astype("Int64")
 
 
@@ -184,7 +182,7 @@ def from_long_table(frame: pd.DataFrame, where: str = "table") -> pd.DataFrame:
     table = frame[[c for c in REQUIRED + OPTIONAL if c in frame.columns]].reset_index(drop=True)
     table["setting"] = (table["setting"].astype("string").fillna(DEFAULT_SETTING) if "setting" in table
                         else DEFAULT_SETTING)
-    for column in ("setting", "target", "source"):
+    for column in NAMES:
         table[column] = _names(table, column, where)
     for column in INTEGERS:
         table[column] = _integers(table, column, where) if column in table else pd.Series(pd.NA, table.index, "Int64")
@@ -194,7 +192,7 @@ def from_long_table(frame: pd.DataFrame, where: str = "table") -> pd.DataFrame:
     for column in FLAGS:
         table[column] = _flags(table, column, where) if column in table else pd.Series(pd.NA, table.index, "boolean")
     table["validation_curve"] = _curves(table, where) if "validation_curve" in table else None
-    table = table.dropna(subset=["score"])  # a failed run: a missing cell, reported by missing_cells
+    table = table.dropna(subset=["score"])  # a failed run: a missing cell, reported by TransferMatrix.holes
     if table.empty:
         raise IntertaskError(f"{where} has no row with a score")
     dupes = table[table.duplicated(list(KEY), keep=False)]
@@ -217,55 +215,3 @@ def from_long_table(frame: pd.DataFrame, where: str = "table") -> pd.DataFrame:
     table["positive_share"] = table["positive_share"].mask(measured, positive)
     order = ["setting", "target", "seed", "source", "source_seed"]
     return table[list(COLUMNS)].sort_values(order, ignore_index=True)
-
-
-def missing_cells(matrix: pd.DataFrame) -> pd.DataFrame:
-    """The holes of each setting's grid: `setting, target, source, seed` for every combination of that
-    setting's targets × sources (a task never transfers to itself) × seeds without a row."""
-    frames = []
-    for setting, part in matrix.groupby("setting", sort=True):
-        grid = pd.MultiIndex.from_product([sorted(part["target"].unique()), sorted(part["source"].unique()),
-                                           sorted(part["seed"].unique())], names=["target", "source", "seed"])
-        present = pd.MultiIndex.from_frame(part[["target", "source", "seed"]])
-        holes = grid.difference(present).to_frame(index=False)
-        frames.append(holes[holes["target"] != holes["source"]].assign(setting=setting))
-    columns = ["setting", "target", "source", "seed"]
-    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
-
-
-def describe_missing(matrix: pd.DataFrame, missing: pd.DataFrame, shown: int = 5) -> str:
-    """One line per setting: how many of its grid cells are missing, the first `shown` of them."""
-    lines = []
-    for setting, part in matrix.groupby("setting", sort=True):
-        holes = missing[missing["setting"] == setting]
-        total = len(part) + len(holes)
-        line = f"{setting}: {len(part)} of {total} target × source × seed cells"
-        if len(holes):
-            first = ", ".join(f"{r.source}→{r.target} seed {r.seed}" for r in holes.head(shown).itertuples())
-            line += f"; missing {len(holes)}: {first}" + (", …" if len(holes) > shown else "")
-        lines.append(line)
-    return "\n".join(lines)
-
-
-def select(matrix: pd.DataFrame, setting: str | None = None, targets=None) -> pd.DataFrame:
-    """The rows of one `setting` (needed when the matrix has several) and, if given, of `targets` only."""
-    settings = sorted(matrix["setting"].unique())
-    if setting is None:
-        if len(settings) > 1:
-            raise IntertaskError(f"the matrix has {len(settings)} settings ({', '.join(settings)}); choose one "
-                                 "with --setting")
-        setting = settings[0]
-    if setting not in settings:
-        raise IntertaskError(f"no setting {setting!r} in the matrix{did_you_mean(setting, settings)}; it has "
-                             f"{', '.join(settings)}")
-    part = matrix[matrix["setting"] == setting]
-    if targets is not None:
-        targets = [str(t) for t in targets]
-        if not targets:
-            raise IntertaskError("no targets given; name at least one, or leave the targets out for all")
-        unknown = [t for t in targets if t not in set(part["target"])]
-        if unknown:
-            raise IntertaskError(f"target {unknown[0]!r} is not in setting {setting!r}"
-                                 f"{did_you_mean(unknown[0], part['target'].unique())}")
-        part = part[part["target"].isin(targets)]
-    return part.reset_index(drop=True)

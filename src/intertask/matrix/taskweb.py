@@ -34,7 +34,7 @@ import pandas as pd
 
 from intertask.errors import IntertaskError
 from intertask.matrix.safe_pickle import load_plain
-from intertask.matrix.table import from_long_table
+from intertask.matrix.table import CELL, from_long_table
 from intertask.paths import is_input_file
 
 RESULTS = Path("data/taskweb/results")
@@ -187,7 +187,7 @@ def _pick_hyperparameters(root: Path, runs: pd.DataFrame) -> pd.DataFrame:
     """Keep the runs with TaskWeb's hyperparameters; a choice without a config is the user's to make."""
     cache: dict = {}
     keep = []
-    for (setting, target, source), part in runs.groupby(["setting", "target", "source"], sort=False):
+    for (setting, target, source), part in runs.groupby(CELL, sort=False):
         config = _config(root, setting, cache)
         chosen = config.get(target) if config else None
         if chosen is not None:
@@ -203,7 +203,7 @@ def _pick_hyperparameters(root: Path, runs: pd.DataFrame) -> pd.DataFrame:
 def _labels(root: Path) -> pd.DataFrame:
     """TaskWeb's PC and PM per target, source and setting from taskweb.p; empty without the file."""
     path = root / LABELS
-    columns = ["setting", "target", "source", "mean_relative_gain", "positive_share"]
+    columns = CELL + ["mean_relative_gain", "positive_share"]
     if not is_input_file(path, CLONE_FIX):
         return pd.DataFrame(columns=columns)
     expected = "{(target, source): (overall, {(adaptation, model): (PC, PM)})}"
@@ -232,5 +232,5 @@ def read_taskweb(clone) -> pd.DataFrame:
     runs["score"] = runs["score"].where(runs["score"].map(math.isfinite))  # NaN/inf metrics: a failed run
     matrix = runs[["setting", "target", "source", "seed", "score"]].astype({"seed": int})
     labels = _labels(root)
-    matrix = matrix.merge(labels, on=["setting", "target", "source"], how="left")
+    matrix = matrix.merge(labels, on=CELL, how="left")
     return from_long_table(matrix, where=str(root / RESULTS))

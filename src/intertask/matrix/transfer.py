@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from intertask.errors import IntertaskError
+from intertask.errors import IntertaskError, did_you_mean
 from intertask.matrix import table as schema
 from intertask.paths import write_table
 
@@ -56,9 +56,10 @@ class TransferMatrix:
         """The checked matrix of a `.csv`, `.parquet`, `.json` or `.jsonl` file."""
         return cls.from_frame(schema.read_table(path), where=str(path))
 
-    def write(self, out, parameter: str = "out") -> Path:
-        """Write to `out` in the format of its suffix, through a temporary file: complete or untouched."""
-        return write_table(self.frame, Path(out), schema.file_format(Path(out), parameter), parameter)
+    def write(self, out, what: str = "out") -> Path:
+        """Write to `out` in the format of its suffix, through a temporary file: complete or untouched (`what`:
+        the parameter that named `out`, in errors)."""
+        return write_table(self.frame, Path(out), schema.file_format(Path(out), what), what)
 
     @classmethod
     def from_study(cls, view) -> TransferMatrix:
@@ -121,14 +122,31 @@ class TransferMatrix:
     def select(self, setting: str | None = None, targets=None, seeds=None) -> TransferMatrix:
         """The rows of one `setting` (needed when there are several) and, if given, of `targets` and
         target `seeds` only."""
-        frame = schema.select(self.frame, setting, targets)
-        if seeds is not None:
-            seeds = sorted({int(s) for s in seeds})
-            frame = frame[frame["seed"].isin(seeds)].reset_index(drop=True)
-            if frame.empty:
-                raise IntertaskError(f"the matrix has no transfers with target seed(s) {seeds}; it has seeds "
-                                     f"{sorted(self.frame['seed'].unique().tolist())}")
-        return TransferMatrix(frame)
+        settings = self.settings
+        if setting is None and len(settings) > 1:
+            raise IntertaskError(f"setting is needed: the matrix has {len(settings)} settings ({', '.join(settings)}); "
+                                 "choose one", parameter="setting")
+        setting = settings[0] if setting is None else setting
+        if setting not in settings:
+            raise IntertaskError(f"setting {setting!r} is not in the matrix{did_you_mean(setting, settings)}; it has "
+                                 f"{', '.join(settings)}", parameter="setting")
+        frame = self.frame[self.frame["setting"] == setting]
+        where = "the matrix" if len(settings) == 1 else f"setting {setting!r}"
+        for column, wanted in (("targets", targets), ("seeds", seeds)):
+            if wanted is None:
+                continue
+            wanted = [str(v) for v in wanted] if column == "targets" else sorted({int(v) for v in wanted})
+            have = frame[column[:-1]].unique().tolist()
+            unknown = [v for v in wanted if v not in have]
+            if not wanted:
+                raise IntertaskError(f"{column} are empty; name at least one, or leave them out for all",
+                                     parameter=column)
+            if unknown:
+                raise IntertaskError(f"{column} name {unknown[0]!r}, which {where} does not have"
+                                     f"{did_you_mean(str(unknown[0]), map(str, have))}; it has {sorted(have)}",
+                                     parameter=column)
+            frame = frame[frame[column[:-1]].isin(wanted)]
+        return TransferMatrix(frame.reset_index(drop=True))
 
     def one_source_seed(self) -> TransferMatrix:
         """One source prompt per source: the rows of each source's lowest source seed (a study with
@@ -151,13 +169,40 @@ class TransferMatrix:
         return TransferMatrix(self.frame[~self.frame["baseline_learned"].eq(False).fillna(False)]
                               .reset_index(drop=True))
 
+    def ground_truth(self) -> TransferMatrix:
+        """What selection is scored against: one source prompt per source, without the `not_learned()` cases;
+        refused when those are all it has (it measures no transfer)."""
+        truth = self.one_source_seed().learned_only()
+        if len(self) and not len(truth):
+            raise IntertaskError(f"no baseline cleared its floor (the score of a constant prediction): the "
+                                 f"{len(self.not_learned())} case(s) measure no transfer; train the targets longer "
+                                 "or with head_init = \"probe\" (see configs/library.toml)")
+        return truth
+
     def holes(self) -> pd.DataFrame:
-        """The missing `setting, target, source, seed` cells of each setting's grid (`schema.missing_cells`)."""
-        return schema.missing_cells(self.frame)
+        """The holes of each setting's grid: `setting, target, source, seed` for every combination of that
+        setting's targets × sources (a task never transfers to itself) × seeds without a row."""
+        frames = []
+        for setting, part in self.frame.groupby("setting", sort=True):
+            grid = pd.MultiIndex.from_product([sorted(part[c].unique()) for c in ("target", "source", "seed")],
+                                              names=["target", "source", "seed"])
+            holes = grid.difference(pd.MultiIndex.from_frame(part[["target", "source", "seed"]])).to_frame(index=False)
+            frames.append(holes[holes["target"] != holes["source"]].assign(setting=setting))
+        columns = ["setting", "target", "source", "seed"]
+        return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
     def describe_holes(self, holes: pd.DataFrame | None = None, shown: int = 5) -> str:
-        """One line per setting: how many grid cells it has and which are missing (the first `shown`)."""
-        return schema.describe_missing(self.frame, self.holes() if holes is None else holes, shown)
+        """One line per setting: how many of its grid cells are missing (`holes()`), the first `shown` of them."""
+        holes = self.holes() if holes is None else holes
+        lines = []
+        for setting, part in self.frame.groupby("setting", sort=True):
+            missing = holes[holes["setting"] == setting]
+            line = f"{setting}: {len(part)} of {len(part) + len(missing)} target × source × seed cells"
+            if len(missing):
+                first = ", ".join(f"{r.source}→{r.target} seed {r.seed}" for r in missing.head(shown).itertuples())
+                line += f"; missing {len(missing)}: {first}" + (", …" if len(missing) > shown else "")
+            lines.append(line)
+        return "\n".join(lines)
 
 
 def run_floor(metrics_json: str | None) -> tuple[float, int]:
@@ -176,7 +221,7 @@ def _dtype(column: str) -> str:
         return "boolean"
     if column in schema.INTEGERS:
         return "int64" if column == "seed" else "Int64"
-    return "float64" if column not in ("setting", "target", "source", "validation_curve") else "object"
+    return "object" if column in schema.NAMES + ("validation_curve",) else "float64"
 
 
 def _unknown(value) -> bool:

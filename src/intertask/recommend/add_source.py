@@ -61,7 +61,7 @@ def create_library(out_dir, backbone: str = "minilm", study_config=None, device:
     from intertask.study.plan import resolve_train_config
 
     out = Path(out_dir)
-    if check_library_out(out) and any(out.iterdir()):
+    if check_library_out(out, "library") and any(out.iterdir()):
         raise IntertaskError(f"{str(out)!r} already holds a library; add sources to it with "
                              f"`intertask library add-source {out} TASK`, or choose a new folder")
     prompt_length, protocol, training = DEFAULT_PROMPT_LENGTH, copy.deepcopy(DEFAULT_SOURCE_TRAINING), \
@@ -75,7 +75,7 @@ def create_library(out_dir, backbone: str = "minilm", study_config=None, device:
     library = Library(backbone={"name": backbone, "hidden_size": int(model.hidden_size), "prompt_length": prompt_length},
                       sources=[], training=training, source_training=protocol, created_at=utc_now(),
                       intertask_version=__version__)
-    return write_library(library, out)
+    return write_library(library, out, "library")
 
 
 def source_config(library: Library, seed: int):
@@ -157,7 +157,7 @@ def add_sources(library_dir, specs, text_column: str | None = None, label_column
                              f"{library.backbone['name']!r}, not {backbone.name!r}")
     for i, task in enumerate(todo):
         library.sources.append(train_source(task, library, backbone, device, progress))
-        write_library(library, library_dir)
+        write_library(library, library_dir, "library")
         report.added.append(task.name)
         if progress:
             progress("sources", i + 1, len(todo))

@@ -157,7 +157,7 @@ def build_library(store_path_or_config, out_dir, store_path=None, device: str = 
     `out_dir` on error. When `out_dir` already holds a library, the history it measured is kept
     for every source whose prompt did not change (`keep_measured_history`).
     """
-    check_library_out(Path(out_dir))  # before any training: a bad --out must not cost a study
+    check_library_out(Path(out_dir))  # before any training: a bad out_dir must not cost a study
     source = store_path_or_config
     if isinstance(source, StudyConfig) or (isinstance(source, (str, Path)) and Path(source).suffix == ".toml"):
         config = source if isinstance(source, StudyConfig) else StudyConfig.from_toml(source)

@@ -76,23 +76,30 @@ def rule_cases(collected, history: pd.DataFrame) -> tuple[list[rl.Case], pd.Data
     return cases, pd.concat(truth, ignore_index=True)
 
 
-def _members(collected) -> list[str]:
-    methods = dict.fromkeys(m for runs in collected for m in runs.methods)
-    return [m for m in methods if "@" not in m and m not in REFERENCE_METHODS]
+def members_of(methods) -> list[str]:
+    """The selectors a combination combines: not the reference `random`, not snapshot variants."""
+    return [m for m in dict.fromkeys(methods) if "@" not in m and m not in REFERENCE_METHODS]
 
 
-def _rows(method, case_target, seed, sources, predicted) -> pd.DataFrame:
-    return pd.DataFrame({"method": method, "target": case_target, "seed": seed, "source": sources,
+def method_rows(method: str, case: rl.Case, predicted) -> pd.DataFrame:
+    """Prediction rows `method, target, seed, source, predicted` of one case."""
+    return pd.DataFrame({"method": method, "target": case.target, "seed": case.seed, "source": case.sources,
                          "predicted": np.asarray(predicted, np.float64)})
+
+
+def candidate_rows(cases: list[rl.Case], signals: rl.SignalSource, members: list[str]) -> list[pd.DataFrame]:
+    """Each combination candidate under plain leave-one-target-out (`rule.loto_predictions`), as the rows
+    of `CANDIDATE_METHODS`."""
+    return [method_rows(CANDIDATE_METHODS[name], case, predicted)
+            for name, case, predicted in rl.loto_predictions(cases, signals, members) if name in CANDIDATE_METHODS]
 
 
 def held_out(library, history: pd.DataFrame, tasks: dict, collected) -> HeldOut:
     """Nested leave-one-target-out of `recommend` over the library's history; see the module docstring.
     `history`: the library's transfers where they measure one (a `TransferMatrix` frame, `learned_only`)."""
     cases, matrix = rule_cases(collected, history)
-    members = _members(collected)
-    signals = rl.SignalSource(history[["target", "source", "seed", "gain"]],
-                              {r.target: r.text_embedding for r in collected}, library.target_embeddings,
+    members = members_of(m for runs in collected for m in runs.methods)
+    signals = rl.SignalSource(history, {r.target: r.text_embedding for r in collected}, library.target_embeddings,
                               {s.name: s.tags for s in library.sources}, {t: tuple(k.tags) for t, k in tasks.items()})
     frames, recommendations, rules = [], {}, {}
     for runs in collected:
@@ -106,13 +113,10 @@ def held_out(library, history: pd.DataFrame, tasks: dict, collected) -> HeldOut:
         recommendations[t], rules[t] = rec, chosen
         position = {s: -i for i, s in enumerate(rec.ranking["source"])}
         for case in (c for c in cases if c.target == t):
-            frames.append(_rows(RECOMMEND, t, case.seed, case.sources, [position[s] for s in case.sources]))
-            for method, values in runs.scores.items():
-                index = [runs.sources.index(s) for s in case.sources]
-                frames.append(_rows(method, t, case.seed, case.sources,
-                                    -rk.ranks_of(values[:, index]).mean(axis=0)))
-    for name, case, predicted in rl.loto_predictions(cases, signals, members):
-        if name in CANDIDATE_METHODS:
-            frames.append(_rows(CANDIDATE_METHODS[name], case.target, case.seed, case.sources, predicted))
+            frames.append(method_rows(RECOMMEND, case, [position[s] for s in case.sources]))
+            index = [runs.sources.index(s) for s in case.sources]
+            frames += [method_rows(method, case, -rk.ranks_of(values[:, index]).mean(axis=0))
+                       for method, values in runs.scores.items()]
+    frames += candidate_rows(cases, signals, members)
     return HeldOut(recommendations, rules, matrix, pd.concat(frames, ignore_index=True), members,
                    rl.choose_rule(cases, signals, members))

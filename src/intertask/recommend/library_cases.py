@@ -74,7 +74,8 @@ def collect_target_runs(library, tasks: dict, methods: list[str], budget: int, r
     each against the library's sources other than itself. `progress(event, done, total)` is
     called per target and passed to training. Targets in `done` (earlier `TargetRuns` of the same
     methods, steps and runs) are kept, not rerun; `on_target(collected so far)` is called after
-    each new target (to save it: a killed evaluation resumes where it stopped)."""
+    each new target (to save it: a killed evaluation resumes where it stopped). `backbone` None: the
+    library's, loaded when the first target has to run."""
     from intertask.recommend.recommend import target_scores
 
     kept = {r.target: r for r in done if r.methods == list(methods) and r.budget_steps == budget
@@ -88,6 +89,10 @@ def collect_target_runs(library, tasks: dict, methods: list[str], budget: int, r
         if target in kept:
             collected.append(kept[target])
             continue
+        if backbone is None:
+            from intertask.backbones import load_backbone
+
+            backbone = load_backbone(library.backbone["name"], device=device)
         pool = dataclasses.replace(library, sources=[s for s in library.sources if s.name != target])
         scores, profiles, results = target_scores(tasks[target], pool, methods, budget, runs, backbone, device,
                                                   progress)
@@ -108,7 +113,7 @@ def save_target_runs(path, collected: list[TargetRuns], library_path) -> Path:
     from intertask.paths import atomic_output
 
     path = Path(path)
-    with atomic_output(path) as tmp:
+    with atomic_output(path, "runs_file") as tmp:
         tmp.write_text(json.dumps({"format": FORMAT, "library": Path(library_path).name,
                                    "targets": [c.to_dict() for c in collected]}))
     return path

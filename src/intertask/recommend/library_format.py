@@ -4,8 +4,6 @@ described in `intertask.recommend.library`."""
 
 from __future__ import annotations
 
-import math
-
 from intertask.checks import field_problem, is_finite, is_integer, is_number, is_text, list_of, object_of
 from intertask.errors import IntertaskError
 from intertask.recommend import rule
@@ -48,7 +46,7 @@ def _count(value) -> bool:
     return is_integer(value) and value >= 0
 
 
-# field -> (test, what it must be), for manifest.json, its backbone and sources, profiles.json and history.json
+# field -> (test, what it must be), for manifest.json, its backbone and sources and profiles.json
 _MANIFEST = {
     "files": (object_of(is_text), "an object of checksums"),
     "backbone": (lambda v: isinstance(v, dict), "an object"),
@@ -70,29 +68,6 @@ _SOURCE = {"name": (is_text, "a string"), "n_train": (_count, "a count"),
 _PROFILE = {"n_train": (_count, "a count"),
             "vocabulary": (list_of(lambda p: isinstance(p, list) and len(p) == 2 and is_text(p[0]) and _positive(p[1])),
                            "a list of [word, count] pairs")}
-def _flag(value) -> bool:
-    return value is None or isinstance(value, bool) or (is_number(value) and math.isnan(value))
-
-
-def _optional_number(value) -> bool:
-    return value is None or is_number(value)
-
-
-def _step_score(pair) -> bool:
-    return isinstance(pair, list) and len(pair) == 2 and _count(pair[0]) and is_finite(pair[1])
-
-
-# a row of history.json: a TransferMatrix row; unknown values are absent, null or NaN
-_HISTORY_ROW = {"target": (is_text, "a string"), "source": (is_text, "a string"), "seed": (is_integer, "an integer"),
-                "score": (is_finite, "a finite number"), "baseline": (is_finite, "a finite number"),
-                "gain": (is_finite, "a finite number"), "setting": (is_text, "a string"),
-                "source_seed": (lambda v: v is None or is_integer(v), "an integer"),
-                "n_test": (lambda v: v is None or _count(v), "a count"),
-                "floor": (_optional_number, "a number"), "score_se": (_optional_number, "a number"),
-                "learned": (_flag, "true or false"), "baseline_learned": (_flag, "true or false"),
-                "validation_curve": (lambda v: v is None or list_of(_step_score)(v), "a list of [step, score] pairs")}
-HISTORY_REQUIRED = ("target", "source", "seed", "score", "baseline")
-
 
 MAX_COMBINATION_BYTES = 1_000_000  # a rule is a handful of numbers per candidate and one reason
 MAX_REASON_CHARS = 10_000
@@ -180,9 +155,9 @@ def profiles_problem(profiles) -> str | None:
 
 
 def history_problem(rows) -> str | None:
-    """The first row of history.json with a field missing or of the wrong type (NaN or infinite
-    scores included), described; or None."""
-    if not isinstance(rows, list):
-        return f"must be a list of transfers, got {type(rows).__name__}"
-    return next((p for i, row in enumerate(rows)
-                 if (p := field_problem(row, _HISTORY_ROW, required=HISTORY_REQUIRED, where=f"[{i}]."))), None)
+    """The first problem of history.json's shape (a list of `TransferMatrix` row objects, each with a baseline),
+    described; or None. The rows' values are checked as every matrix's (`TransferMatrix.from_history`)."""
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        return f"must be a list of transfer objects, got {type(rows).__name__}"
+    return next((f"field '[{i}].baseline' is missing" for i, row in enumerate(rows) if row.get("baseline") is None),
+                None)

@@ -91,22 +91,24 @@ def add_library_file(path: str | Path, name: str, write) -> Path:
     return _replace_file(path, name, write)
 
 
-def check_library_out(out: Path) -> bool:
+def check_library_out(out: Path, what: str = "out_dir") -> bool:
     """Raise unless `out` may receive a library (absent, empty, a library, or only a `.store`);
-    return whether it exists. Called before any training, and again just before writing."""
+    return whether it exists. Called before any training, and again just before writing. `what`: the
+    parameter that named `out`, which starts each refusal."""
     if not out.exists():
         if any(p.exists() and not p.is_dir() for p in out.parents):
-            raise IntertaskError(f"--out {str(out)!r}: a file stands where its folder should be; choose another --out")
+            raise IntertaskError(f"{what} {str(out)!r}: a file stands where its folder should be; choose another "
+                                 "path", what)
         return False
     if not out.is_dir():
-        raise IntertaskError(f"--out {str(out)!r} is a file; give a directory for the library")
+        raise IntertaskError(f"{what} {str(out)!r} is a file; give a directory for the library", what)
     entries = {p.name for p in out.iterdir()}
     if entries and "manifest.json" not in entries and entries != {".store"}:
-        raise IntertaskError(f"--out {str(out)!r} exists and is not a library; choose a new or empty directory")
+        raise IntertaskError(f"{what} {str(out)!r} exists and is not a library; choose a new or empty directory", what)
     return True
 
 
-def write_library(library: Library, out_dir: str | Path, what: str = "--out") -> Path:
+def write_library(library: Library, out_dir: str | Path, what: str = "out_dir") -> Path:
     """Write `library` to `out_dir` atomically; returns the path.
 
     The files are written into a temporary sibling that then takes `out_dir`'s place in one atomic
@@ -116,7 +118,7 @@ def write_library(library: Library, out_dir: str | Path, what: str = "--out") ->
     otherwise nothing is written. `what` names `out_dir` in a write error (a full disk).
     """
     out = Path(out_dir)
-    keep = [".store"] if check_library_out(out) and (out / ".store").exists() else []
+    keep = [".store"] if check_library_out(out, what) and (out / ".store").exists() else []
     with folder_beside(out, what) as tmp:
         checksums = _write_files(library, tmp)
         (tmp / "manifest.json").write_text(json.dumps(library.manifest(checksums), indent=2, sort_keys=True))

@@ -11,8 +11,7 @@ the no-transfer baseline and over a uniformly random source, with intervals over
 - Over a study store (`recommender_predictions`): each (target, seed) case's selector scores are
   those `intertask.evaluation.from_store.predictions_from_store` computed (the target baseline's early
   prompt snapshot, its texts); the history is the store's other targets. Rows added beside the
-  selectors: `recommend` (the equal-weight mean rank), `recommend_learned` and `expected_gain`
-  (`combination.loto_rankings`); `decide` holds the fallback rule's decision (`combination.choose`).
+  selectors, as over a library: `recommend` (the nested choice) and the candidates.
 - Over a library's history (`predictions_from_library`): each historical target is run through
   `recommend`'s own steps 2-3 (`library_target_runs`: short target runs, every selector against the
   library's other sources; `library_cases` keeps them in a runs file); the truth is the history's
@@ -22,7 +21,8 @@ the no-transfer baseline and over a uniformly random source, with intervals over
   candidate rule under plain LOTO (`recommend_mean_rank`, `recommend_learned`, `expected_gain`).
   `LibraryPredictions.rule` is the rule chosen on every target with its measured risk calibration
   (`intertask.recommend.calibration.risk_summary`): what `library add-combination` stores
-  (`intertask.recommend.add_combination`); `evaluate_library` only reports it.
+  (`intertask.recommend.add_combination`); an evaluation only reports it (`config["combination"]`, and
+  `config["held_out_rules"]`: the rule each held-out target got).
 """
 
 from __future__ import annotations
@@ -34,22 +34,17 @@ import numpy as np
 import pandas as pd
 
 from intertask.errors import IntertaskError
-from intertask.evaluation import Evaluation, Predictions, evaluate
+from intertask.evaluation import Predictions
 from intertask.matrix.transfer import TransferMatrix
-from intertask.recommend import combination as comb
+from intertask.recommend import rule as rl
 from intertask.recommend.calibration import risk_summary
-from intertask.recommend.held_out import HeldOut, held_out
+from intertask.recommend.held_out import (CANDIDATE_METHODS, RECOMMEND, HeldOut, candidate_rows, held_out, members_of,
+                                          method_rows)
 from intertask.recommend.library import Library
 from intertask.recommend.library_cases import TargetRuns, collect_target_runs, load_target_runs, save_target_runs
 from intertask.recommend.recommend import applicable_methods, library_methods
 from intertask.recommend.target_runs import DEFAULT_BUDGET_STEPS
-from intertask.selection import REFERENCE_METHODS
 from intertask.tasks.registry import get_task
-
-
-def _members(methods) -> list[str]:
-    """The selectors a combination combines: not the reference `random`, not snapshot variants."""
-    return [m for m in dict.fromkeys(methods) if "@" not in m and m not in REFERENCE_METHODS]
 
 
 def check_targets(targets, where: str) -> None:
@@ -58,41 +53,45 @@ def check_targets(targets, where: str) -> None:
                              "(and about 10 for intervals worth reading)")
 
 
-def recommender_predictions(predictions: Predictions, matrix: TransferMatrix) -> tuple[pd.DataFrame, list[str]]:
-    """LOTO rows of the combinations from the selectors' `predictions` (a store's, with the targets'
-    text embeddings) and the ground truth `matrix` they were made for (the rows `evaluate` scores:
-    one source seed, learned cases). Returns `(rows, members)`: the new prediction rows and the
-    selectors they combine. With `cost_seconds`/`target_steps`, a combination costs the sum of its
-    selectors' seconds and the most target steps any needs (the expected gain costs nothing)."""
-    truth = matrix.one_source_seed().learned_only().frame
+def recommender_predictions(predictions: Predictions, matrix: TransferMatrix) -> Predictions:
+    """`predictions` (a store's selectors, with the targets' text embeddings and tags) with `recommend`'s rows
+    added, leave-one-target-out against the ground truth `matrix` they were made for: `recommend` (the rule
+    chosen without the target, `rule.choose_rule`, ordering its sources as `recommend` would,
+    `rule.order_scores`) and the candidates (`held_out.candidate_rows`). The config adds `members`, the
+    rule chosen on every target (`combination`) and each target's (`held_out_rules`). A combination costs
+    the sum of its selectors' seconds and the most target steps any needs (the expected gain costs nothing)."""
+    truth = matrix.ground_truth().frame
     scores = predictions.rows
-    members = _members(scores["method"].unique())
+    members = members_of(scores["method"].unique())
     check_targets(truth["target"], "the study")
     if not members:
         raise IntertaskError("the recommender rows combine selectors; evaluate at least one besides random")
-    gains = truth.set_index(["target", "seed", "source"])["gain"]
     cases = []
     for (target, seed), frame in scores[scores["method"].isin(members)].groupby(["target", "seed"]):
         wide = frame.pivot(index="source", columns="method", values="predicted").sort_index()
-        cases.append({"target": target, "seed": seed, "sources": list(wide.index),
-                      "scores": {m: wide[m].to_numpy(np.float64)[None] for m in members},
-                      "gain": gains.loc[[(target, seed, s) for s in wide.index]].to_numpy(np.float64)})
-    history = comb.History(truth, predictions.embeddings)
-    rows = comb.loto_rankings(cases, history, members)
+        known = truth[(truth["target"] == target) & (truth["seed"] == seed)].set_index("source").loc[wide.index]
+        cases.append(rl.Case(target, int(seed), list(wide.index),
+                             {m: wide[m].to_numpy(np.float64)[None] for m in members},
+                             known["score"].to_numpy(np.float64), known["gain"].to_numpy(np.float64)))
+    signals = rl.SignalSource(truth, predictions.embeddings, predictions.embeddings, predictions.tags,
+                              predictions.tags)
+    frames, rules = candidate_rows(cases, signals, members), {}
+    for target in sorted({c.target for c in cases}):
+        rules[target] = rl.choose_rule(cases, signals, members, leave_out=frozenset({target}))
+        for case in (c for c in cases if c.target == target):
+            signal = signals.signal(target, case.sources, frozenset({target}))
+            frames.append(method_rows(RECOMMEND, case, rl.order_scores(rules[target], case.scores, signal)[0]))
+    rows = pd.concat(frames, ignore_index=True)
     if {"cost_seconds", "target_steps"} <= set(scores.columns):  # a combination runs all its selectors
         per_case = scores[scores["method"].isin(members)].groupby(["target", "seed", "method"]).first()
         cost = per_case.groupby(["target", "seed"]).agg(cost_seconds=("cost_seconds", "sum"),
                                                         target_steps=("target_steps", "max"))
         rows = rows.join(cost, on=["target", "seed"])
-        rows.loc[rows["method"] == comb.EXPECTED_GAIN, ["cost_seconds", "target_steps"]] = 0.0
-    return rows, members
-
-
-def decide(evaluation, members: list[str]) -> dict:
-    """The fallback rule on an evaluation holding the LOTO rows: `{use, reason, metric}`."""
-    use, reason = comb.choose(evaluation.summary, members + [comb.EXPECTED_GAIN])
-    return {"use": bool(use), "reason": reason, "metric": comb.DECISION_METRIC}
-
+        rows.loc[rows["method"] == CANDIDATE_METHODS[rl.EXPECTED_GAIN], ["cost_seconds", "target_steps"]] = 0.0
+    config = dict(predictions.config, recommender=True, members=members,
+                  combination=rl.choose_rule(cases, signals, members),
+                  held_out_rules={t: r["rule"] for t, r in rules.items()})
+    return Predictions(pd.concat([scores, rows], ignore_index=True), predictions.tags, predictions.embeddings, config)
 
 
 def library_setup(library: Library, methods=None, budget_steps: int | None = None,
@@ -102,7 +101,7 @@ def library_setup(library: Library, methods=None, budget_steps: int | None = Non
     historical target's `Task` (loaded before any training), `recommend`'s methods that every historical
     target can use (default: `recommend`'s), and the short runs' steps. Raises `IntertaskError` for a
     library without a usable history."""
-    history = library.history.learned_only().one_source_seed().frame
+    history = library.history.ground_truth().frame
     if history.empty:
         raise IntertaskError(f"library {str(library.path)!r} has no history of transfers to evaluate against; "
                              "build it from a whole study (library build CONFIG with history)")
@@ -134,10 +133,6 @@ def library_target_runs(library: Library, methods=None, budget_steps: int | None
     history, tasks, chosen, budget = library_setup(library, methods, budget_steps, runs)
     done = load_target_runs(runs_file)[0] if runs_file is not None and Path(runs_file).is_file() else []
     save = None if runs_file is None else (lambda so_far: save_target_runs(runs_file, so_far, library.path))
-    if backbone is None and len({r.target for r in done} & set(tasks)) < len(tasks):
-        from intertask.backbones import load_backbone
-
-        backbone = load_backbone(library.backbone["name"], device=device)
     collected = collect_target_runs(library, tasks, chosen, budget, runs, backbone, device, progress, done, save)
     return history, tasks, collected
 
@@ -165,7 +160,8 @@ def library_predictions(library: Library, history: pd.DataFrame, tasks: dict,
     rule = dict(result.final_rule, budget_steps=budget, target_runs=runs, calibration=risk_summary(result, history))
     config = dict(library=str(library.path), backbone=library.backbone["name"], methods=collected[0].methods,
                   study=f"library history ({library.path.name})", recommender=True, members=result.members,
-                  budget_steps=budget, target_runs=runs)
+                  budget_steps=budget, target_runs=runs, combination=rule,
+                  held_out_rules={t: r["rule"] for t, r in result.rules.items()})
     predictions = Predictions(result.predictions, tags={t: tuple(task.tags) for t, task in tasks.items()},
                               config=config)
     return LibraryPredictions(TransferMatrix(result.matrix), predictions, result, rule)
@@ -178,12 +174,3 @@ def predictions_from_library(library: Library, methods=None, budget_steps: int |
     runs (`library_target_runs`)."""
     return library_predictions(library, *library_target_runs(library, methods, budget_steps, runs, device,
                                                              progress, backbone, runs_file))
-
-
-def evaluate_library(built: LibraryPredictions, k: int = 3, top_k: int = 2, n_boot: int = 2000) -> Evaluation:
-    """`evaluate` the LOTO predictions of a library (`predictions_from_library`); `config["combination"]`
-    holds the rule chosen on every target, `config["held_out_rules"]` the rule each held-out target got."""
-    evaluation = evaluate(built.truth, built.predictions, k=k, top_k=top_k, n_boot=n_boot)
-    evaluation.config.update(combination=built.rule,
-                             held_out_rules={t: r["rule"] for t, r in built.held_out.rules.items()})
-    return evaluation

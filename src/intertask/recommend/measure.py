@@ -200,7 +200,7 @@ def measure_target(library_path, target: str, seeds=HISTORY_SEEDS, task_options:
     library = load_library(path)
     seeds = sorted({int(s) for s in seeds})
     if not seeds or min(seeds) < 0:
-        raise IntertaskError(f"seeds must be non-negative integers, got {seeds}")
+        raise IntertaskError(f"seeds must be non-negative integers, got {seeds}", "seeds")
     if not library.sources:
         raise IntertaskError(f"library {str(path)!r} has no sources to measure transfers from")
     task = get_task(target, progress=progress, **(task_options or {}))

@@ -8,7 +8,7 @@ Steps, top to bottom:
    finds sources that share texts with the target; each is marked (`leak_share`) and warned about.
 2. **short target runs** — prompt-tune the target for `budget_steps` steps over `seeds` seeds,
    packed into one `train_packed` call; each seed's best prompt becomes a target profile. The runs
-   (and `--verify`'s) read about `MAX_RUN_TRAIN` training examples, a stratified sample: 16 steps
+   (and `verify_k`'s) read about `MAX_RUN_TRAIN` training examples, a stratified sample: 16 steps
    see a few hundred, and the probe head would otherwise read every one (a 100,000-row target took
    minutes and GBs for a ranking a 1,000-row one gets in seconds). The profiles (`data_size`'s
    count included) still see the whole train split.
@@ -148,7 +148,7 @@ def applicable_methods(task, methods=None) -> list[str]:
     """`methods` (default: all registered) that can score `task` (`selection.methods_for`)."""
     wanted = methods_for(task.kind, methods or None)
     if not wanted:
-        raise IntertaskError("no applicable selection method; --methods lists none that fit this target")
+        raise IntertaskError("methods name no selection method that fits this target", "methods")
     return wanted
 
 
@@ -198,7 +198,7 @@ def _open_library(library_dir, task) -> Library:
     if library_dir is None and not (default_library_dir() / "manifest.json").is_file():
         raise IntertaskError("the shipped source library is not built in this checkout; build it with `intertask "
                              "library build configs/library.toml --store stores/library --out "
-                             "src/intertask/library/minilm-offline-suite` or pass --library DIR")
+                             "src/intertask/library/minilm-offline-suite` or give another library")
     library = load_library(library_dir or default_library_dir())
     if task.name in library.source_names:  # a task is no intermediate task for itself
         library.sources = [s for s in library.sources if s.name != task.name]
@@ -221,11 +221,11 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
     Returns a `Recommendation`; raises `IntertaskError` for a bad target or library.
     """
     start = time.perf_counter()
-    if seeds < 1 or verify_k < 0 or verify_seeds < 1:
-        raise IntertaskError("--seeds and --verify-seeds must be >= 1 and --verify >= 0")
     budget = DEFAULT_BUDGET_STEPS if budget_steps is None else int(budget_steps)
-    if budget < 1:
-        raise IntertaskError(f"--budget-steps must be >= 1, got {budget_steps}")
+    for name, value, least in (("seeds", seeds, 1), ("verify_seeds", verify_seeds, 1), ("verify_k", verify_k, 0),
+                               ("budget_steps", budget, 1)):
+        if value < least:
+            raise IntertaskError(f"{name} must be >= {least}, got {value}", name)
     task = load_target(target_spec, text_column, label_column, progress=bool(progress))
     chosen, methods = methods, applicable_methods(task, methods)
     library = _open_library(library_dir, task)
@@ -234,7 +234,7 @@ def recommend(target_spec, library_dir=None, methods=None, budget_steps: int | N
         raise IntertaskError("recording verified transfers needs verify_k >= 1 and an explicit library_dir "
                              "(the shipped library is part of the installed package)")
     if verify_k > len(library.sources):
-        raise IntertaskError(f"--verify {verify_k} exceeds the library's {len(library.sources)} sources")
+        raise IntertaskError(f"verify_k {verify_k} exceeds the library's {len(library.sources)} sources", "verify_k")
     device = resolve_device(device)
     if backbone is None:
         backbone = load_backbone(library.backbone["name"], device=device)

@@ -124,9 +124,9 @@ def _features(scores: dict[str, np.ndarray], signal: HistorySignal, names: list[
     columns = []
     for name in names:
         if name in SIGNAL_FEATURES:
-            columns.append(comb._standardise(getattr(signal, name)))
+            columns.append(comb.standardise(getattr(signal, name)))
         elif name in scores:
-            columns.append(comb.features({name: scores[name]}, None, [name])[:, 0])
+            columns.append(comb.standardised_rank(scores[name]))
         else:  # a selector left out here (the floor rule): no information
             columns.append(np.zeros(len(signal.expected_gain)))
     return np.column_stack(columns)
@@ -224,7 +224,7 @@ def fit_learned(cases: list[Case], signals: SignalSource, members: list[str], le
         if case.target in leave_out:
             continue
         x.append(_features(case.scores, signals.signal(case.target, case.sources, leave_out), names))
-        y.append(comb._standardise(case.gain))
+        y.append(comb.standardise(case.gain))
         groups += [case.target] * len(case.sources)
     return comb.fit(np.vstack(x), np.concatenate(y), np.asarray(groups), names)
 

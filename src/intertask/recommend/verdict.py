@@ -102,9 +102,9 @@ def _criteria(e: Evidence) -> tuple[Criterion, ...]:
         stability = (f"prompt rankings agree between target seeds: Spearman {fmt_number(e.stability, '.2f')} "
                      f"(needs ≥ {STABLE_MIN})")
     elif e.n_seeds < 2:
-        stability = "only one target seed; run with --seeds 3 to measure stability"
+        stability = "only one target seed; run 3 target seeds to measure stability"
     else:
-        stability = "no prompt-based method among --methods; stability is measured on them"
+        stability = "no prompt-based method among the methods; stability is measured on them"
     return (
         Criterion("cheap signal", bool(signal),
                   f"methods' top-{e.k} overlap {fmt_number(e.agreement, '.2f')} vs "
@@ -124,7 +124,7 @@ def _warnings(e: Evidence) -> tuple[str, ...]:
         why = "it is tagged 'reasoning'" if e.reasoning_tag else (
             f"its short-run validation score {e.target_score:.1f} is near chance ({e.chance_score:.1f})")
         found.append(f"the target looks reasoning-like ({why}); task selection was found "
-                     "unreliable on such targets, verify with --verify 3")
+                     "unreliable on such targets, verify the top 3 sources with real transfers")
     if e.learned_seeds is not None and 0 < e.learned_seeds < e.n_seeds:
         found.append(f"only {e.learned_seeds} of {e.n_seeds} target seeds cleared the floor of a constant "
                      "prediction in the short runs; the prompt-based scores rest on those seeds' prompts")
@@ -161,23 +161,23 @@ def make_verdict(evidence: Evidence) -> Verdict:
         advice = WEAK
         headline = (f"The target did not learn in its short runs: no seed beat a constant prediction, so the "
                     f"prompt-based methods have nothing to go on and are left out. '{top}' ranks first on the "
-                    "other methods; train longer (--budget-steps) or label more examples, then ask again.")
+                    "other methods; train longer (more budget steps) or label more examples, then ask again.")
     elif _history_says_no(evidence):
         advice = TARGET_ALONE
         headline = (f"Train on the target alone: past transfers to similar targets lost with every source (best "
                     f"expected gain {evidence.best_expected_gain:+.1f} points); '{top}' ranks first if you "
-                    "--verify 3 anyway.")
+                    "verify the top 3 anyway.")
     elif passed == len(criteria):
         advice = TRANSFER
         headline = f"Use '{top}': the methods agree, the choice is stable, and it resembles your data."
     elif signal and passed == len(criteria) - 1:
         advice = TRANSFER
-        headline = f"Leaning '{top}': the methods agree, but not every check passed; confirm with --verify 3."
+        headline = f"Leaning '{top}': the methods agree, but not every check passed; confirm by verifying the top 3."
     elif signal:
         advice = WEAK
-        headline = f"Weak evidence for '{top}'; confirm with --verify 3 before spending compute."
+        headline = f"Weak evidence for '{top}'; confirm by verifying the top 3 before spending compute."
     else:
         advice = WEAK
         headline = (f"No reliable cheap signal: the methods agree no better than chance. '{top}' "
-                    "ranks first; confirm with --verify 3 before spending compute.")
+                    "ranks first; confirm by verifying the top 3 before spending compute.")
     return Verdict(headline, criteria, _warnings(evidence), advice=advice, ranked_by=evidence.ranked_by)

@@ -1,4 +1,4 @@
-"""`--verify K`: real prompt transfers for the top K sources, against the no-transfer baseline.
+"""`verify_k`: real prompt transfers for the top K sources, against the no-transfer baseline.
 
 For each target seed `r` in `0..S-1`: one baseline run (the target prompt trained from its
 usual initialisation) and, per source `s`, one transfer run (the target prompt initialised with

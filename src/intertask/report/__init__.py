@@ -26,7 +26,7 @@ def _snapshot_curve(evaluation) -> pd.DataFrame | None:
     """`method, target_steps, metric, mean, ci_low, ci_high`: `quality_by_steps` of the evaluation
     for NDCG and Regret@k, keeping the methods evaluated at two or more target training steps.
     None when there is nothing to draw."""
-    from intertask.evaluation.evaluate import quality_by_steps  # here: evaluation loads torch
+    from intertask.evaluation.compare import quality_by_steps  # here: evaluation loads torch
 
     frames = [
         quality_by_steps(evaluation, metric).rename(columns={"family": "method"}).assign(metric=metric)
@@ -55,7 +55,7 @@ def build_study_report(store_path, out_dir, k: int = 3, study: str | None = None
     evaluation = evaluate(view.matrix, predictions_from_store(view, progress=True), k=k)
     return write_study_report(
         out_dir,
-        view.matrix.frame,
+        view.matrix,
         evaluation.cases,
         evaluation.summary,
         tags=evaluation.tags,

@@ -100,20 +100,20 @@ def render(name: str, title: str, build, *args, **kwargs) -> Rendered:
     return Rendered(name, title, CAPTIONS[name], figure_png(build(*args, **kwargs)))
 
 
-def write_files(files: dict[Path, bytes], flag: str) -> None:
-    """Write each `path: data` atomically (see `paths.atomic_output`; `flag` names the option in
+def write_files(files: dict[Path, bytes], what: str) -> None:
+    """Write each `path: data` atomically (see `paths.atomic_output`; `what` names the parameter in
     errors). When one write fails, the files written before it and the folders made for them are
     removed, so a failed report leaves nothing behind."""
     for path in files:  # every path is checked before anything is written
-        check_output_file(path, flag)
+        check_output_file(path, what)
     written = []
     folders = {Path(path).parent for path in files}
     with contextlib.ExitStack() as stack:
         for folder in sorted(folders):
-            stack.enter_context(new_folders(folder, flag))
+            stack.enter_context(new_folders(folder, what))
         try:
             for path, data in files.items():
-                with atomic_output(path, flag) as tmp:
+                with atomic_output(path, what) as tmp:
                     tmp.write_bytes(data)
                 written.append(Path(path))
         except BaseException:
@@ -157,10 +157,10 @@ def page(title: str, body: str) -> bytes:
 
 
 def write_page(out_dir, title: str, body: list[str], rendered: list[Rendered]) -> Path:
-    """Create the folder `out_dir` (named by --out), write each figure as `<name>.png` and then the page
+    """Create the folder `out_dir`, write each figure as `<name>.png` and then the page
     `report.html` around `body`; return the page's path."""
     path = Path(out_dir) / "report.html"
-    with new_folders(Path(out_dir), "--out") as out_dir:
+    with new_folders(Path(out_dir), "out_dir") as out_dir:
         files = {out_dir / f"{fig.name}.png": fig.png for fig in rendered}
-        write_files({**files, path: page(title, "\n".join(body))}, "--out")
+        write_files({**files, path: page(title, "\n".join(body))}, "out_dir")
     return path

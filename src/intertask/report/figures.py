@@ -33,7 +33,6 @@ from intertask.report._common import (
     wrap_name,
 )
 
-GAIN_COLUMNS = ("target", "source", "seed", "score", "baseline", "gain", "relative_gain")  # what the figures read
 CASES_COLUMNS = ("method", "target", "seed", "ndcg", "regret_at_k")
 SUMMARY_COLUMNS = ("method", "metric", "mean", "std", "ci_low", "ci_high", "n")
 CONSISTENCY_COLUMNS = ("target", "spearman")
@@ -81,7 +80,7 @@ def _target_ticks(ax, targets, reasoning, axis: str = "x", width: int = 14) -> N
 
 
 def gain_heatmap(matrix, tags=None):
-    """Sources × targets heatmap of the mean relative gain (%) over seeds, each cell `mean ± std`.
+    """Sources × targets heatmap of a `TransferMatrix`'s mean relative gain (%) over seeds, each cell `mean ± std`.
 
     Diverging colours centred at 0 (blue helps, red hurts); sources sorted best first;
     reasoning targets last, behind a vertical line.
@@ -89,7 +88,7 @@ def gain_heatmap(matrix, tags=None):
     from matplotlib import colormaps
     from matplotlib.colors import TwoSlopeNorm
 
-    require_columns(matrix, GAIN_COLUMNS, "transfer matrix")
+    matrix = matrix.frame
     reasoning = reasoning_targets(tags)
     sources = _source_order(matrix)
     targets = order_targets(matrix["target"].astype(str), reasoning)
@@ -137,9 +136,9 @@ def gain_heatmap(matrix, tags=None):
 
 
 def transfer_strips(matrix, tags=None, max_columns: int = 5):
-    """Small multiples, one panel per target: each source's transfer score per seed (dots) and
+    """Small multiples of a `TransferMatrix`, one panel per target: each source's transfer score per seed (dots) and
     their mean (black bar), against the no-transfer baseline (line = mean, band = seed range)."""
-    require_columns(matrix, GAIN_COLUMNS, "transfer matrix")
+    matrix = matrix.frame
     reasoning = reasoning_targets(tags)
     sources = _source_order(matrix)
     targets = order_targets(matrix["target"].astype(str), reasoning)

@@ -21,6 +21,7 @@ from intertask.report._common import reasoning_targets, require_columns
 from intertask.report._page import Rendered, figure_html, html_table, page, render, write_files, write_page
 
 if TYPE_CHECKING:
+    from intertask.matrix.transfer import TransferMatrix
     from intertask.recommend.verdict import Verdict
 
 
@@ -77,7 +78,7 @@ def _overview(matrix: pd.DataFrame, reasoning: set[str], floored: list[tuple[str
 
 def write_study_report(
     out_dir,
-    matrix: pd.DataFrame,
+    matrix: TransferMatrix,
     evaluation_cases: pd.DataFrame,
     evaluation_summary: pd.DataFrame,
     tags,
@@ -88,14 +89,11 @@ def write_study_report(
 ) -> Path:
     """Write `out_dir/report.html` (figures embedded as base64 PNG) and each figure as
     `out_dir/<name>.png`; return the report's path. Optional parts that are absent or empty get a
-    note instead of a figure. Raises `IntertaskError` naming any missing column before writing."""
+    note instead of a figure. Raises `IntertaskError` naming any missing column before writing. The cases
+    whose baseline did not learn measure no transfer (`TransferMatrix.not_learned`): left out, and named."""
     reasoning = reasoning_targets(tags)
-    require_columns(matrix, study_figures.GAIN_COLUMNS, "transfer matrix")
-    floored: list[tuple[str, int]] = []
-    if "baseline_learned" in matrix:  # a study's matrix: cases whose baseline learned nothing measure no transfer
-        learned = matrix["baseline_learned"].astype(bool)
-        floored = sorted({(str(t), int(s)) for t, s in matrix.loc[~learned, ["target", "seed"]].itertuples(index=False)})
-        matrix = matrix[learned]
+    floored = [(t, s) for _, t, s in matrix.not_learned()]
+    matrix = matrix.learned_only()
     require_columns(evaluation_cases, study_figures.CASES_COLUMNS, "evaluation cases")
     table = summary_table(evaluation_summary, k)
     has_consistency = _present(consistency, study_figures.CONSISTENCY_COLUMNS, "consistency table")
@@ -123,7 +121,7 @@ def write_study_report(
     ]
     rendered = [part for part in sections if isinstance(part, Rendered)]
 
-    body = [f"<h1>{html.escape(title)}</h1>", "<h2>Overview</h2>", _overview(matrix, reasoning, floored)]
+    body = [f"<h1>{html.escape(title)}</h1>", "<h2>Overview</h2>", _overview(matrix.frame, reasoning, floored)]
     body += ["<h2>Selection methods</h2>", f"<p>{html.escape(SUMMARY_NOTE)}</p>", html_table(table)]
     body.append("<h2>Figures</h2>")
     for part in sections:
@@ -181,7 +179,7 @@ def write_recommendation_report(
     `source, mean_gain, ci_low, ci_high, n_seeds`. Returns the report's path."""
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm", ".md"):
-        raise IntertaskError(f"report path {path} must end in .html or .md")
+        raise IntertaskError(f"report {path} must end in .html or .md", "report")
     from intertask.recommend.verdict import Verdict  # here: the recommend package loads torch
 
     if not isinstance(verdict, Verdict):
@@ -192,8 +190,8 @@ def write_recommendation_report(
         require_columns(verify, recommend_figures.VERIFY_COLUMNS, "verify table")
         rendered.append(render("verify", "Verified transfers", recommend_figures.verify_figure, verify, target_name))
     no_verify = (
-        "Not verified with real transfers: add --verify K to train the top K sources and the "
-        "no-transfer baseline and measure the gain with a 95% CI."
+        "Not verified with real transfers: verifying the top K sources trains them and the "
+        "no-transfer baseline and measures the gain with a 95% CI."
     )
     title = f"Which intermediate task for {target_name}?"
     if path.suffix.lower() == ".md":
@@ -211,7 +209,7 @@ def write_recommendation_report(
         lines += [""] + figures_md[0] + ["## All sources", "", _md_table(table), ""]
         lines += figures_md[1] if verify is not None else [_md_escape(no_verify), ""]
         files = {path.with_name(f"{path.stem}_{fig.name}.png"): fig.png for fig in rendered}
-        write_files({**files, path: "\n".join(lines).encode("utf-8")}, "--report")
+        write_files({**files, path: "\n".join(lines).encode("utf-8")}, "report")
         return path
     body = [f"<h1>{html.escape(title)}</h1>", f'<p class="headline">{html.escape(verdict.headline)}</p>']
     rows = "".join(
@@ -232,5 +230,5 @@ def write_recommendation_report(
         shown = shown.rename(columns={"mean_gain": "mean gain (points)", "ci_low": "95% CI low",
                                       "ci_high": "95% CI high", "n_seeds": "seeds"})
         body += ["<h2>Verification</h2>", html_table(shown)]
-    write_files({path: page(title, "\n".join(body))}, "--report")
+    write_files({path: page(title, "\n".join(body))}, "report")
     return path

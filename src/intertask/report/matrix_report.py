@@ -54,26 +54,25 @@ def _taskweb_table(summary: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index().rename_axis(columns=None)
 
 
-def write_matrix_report(out_dir, matrix: pd.DataFrame, missing: pd.DataFrame, result, evaluation=None,
+def write_matrix_report(out_dir, transfers, result, evaluation=None,
                         title: str = "intertask transfer matrix report") -> Path:
-    """Write `out_dir/report.html` and its PNGs: coverage of `matrix` (`missing` from `missing_cells`),
+    """Write `out_dir/report.html` and its PNGs: coverage of the `TransferMatrix` `transfers` (its holes),
     the `Consistency` `result`, and, when given, a `MatrixEvaluation`; return the report's path."""
-    from intertask.matrix.table import describe_missing
-
+    matrix = transfers.frame
     rendered = [Rendered("consistency_matrix", "Consistency across seeds and settings", CONSISTENCY_CAPTION,
                          figure_png(consistency_figure(result)))]
     body = [f"<h1>{html.escape(title)}</h1>", "<h2>Coverage</h2>"]
     items = [f"{matrix['setting'].nunique()} settings, {matrix['target'].nunique()} targets, "
              f"{matrix['source'].nunique()} sources, {matrix['seed'].nunique()} seeds: {len(matrix)} transfers."]
-    items += describe_missing(matrix, missing).splitlines()
+    items += transfers.describe_holes().splitlines()
     body.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>")
     body += ["<h2>Consistency</h2>", f"<p>Mean [95% CI {TARGET_INTERVAL_RULE}]; n = targets / cells.</p>",
              html_table(_aggregates(result.by_setting, "setting")), html_table(_aggregates(result.by_group, "group")),
              "<h3>Targets, least consistent first</h3>", html_table(result.targets), figure_html(rendered[0])]
     body.append("<h2>Selection methods</h2>")
     if evaluation is None:
-        body.append('<p class="note">No selectors evaluated: the matrix has several settings; choose one with '
-                    "--setting (and add methods with --predictions NAME=FILE).</p>")
+        body.append('<p class="note">No selectors evaluated: the matrix has several settings; choose one to '
+                    "evaluate (and add methods as predictions files).</p>")
     else:
         k = evaluation.config["k"]
         rendered.append(Rendered("selector_comparison", "Selection methods compared", SELECTOR_CAPTION,
@@ -94,16 +93,9 @@ def build_matrix_report(matrix_path, out_dir, predictions: dict | None = None, s
     from intertask.evaluation.from_matrix import evaluate_matrix, predictions_from_files
     from intertask.matrix.transfer import TransferMatrix
 
-    transfers = TransferMatrix.read(matrix_path)
-    matrix = transfers.frame
-    if predictions and setting is None and len(transfers.settings) > 1:
-        from intertask.errors import IntertaskError
-
-        raise IntertaskError("the matrix has several settings: choose the one to evaluate the predictions on")
-    result = consistency(matrix, target_groups(transfers.targets))
-    evaluation = None
-    if setting is not None or len(transfers.settings) == 1:
-        one = transfers.select(setting)
-        evaluation = evaluate_matrix(one, predictions_from_files(one, predictions or {}), k=k)
-    return write_matrix_report(out_dir, matrix, transfers.holes(), result, evaluation,
+    transfers = TransferMatrix.read(matrix_path)  # predictions need the setting when there are several
+    one = transfers.select(setting) if setting is not None or predictions or len(transfers.settings) == 1 else None
+    result = consistency(transfers.frame, target_groups(transfers.targets))
+    evaluation = None if one is None else evaluate_matrix(one, predictions_from_files(one, predictions or {}), k=k)
+    return write_matrix_report(out_dir, transfers, result, evaluation,
                                title=f"intertask transfer matrix report: {Path(matrix_path).name}")

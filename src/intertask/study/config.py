@@ -178,7 +178,7 @@ class StudyConfig:
                                  f"{len(self.source_seeds)} seeds, {len(self.targets)} targets x "
                                  f"{len(self.target_seeds)} seeds, and their "
                                  f"transfers), more than the {MAX_RUNS:,} one study may hold; split it into smaller "
-                                 "studies over one --store")
+                                 "studies over one store")
         if self.transfer_source not in TRANSFER_SOURCES:
             raise ConfigError("transfer_source", f"must be one of {', '.join(TRANSFER_SOURCES)}, "
                                                  f"got {self.transfer_source!r}")

@@ -138,7 +138,7 @@ class StoreDriver:
             row = {**base, "metrics_json": json.dumps(metrics, sort_keys=True),
                    "validation_score": result.validation_score, "test_score": result.test_score,
                    "best_step": result.best_step, "steps": result.steps, "train_seconds": result.seconds}
-            self.store.put_done(row, lambda path, r=result: save_artifact(path, r, run.backbone, "--store"))
+            self.store.put_done(row, lambda path, r=result: save_artifact(path, r, run.backbone, "store"))
             done.add(run.run_id)
         self.reporter.pack_finished(pack, {k: v for k, v in failures.items() if k not in done})
         ids = {r.run_id for r in pack}

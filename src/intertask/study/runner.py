@@ -97,7 +97,7 @@ def run_study(config: StudyConfig | str | Path, store_path: str | Path, executor
     if not isinstance(config, StudyConfig):
         config = StudyConfig.from_toml(config)
     # Everything that can be checked is checked before the store is touched: a failed start
-    # leaves no store behind on a fresh --store and the recorded plan unchanged on an old one.
+    # leaves no store behind on a fresh store and the recorded plan unchanged on an old one.
     config.check_tasks()
     local = isinstance(executor, str) and executor == "local"
     device = resolve_device(config.device) if local else "cpu"

@@ -107,10 +107,11 @@ class Store:
         """One line for an SQLite failure: a full or failing disk, or a damaged database file."""
         code = getattr(err, "sqlite_errorcode", None)
         if code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR) or "disk is full" in str(err):
-            return IntertaskError(f"--store {str(self.path)!r}: cannot write {self.db_path.name} ({err}); free space and "
-                                  "run the same command again (finished runs are kept)")
+            return IntertaskError(f"store {str(self.path)!r}: cannot write {self.db_path.name} ({err}); free space and "
+                                  "run the same command again (finished runs are kept)", "store")
         return IntertaskError(f"store database {str(self.db_path)!r} is damaged ({err}); `intertask study check "
-                              f"--store {self.path}` reports what is wrong; restore it from a backup or use a new --store")
+                              f"--store {self.path}` reports what is wrong; restore it from a backup or use a new "
+                              "store")
 
     @contextlib.contextmanager
     def _database(self, write: bool) -> Iterator[sqlite3.Connection]:
@@ -133,7 +134,7 @@ class Store:
     def writer(self, command: str = "intertask study run") -> Iterator["Store"]:
         """Hold the store's exclusive writer lock (and create the store) for the `with` block."""
         if self.path.exists() and not self.path.is_dir():
-            raise IntertaskError(f"--store {str(self.path)!r} is a file; give a directory for the study store")
+            raise IntertaskError(f"store {str(self.path)!r} is a file; give a directory for the study store", "store")
         fresh = not self.path.exists()
         try:
             handle = self._lock(command)
@@ -157,7 +158,7 @@ class Store:
 
     def _lock(self, command: str):
         """Create the store's folders and take the exclusive writer lock; return the lock's handle."""
-        make_folder(self.artifacts_dir, "--store")
+        make_folder(self.artifacts_dir, "store")
         handle = open(self.lock_path, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -172,7 +173,7 @@ class Store:
             raise IntertaskError(
                 f"store {str(self.path)!r} is in use by another writer (pid {info.get('pid', '?')} on "
                 f"{info.get('host', '?')}, `{info.get('command', '?')}` since {info.get('since', '?')}); "
-                "wait for it to finish or use another --store"
+                "wait for it to finish or use another store", "store"
             ) from None
         handle.seek(0)
         handle.truncate()
@@ -221,7 +222,7 @@ class Store:
     def put_done(self, row: dict, write_artifact: Callable[[Path], None]) -> None:
         """Write the artifact with `write_artifact(tmp_path)`, publish it, then commit `row` as done."""
         self._require_writer()
-        final = check_output_file(self.artifact_path(row["run_id"]), "--store")
+        final = check_output_file(self.artifact_path(row["run_id"]), "store")
         tmp = final.with_name(f"{row['run_id']}.tmp{os.getpid()}.safetensors")
         try:
             write_artifact(tmp)

@@ -90,7 +90,7 @@ class Task:
                 raise IntertaskError(f"task {self.name!r}: the {split} split is empty{self._why_empty()}")
         if not any(ex.text.strip() for ex in self.train):
             raise IntertaskError(f"task {self.name!r} has no usable text (every train text is empty); "
-                                 "pick the text column with --text-column")
+                                 "pick another text column")
         if self.kind is TaskKind.CLASSIFICATION:
             if self.labels:
                 for split in SPLITS:

@@ -104,9 +104,9 @@ def _tensor_problem(tensors: dict[str, torch.Tensor]) -> str | None:
     return None
 
 
-def save_artifact(path, result: RunResult, backbone_name: str, flag: str = "--out") -> str:
+def save_artifact(path, result: RunResult, backbone_name: str, what: str = "out") -> str:
     """Write `result`'s prompt, snapshots and head to `path` atomically (`paths.atomic_output`;
-    `flag` names the option in its errors); return the checksum."""
+    `what`: the parameter that named the path, in its errors); return the checksum."""
     from safetensors.torch import save
 
     path = Path(path)
@@ -123,7 +123,7 @@ def save_artifact(path, result: RunResult, backbone_name: str, flag: str = "--ou
     }
     checksum = meta["sha256"] = artifact_sha256(tensors, meta)
     data = save(tensors, metadata={"intertask": json.dumps(meta, sort_keys=True)})
-    with atomic_output(path, flag) as tmp:
+    with atomic_output(path, what) as tmp:
         tmp.write_bytes(data)
     return checksum
 
@@ -170,8 +170,9 @@ def load_artifact(path, expect_backbone: str | None = None) -> PromptArtifact:
         got = None if prompt is None else list(prompt.shape)
         raise IntertaskError(f"{path}: prompt has shape {got}, its metadata says {shape} with hidden size {hidden}")
     if expect_backbone is not None and backbone != expect_backbone:
-        raise IntertaskError(f"{path} holds a prompt for backbone {backbone!r}, not {expect_backbone!r}; "
-                             f"use --backbone {backbone} or a prompt trained on {expect_backbone}")
+        raise IntertaskError(f"backbone {expect_backbone!r} does not fit {path}: it holds a prompt for backbone "
+                             f"{backbone!r}; use backbone {backbone} or a prompt trained on {expect_backbone}",
+                             "backbone")
     return PromptArtifact(
         path=path, prompt=prompt, backbone=backbone, hidden_size=hidden, config=config,
         head={k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")},
@@ -201,10 +202,11 @@ def export_peft(artifact: PromptArtifact | str | Path, out_dir, backbone=None) -
         artifact = load_artifact(artifact)
     out_dir = Path(out_dir)
     if os.path.lexists(out_dir) and (out_dir.is_symlink() or not out_dir.is_dir()):
-        check_output_file(out_dir, "--out")  # a path below a file, a device, a FIFO, a symlink
-        raise IntertaskError(f"--out {str(out_dir)!r} is a file; give a new folder for the adapter")
+        check_output_file(out_dir, "out_dir")  # a path below a file, a device, a FIFO, a symlink
+        raise IntertaskError(f"out_dir {str(out_dir)!r} is a file; give a new folder for the adapter", "out_dir")
     if out_dir.exists() and any(out_dir.iterdir()):
-        raise IntertaskError(f"{out_dir} exists and is not empty; choose a new folder for the adapter")
+        raise IntertaskError(f"out_dir {str(out_dir)!r} exists and is not empty; choose a new folder for the adapter",
+                             "out_dir")
     if backbone is None:
         from intertask.backbones import load_backbone
 
@@ -221,7 +223,7 @@ def export_peft(artifact: PromptArtifact | str | Path, out_dir, backbone=None) -
         model = get_peft_model(backbone.model, config)
     with torch.no_grad():
         model.prompt_encoder["default"].embedding.weight.copy_(artifact.prompt)
-    with folder_beside(out_dir, "--out") as tmp:
+    with folder_beside(out_dir, "out_dir") as tmp:
         model.save_pretrained(str(tmp))
         if artifact.head:
             (tmp / "intertask_head.safetensors").write_bytes(save({k: v.contiguous() for k, v in artifact.head.items()}))

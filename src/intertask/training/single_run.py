@@ -20,8 +20,8 @@ from intertask.training.packed import train_packed
 def _check_out(out: Path) -> Path:
     out = Path(out)
     if out.suffix != ".safetensors" or out.is_dir():
-        raise IntertaskError(f"--out {out} must be a file name ending in .safetensors")
-    return check_output_file(out, "--out")
+        raise IntertaskError(f"out {out} must be a file name ending in .safetensors", "out")
+    return check_output_file(out, "out")
 
 
 def train_one(task: str, seed: int = 0, backbone: str = "minilm", init_from: Path | None = None,
