@@ -100,3 +100,16 @@ def test_the_door_refuses_what_it_cannot_score(store):
         evaluate(matrix, Predictions(rows))
     with pytest.raises(IntertaskError, match="must be a TransferMatrix"):
         evaluate(matrix.frame, Predictions(rows))
+
+
+def test_a_history_mixing_rows_with_and_without_source_seeds_keeps_every_target():
+    """The shipped history's shape: targets from the study build carry no source seed, targets added by
+    `library measure` carry the source's best seed; ground truth keeps both (it once dropped the former)."""
+    rows = [{"target": target, "source": source, "seed": 0, "score": 60.0, "baseline": 55.0, "gain": 5.0,
+             "floor": 30.0, "source_seed": source_seed}
+            for target, source_seed in (("built", None), ("measured", 1)) for source in ("a", "b")]
+    rows.append({**rows[-1], "source_seed": 0, "score": 50.0, "gain": -5.0})  # a second prompt of b for "measured"
+    truth = TransferMatrix.from_frame(pd.DataFrame(rows)).ground_truth().frame
+    assert sorted(zip(truth["target"], truth["source"])) == [("built", "a"), ("built", "b"),
+                                                             ("measured", "a"), ("measured", "b")]
+    assert truth.set_index(["target", "source"]).loc[("measured", "b"), "source_seed"] == 0

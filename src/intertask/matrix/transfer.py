@@ -149,13 +149,12 @@ class TransferMatrix:
         return TransferMatrix(frame.reset_index(drop=True))
 
     def one_source_seed(self) -> TransferMatrix:
-        """One source prompt per source: the rows of each source's lowest source seed (a study with
-        `transfer_source = "each_seed"` transfers from every seed of a source)."""
+        """One source prompt per (setting, target, source): the rows of its lowest source seed (a study with
+        `transfer_source = "each_seed"` transfers from every seed of a source); rows that do not say their
+        source seed (`<NA>`, e.g. a library history built from a study) are one prompt already and stay."""
         seeds = self.frame["source_seed"]
-        if seeds.isna().all():
-            return self
-        lowest = seeds.groupby(self.frame["source"]).transform("min")
-        return TransferMatrix(self.frame[seeds.eq(lowest).fillna(False)].reset_index(drop=True))
+        lowest = seeds.groupby([self.frame[c] for c in ("setting", "target", "source")]).transform("min")
+        return TransferMatrix(self.frame[seeds.isna() | seeds.eq(lowest).fillna(False)].reset_index(drop=True))
 
     def not_learned(self) -> list[tuple[str, str, int]]:
         """The floor rule: the `(setting, target, seed)` cases whose baseline did not clear its floor
