@@ -122,7 +122,7 @@ def short_versus_converged(library) -> None:
             at = [dict((int(s), v) for s, v in curve) for curve in seed_group["validation_curve"]]
             rows.append([spearmanr([a.get(s, np.nan) for a in at], seed_group["score"])[0] for s in steps])
         per_target[target] = np.nanmean(np.array(rows, dtype=float), axis=0)
-        print(f"| {target} | " + " | ".join(f"{m:+.2f}" for m in per_target[target]) + " |")
+        print(f"| {target} | " + " | ".join(f"{m:+.2f}" if np.isfinite(m) else "n/a" for m in per_target[target]) + " |")
     table = np.array(list(per_target.values()))
     for i, step in enumerate(steps):
         print(f"- Spearman with the converged truth, validation at step {step}: {_ci(table[:, i])}")
@@ -132,7 +132,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--library", required=True)
     args = parser.parse_args()
-    warnings.simplefilter("ignore")  # constant rankings give NaN correlations, which the tables show as nan
+    warnings.simplefilter("ignore")  # constant rankings give NaN correlations, which the tables show as n/a
     library = load_library(args.library)
     for title, table in (("Floors", floors), ("Sources", sources), ("Transfer", transfer),
                          ("Short versus converged", short_versus_converged)):

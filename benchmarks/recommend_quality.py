@@ -1,13 +1,15 @@
 """How good is `recommend` on targets it never saw: the tables of docs/findings.md §1h.
 
-    python benchmarks/recommend_quality.py [--library DIR] [--runs-file FILE]
+    python benchmarks/recommend_quality.py [--library DIR] [--runs-file FILE] [--kind KIND]
 
 Step 1 (expensive, minutes of CPU per historical target, done once): `recommend`'s own short
 target runs and selector scores on every historical target of the library, each against the
 library's other sources (`recommend.library_cases.collect_target_runs`), kept in `--runs-file`
 (default benchmarks/results/library_target_runs.json, the file `intertask evaluate --library DIR
 --runs-file FILE` and `intertask library add-combination DIR --runs-file FILE` keep); a later call
-reuses it, a killed one resumes.
+reuses it, a killed one resumes. LOTO scores the methods every history target can use; LogME and
+ESM-LogME score no multiple-choice target, so `--kind classification` (with its own runs file) is the
+table that includes them.
 
 Step 2 (seconds): from those runs and the library's history, printed as Markdown, every
 interval resampling targets and every count beside it —
@@ -20,7 +22,8 @@ interval resampling targets and every count beside it —
 3. calibration (`recommend.calibration`): reliability of the printed P(negative), Brier score
    against the base rate, error of the expected gain against the other targets' plain mean;
 4. verdicts: per target the advice, the top source's gain per seed with its t-interval, right or not;
-5. reasoning targets (suite tag `reasoning`) against the rest: NDCG of `recommend` and every member.
+5. reasoning-like or multiple-choice targets (`history_tables.REASONING_TAGS`, the grouping of §1i) against
+   the rest: NDCG of `recommend` and every member.
 
 The same script reads any library with a history: more history targets only narrow the intervals.
 """
@@ -28,6 +31,7 @@ The same script reads any library with a history: more history targets only narr
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,14 +41,22 @@ from intertask.recommend import calibration
 from intertask.recommend.library import default_library_dir, load_library
 from intertask.recommend.loto import library_predictions, library_target_runs
 
+from history_tables import REASONING_TAGS
+
 DEFAULT_RUNS_FILE = Path(__file__).parent / "results" / "library_target_runs.json"
 
 
-def target_runs(library_dir, runs_file: Path, device: str = "cpu"):
-    """`(library, history, tasks, collected)`; short runs already in `runs_file` are reused."""
+def target_runs(library_dir, runs_file: Path, device: str = "cpu", kind: str | None = None):
+    """`(library, history, tasks, collected)`; short runs already in `runs_file` are reused. `kind`
+    (e.g. "classification") keeps the history targets of that task kind only: LOTO scores the methods
+    every target can use, so LogME and ESM-LogME (no multiple-choice targets) need that subset."""
     from intertask.progress import progress_bar
+    from intertask.tasks.registry import get_task
 
     library = load_library(library_dir or default_library_dir())
+    if kind:
+        targets = [t for t in library.history.targets if get_task(t, progress=False).kind.value == kind]
+        library.history = library.history.select(targets=targets)
     with progress_bar(True) as bar:
         return (library, *library_target_runs(library, device=device, progress=bar, runs_file=runs_file))
 
@@ -92,7 +104,7 @@ def paired_lines(evaluation) -> str:
 
 
 def reasoning_table(evaluation) -> str:
-    """NDCG per method on the `reasoning`-tagged targets and on the rest, each with its interval over targets."""
+    """NDCG per method on the reasoning-like targets and on the rest, each with its interval over targets."""
     by_tag = evaluation.by_tag[evaluation.by_tag["metric"] == "ndcg"].set_index(["group", "method"])
     groups = [g for g in (evaluation.config["tag"], "other") if g in by_tag.index.get_level_values("group")]
     lines = ["| method | " + " | ".join(f"NDCG on {g} targets" for g in groups) + " |", "|---" * (len(groups) + 1) + "|"]
@@ -117,7 +129,10 @@ def frame_markdown(frame, formats: dict) -> str:
 def report(library, history, tasks, collected, n_boot: int = 2000) -> str:
     built = library_predictions(library, history, tasks, collected)
     result = built.held_out
-    evaluation = evaluate(built.truth, built.predictions, n_boot=n_boot)
+    reasoning = {t: ("reasoning-like",) if set(tags) & REASONING_TAGS else tuple(tags)
+                 for t, tags in built.predictions.tags.items()}
+    evaluation = evaluate(built.truth, replace(built.predictions, tags=reasoning), n_boot=n_boot,
+                          tag="reasoning-like")
     n = len(collected)
     n_cases = int((evaluation.cases["method"] == "recommend").sum())
     out = [f"## {n} history targets of {library.path.name}, {n_cases} "
@@ -146,7 +161,7 @@ def report(library, history, tasks, collected, n_boot: int = 2000) -> str:
             + ", ".join(f"{a} {c}" for a, c in verdicts["advice"].value_counts().items())
             + "; outcomes: " + ", ".join(f"{a} {c}" for a, c in verdicts["outcome"].value_counts().items())
             + f"; mean top-1 gain > 0 on {int((verdicts['mean_gain'] > 0).sum())} of {len(verdicts)}", ""]
-    out += ["### 5. Reasoning targets against the rest", "", reasoning_table(evaluation), "",
+    out += ["### 5. Reasoning-like or multiple-choice targets against the rest", "", reasoning_table(evaluation), "",
             "(targets per cell in parentheses; the intervals resample targets)", ""]
     return "\n".join(out)
 
@@ -156,8 +171,10 @@ def main() -> None:
     parser.add_argument("--library", default=None, help="library directory (default: the shipped one)")
     parser.add_argument("--runs-file", type=Path, default=DEFAULT_RUNS_FILE)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--kind", choices=["classification", "multiple_choice"], default=None,
+                        help="only the history targets of this task kind (use another --runs-file)")
     args = parser.parse_args()
-    print(report(*target_runs(args.library, args.runs_file, args.device)))
+    print(report(*target_runs(args.library, args.runs_file, args.device, args.kind)))
 
 
 if __name__ == "__main__":
