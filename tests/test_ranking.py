@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from intertask.errors import IntertaskError
-from intertask.evaluation.ranking import (
+from intertask.ranking_metrics import (
     kendall_score,
     ndcg_gain_score,
     ndcg_score,

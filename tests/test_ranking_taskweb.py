@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from intertask.errors import IntertaskError
-from intertask.evaluation.ranking import HIGHER_IS_BETTER, ndcg_rank_score, regret_mean_at_k, top_k_score
+from intertask.ranking_metrics import HIGHER_IS_BETTER, ndcg_rank_score, regret_mean_at_k, top_k_score
 
 
 def _taskweb_ndcg(gold, predicted):

@@ -16,7 +16,7 @@ from intertask.errors import IntertaskError
 from intertask.evaluation.from_matrix import evaluate_matrix as evaluate_files
 from intertask.evaluation.from_matrix import predictions_from_files
 from intertask.matrix.transfer import TransferMatrix
-from intertask.evaluation.ranking import ndcg_rank_score, ndcg_score
+from intertask.ranking_metrics import ndcg_rank_score, ndcg_score
 from intertask.matrix.taskweb import read_taskweb, taskweb_label
 
 TARGETS = ("rte", "cb", "copa")

@@ -13,7 +13,7 @@ the seed may leave `seed` out: its one score per pair is used for every seed (pa
 have are ignored).
 
 A case is one (method, target, seed). Every method must score exactly the sources the matrix
-has for every (target, seed) it has. Per case the metrics of `intertask.evaluation.ranking` and
+has for every (target, seed) it has. Per case the metrics of `intertask.ranking_metrics` and
 the top-ranked source's gains (`top1_gain` over the baseline, `top1_gain_over_random` over the
 mean of all sources) are computed (`k` for Regret@k, `top_k` for the top-k score: the paper's script
 uses 3 and 2), then averaged over cases with an interval over whole targets by default (the seeds of one
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from intertask.errors import IntertaskError
-from intertask.evaluation import ranking
+from intertask import ranking_metrics as ranking
 from intertask.formatting import show
 from intertask.matrix.transfer import TransferMatrix
 from intertask.stats import bootstrap_ci, seed_consistency, target_interval, target_interval_kind

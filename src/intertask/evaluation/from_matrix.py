@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from intertask.errors import IntertaskError
-from intertask.evaluation import ranking
+from intertask import ranking_metrics as ranking
 from intertask.evaluation.evaluate import Evaluation, Predictions, evaluate, records, summarise
 from intertask.matrix.taskweb import taskweb_label
 from intertask.matrix.transfer import TransferMatrix

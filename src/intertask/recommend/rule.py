@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from intertask.evaluation import ndcg_score, regret_at_k
+from intertask.ranking_metrics import ndcg_score, regret_at_k
 from intertask.recommend import combination as comb
 from intertask.recommend import ranking as rk
 
@@ -189,7 +189,7 @@ class Case:
 
 
 def case_metrics(score: np.ndarray, predicted: np.ndarray, k: int = REGRET_K) -> dict[str, float]:
-    """NDCG and Regret@k of one case (`intertask.evaluation.ranking`)."""
+    """NDCG and Regret@k of one case (`intertask.ranking_metrics`)."""
     return {"ndcg": ndcg_score(score, predicted), "regret_at_k": regret_at_k(score, predicted, min(k, len(score)))}
 
 
