@@ -93,11 +93,33 @@ def test_choice_prefers_what_predicts_over_noise():
     final = result.final_rule
     assert final["rule"] in {"good", "expected_gain", "learned"} and final["fallback"] == "good"
     table = final["candidates"]
-    assert table[final["rule"]]["ndcg"] == max(c["ndcg"] for c in table.values())
+    best = max(table, key=lambda name: table[name]["ndcg"])
+    assert table[best]["shortfall"] == 0.0
+    preferred = [name for name in rl.candidates(["good", "bad"]) if name in table]
+    kept = preferred.index(final["rule"])
+    assert table[final["rule"]]["shortfall"] <= table[final["rule"]]["shortfall_se"]
+    assert all(table[name]["shortfall"] > table[name]["shortfall_se"] for name in preferred[:kept])
     assert table["bad"]["ndcg"] < table["good"]["ndcg"]
     assert combination_problem(final) is None
     assert set(result.predictions.method) >= {"recommend", "recommend_mean_rank", "recommend_learned",
                                               "expected_gain", "good", "bad", "random"}
+
+
+def test_the_one_standard_error_rule_keeps_the_preferred_candidate_unless_it_is_measurably_worse():
+    order = ["expected_gain", "mean_rank", "learned"]
+    # learned leads by 0.01 on the mean, but by +0.06 / -0.04 per target: within one standard error
+    noisy = pd.DataFrame({"expected_gain": [0.70, 0.60, 0.65, 0.75], "mean_rank": [0.5, 0.5, 0.5, 0.5],
+                          "learned": [0.76, 0.56, 0.71, 0.71]})
+    chosen, best, shortfall = rl.one_standard_error_choice(noisy, order)
+    assert (chosen, best) == ("expected_gain", "learned")
+    assert shortfall["expected_gain"][0] == pytest.approx(0.01)
+    assert shortfall["expected_gain"][0] <= shortfall["expected_gain"][1]
+    # the same lead on every target is beyond any noise: the best wins
+    steady = noisy.assign(learned=noisy["expected_gain"] + 0.01)
+    assert rl.one_standard_error_choice(steady, order)[0] == "learned"
+    # a target only one candidate scores does not count against the other
+    partial = noisy.assign(mean_rank=[0.5, np.nan, np.nan, np.nan])
+    assert rl.one_standard_error_choice(partial, order)[2]["mean_rank"] == (pytest.approx(0.76 - 0.5), 0.0)
 
 
 def _signal(nearest, gain=(1.0, 3.0, 2.0)):

@@ -19,8 +19,12 @@ the largest text-embedding cosine of the target to a history target.
 
 Choice (`choose_rule`): every candidate is scored leave-one-target-out over the given cases —
 for each target u, a candidate sees only the other targets (its history signal and, for
-`learned`, its training rows) — and the candidate with the highest mean over targets of
-`DECISION_METRIC` (per target: the mean over its seeds) wins; ties go to the earlier candidate.
+`learned`, its training rows) — giving per target (mean over its seeds) its `DECISION_METRIC`.
+The one-standard-error rule then picks the first candidate in `candidates` order whose mean
+shortfall to the best candidate, paired over the targets both score, is at most one standard
+error of that shortfall (sd/√G over G targets): a candidate that is not measurably worse than
+the best is kept over one that won by noise. (Taking the plain best made the nested choice flip
+between near-tied candidates from fold to fold and score below each of them: docs/findings.md §1h.)
 The best selector-only candidate (`mean_rank` or a single selector) is kept as the `fallback`.
 Called on every target but one, this is the inner loop of a nested leave-one-target-out
 (`intertask.recommend.held_out`), so the held-out target's score is honest.
@@ -110,9 +114,9 @@ def min_similarity(centroids: dict, targets) -> float | None:
 
 
 def candidates(members: list[str]) -> list[str]:
-    """The rules `choose_rule` compares, simplest first: mean rank, expected gain, learned, then
-    each selector alone."""
-    return [MEAN_RANK, EXPECTED_GAIN, LEARNED, *members]
+    """The rules `choose_rule` compares, in the order it prefers them: expected gain (the history
+    alone, no short-run noise), the equal-weight mean rank, learned (fitted), then each selector alone."""
+    return [EXPECTED_GAIN, MEAN_RANK, LEARNED, *members]
 
 
 def learned_features(members: list[str]) -> list[str]:
@@ -255,6 +259,21 @@ def loto_scores(cases: list[Case], signals: SignalSource, members: list[str],
     return pd.DataFrame(rows, columns=["rule", "target", "seed", "ndcg", "regret_at_k"])
 
 
+def one_standard_error_choice(by_target: pd.DataFrame, order: list[str]) -> tuple[str, str, dict]:
+    """`(chosen, best, shortfall)` from `by_target` (target × rule, higher is better): `best` has the highest
+    mean over targets (ties: earlier in `order`); `shortfall[name]` = (mean, standard error) over the targets
+    both score of best − name; `chosen` is the first of `order` whose mean shortfall ≤ its standard error."""
+    means = by_target[order].mean()
+    best = max(order, key=lambda name: (means[name], -order.index(name)))
+    shortfall = {}
+    for name in order:
+        diff = (by_target[best] - by_target[name]).dropna()
+        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+        shortfall[name] = (float(diff.mean()) if len(diff) else 0.0, se)
+    chosen = next(name for name in order if shortfall[name][0] <= shortfall[name][1])
+    return chosen, best, shortfall
+
+
 def _per_target(scores: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds per rule and target, then mean over targets per rule (each target weighs
     the same): `rule -> ndcg, regret_at_k, n_targets`."""
@@ -275,27 +294,33 @@ def choose_rule(cases: list[Case], signals: SignalSource, members: list[str],
     order = [name for name in candidates(members) if name in table.index and np.isfinite(table.at[name, DECISION_METRIC])]
     selector_only = [name for name in order if name not in HISTORY_RULES]
     if not order:
-        best, fallback = MEAN_RANK, MEAN_RANK
+        chosen, fallback = MEAN_RANK, MEAN_RANK
     else:
-        best = max(order, key=lambda name: (table.at[name, DECISION_METRIC], -order.index(name)))
+        by_target = scores.groupby(["rule", "target"])[DECISION_METRIC].mean().unstack("rule")
+        chosen, best, behind = one_standard_error_choice(by_target, order)
         fallback = max(selector_only, key=lambda n: (table.at[n, DECISION_METRIC], -order.index(n))) \
             if selector_only else MEAN_RANK
-    model = fit_learned(cases, signals, members, leave_out) if best == LEARNED else None
+    model = fit_learned(cases, signals, members, leave_out) if chosen == LEARNED else None
 
     def show(name):
         row = table.loc[name]
         return f"{name} NDCG {row['ndcg']:.3f}, Regret@{REGRET_K} {row['regret_at_k']:.2f}"
 
-    if order:
+    if not order:
+        reason = "too few history targets to compare rules; the equal-weight mean rank"
+    elif chosen == best:
         runner_up = max((n for n in order if n != best), key=lambda n: table.at[n, DECISION_METRIC], default=None)
         reason = (f"{best} had the highest mean {DECISION_METRIC} when each of {len(targets)} history targets "
                   f"was held out ({show(best)}" + (f"; next {show(runner_up)}" if runner_up else "") + ")")
     else:
-        reason = "too few history targets to compare rules; the equal-weight mean rank"
+        reason = (f"{chosen} came within one standard error of the best mean {DECISION_METRIC} when each of "
+                  f"{len(targets)} history targets was held out ({show(chosen)}; best {show(best)}, "
+                  f"{behind[chosen][0]:.3f} ahead ± {behind[chosen][1]:.3f}) and is preferred to it")
     history_targets = sorted(signals.history.loc[~signals.history["target"].isin(leave_out), "target"].unique())
-    return {"format": FORMAT, "rule": best, "fallback": fallback, "model": model, "members": list(members),
+    return {"format": FORMAT, "rule": chosen, "fallback": fallback, "model": model, "members": list(members),
             "min_similarity": min_similarity(signals.centroids, history_targets), "metric": DECISION_METRIC,
             "candidates": {name: {"ndcg": float(table.at[name, "ndcg"]),
                                   "regret_at_k": float(table.at[name, "regret_at_k"]),
-                                  "n_targets": int(table.at[name, "n_targets"])} for name in order},
+                                  "n_targets": int(table.at[name, "n_targets"]),
+                                  "shortfall": behind[name][0], "shortfall_se": behind[name][1]} for name in order},
             "n_targets": len(targets), "reason": reason}
