@@ -111,7 +111,12 @@ def _file_url(dist: Distribution) -> str:
     for entry in files:
         if entry["filename"] == dist.filename:
             return entry["url"]
-    raise IntertaskError(f"the package index at {page} does not list {dist.filename}")
+    listed = ", ".join(entry["filename"] for entry in files[:3]) or "no files"
+    raise IntertaskError(
+        f"the package index at {page} no longer serves {dist.filename} (it lists {listed}); put a copy of "
+        f"that file (sha256 {dist.sha256}) into {cache_dir() / 'downloads'}, or set INTERTASK_INDEX_URL to an "
+        "index that serves it"
+    )
 
 
 def _download(url: str, out, label: str) -> str:

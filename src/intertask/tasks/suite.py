@@ -253,11 +253,26 @@ def prepare_suite(names=None, progress: bool = True, force: bool = False) -> lis
     if todo:
         archives = {SUITE[n].archive for n in todo}
         group = [s for s in SUITE.values() if s.archive in archives and (s.name in todo or not is_prepared(s.name))]
-        raws = _read_all(group, progress)
         taken = shared_texts()
-        for spec in group:
-            _write_task(spec, deduplicate(spec.name, raws[spec.name], taken))
+        for archive in dict.fromkeys(s.archive for s in group):  # one archive at a time: each is written as read
+            raws = _read_all([s for s in group if s.archive == archive], progress)
+            for spec in group:
+                if spec.archive == archive:
+                    _write_task(spec, deduplicate(spec.name, raws[spec.name], taken))
     return [suite_meta(s.name) for s in specs]
+
+
+def prepare_available(names=None, progress: bool = True, force: bool = False) -> dict[str, str]:
+    """`prepare_suite(names)`, but an archive that cannot be had (not cached, not served by the index)
+    leaves its tasks unconverted instead of failing; returns `{archive: why}` for those archives."""
+    names = SUITE_NAMES if names is None else [_spec(n).name for n in names]
+    unavailable = {}
+    for archive in dict.fromkeys(SUITE[n].archive for n in names):
+        try:
+            prepare_suite([n for n in names if SUITE[n].archive == archive], progress, force)
+        except IntertaskError as err:
+            unavailable[archive] = str(err)
+    return unavailable
 
 
 def shared_texts() -> dict[str, str]:
