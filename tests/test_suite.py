@@ -206,6 +206,18 @@ def test_fetch_names_a_file_the_index_no_longer_serves_and_how_to_supply_it(home
     assert "INTERTASK_INDEX_URL" in message and not any((home / "downloads").iterdir())  # no partial file
 
 
+def test_a_copy_put_into_the_cache_by_hand_is_used_only_when_it_is_the_pinned_file(home, capsys):
+    from intertask.cli import run
+
+    copy = home / "downloads" / "bigbench-1.0.0.tar.gz"
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(_tar_gz({"bigbench-0.0.1/setup.py": b""}))  # another release under the pinned name
+    assert run(["tasks", "show", "winowhy"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {copy} has sha256 ") and "but the pinned bigbench-1.0.0.tar.gz has 1bb398a5512c" in err
+    assert err.count("\n") == 1 and copy.exists() and not (home / "suite" / SUITE_VERSION / "winowhy").exists()
+
+
 def test_bigbench_tasks_convert_from_an_sdist_of_the_pinned_layout(home, tmp_path, monkeypatch):
     specs = [s for s in SUITE.values() if s.archive == "bigbench"]
 

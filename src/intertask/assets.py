@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from intertask.errors import IntertaskError, did_you_mean
-from intertask.paths import cache_dir
+from intertask.paths import cache_dir, sha256_file
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def fetch(key: str) -> Path:
     dist = DISTRIBUTIONS[key]
     target = cache_dir() / "downloads" / dist.filename
     if target.exists():
-        return target
+        return verified(target, key)
     target.parent.mkdir(parents=True, exist_ok=True)
     url = _file_url(dist)
     with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".part-", delete=False) as tmp:
@@ -95,6 +95,17 @@ def fetch(key: str) -> Path:
         raise IntertaskError(f"{dist.filename} from {url} has checksum {digest[:12]}…, expected {dist.sha256[:12]}…")
     os.replace(tmp.name, target)
     return target
+
+
+def verified(path: Path, key: str) -> Path:
+    """`path` when its sha256 is that of the pinned distribution `key`: a copy put into the cache by hand
+    (where the index no longer serves the file) may be another release or a broken download."""
+    dist = DISTRIBUTIONS[key]
+    digest = sha256_file(path)
+    if digest != dist.sha256:
+        raise IntertaskError(f"{path} has sha256 {digest[:12]}…, but the pinned {dist.filename} has "
+                             f"{dist.sha256[:12]}…; replace it with the pinned file")
+    return path
 
 
 def _file_url(dist: Distribution) -> str:

@@ -35,7 +35,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from intertask.assets import DISTRIBUTIONS, fetch
+from intertask.assets import DISTRIBUTIONS, fetch, verified
 from intertask.errors import IntertaskError, did_you_mean
 from intertask.paths import cache_dir
 from intertask.tasks.suite_data import READERS, deduplicate, make_splits, owners
@@ -199,11 +199,12 @@ def _spec(name: str) -> SuiteTask:
 
 
 def archive_path(key: str) -> Path:
-    """The pinned archive `key`: from `cache_dir()/downloads`, else the default cache, else fetched."""
+    """The pinned archive `key`: from `cache_dir()/downloads`, else the default cache, else fetched;
+    a file found in a cache is used only when its checksum is the pinned one."""
     filename = DISTRIBUTIONS[key].filename
     for folder in (cache_dir() / "downloads", Path.home() / ".cache" / "intertask" / "downloads"):
         if (folder / filename).exists():
-            return folder / filename
+            return verified(folder / filename, key)
     return fetch(key)
 
 
