@@ -20,6 +20,7 @@ from intertask.evaluation import (
     quality_by_steps,
     regret_at_k,
 )
+from intertask.stats import bootstrap_ci
 
 from intertask.matrix.transfer import TransferMatrix
 
@@ -73,7 +74,7 @@ def test_cases_match_ranking_functions_and_oracle_wins():
     assert means["constant", "spearman"] == 0.0
 
 
-def test_summary_statistics_and_table():
+def test_summary_statistics():
     matrix = _matrix()
     ev = evaluate_frames(matrix, _predictions(matrix), k=3, n_boot=500)
     row = ev.summary.set_index(["method", "metric"]).loc[("reversed", "ndcg")]
@@ -82,11 +83,9 @@ def test_summary_statistics_and_table():
     assert row["std"] == pytest.approx(values.std(ddof=1))
     assert row["ci_low"] <= row["mean"] <= row["ci_high"] and row["n"] == 6
     assert row["cost_seconds"] == 0.5 and row["target_steps"] == 100
-    table = ev.table()
-    assert list(table.method) == ["oracle", "reversed", "constant"]
-    assert {"ndcg", "ndcg_ci_low", "regret_at_k_ci_high", "cost_seconds"} <= set(table.columns)
-    assert ev.config["bootstrap"] == "target" and row["n_targets"] == 3 and row["n_undefined"] == 0
-    assert set(table.n_targets) == {3} and set(table.interval) == {"t"}  # 3 targets: Student-t over targets
+    assert list(ev.summary.method.unique()) == ["oracle", "reversed", "constant"]
+    assert row["n_targets"] == 3 and row["n_undefined"] == 0
+    assert set(ev.summary.n_targets) == {3} and set(ev.summary.interval) == {"t"}  # 3 targets: Student-t
 
 
 def _clustered(n_targets=10, n_seeds=3, target_sd=0.1, seed_sd=0.01, seed=0):
@@ -104,23 +103,18 @@ def _clustered(n_targets=10, n_seeds=3, target_sd=0.1, seed_sd=0.01, seed=0):
     return pd.DataFrame(rows)
 
 
-def test_target_bootstrap_is_wider_than_case_bootstrap_on_clustered_data():
+def test_intervals_over_targets_are_wider_than_a_case_bootstrap_on_clustered_data():
     matrix = _clustered()
-    predictions = _predictions(matrix, ("reversed",))
-    by_target = evaluate_frames(matrix, predictions, n_boot=1000)
-    by_case = evaluate_frames(matrix, predictions, n_boot=1000, bootstrap="case")
-    width = {}
-    for name, ev in (("target", by_target), ("case", by_case)):
-        row = ev.summary.set_index("metric").loc["top_k_score"]
-        width[name] = row["ci_high"] - row["ci_low"]
-        assert row["n"] == 30 and row["n_targets"] == 10
-    assert width["target"] > 1.3 * width["case"]  # seeds of a target nearly agree: ~√3 wider
-    pairs = {b: paired_table(ev, "top_k_score").set_index(["method_a", "method_b"])
-             for b, ev in (("target", evaluate_frames(matrix, _predictions(matrix, ("reversed", "oracle")))),
-                           ("case", evaluate_frames(matrix, _predictions(matrix, ("reversed", "oracle")),
-                                                         bootstrap="case")))}
-    span = {b: p.at[("oracle", "reversed"), "ci_high"] - p.at[("oracle", "reversed"), "ci_low"] for b, p in pairs.items()}
-    assert span["target"] > 1.3 * span["case"] and pairs["target"].at[("oracle", "reversed"), "n_targets"] == 10
+    ev = evaluate_frames(matrix, _predictions(matrix, ("reversed", "oracle")), n_boot=1000)
+    row = ev.summary.set_index(["method", "metric"]).loc[("reversed", "top_k_score")]
+    assert row["n"] == 30 and row["n_targets"] == 10
+    cases = ev.cases[ev.cases.method == "reversed"]
+    case_low, case_high = bootstrap_ci(cases.top_k_score.to_numpy(), n_boot=1000)  # as if the 30 cases were independent
+    assert row["ci_high"] - row["ci_low"] > 1.3 * (case_high - case_low)  # seeds of a target nearly agree: ~√3 wider
+    pair = paired_table(ev, "top_k_score").set_index(["method_a", "method_b"]).loc[("oracle", "reversed")]
+    wide = ev.cases.pivot_table(index=["target", "seed"], columns="method", values="top_k_score")
+    case_low, case_high = bootstrap_ci((wide["oracle"] - wide["reversed"]).to_numpy(), n_boot=2000)
+    assert pair["ci_high"] - pair["ci_low"] > 1.3 * (case_high - case_low) and pair["n_targets"] == 10
 
 
 def test_target_intervals_switch_to_the_bootstrap_at_the_threshold_and_say_so():
@@ -135,8 +129,6 @@ def test_target_intervals_switch_to_the_bootstrap_at_the_threshold_and_say_so():
         assert (row["ci_low"], row["ci_high"]) == target_interval(cases.top_k_score, cases.target, n_boot=300)
         assert set(paired_table(ev, "top_k_score").interval) == {kind}
         assert set(quality_by_steps(ev).interval) == {kind}
-    case = evaluate_frames(matrix, _predictions(matrix, ("reversed",)), n_boot=300, bootstrap="case")
-    assert set(case.summary.interval) == {"case bootstrap"}
 
 
 def test_negative_scores_give_nan_ndcg_and_regret_and_a_count():
@@ -242,8 +234,6 @@ def test_input_validation_names_the_problem():
         evaluate_frames(shifted, good)
     with pytest.raises(IntertaskError, match="cannot match predictions to the matrix"):
         evaluate_frames(matrix, good.assign(seed=good.seed.astype(str)))
-    with pytest.raises(IntertaskError, match="bootstrap must be 'case' or 'target'"):
-        evaluate_frames(matrix, good, bootstrap="seed")
 
 
 def test_selectors_to_evaluation_end_to_end():

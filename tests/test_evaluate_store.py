@@ -68,12 +68,12 @@ def test_every_method_is_evaluated_on_every_case(evaluation, store):
     assert (cases["regret_at_k"] >= -1e-9).all() and (cases["n_sources"] == len(SOURCES)).all()
     spearman = cases["spearman"].dropna()
     assert ((spearman >= -1 - 1e-9) & (spearman <= 1 + 1e-9)).all()
-    table = evaluation.table()
-    assert (table["ndcg_ci_low"] <= table["ndcg"] + 1e-9).all() and (table["ndcg"] <= table["ndcg_ci_high"] + 1e-9).all()
+    ndcg = evaluation.summary[evaluation.summary.metric == "ndcg"]
+    assert (ndcg["ci_low"] <= ndcg["mean"] + 1e-9).all() and (ndcg["mean"] <= ndcg["ci_high"] + 1e-9).all()
 
 
 def test_costs_steps_tags_and_curve(evaluation):
-    table = evaluation.table().set_index("method")
+    table = evaluation.summary[evaluation.summary.metric == "ndcg"].set_index("method")
     assert (table.loc[list(PROMPT), "target_steps"] == 4).all()
     assert (table.loc[["random", "data_size", "text_embedding", "logme"], "target_steps"] == 0).all()
     assert (table["cost_seconds"] >= 0).all()

@@ -1,4 +1,4 @@
-"""Aggregates: mean ± std, bootstrap intervals (plain and by group), paired comparisons, and the
+"""Aggregates: bootstrap and t intervals (plain and by group), paired comparisons, and the
 ground truth's consistency across seeds."""
 
 import math
@@ -8,18 +8,8 @@ import pandas as pd
 import pytest
 
 from intertask.errors import IntertaskError
-from intertask.stats import (MIN_TARGETS_FOR_BOOTSTRAP, bootstrap_ci, mean_std, paired_comparison, seed_consistency,
+from intertask.stats import (MIN_TARGETS_FOR_BOOTSTRAP, bootstrap_ci, paired_comparison, seed_consistency,
                              t_interval, target_interval, target_interval_kind)
-
-
-def test_mean_std_hand_computed():
-    assert mean_std([2.0, 4.0, 6.0]) == (4.0, 2.0)
-    mean, std = mean_std([3.0])
-    assert mean == 3.0 and math.isnan(std)
-    with pytest.raises(IntertaskError, match="values is empty"):
-        mean_std([])
-    with pytest.raises(IntertaskError, match="values must be finite"):
-        mean_std([1.0, np.nan])
 
 
 def test_bootstrap_ci_contains_mean_and_is_reproducible():
@@ -54,10 +44,10 @@ def test_cluster_bootstrap_is_wider_than_case_bootstrap_on_clustered_values():
     low, high = bootstrap_ci(values, n_boot=2000, groups=groups)
     assert (high - low) > 1.5 * (case_high - case_low)
     assert (high - low) / 2 == pytest.approx(1.96 * effects.std(ddof=1) / np.sqrt(10), rel=0.25)
-    paired = paired_comparison(values, np.zeros(30), groups=groups)
+    paired = paired_comparison(values, np.zeros(30), groups)
     # paired over 10 targets: below the bootstrap threshold, the t interval over targets
     assert (paired["ci_low"], paired["ci_high"]) == target_interval(values, groups)
-    assert paired["n_groups"] == 10 and paired["interval"] == "t"
+    assert paired["n_targets"] == 10 and paired["interval"] == "t"
 
 
 def test_t_interval_hand_computed_and_too_few_values():
@@ -119,16 +109,23 @@ def test_bootstrap_ci_rejects_bad_parameters(kwargs, message):
         bootstrap_ci([1.0, 2.0], **kwargs)
 
 
+def test_empty_or_undefined_values_are_refused():
+    with pytest.raises(IntertaskError, match="values is empty"):
+        bootstrap_ci([])
+    with pytest.raises(IntertaskError, match="values must be finite"):
+        t_interval([1.0, np.nan])
+
+
 def test_paired_comparison_counts_ties_half_and_follows_direction():
     a, b = [3.0, 2.0, 1.0, 5.0], [1.0, 2.0, 3.0, 4.0]
-    result = paired_comparison(a, b)
+    result = paired_comparison(a, b, ["p", "q", "r", "s"])
     assert result["win_rate"] == pytest.approx((1 + 0.5 + 0 + 1) / 4)
     assert result["mean_diff"] == pytest.approx(0.25)
     assert result["ci_low"] <= 0.25 <= result["ci_high"] and result["n"] == 4
-    lower = paired_comparison(a, b, higher_is_better=False)
+    lower = paired_comparison(a, b, ["p", "q", "r", "s"], higher_is_better=False)
     assert lower["win_rate"] == pytest.approx((0 + 0.5 + 1 + 0) / 4)
     with pytest.raises(IntertaskError, match="a and b must be paired"):
-        paired_comparison([1.0], [1.0, 2.0])
+        paired_comparison([1.0], [1.0, 2.0], ["p"])
 
 
 def _matrix(scores_by_seed):

@@ -23,17 +23,6 @@ def _values(values, name: str = "values") -> np.ndarray:
     return array
 
 
-def mean_std(values) -> tuple[float, float]:
-    """(mean, sample standard deviation with ddof=1); the std of a single value is NaN.
-
-    >>> mean_std([1.0, 2.0, 3.0])
-    (2.0, 1.0)
-    """
-    array = _values(values)
-    std = float(np.std(array, ddof=1)) if array.size > 1 else float("nan")
-    return float(array.mean()), std
-
-
 def bootstrap_ci(values, n_boot: int = 2000, alpha: float = 0.05, seed: int = 0,
                  groups=None) -> tuple[float, float]:
     """Percentile bootstrap (1 − alpha) interval of the mean of `values`.
@@ -89,8 +78,7 @@ def t_interval(values, alpha: float = 0.05) -> tuple[float, float]:
 
 
 MIN_TARGETS_FOR_BOOTSTRAP = 15  # below this many targets the cluster bootstrap undercovers
-INTERVALS = {"t": "Student-t over per-target means", "bootstrap": "bootstrap resampling targets",
-             "case bootstrap": "bootstrap resampling target × seed cases"}
+INTERVALS = {"t": "Student-t over per-target means", "bootstrap": "bootstrap resampling targets"}
 TARGET_INTERVAL_RULE = (f"over targets: Student-t on per-target means below {MIN_TARGETS_FOR_BOOTSTRAP} targets, "
                         "else bootstrap resampling targets")
 
@@ -155,17 +143,17 @@ def target_interval(values, groups, n_boot: int = 2000, alpha: float = 0.05,
     return float(mean - half), float(mean + half)
 
 
-def paired_comparison(a, b, higher_is_better: bool = True, n_boot: int = 2000,
-                      alpha: float = 0.05, seed: int = 0, groups=None) -> dict:
-    """Compare two methods on the same cases (`a[i]` and `b[i]` measured on case i).
+def paired_comparison(a, b, groups, higher_is_better: bool = True, n_boot: int = 2000, alpha: float = 0.05,
+                      seed: int = 0) -> dict:
+    """Compare two methods on the same cases (`a[i]` and `b[i]` measured on case i, of group `groups[i]`,
+    e.g. its target).
 
     Returns `win_rate` (share of cases where a is better than b, ties counting one half; "better"
-    follows `higher_is_better`), `mean_diff` = mean(a − b) with its interval `ci_low`, `ci_high`
-    (over whole `groups`, e.g. targets, when given: `target_interval`; else a bootstrap over
-    cases), `n` cases, `n_groups` (the number of groups the interval rests on; `n` without
-    groups) and `interval` (`"t"`, `"bootstrap"`, or `"case bootstrap"`).
+    follows `higher_is_better`), `mean_diff` = mean(a − b) with its interval `ci_low`, `ci_high` over
+    whole groups (`target_interval`), `n` cases, `n_targets` (the groups the interval rests on) and
+    `interval` (`"t"` or `"bootstrap"`).
 
-    >>> paired_comparison([3, 2, 1], [1, 2, 3])["win_rate"]
+    >>> paired_comparison([3, 2, 1], [1, 2, 3], ["x", "y", "z"])["win_rate"]
     0.5
     """
     a, b = _values(a, "a"), _values(b, "b")
@@ -173,16 +161,11 @@ def paired_comparison(a, b, higher_is_better: bool = True, n_boot: int = 2000,
         raise IntertaskError(f"a and b must be paired (same length), got {a.size} and {b.size}")
     diff = a - b
     better = diff > 0 if higher_is_better else diff < 0
-    win_rate = float(np.mean(better + 0.5 * (diff == 0)))
-    if groups is None:
-        low, high = bootstrap_ci(diff, n_boot=n_boot, alpha=alpha, seed=seed)
-        n_groups, interval = int(a.size), "case bootstrap"
-    else:
-        low, high = target_interval(diff, groups, n_boot=n_boot, alpha=alpha, seed=seed)
-        n_groups = len(set(np.asarray(groups).tolist()))
-        interval = target_interval_kind(n_groups)
-    return {"win_rate": win_rate, "mean_diff": float(diff.mean()), "ci_low": low, "ci_high": high,
-            "n": int(a.size), "n_groups": n_groups, "interval": interval}
+    low, high = target_interval(diff, groups, n_boot=n_boot, alpha=alpha, seed=seed)
+    n_targets = len(set(np.asarray(groups).tolist()))
+    return {"win_rate": float(np.mean(better + 0.5 * (diff == 0))), "mean_diff": float(diff.mean()),
+            "ci_low": low, "ci_high": high, "n": int(a.size), "n_targets": n_targets,
+            "interval": target_interval_kind(n_targets)}
 
 
 def _spearman_per_group(x: pd.Series, y: pd.Series, groups) -> pd.Series:

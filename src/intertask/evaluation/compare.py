@@ -14,13 +14,12 @@ from intertask.stats import paired_comparison
 def paired_table(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFrame:
     """Every ordered pair of methods (a, b) compared on the cases both have defined:
     `method_a, method_b, win_rate` (share of target × seed cases where a is better, ties ½),
-    `mean_diff` = mean(a − b) and its `ci_low, ci_high` (over targets, `target_interval`, unless
-    the evaluation's bootstrap is `"case"`), `n` cases, `n_targets` and `interval`."""
+    `mean_diff` = mean(a − b) and its `ci_low, ci_high` (over targets, `target_interval`), `n` cases,
+    `n_targets` and `interval`."""
     if metric not in METRICS:
         raise IntertaskError(f"unknown metric '{metric}'; choose from {', '.join(METRICS)}")
     wide = evaluation.cases.pivot_table(index=["target", "seed"], columns="method", values=metric,
                                         aggfunc="first", dropna=False)
-    by_target = evaluation.config.get("bootstrap", "target") != "case"  # resample whole targets, or cases
     rows = []
     for a in wide.columns:
         for b in wide.columns:
@@ -29,11 +28,10 @@ def paired_table(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFrame:
             pair = wide[[a, b]].dropna().reset_index()
             row = {"method_a": a, "method_b": b}
             if len(pair):
-                result = paired_comparison(
-                    pair[a].to_numpy(), pair[b].to_numpy(), HIGHER_IS_BETTER[metric],
+                row.update(paired_comparison(
+                    pair[a].to_numpy(), pair[b].to_numpy(), pair["target"].to_numpy(), HIGHER_IS_BETTER[metric],
                     evaluation.config.get("n_boot", 2000), evaluation.config.get("alpha", 0.05),
-                    evaluation.config.get("seed", 0), groups=pair["target"].to_numpy() if by_target else None)
-                row.update(result, n_targets=int(pair["target"].nunique()))
+                    evaluation.config.get("seed", 0)))
             else:
                 row.update(win_rate=np.nan, mean_diff=np.nan, ci_low=np.nan, ci_high=np.nan, n=0, n_targets=0,
                            interval=None)
@@ -48,7 +46,7 @@ def quality_by_steps(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFra
     The family is the method name before an `@` (e.g. `max_pairwise@500` → `max_pairwise`), so
     one method per snapshot step can be evaluated side by side. Rows: `family, target_steps,
     mean, ci_low, ci_high, n, n_targets, interval` for cases with known `target_steps` (the
-    interval is over targets, `target_interval`, unless the evaluation's bootstrap is `"case"`).
+    interval is over targets, `target_interval`).
     """
     if metric not in METRICS:
         raise IntertaskError(f"unknown metric '{metric}'; choose from {', '.join(METRICS)}")

@@ -36,7 +36,7 @@ from intertask.errors import IntertaskError
 from intertask import ranking_metrics as ranking
 from intertask.formatting import show
 from intertask.matrix.transfer import TransferMatrix
-from intertask.stats import bootstrap_ci, seed_consistency, target_interval, target_interval_kind
+from intertask.stats import seed_consistency, target_interval, target_interval_kind
 
 METRICS = ("ndcg", "ndcg_gain", "regret_at_k", "top_k_score", "spearman", "kendall", "top1_gain",
            "top1_gain_over_random")
@@ -60,12 +60,12 @@ class Evaluation:
         `cost_seconds`, `target_steps` (NaN when not given).
     summary: one row per method × metric: `mean, std, ci_low, ci_high, n` (over the cases where
         the metric is defined), `n_targets` (the targets those cases cover: with the default
-        target interval it rests on them), `interval` (`"t"`, `"bootstrap"` or `"case bootstrap"`,
-        `statistics.INTERVALS`), `n_undefined` (cases where it is NaN),
+        target interval it rests on them), `interval` (`"t"` or `"bootstrap"`, `stats.INTERVALS`),
+        `n_undefined` (cases where it is NaN),
         `higher_is_better`, and the method's mean `cost_seconds` and `target_steps` per case.
     by_tag: like summary with a leading `group` column: `<tag>` targets vs `other`.
     consistency: the ground truth's own seed-to-seed agreement per target (`seed_consistency`).
-    config: k, top_k, n_boot, alpha, seed, bootstrap, tag.
+    config: k, top_k, n_boot, alpha, seed, tag.
     tags: each target's tags, as given.
     """
 
@@ -75,25 +75,6 @@ class Evaluation:
     consistency: pd.DataFrame
     config: dict = field(default_factory=dict)
     tags: dict = field(default_factory=dict)
-
-    def table(self, metrics: tuple[str, ...] = ("ndcg", "regret_at_k")) -> pd.DataFrame:
-        """One row per method: `<metric>`, `<metric>_ci_low`, `<metric>_ci_high` for each metric,
-        then `n`, `n_targets`, `interval`, `cost_seconds`, `target_steps` (the paper's table, with intervals)."""
-        rows = []
-        for method, frame in self.summary.groupby("method", sort=False):
-            by_metric = frame.set_index("metric")
-            row = {"method": method}
-            for metric in metrics:
-                row[metric] = by_metric.at[metric, "mean"]
-                row[f"{metric}_ci_low"] = by_metric.at[metric, "ci_low"]
-                row[f"{metric}_ci_high"] = by_metric.at[metric, "ci_high"]
-            row["n"] = int(by_metric["n"].max())
-            row["n_targets"] = int(by_metric["n_targets"].max())
-            row["interval"] = by_metric.at[metrics[0], "interval"]
-            row["cost_seconds"] = frame["cost_seconds"].iloc[0]
-            row["target_steps"] = frame["target_steps"].iloc[0]
-            rows.append(row)
-        return pd.DataFrame(rows)
 
     def to_dict(self) -> dict:
         """JSON-able: config, summary, by_tag, consistency and cases as lists of records
@@ -182,14 +163,10 @@ def _case_metrics(frame: pd.DataFrame, k: int, top_k: int) -> dict:
 
 
 def mean_interval(values: np.ndarray, cases: pd.DataFrame, config: dict) -> tuple[float, float, str]:
-    """(low, high, kind) of the mean of `values`, one per row of `cases`: over targets
-    (`target_interval`) unless the config's bootstrap is `"case"`."""
-    n_boot, alpha, seed = config.get("n_boot", 2000), config.get("alpha", 0.05), config.get("seed", 0)
-    if config.get("bootstrap", "target") == "case":
-        low, high = bootstrap_ci(values, n_boot, alpha, seed)
-        return low, high, "case bootstrap"
+    """(low, high, kind) of the mean of `values`, one per row of `cases`, over their targets (`target_interval`)."""
     targets = cases["target"].to_numpy()
-    low, high = target_interval(values, targets, n_boot, alpha, seed)
+    low, high = target_interval(values, targets, config.get("n_boot", 2000), config.get("alpha", 0.05),
+                                config.get("seed", 0))
     return low, high, target_interval_kind(len(set(targets.tolist())))
 
 
@@ -267,23 +244,19 @@ def _per_seed(rows: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
 
 
 def evaluate(matrix: TransferMatrix, predictions: Predictions | pd.DataFrame, k: int = 3, top_k: int = 2,
-             n_boot: int = 2000, alpha: float = 0.05, seed: int = 0, bootstrap: str = "target",
-             tag: str = "reasoning") -> Evaluation:
+             n_boot: int = 2000, alpha: float = 0.05, seed: int = 0, tag: str = "reasoning") -> Evaluation:
     """Score `predictions` against `matrix` (one setting): the one evaluation of intertask (module docstring).
 
     `k`: Regret@k (k ≥ number of sources means all: regret 0); `top_k`: the top-k score; `tag`: the summary
-    is also split into targets with this tag (`predictions.tags`) and `other` (`by_tag`). `bootstrap`:
-    `"target"` (default): intervals over whole targets, all seeds of a target together
-    (`stats.target_interval`: Student-t below 15 targets, else a cluster bootstrap), or `"case"`: a bootstrap
-    over target × seed cases as if independent, which is too narrow when seeds of a target agree. The
-    result's config holds these, `setting`, `not_learned_cases` ([target, seed] pairs) and `predictions.config`.
+    is also split into targets with this tag (`predictions.tags`) and `other` (`by_tag`). Intervals are over
+    whole targets, all seeds of a target together (`stats.target_interval`: Student-t below 15 targets, else a
+    cluster bootstrap; a bootstrap over target × seed cases would be too narrow, as seeds of a target agree).
+    The result's config holds these, `setting`, `not_learned_cases` ([target, seed] pairs) and `predictions.config`.
     """
     if not isinstance(matrix, TransferMatrix):
         raise IntertaskError(f"matrix must be a TransferMatrix, got {type(matrix).__name__}", parameter="matrix")
     if isinstance(predictions, pd.DataFrame):  # rows alone: no tags, no notes
         predictions = Predictions(predictions)
-    if bootstrap not in ("case", "target"):
-        raise IntertaskError(f"bootstrap must be 'case' or 'target', got {bootstrap!r}", parameter="bootstrap")
     ranking.check_k(k)
     ranking.check_k(top_k, "top_k")
     if len(matrix) == 0:
@@ -298,8 +271,7 @@ def evaluate(matrix: TransferMatrix, predictions: Predictions | pd.DataFrame, k:
     if floored:
         left_out = pd.MultiIndex.from_tuples(floored, names=["target", "seed"])
         rows = rows[~pd.MultiIndex.from_frame(rows[["target", "seed"]]).isin(left_out)]
-    config = {"k": int(k), "top_k": int(top_k), "n_boot": n_boot, "alpha": alpha, "seed": seed,
-              "bootstrap": bootstrap, "tag": tag}
+    config = {"k": int(k), "top_k": int(top_k), "n_boot": n_boot, "alpha": alpha, "seed": seed, "tag": tag}
     evaluation = _score(truth, rows.reset_index(drop=True), config, predictions.tags)
     evaluation.config.update(predictions.config, setting=matrix.settings[0],
                              not_learned_cases=[[t, s] for t, s in floored])
