@@ -19,6 +19,7 @@ from intertask.report import (_snapshot_curve, figures, recommend_figures, write
                               write_study_report)
 from intertask.report._common import mean_ci, wrap_name
 from intertask.report._page import CAPTIONS
+from intertask.stats import target_interval
 
 SOURCES = ["clinc", "banking", "hyperbaton", "formal_fallacies_syllogisms_negation"]
 TARGETS = ["trec_coarse", "mcid", "causal_judgment"]
@@ -217,9 +218,9 @@ def test_bad_recommendation_inputs_write_nothing(tmp_path, recommendation):
 def test_helpers():
     assert wrap_name("formal_fallacies_syllogisms_negation", 14) == "formal_\nfallacies_\nsyllogisms_\nnegation"
     assert wrap_name("mcid") == "mcid"
-    mean, low, high = mean_ci([1.0, 2.0, 3.0, 4.0])
-    assert mean == 2.5 and 1.0 <= low < mean < high <= 4.0
-    assert mean_ci([5.0]) == (5.0, 5.0, 5.0)
+    mean, low, high = mean_ci([1.0, 2.0, 3.0, 4.0, np.nan], ["a", "b", "c", "d", "e"])
+    assert mean == 2.5 and (low, high) == target_interval([1.0, 2.0, 3.0, 4.0], ["a", "b", "c", "d"])
+    assert all(np.isnan(mean_ci([np.nan], ["a"])))
 
 
 def test_report_command(tmp_path, capsys):

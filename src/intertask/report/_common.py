@@ -71,21 +71,16 @@ def wrap_name(name: str, width: int = 14) -> str:
     return "\n".join(lines)
 
 
-def mean_ci(values, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
-            groups=None) -> tuple[float, float, float]:
-    """(mean, low, high) of the finite `values`: over whole `groups` (one label per value, e.g. the
-    target) with `intertask.stats.target_interval` when given (Student-t below 15 groups, else a
-    group bootstrap), else `bootstrap_ci` over the values; all NaN when none."""
-    from intertask.stats import bootstrap_ci, target_interval
+def mean_ci(values, groups, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """(mean, low, high) of the finite `values` over whole `groups` (one label per value, e.g. the target):
+    `intertask.stats.target_interval` (Student-t below 15 groups, else a group bootstrap); all NaN when none."""
+    from intertask.stats import target_interval
 
     x = np.asarray(values, dtype=float)
     keep = np.isfinite(x)
     if not keep.any():
         return (float("nan"),) * 3
-    if groups is None:
-        low, high = bootstrap_ci(x[keep], n_boot=n_boot, alpha=1.0 - level, seed=seed)
-    else:
-        low, high = target_interval(x[keep], np.asarray(groups)[keep], n_boot=n_boot, alpha=1.0 - level, seed=seed)
+    low, high = target_interval(x[keep], np.asarray(groups)[keep], n_boot=n_boot, alpha=1.0 - level, seed=seed)
     return float(x[keep].mean()), low, high
 
 

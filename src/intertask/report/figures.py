@@ -318,7 +318,7 @@ def reasoning_comparison(cases, tags, k: int | None = None):
     for ax, metric in zip(axes, ("ndcg", "regret_at_k")):
         for name, mask, color, offset in groups:
             rows = [cases[mask & (cases["method"].astype(str) == m)] for m in methods]
-            stats = [mean_ci(r[metric], groups=r["target"]) for r in rows]
+            stats = [mean_ci(r[metric], r["target"]) for r in rows]
             mean = np.array([s[0] for s in stats])
             err = np.array([[s[0] - s[1] for s in stats], [s[2] - s[0] for s in stats]]).clip(min=0)
             n_targets = cases.loc[mask, "target"].nunique()
