@@ -23,6 +23,15 @@ def _values(values, name: str = "values") -> np.ndarray:
     return array
 
 
+def _group_sums(array: np.ndarray, groups) -> tuple[np.ndarray, np.ndarray]:
+    """(sum, count) of `array`'s values per group (one label per value), groups in sorted order."""
+    labels = np.asarray(groups)
+    if labels.shape != array.shape:
+        raise IntertaskError(f"groups must give one label per value ({array.size}), got {labels.shape}")
+    _, index = np.unique(labels, return_inverse=True)
+    return np.bincount(index, weights=array), np.bincount(index).astype(np.float64)
+
+
 def bootstrap_ci(values, n_boot: int = 2000, alpha: float = 0.05, seed: int = 0,
                  groups=None) -> tuple[float, float]:
     """Percentile bootstrap (1 − alpha) interval of the mean of `values`.
@@ -46,12 +55,7 @@ def bootstrap_ci(values, n_boot: int = 2000, alpha: float = 0.05, seed: int = 0,
         draws = rng.integers(0, array.size, size=(n_boot, array.size))
         means = array[draws].mean(axis=1)
     else:
-        labels = np.asarray(groups)
-        if labels.shape != array.shape:
-            raise IntertaskError(f"groups must give one label per value ({array.size}), got {labels.shape}")
-        _, index = np.unique(labels, return_inverse=True)
-        sums = np.bincount(index, weights=array)
-        counts = np.bincount(index).astype(np.float64)
+        sums, counts = _group_sums(array, groups)
         draws = rng.integers(0, len(sums), size=(n_boot, len(sums)))
         means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
     low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
@@ -125,14 +129,10 @@ def target_interval(values, groups, n_boot: int = 2000, alpha: float = 0.05,
     [-0.484, 4.484]
     """
     array = _values(values)
-    labels = np.asarray(groups)
-    if labels.shape != array.shape:
-        raise IntertaskError(f"groups must give one label per value ({array.size}), got {labels.shape}")
-    _, index = np.unique(labels, return_inverse=True)
-    sums, counts = np.bincount(index, weights=array), np.bincount(index).astype(np.float64)
+    sums, counts = _group_sums(array, groups)
     g = len(sums)
     if target_interval_kind(g) == "bootstrap":
-        return bootstrap_ci(array, n_boot=n_boot, alpha=alpha, seed=seed, groups=labels)
+        return bootstrap_ci(array, n_boot=n_boot, alpha=alpha, seed=seed, groups=groups)
     if not 0 < alpha < 1:
         raise IntertaskError(f"alpha must lie in (0, 1), got {alpha!r}")
     if g < 2:

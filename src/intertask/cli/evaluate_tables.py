@@ -24,6 +24,7 @@ def _pm(stats, spec: str = ".3f") -> str:
 
 
 def _ci(stats, spec: str = ".3f") -> str:
+    """'[low, high]' of one summary row."""
     if stats is None or math.isnan(stats["mean"]):
         return MISSING
     return f"[{fmt_number(stats['ci_low'], spec)}, {fmt_number(stats['ci_high'], spec)}]"
@@ -53,8 +54,7 @@ def _method_table(summary, title: str, k: int, top_k: int) -> Table:
 
 def print_evaluation(evaluation) -> None:
     """The overall table, the same split by tag group, then the ground truth's seed consistency."""
-    console = Console()
-    console = Console(width=max(console.width, 150))
+    console = Console(width=max(Console().width, 150))
     config = evaluation.config
     k, top_k = config["k"], config["top_k"]
     console.print(_method_table(evaluation.summary, f"selection methods on {config.get('study', 'the study')} "
