@@ -149,6 +149,11 @@ def test_missing_file(tmp_path):
         load_file(tmp_path / "nope.csv")
 
 
+def test_empty_splits_is_no_input():
+    with pytest.raises(IntertaskError, match=r"give a file, a folder of split files, or splits=\{'train'"):
+        load_file(splits={})
+
+
 @pytest.mark.parametrize(
     "name, content, message",
     [

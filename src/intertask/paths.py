@@ -32,12 +32,12 @@ def cache_dir() -> Path:
     return Path(os.environ.get("INTERTASK_HOME") or Path.home() / ".cache" / "intertask")
 
 
-def _blocking_file(path: Path) -> Path | None:
-    """The first existing ancestor of `path` that is not a folder (so `path` cannot be made), or None."""
-    for parent in reversed(path.parents):
-        if parent.exists() and not parent.is_dir():
-            return parent
-    return None
+def _refuse_blocked(path: Path, what: str, itself: bool = False) -> None:
+    """Refuse, as one `IntertaskError` line, a `path` below a file (or, with `itself`, that is a file)."""
+    candidates = [path, *reversed(path.parents)] if itself else reversed(path.parents)
+    blocker = next((p for p in candidates if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise IntertaskError(f"{what} {str(path)!r}: {blocker} is a file, not a folder; choose another path", what)
 
 
 def _kind(mode: int) -> str:
@@ -68,9 +68,7 @@ def check_output_file(path: Path, what: str) -> Path:
     """Refuse, as one `IntertaskError` line, an output file path that intertask must not write:
     anything but a new path or an existing regular file, or a path below a file."""
     path = Path(path)
-    blocker = _blocking_file(path)
-    if blocker is not None:
-        raise IntertaskError(f"{what} {str(path)!r}: {blocker} is a file, not a folder; choose another path", what)
+    _refuse_blocked(path, what)
     with contextlib.suppress(FileNotFoundError):
         mode = os.lstat(path).st_mode
         if not stat.S_ISREG(mode):
@@ -91,9 +89,7 @@ def new_folders(path: Path, what: str):
     file or not writable is one `IntertaskError` line. When the `with` block fails, the folders
     this call created are removed again (only if still empty), so a failed command leaves none."""
     path = Path(path)
-    blocker = path if path.exists() and not path.is_dir() else _blocking_file(path)
-    if blocker is not None:
-        raise IntertaskError(f"{what} {str(path)!r}: {blocker} is a file, not a folder; choose another path", what)
+    _refuse_blocked(path, what, itself=True)
     created = [p for p in [path, *path.parents] if not p.exists()]
     try:
         path.mkdir(parents=True, exist_ok=True)

@@ -368,17 +368,15 @@ def load_file(
     """
     if splits is None and isinstance(path, Mapping):
         splits, path = path, None
+    if not splits and path is None:
+        raise IntertaskError("give a file, a folder of split files, or splits={'train': ..., 'test': ...}")
     if splits is not None:
         unknown = set(splits) - set(SPLITS)
         if unknown:
             raise IntertaskError(f"unknown split name(s) {sorted(unknown)}; use {', '.join(SPLITS)}")
         files = {s: Path(f) for s, f in splits.items()}
-    elif path is None:
-        raise IntertaskError("give a file, a folder of split files, or splits={'train': ..., 'test': ...}")
     else:
-        path = Path(path)
-        if not path.exists():
-            raise IntertaskError(f"file not found: {path}; check the path")
+        path = Path(path)  # a missing path is refused by read_records, with the same message
         files = _split_files(path) if path.is_dir() else {"train": path}
     first = Path(path) if path is not None else files.get("train", next(iter(files.values())))
     task_name = name or (first.name if first.is_dir() else first.stem)
