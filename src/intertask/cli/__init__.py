@@ -71,6 +71,16 @@ def one_line(message: str) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
+def rich_table(title, columns, left: int = 1, no_wrap: bool = False):
+    """A rich `Table` with `columns`, the first `left` left-aligned and the rest right-aligned."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i < left else "right", no_wrap=no_wrap)
+    return table
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the command line `argv` and return its exit status; user errors print one line."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

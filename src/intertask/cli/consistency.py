@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from intertask.cli import rich_table
+
 
 def _cell(mean, low, high, spec: str = ".3f") -> str:
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
@@ -19,7 +21,6 @@ def print_consistency(result, shown: int = 8) -> None:
     """Per setting and per group: sign agreement, negative share, seed ρ (95% CIs over targets); setting
     pairs; the least consistent targets."""
     from rich.console import Console
-    from rich.table import Table
 
     from intertask.stats import interval_names
 
@@ -27,11 +28,8 @@ def print_consistency(result, shown: int = 8) -> None:
     names = {"sign_agreement": "seeds agree on sign", "negative_share": "negative on average",
              "seed_spearman": "ρ between seeds"}
     for key, frame in (("setting", result.by_setting), ("group", result.by_group)):
-        table = Table(title=f"consistency per {key} (mean [95% CI: {interval_names(frame['interval'])}]; "
-                            "n = targets / cells)")
-        table.add_column(key)
-        for metric in names.values():
-            table.add_column(metric, justify="right")
+        table = rich_table(f"consistency per {key} (mean [95% CI: {interval_names(frame['interval'])}]; "
+                           "n = targets / cells)", (key, *names.values()))
         for name, part in frame.groupby(key, sort=False):
             rows = {r["metric"]: r for r in part.to_dict(orient="records")}
             table.add_row(str(name), *(
@@ -39,18 +37,16 @@ def print_consistency(result, shown: int = 8) -> None:
                 if m in rows and rows[m]["n_cells"] else "-" for m in names))
         console.print(table)
     if len(result.between_settings):
-        table = Table(title="ρ between settings' source rankings (mean over targets [95% CI: "
-                            f"{interval_names(result.between_settings['interval'])}])")
-        for column in ("setting a", "setting b", "ρ [95% CI]", "targets"):
-            table.add_column(column, justify="right" if column in ("ρ [95% CI]", "targets") else "left")
+        table = rich_table("ρ between settings' source rankings (mean over targets [95% CI: "
+                           f"{interval_names(result.between_settings['interval'])}])",
+                           ("setting a", "setting b", "ρ [95% CI]", "targets"), left=2)
         for row in result.between_settings.to_dict(orient="records"):
             table.add_row(row["setting_a"], row["setting_b"], _cell(row["spearman"], row["ci_low"], row["ci_high"]),
                           str(row["n_targets"]))
         console.print(table)
-    table = Table(title=f"the {shown} least consistent targets (lowest ρ between seeds, mean over settings)")
-    for column in ("target", "group", "ρ between seeds", "seeds agree on sign", "negative on average",
-                   "ρ between settings", "settings"):
-        table.add_column(column, justify="left" if column in ("target", "group") else "right")
+    table = rich_table(f"the {shown} least consistent targets (lowest ρ between seeds, mean over settings)",
+                       ("target", "group", "ρ between seeds", "seeds agree on sign", "negative on average",
+                        "ρ between settings", "settings"), left=2)
     for row in result.targets.head(shown).to_dict(orient="records"):
         table.add_row(row["target"], row["group"], *(f"{row[c]:.3f}" if not math.isnan(row[c]) else "-" for c in
                       ("seed_spearman", "sign_agreement", "negative_share", "setting_spearman")), str(row["n_settings"]))

@@ -9,6 +9,7 @@ import math
 from rich.console import Console
 from rich.table import Table
 
+from intertask.cli import rich_table
 from intertask.errors import IntertaskError, did_you_mean
 from intertask.formatting import MISSING, fmt_number
 from intertask.stats import interval_names
@@ -30,18 +31,10 @@ def _ci(stats, spec: str = ".3f") -> str:
     return f"[{fmt_number(stats['ci_low'], spec)}, {fmt_number(stats['ci_high'], spec)}]"
 
 
-def _table(title: str, columns) -> Table:
-    """A rich table with `columns`, the first left-aligned and the rest right-aligned, unwrapped."""
-    table = Table(title=title)
-    for i, column in enumerate(columns):
-        table.add_column(column, justify="right" if i else "left", no_wrap=True)
-    return table
-
-
 def _method_table(summary, title: str, k: int, top_k: int) -> Table:
     """One row per method with NDCG and Regret@k (mean ± std, 95% CI), top-k score, cases (targets), cost."""
-    table = _table(title, ("method", "NDCG ↑", "95% CI", f"Regret@{k} % ↓", "95% CI ", f"top-{top_k} score",
-                           "cases (targets)", "cost s", "target steps"))
+    table = rich_table(title, ("method", "NDCG ↑", "95% CI", f"Regret@{k} % ↓", "95% CI ", f"top-{top_k} score",
+                               "cases (targets)", "cost s", "target steps"), no_wrap=True)
     for method, frame in summary.groupby("method", sort=False):
         rows = {r["metric"]: r for r in frame.to_dict(orient="records")}
         first = next(iter(rows.values()))
@@ -81,9 +74,8 @@ def print_evaluation(evaluation) -> None:
             part = evaluation.by_tag[evaluation.by_tag["group"] == group].drop(columns="group")
             console.print(_method_table(part, f"{group} targets (95% CI: {interval_names(part['interval'])})", k,
                                         top_k))
-    consistency = Table(title="ground truth across target seeds (Spearman between seeds' source rankings)")
-    for column in ("target", "spearman", "seeds", "pairs"):
-        consistency.add_column(column, justify="left" if column == "target" else "right")
+    consistency = rich_table("ground truth across target seeds (Spearman between seeds' source rankings)",
+                             ("target", "spearman", "seeds", "pairs"))
     for row in evaluation.consistency.to_dict(orient="records"):
         consistency.add_row(str(row["target"]), fmt_number(row["spearman"]), str(row["n_seeds"]), str(row["n_pairs"]))
     console.print(consistency)
@@ -101,14 +93,13 @@ def print_comparison(evaluation, against: str) -> None:
     """Every method paired with `against` on the same cases: win rate and mean difference with its CI."""
     from intertask.evaluation.compare import paired_table
 
-    check_against(evaluation, against)
     k = evaluation.config["k"]
     pairs = {metric: paired_table(evaluation, metric) for metric in ("ndcg", "regret_at_k")}
     pairs = {metric: paired[paired["method_b"] == against].set_index("method_a") for metric, paired in pairs.items()}
-    table = _table(f"each method against {against}, paired on the same target × seed cases (95% CI: "
-                   f"{interval_names(pairs['ndcg']['interval'])}; targets in the last column)",
-                   ("method", "NDCG win rate", "NDCG diff [95% CI]", f"Regret@{k} win rate",
-                    f"Regret@{k} diff [95% CI]", "targets"))
+    table = rich_table(f"each method against {against}, paired on the same target × seed cases (95% CI: "
+                       f"{interval_names(pairs['ndcg']['interval'])}; targets in the last column)",
+                       ("method", "NDCG win rate", "NDCG diff [95% CI]", f"Regret@{k} win rate",
+                        f"Regret@{k} diff [95% CI]", "targets"), no_wrap=True)
     for method in pairs["ndcg"].index:
         cells = []
         for metric, spec in (("ndcg", ".3f"), ("regret_at_k", ".2f")):
@@ -128,10 +119,10 @@ def print_recommender(evaluation) -> None:
     summary = evaluation.summary.set_index(["method", "metric"])
     methods = list(dict.fromkeys(evaluation.summary["method"]))
     methods = [m for m in RECOMMENDER_FIRST if m in methods] + [m for m in methods if m not in RECOMMENDER_FIRST]
-    table = _table(f"recommend vs each selector, leave-one-target-out over {evaluation.cases['target'].nunique()} "
-                   f"targets (95% CI: {interval_names(evaluation.summary['interval'])})",
-                   ("method", "NDCG ↑", f"Regret@{k} % ↓", "top-1 gain ↑", "top-1 gain vs random ↑",
-                    "cases (targets)"))
+    table = rich_table(f"recommend vs each selector, leave-one-target-out over {evaluation.cases['target'].nunique()}"
+                       f" targets (95% CI: {interval_names(evaluation.summary['interval'])})",
+                       ("method", "NDCG ↑", f"Regret@{k} % ↓", "top-1 gain ↑", "top-1 gain vs random ↑",
+                        "cases (targets)"), no_wrap=True)
     for method in (m for m in methods if "@" not in m):
         cells = []
         for metric, spec in (("ndcg", ".3f"), ("regret_at_k", ".2f"), ("top1_gain", "+.2f"),
@@ -154,9 +145,10 @@ def print_taskweb(evaluation) -> None:
     config = evaluation.config
     k = config["k"]
     gold = "TaskWeb's transfer label" if config["gold"] == "taskweb_label" else "the mean score (no per-cell gains)"
-    table = _table(f"under TaskWeb's definitions: one case = one target, seed-mean scores, gold order = {gold}; "
-                   f"95% CI: {interval_names(evaluation.taskweb_summary['interval'])}",
-                   ("method", "NDCG (rank gain) ↑", "95% CI", f"Regret@{k} (mean of top {k}) % ↓", "95% CI ", "n"))
+    table = rich_table(f"under TaskWeb's definitions: one case = one target, seed-mean scores, gold order = {gold}; "
+                       f"95% CI: {interval_names(evaluation.taskweb_summary['interval'])}",
+                       ("method", "NDCG (rank gain) ↑", "95% CI", f"Regret@{k} (mean of top {k}) % ↓", "95% CI ",
+                        "n"), no_wrap=True)
     for method, frame in evaluation.taskweb_summary.groupby("method", sort=False):
         rows = {r["metric"]: r for r in frame.to_dict(orient="records")}
         ndcg, regret = rows["ndcg_rank"], rows["regret_mean_at_k"]

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from intertask.cli import options as opt
+from intertask.cli import rich_table
 from intertask.cli.study import ExecutorName
 from intertask.formatting import fmt_number
 
@@ -221,9 +222,8 @@ def register(app: typer.Typer) -> None:
         console.print(f"history: {info['history_rows']} transfers to {len(cases)} targets, {learned} of them with a "
                       "baseline above its floor on every seed")
         if cases:
-            history = Table()
-            for column in ("target", "seeds", "baseline learned", "sources on every seed", "min baseline - floor"):
-                history.add_column(column, justify="left" if column == "target" else "right")
+            history = rich_table(None, ("target", "seeds", "baseline learned", "sources on every seed",
+                                        "min baseline - floor"))
             for c in cases:
                 history.add_row(c["target"], ",".join(map(str, c["seeds"])), f"{c['learned_seeds']}/{len(c['seeds'])}",
                                 f"{c['complete_sources']}/{len(info['sources'])}",

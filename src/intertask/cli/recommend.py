@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from intertask.cli import rich_table
 from intertask.formatting import fmt_number as _fmt
 
 
@@ -68,9 +69,8 @@ def print_recommendation(rec) -> None:
                       *((_fmt(round(row["p_negative"], 1), ".0%"),) if show_p_neg else ()))  # to the 10% it measures
     console.print(table)
     if rec.verify is not None:
-        vt = Table(title="verified transfers (test gain vs no transfer, 95% t-interval over seeds)")
-        for column in ("source", "mean gain", "95% CI", "val gain", "seeds"):
-            vt.add_column(column, justify="left" if column == "source" else "right")
+        vt = rich_table("verified transfers (test gain vs no transfer, 95% t-interval over seeds)",
+                        ("source", "mean gain", "95% CI", "val gain", "seeds"))
         for row in rec.verify.to_dict(orient="records"):
             vt.add_row(row["source"], _fmt(row["mean_gain"], "+.1f"),
                        _verify_ci(row), _fmt(row["val_gain"], "+.1f"),

@@ -9,6 +9,8 @@ from typing import Optional
 
 import typer
 
+from intertask.cli import rich_table
+
 
 class ExecutorName(str, Enum):
     LOCAL = "local"
@@ -17,11 +19,9 @@ class ExecutorName(str, Enum):
 
 def _print_summary(summary: dict) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=f"study {summary['study']} in {summary['store']}")
-    for column in ("kind", "total", "done", "failed", "pending"):
-        table.add_column(column, justify="left" if column == "kind" else "right")
+    table = rich_table(f"study {summary['study']} in {summary['store']}",
+                       ("kind", "total", "done", "failed", "pending"))
     for kind, counts in summary["by_kind"].items():
         table.add_row(kind, *(str(counts[k]) for k in ("total", "done", "failed", "pending")))
     table.add_row("all", *(str(summary[k]) for k in ("total", "done", "failed", "pending")), style="bold")

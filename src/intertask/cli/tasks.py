@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from intertask.cli import rich_table
 from intertask.formatting import fmt_number
 from intertask.tasks.task import SPLITS
 
@@ -124,10 +125,7 @@ def register(app: typer.Typer) -> None:
                           f"({'learned' if probe['learned'] else 'NOT learned'}: +5 needed; "
                           f"{probe['n_train']} train / {probe['n_test']} test examples)", markup=False)
         if info["label_distribution"]:
-            table = Table(title="label distribution")
-            table.add_column("label")
-            for split in SPLITS:
-                table.add_column(split, justify="right")
+            table = rich_table("label distribution", ("label", *SPLITS))
             names = list(task.labels) or sorted(set().union(*info["label_distribution"].values()))
             for label in names:
                 table.add_row(label, *(str(info["label_distribution"][s].get(label, 0)) for s in SPLITS))

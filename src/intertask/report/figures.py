@@ -68,13 +68,9 @@ def _source_order(matrix) -> list[str]:
 
 def _target_ticks(ax, targets, reasoning, axis: str = "x", width: int = 14) -> None:
     labels = [wrap_name(t, width) + ("\n(reasoning)" if t in reasoning else "") for t in targets]
-    if axis == "x":
-        ax.set_xticks(range(len(targets)), labels, rotation=0, fontsize=8)
-        ticks = ax.get_xticklabels()
-    else:
-        ax.set_yticks(range(len(targets)), labels, fontsize=8)
-        ticks = ax.get_yticklabels()
-    for tick, target in zip(ticks, targets):
+    ticks = ax.xaxis if axis == "x" else ax.yaxis
+    ticks.set_ticks(range(len(targets)), labels, rotation=0, fontsize=8)
+    for tick, target in zip(ticks.get_ticklabels(), targets):
         if target in reasoning:
             tick.set_color(REASONING_COLOR)
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from intertask.errors import IntertaskError, did_you_mean
 from intertask.selection.base import Selector, TaskProfile
+from intertask.selection.text_embedding import cosine_scores
 
 METHODS = ("feature_mean", "flatten", "unigram", "bigram", "max_pairwise")
 POSITIONAL = ("flatten", "unigram", "bigram")
@@ -49,12 +50,6 @@ def _normalize_inplace(prompts: np.ndarray, chunk_size: int) -> np.ndarray:
         mask[start:start + chunk_size] = norms > 0
         chunk /= np.where(norms > 0, norms, 1.0)[..., None]
     return mask
-
-
-def _cosine_rows(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(vector)
-    dots = matrix @ vector
-    return np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
 
 
 class PromptIndex:
@@ -104,12 +99,12 @@ class PromptIndex:
     def _feature_mean(self, t, t_mask, stride):
         if "feature_mean" not in self._cache:
             self._cache["feature_mean"] = self.units.mean(axis=1)
-        return _cosine_rows(self._cache["feature_mean"], t.mean(axis=0))
+        return cosine_scores(self._cache["feature_mean"], t.mean(axis=0))
 
     def _unigram(self, t, t_mask, stride):
         if "unigram" not in self._cache:
             self._cache["unigram"] = self.units.mean(axis=2)
-        return _cosine_rows(self._cache["unigram"], t.mean(axis=1))
+        return cosine_scores(self._cache["unigram"], t.mean(axis=1))
 
     def _flatten(self, t, t_mask, stride):
         s = len(self.units)
@@ -196,10 +191,7 @@ class PromptSimilaritySelector(Selector):
 
     def _target_prompt(self, target: TaskProfile) -> tuple[np.ndarray, int]:
         if self.step is None:
-            if target.prompt is None:
-                raise IntertaskError(
-                    f"method '{self.method}' needs a target prompt; target '{target.name}' has none"
-                )
+            self._check(target, ("prompt",), "target")
             return target.prompt, int(target.prompt_steps or 0)
         if self.step not in target.snapshots:
             raise IntertaskError(
