@@ -3,6 +3,8 @@ method family's quality against the target prompt's training steps (`quality_by_
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 
@@ -21,21 +23,18 @@ def paired_table(evaluation: Evaluation, metric: str = "ndcg") -> pd.DataFrame:
     wide = evaluation.cases.pivot_table(index=["target", "seed"], columns="method", values=metric,
                                         aggfunc="first", dropna=False)
     rows = []
-    for a in wide.columns:
-        for b in wide.columns:
-            if a == b:
-                continue
-            pair = wide[[a, b]].dropna().reset_index()
-            row = {"method_a": a, "method_b": b}
-            if len(pair):
-                row.update(paired_comparison(
-                    pair[a].to_numpy(), pair[b].to_numpy(), pair["target"].to_numpy(), HIGHER_IS_BETTER[metric],
-                    evaluation.config.get("n_boot", 2000), evaluation.config.get("alpha", 0.05),
-                    evaluation.config.get("seed", 0)))
-            else:
-                row.update(win_rate=np.nan, mean_diff=np.nan, ci_low=np.nan, ci_high=np.nan, n=0, n_targets=0,
-                           interval=None)
-            rows.append(row)
+    for a, b in itertools.permutations(wide.columns, 2):
+        pair = wide[[a, b]].dropna().reset_index()
+        row = {"method_a": a, "method_b": b}
+        if len(pair):
+            row.update(paired_comparison(
+                pair[a].to_numpy(), pair[b].to_numpy(), pair["target"].to_numpy(), HIGHER_IS_BETTER[metric],
+                evaluation.config.get("n_boot", 2000), evaluation.config.get("alpha", 0.05),
+                evaluation.config.get("seed", 0)))
+        else:
+            row.update(win_rate=np.nan, mean_diff=np.nan, ci_low=np.nan, ci_high=np.nan, n=0, n_targets=0,
+                       interval=None)
+        rows.append(row)
     return pd.DataFrame(rows, columns=["method_a", "method_b", "win_rate", "mean_diff", "ci_low",
                                        "ci_high", "n", "n_targets", "interval"])
 

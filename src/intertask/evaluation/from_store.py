@@ -94,11 +94,9 @@ def _target_prompts(view: StudyView, runs: pd.DataFrame, cases, parsed) -> dict:
         final = int(row.steps or 0)  # the run's best prompt, after all its training steps, ends the curve
         if final > 0 and final not in snapshots:
             snapshots[final] = prompt_array(artifact.prompt)
-        nonzero = sorted(s for s in snapshots if s > 0)
-        if nonzero:
-            prompt, steps = snapshots[nonzero[0]], nonzero[0]
-        else:  # no snapshot and no training steps: the untrained prompt
-            prompt, steps = prompt_array(artifact.prompt), 0
+        steps = min((s for s in snapshots if s > 0), default=0)
+        # no non-zero snapshot and no training steps: the untrained prompt
+        prompt = snapshots[steps] if steps else prompt_array(artifact.prompt)
         prompts[(target, seed)] = (prompt, snapshots, steps)
         for name, _, step in parsed:
             if step is not None and step not in snapshots:

@@ -133,12 +133,11 @@ def library_from_store(store_path, backbone=None, device: str = "cpu") -> Librar
         sources[-1].fingerprints = source_fingerprints(task)
     history = _history([view.matrix for view in views], sorted(by_task))
     targets = {}
-    if len(history):
-        for name in history.targets:
-            try:
-                targets[name] = text_centroid(load_task(name, options.get(name)), backbone)
-            except IntertaskError as err:
-                log.warning("no text-embedding centroid for historical target %s: %s", name, err)
+    for name in history.targets:
+        try:
+            targets[name] = text_centroid(load_task(name, options.get(name)), backbone)
+        except IntertaskError as err:
+            log.warning("no text-embedding centroid for historical target %s: %s", name, err)
     training = _target_training(Store(store_path), rows[0])
     return Library(backbone={"name": backbones[0], "hidden_size": int(shape[1]), "prompt_length": int(shape[0])},
                    sources=sources, history=history, target_embeddings=targets, training=training,

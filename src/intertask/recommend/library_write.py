@@ -13,7 +13,7 @@ import numpy as np
 
 from intertask.errors import IntertaskError
 from intertask.paths import atomic_output, exchange_folders, folder_beside, sha256_file
-from intertask.recommend.library import Library, LibrarySource, load_library
+from intertask.recommend.library import Library, load_library
 from intertask.recommend.library_format import (COMBINATION_FILE, ESM_FILE, FILES, FINGERPRINT_FILE, OPTIONAL_FILES,
                                                 fingerprint_key)
 
@@ -37,10 +37,12 @@ def _write_files(library: Library, folder: Path) -> dict[str, str]:
     (folder / HISTORY_FILE).write_text(json.dumps(library.history.to_history(), indent=0))
     written = list(FILES)
     if any(s.esm_map is not None for s in library.sources):
-        _write_esm_maps(library.sources, folder / ESM_FILE)
+        _write_per_source(folder / ESM_FILE, "an embedding space map",
+                          [(s.name, s.esm_map) for s in library.sources], lambda name: f"esm/{name}", np.float32)
         written.append(ESM_FILE)
     if any(s.fingerprints is not None for s in library.sources):
-        _write_fingerprints(library.sources, folder / FINGERPRINT_FILE)
+        _write_per_source(folder / FINGERPRINT_FILE, "text fingerprints",
+                          [(s.name, s.fingerprints) for s in library.sources], fingerprint_key, np.uint64)
         written.append(FINGERPRINT_FILE)
     if library.combination is not None:
         (folder / COMBINATION_FILE).write_text(json.dumps(library.combination, indent=1, sort_keys=True))
@@ -48,23 +50,15 @@ def _write_files(library: Library, folder: Path) -> dict[str, str]:
     return {name: sha256_file(folder / name) for name in written}
 
 
-def _write_esm_maps(sources: list[LibrarySource], path: Path) -> None:
+def _write_per_source(path: Path, what: str, arrays: list[tuple[str, np.ndarray | None]], key, dtype) -> None:
+    """Save `arrays` ((source name, array or None) pairs) at `path` under `key(name)`; every source
+    needs one, or none."""
     from safetensors.numpy import save_file
 
-    missing = [s.name for s in sources if s.esm_map is None]
+    missing = [name for name, array in arrays if array is None]
     if missing:
-        raise IntertaskError(f"every source needs an embedding space map, or none; missing: {', '.join(missing)}")
-    save_file({f"esm/{s.name}": np.ascontiguousarray(s.esm_map, dtype=np.float32) for s in sources}, str(path))
-
-
-def _write_fingerprints(sources: list[LibrarySource], path: Path) -> None:
-    from safetensors.numpy import save_file
-
-    missing = [s.name for s in sources if s.fingerprints is None]
-    if missing:
-        raise IntertaskError(f"every source needs text fingerprints, or none; missing: {', '.join(missing)}")
-    save_file({fingerprint_key(s.name): np.ascontiguousarray(s.fingerprints, dtype=np.uint64) for s in sources},
-              str(path))
+        raise IntertaskError(f"every source needs {what}, or none; missing: {', '.join(missing)}")
+    save_file({key(name): np.ascontiguousarray(array, dtype=dtype) for name, array in arrays}, str(path))
 
 
 def _replace_file(path: str | Path, name: str, write) -> Path:

@@ -193,7 +193,7 @@ def measure_target(library_path, target: str, seeds=HISTORY_SEEDS, task_options:
     """
     from intertask.backbones import load_backbone
     from intertask.recommend.build import text_centroid
-    from intertask.study.runner import make_executor
+    from intertask.study.runner import RichReporter, make_executor
     from intertask.tasks.registry import get_task
 
     path = Path(library_path)
@@ -217,14 +217,9 @@ def measure_target(library_path, target: str, seeds=HISTORY_SEEDS, task_options:
     backbone.check_fits(int(library.backbone["prompt_length"]), int(runs[0].train["max_length"]))
     centroid = None if task.name in library.target_embeddings else text_centroid(task, backbone)
     executor = make_executor(executor, device, ray_address, backbone)
-    if progress:
-        from intertask.study.runner import RichReporter
-
-        with RichReporter(total=len(runs), already=0) as reporter:
-            driver = HistoryDriver(library, task.name, runs, centroid, reporter)
-            executor.drive(driver, pack_size)
-    else:
-        driver = HistoryDriver(library, task.name, runs, centroid)
+    reporting = RichReporter(total=len(runs), already=0) if progress else contextlib.nullcontext(Reporter())
+    with reporting as reporter:
+        driver = HistoryDriver(library, task.name, runs, centroid, reporter)
         executor.drive(driver, pack_size)
     for run_id in driver.results:  # transfers whose seed's baseline failed: nothing to compare them with
         driver.failed.setdefault(run_id, "its seed's baseline run failed")

@@ -121,8 +121,14 @@ def seed_stability(scores: dict[str, np.ndarray]) -> float | None:
     """Mean over methods with ≥ 2 seed rows of their mean pairwise Spearman between seeds."""
     values = [mean_pairwise_spearman(list(np.atleast_2d(s))) for s in scores.values()
               if np.atleast_2d(s).shape[0] >= 2]
-    values = [v for v in values if v is not None]
     return float(np.mean(values)) if values else None
+
+
+def cosine(a, b) -> float:
+    """Cosine similarity of two vectors; 0 when either is all zeros."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    denom = np.linalg.norm(a) * np.linalg.norm(b)
+    return float(a @ b / denom) if denom > 0 else 0.0
 
 
 def history_weights(target_embedding: np.ndarray | None, centroids: dict[str, np.ndarray],
@@ -134,9 +140,7 @@ def history_weights(target_embedding: np.ndarray | None, centroids: dict[str, np
         if target_embedding is None or centroid is None:
             weights[name] = 0.0
             continue
-        a, b = np.asarray(centroid, np.float64), np.asarray(target_embedding, np.float64)
-        denom = np.linalg.norm(a) * np.linalg.norm(b)
-        weights[name] = max(0.0, float(a @ b / denom)) if denom > 0 else 0.0
+        weights[name] = max(0.0, cosine(centroid, target_embedding))
     if sum(weights.values()) <= 0:
         weights = {name: 1.0 for name in targets}
     return weights
@@ -178,6 +182,4 @@ def history_noise(history: pd.DataFrame, target_embedding: np.ndarray | None,
         return None
     weights = history_weights(target_embedding, centroids, list(base.index))
     w = np.array([weights[t] for t in base.index])
-    if w.sum() <= 0:
-        w = np.ones(len(base))
     return float(np.sum(w * base.to_numpy()) / w.sum())

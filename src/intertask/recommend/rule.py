@@ -78,12 +78,6 @@ class HistorySignal:
         return bool(np.isnan(self.expected_gain).all())
 
 
-def _cosine(a, b) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    denom = np.linalg.norm(a) * np.linalg.norm(b)
-    return float(a @ b / denom) if denom > 0 else 0.0
-
-
 def history_signal(history: pd.DataFrame, sources: list[str], target_embedding, centroids: dict,
                    source_tags: dict | None = None, target_tags=()) -> HistorySignal:
     """The `HistorySignal` of a target from history rows `target, source, seed, gain` (which must
@@ -98,7 +92,7 @@ def history_signal(history: pd.DataFrame, sources: list[str], target_embedding, 
         popularity = np.array([float(top[s].mean()) if s in top else np.nan for s in sources])
         known = [centroids[t] for t in means.index if t in centroids]
         if target_embedding is not None and known:
-            nearest = max(_cosine(c, target_embedding) for c in known)
+            nearest = max(rk.cosine(c, target_embedding) for c in known)
     own = set(target_tags)
     tags = source_tags or {}
     overlap = np.array([len(own & set(tags.get(s, ()))) / max(1, len(own | set(tags.get(s, ())))) for s in sources])
@@ -110,7 +104,7 @@ def min_similarity(centroids: dict, targets) -> float | None:
     known = [t for t in targets if t in centroids]
     if len(known) < 2:
         return None
-    return min(_cosine(centroids[a], centroids[b]) for i, a in enumerate(known) for b in known[i + 1:])
+    return min(rk.cosine(centroids[a], centroids[b]) for i, a in enumerate(known) for b in known[i + 1:])
 
 
 def candidates(members: list[str]) -> list[str]:

@@ -132,10 +132,9 @@ def _warnings(e: Evidence) -> tuple[str, ...]:
     if gain is not None and e.noise is not None and not math.isnan(gain) and abs(gain) <= e.noise:
         found.append(f"the top expected gain ({gain:+.1f} points) is within the seed "
                      f"noise (±{e.noise:.1f}); the benefit may not be real")
-    best = e.best_expected_gain
-    if best is not None and not math.isnan(best) and best <= 0:
+    if _history_says_no(e):
         found.append(f"no source is expected to help: past transfers to similar targets lost on average "
-                     f"(best expected gain {best:+.1f} points); training on the target alone "
+                     f"(best expected gain {e.best_expected_gain:+.1f} points); training on the target alone "
                      "is the safe default")
     for leak in e.leaks:
         found.append(f"leak: {leak}; that source's prompt was trained on the target's own texts, so its "
