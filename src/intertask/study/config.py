@@ -55,7 +55,7 @@ from pathlib import Path
 
 from intertask.errors import IntertaskError, did_you_mean
 from intertask.tasks.registry import known_names
-from intertask.training.config import MAX_SEED
+from intertask.training.config import MAX_SEED, TrainConfig
 MAX_RUNS = 100_000  # runs one study may plan (the paper's 13 x 10 x 3 grid plans 429; planning is ~1 ms a run)
 
 TRANSFER_SOURCES = ("each_seed", "best_seed")
@@ -382,8 +382,6 @@ _STUDY_FIELDS = ("backbone", "prompt_length", "max_length", "batch_size", "eval_
 def resolve_train_config(config: StudyConfig, phase: PhaseConfig, seed: int, snapshots: bool):
     """The `TrainConfig` of one run of `phase` with `seed` (every default filled in): `training.options`,
     then `phase.options`, then the study's own keys; an option that sets one of those is refused."""
-    from intertask.training import TrainConfig  # here, not at the top: reading a config module needs no torch
-
     shared = config.training
     clash = sorted((set(shared.options) | set(phase.options)) & set(_STUDY_FIELDS))
     if clash:

@@ -26,11 +26,6 @@ from intertask.matrix.transfer import TransferMatrix
 from intertask.study.store import Store
 
 
-
-def _store(store: Store | str | Path) -> Store:
-    return store if isinstance(store, Store) else Store(store)
-
-
 @dataclass
 class StudyView:
     """One study of a store, read once (`read_study`).
@@ -70,10 +65,7 @@ class StudyView:
 
 def read_study(store: Store | str | Path, study: str | None = None) -> StudyView:
     """Read `study` (default: the latest) of `store` once; see `StudyView`."""
-    store = _store(store)
-    if not store.exists():
-        raise IntertaskError(f"no study store at {str(store.path)!r}; run `intertask study run CONFIG "
-                             f"--store {store.path}` first")
+    store = store if isinstance(store, Store) else Store(store)
     name = study or store.latest_study()
     plan = store.plan(name)
     rows = store.rows([p["run_id"] for p in plan])

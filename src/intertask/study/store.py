@@ -230,8 +230,7 @@ class Store:
                 os.fsync(handle.fileno())
             os.replace(tmp, final)
         finally:
-            if tmp.exists():
-                tmp.unlink()
+            tmp.unlink(missing_ok=True)
         dir_fd = os.open(self.artifacts_dir, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
@@ -262,11 +261,6 @@ class Store:
             found = [r for r in found if r["run_id"] in wanted]
         return found
 
-    def get(self, run_id: str) -> dict | None:
-        with self._read() as conn:
-            row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        return dict(row) if row else None
-
     def studies(self) -> list[dict]:
         """Recorded studies, most recently run last."""
         with self._read() as conn:
@@ -293,17 +287,13 @@ class Store:
         """A read-only health check: SQLite's `integrity_check`, the tables, and each finished run's
         artifact. Returns `{"store", "problems": [one line each], "runs", "studies"}`; never writes."""
         problems, runs, studies = [], 0, 0
-        conn = None
-        try:
-            conn = self._connect(write=False)  # a missing store is an error, not a finding
-            problems += [f"database: {r[0]}" for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            problems += [f"database: table {name!r} is missing" for name in sorted(set(_TABLES) - tables)]
+        try:  # a missing store is an error, not a finding
+            with contextlib.closing(self._connect(write=False)) as conn:
+                problems += [f"database: {r[0]}" for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                problems += [f"database: table {name!r} is missing" for name in sorted(set(_TABLES) - tables)]
         except sqlite3.DatabaseError as err:
             problems.append(f"database {str(self.db_path)!r}: {err}")
-        finally:
-            if conn is not None:
-                conn.close()
         if not problems:
             rows = self.rows()
             runs, studies = len(rows), len(self.studies())

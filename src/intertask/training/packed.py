@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from intertask.errors import IntertaskError
+from intertask.tasks.metrics import compute_metrics, floor_score
 from intertask.tasks.task import TaskKind
 from intertask.training.config import HeadInit, OptimizerName, PromptInit, RunResult, RunSpec, TrainConfig
 from intertask.training.objectives import Item, Objective, run_backbone
@@ -105,16 +106,8 @@ def _ordinary_token_ids(tokenizer) -> list[int]:
     return sorted(ids) or sorted(set(range(len(tokenizer))) - special)
 
 
-def _main_metric(task, gold: list, predicted: list) -> dict[str, float]:
-    from intertask.tasks.metrics import compute_metrics
-
-    return compute_metrics(list(task.metrics), gold, predicted)
-
-
 def _floor(run: "_Run") -> float:
     """The main metric of the best constant prediction on the run's test examples."""
-    from intertask.tasks.metrics import floor_score
-
     task, items = run.spec.task, run.eval_items["test"]
     if task.kind is TaskKind.MULTIPLE_CHOICE:
         choices = max(len(item.candidates or item.sequences) for item in items)
@@ -210,6 +203,13 @@ def _prompt_key(prompt: torch.Tensor) -> bytes:
     return hashlib.sha1(prompt.detach().cpu().numpy().tobytes()).digest()
 
 
+def _flatten(jobs: list[tuple[Objective, list[Item], torch.Tensor]], train: bool) -> tuple[list, list, list[int]]:
+    """Each request of the jobs `(objective, items, prompt)` in order, its prompt, and the count per job."""
+    per_job = [objective.requests(items, train=train) for objective, items, _ in jobs]
+    prompts = [prompt for (_, _, prompt), reqs in zip(jobs, per_job) for _ in reqs]
+    return prompts, [r for reqs in per_job for r in reqs], [len(reqs) for reqs in per_job]
+
+
 def _frozen_outputs(jobs: list[tuple[Objective, list[Item], torch.Tensor]], backbone, autocast) -> list[torch.Tensor]:
     """The backbone's outputs (no grad) for each job `(objective, items, prompt)`: `items` read
     through `prompt`, in one packed, length-bucketed pass.
@@ -220,16 +220,15 @@ def _frozen_outputs(jobs: list[tuple[Objective, list[Item], torch.Tensor]], back
     validation pass and, when step 0 is their best checkpoint, the test pass.
     """
     slot_of: dict[tuple, int] = {}
-    slots, requests, prompts, sizes = [], [], [], []
-    for objective, items, prompt in jobs:
+    unique, slots = [], []
+    for job in jobs:
+        _, items, prompt = job
         key = (id(items), _prompt_key(prompt))
         if key not in slot_of:
-            slot_of[key] = len(sizes)
-            reqs = objective.requests(items, train=False)
-            requests += reqs
-            prompts += [prompt] * len(reqs)
-            sizes.append(len(reqs))
+            slot_of[key] = len(unique)
+            unique.append(job)
         slots.append(slot_of[key])
+    prompts, requests, sizes = _flatten(unique, train=False)
     with torch.no_grad(), autocast():
         outputs = run_backbone(backbone, prompts, requests, chunk=EVAL_SEQUENCES).float().split(sizes)
     return [outputs[slot] for slot in slots]
@@ -242,7 +241,7 @@ def _evaluate(runs: list[_Run], states: list[tuple], split: str, backbone, autoc
     for run, (_, head), out in zip(runs, states, _frozen_outputs(jobs, backbone, autocast)):
         items = run.eval_items[split]
         predicted = run.objective.predict(out, items, head)
-        scores.append(_main_metric(run.spec.task, [item.gold for item in items], predicted))
+        scores.append(compute_metrics(list(run.spec.task.metrics), [item.gold for item in items], predicted))
     return scores
 
 
@@ -308,12 +307,8 @@ def train_packed(specs: list[RunSpec], backbone, device: str = "cpu",
 
         # --- forward: one backbone call over every active run's own batch ------------------------
         batches = [[run.train_items[i] for i in next(run.batches)] for run in active]
-        requests, prompts, sizes = [], [], []
-        for run, items in zip(active, batches):
-            reqs = run.objective.requests(items, train=True)
-            requests += reqs
-            prompts += [run.prompt] * len(reqs)
-            sizes.append(len(reqs))
+        jobs = [(run.objective, items, run.prompt) for run, items in zip(active, batches)]
+        prompts, requests, sizes = _flatten(jobs, train=True)
         with autocast():  # on CPU: length-sorted chunks, so runs of different lengths do not pad each other
             outputs = run_backbone(backbone, prompts, requests, chunk=None if on_cuda else CPU_TRAIN_SEQUENCES).float()
         losses = [run.objective.loss(out, items, run.head)
