@@ -94,8 +94,7 @@ def _target_prompts(view: StudyView, runs: pd.DataFrame, cases, parsed) -> dict:
         final = int(row.steps or 0)  # the run's best prompt, after all its training steps, ends the curve
         if final > 0 and final not in snapshots:
             snapshots[final] = prompt_array(artifact.prompt)
-        steps = min((s for s in snapshots if s > 0), default=0)
-        # no non-zero snapshot and no training steps: the untrained prompt
+        steps = min((s for s in snapshots if s > 0), default=0)  # 0: never trained, the untrained prompt
         prompt = snapshots[steps] if steps else prompt_array(artifact.prompt)
         prompts[(target, seed)] = (prompt, snapshots, steps)
         for name, _, step in parsed:
