@@ -1,4 +1,4 @@
-"""Aggregates with their uncertainty: mean ± std, bootstrap and t intervals, the interval over
+"""Aggregates with their uncertainty: bootstrap and t intervals of a mean, the interval over
 targets (`target_interval`: Student-t below `MIN_TARGETS_FOR_BOOTSTRAP` targets, else a target
 bootstrap), paired comparisons, and how consistent the ground truth is across seeds.
 """

@@ -13,7 +13,7 @@ setting and target:
   mean scores over seeds of the sources both have.
 
 Every aggregate is a mean with a 95% CI over targets (the cells of one target are not independent;
-`statistics.target_interval`: Student-t below 15 targets, else a bootstrap resampling targets, named in
+`stats.target_interval`: Student-t below 15 targets, else a bootstrap resampling targets, named in
 `interval`), and says how many targets and cells it rests on; `by_setting` and
 `between_settings` end with the pool of all settings (`ALL`). `groups` (target → group,
 e.g. TaskWeb's categories) adds the same aggregates per group, to ask which kind of target is inconsistent.

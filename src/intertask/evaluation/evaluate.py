@@ -59,9 +59,8 @@ class Evaluation:
     cases: one row per method × target × seed: `method, target, seed, n_sources`, the METRICS,
         `cost_seconds`, `target_steps` (NaN when not given).
     summary: one row per method × metric: `mean, std, ci_low, ci_high, n` (over the cases where
-        the metric is defined), `n_targets` (the targets those cases cover: with the default
-        target interval it rests on them), `interval` (`"t"` or `"bootstrap"`, `stats.INTERVALS`),
-        `n_undefined` (cases where it is NaN),
+        the metric is defined), `n_targets` (the targets those cases cover: the interval rests on
+        them), `interval` (`"t"` or `"bootstrap"`, `stats.INTERVALS`), `n_undefined` (cases where it is NaN),
         `higher_is_better`, and the method's mean `cost_seconds` and `target_steps` per case.
     by_tag: like summary with a leading `group` column: `<tag>` targets vs `other`.
     consistency: the ground truth's own seed-to-seed agreement per target (`seed_consistency`).
