@@ -91,21 +91,15 @@ class Task:
         if not any(ex.text.strip() for ex in self.train):
             raise IntertaskError(f"task {self.name!r} has no usable text (every train text is empty); "
                                  "pick another text column")
-        n_labels = len(self.labels)
-        check_index = self.kind is TaskKind.CLASSIFICATION and n_labels > 0
-        check_choice = self.kind is TaskKind.MULTIPLE_CHOICE
-        for split in SPLITS:
-            for i, ex in enumerate(self.split(split)):
-                if check_index and not _is_index(ex.label, n_labels):
-                    raise IntertaskError(
-                        f"task {self.name!r}: {split} example {i} has label {ex.label!r}, "
-                        f"not an index into its {n_labels} labels"
-                    )
-                if check_choice and (not ex.choices or not 0 <= int(ex.label) < len(ex.choices)):
-                    raise IntertaskError(
-                        f"task {self.name!r}: {split} example {i} has no valid answer among its choices"
-                    )
         if self.kind is TaskKind.CLASSIFICATION:
+            if self.labels:
+                for split in SPLITS:
+                    for i, ex in enumerate(self.split(split)):
+                        if not _is_index(ex.label, len(self.labels)):
+                            raise IntertaskError(
+                                f"task {self.name!r}: {split} example {i} has label {ex.label!r}, "
+                                f"not an index into its {len(self.labels)} labels"
+                            )
             seen = {ex.label for ex in self.train}
             if len(seen) < 2:
                 only = self.labels[next(iter(seen))] if seen and self.labels else "?"
@@ -120,4 +114,11 @@ class Task:
                     raise IntertaskError(
                         f"task {self.name!r}: label(s) {names} appear in {split} but never in train"
                     )
+        if self.kind is TaskKind.MULTIPLE_CHOICE:
+            for split in SPLITS:
+                for i, ex in enumerate(self.split(split)):
+                    if not ex.choices or not 0 <= int(ex.label) < len(ex.choices):
+                        raise IntertaskError(
+                            f"task {self.name!r}: {split} example {i} has no valid answer among its choices"
+                        )
         return self
