@@ -156,6 +156,10 @@ def test_bad_inputs(store, tmp_path, capsys):
     out = tmp_path / "eval.txt"
     assert run(["evaluate", "--store", str(store), "--out", str(out)]) == 2
     assert "must end in .json or .csv" in capsys.readouterr().err and not out.exists()
+    out.write_text("mine")  # an --out below a file: refused before anything runs, the file untouched
+    assert run(["evaluate", "--store", str(store), "--out", str(out / "eval.json")]) == 2
+    err = capsys.readouterr().err
+    assert "error: --out" in err and "eval.txt is a file, not a folder" in err and out.read_text() == "mine"
 
     bare = tmp_path / "bare"
     shutil.copytree(store, bare)

@@ -52,7 +52,10 @@ FLAGS = {"verify_k": "--verify", "library_dir": "--library", "out_dir": "--out",
 
 def flag_for(parameter: str) -> str:
     """How the command line names an API `parameter`: `--` and its name with dashes (`budget_steps` →
-    `--budget-steps`), unless `FLAGS` says otherwise. The one map from parameters to flags."""
+    `--budget-steps`), unless `FLAGS` says otherwise; a CLI check that names its flag (`--out`) keeps it.
+    The one map from parameters to flags."""
+    if parameter.startswith("--"):
+        return parameter
     return FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
 
 

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from intertask.errors import IntertaskError
+from intertask.paths import check_output_file
 
 STORE = typer.Option(None, "--store", help="Study store directory (from `intertask study run`).")
 STUDY = typer.Option(None, "--study", help="Which study of the store (default: the latest run).")
@@ -34,11 +35,14 @@ def items(text: Optional[str]) -> Optional[list[str]]:
 
 
 def check_new_file(path: Optional[Path], flag: str, suffixes: tuple[str, ...]) -> None:
-    """Refuse, before anything runs, a file option that does not end in one of `suffixes` or whose folder
-    does not exist."""
-    if path is not None and path.suffix.lower() not in suffixes:
+    """Refuse, before anything runs, a file option that does not end in one of `suffixes`, that
+    `paths.check_output_file` refuses (below a file, not a regular file) or whose folder does not exist."""
+    if path is None:
+        return
+    if path.suffix.lower() not in suffixes:
         raise IntertaskError(f"{flag} {path} must end in {' or '.join(suffixes)}")
-    if path is not None and not path.parent.is_dir():
+    check_output_file(path, flag)
+    if not path.parent.is_dir():
         raise IntertaskError(f"folder {str(path.parent)!r} does not exist; create it or choose another {flag}")
 
 
